@@ -1,0 +1,118 @@
+"""Plain data the client takes and returns: policies, results, progress events."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+DEFAULT_BASE_URL = "https://api.runware.ai/v1"
+EMULATOR_BASE_URL = "http://127.0.0.1:8765/v1"
+SDK_NAME = "comfyui-pixverse-runware"
+LOGGER_NAME = "pixverse.runware"
+
+# Statuses that mean "not finished yet". Runware says `processing`; older docs say `pending`.
+QUEUED_STATUSES = frozenset({"pending", "queued", "scheduled", "waiting", "submitted", "accepted"})
+PROCESSING_STATUSES = frozenset({"processing", "in_progress", "inprogress", "running", "started"})
+# Error codes that mean "Runware does not know this taskUUID".
+NOT_FOUND_CODES = frozenset({"taskNotFound", "taskUUIDNotFound", "notFound"})
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How `wait_for_video` polls `getResponse`.
+
+    First poll after `first_delay`, each later gap ×`factor` up to `max_delay`. `cancel_slice` is
+    the longest time between two cancel checks. A submit whose reply was lost is declared lost
+    (nothing charged) after `lost_after_polls` consecutive `taskNotFound` answers spanning at
+    least `lost_after_seconds`. `max_poll_failures` rounds of poll retries may fail in a row
+    (network/5xx) before the wait gives up."""
+
+    first_delay: float = 1.0
+    factor: float = 1.5
+    max_delay: float = 10.0
+    cancel_slice: float = 0.25
+    lost_after_polls: int = 3
+    lost_after_seconds: float = 10.0
+    max_poll_failures: int = 3
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of idempotent calls (polls, uploads, authentication, downloads).
+
+    Backoff: `base_delay`·2^n capped at `max_delay`, with jitter. `Retry-After` is honoured up
+    to `retry_after_cap`. A video submit is retried only when it provably was not accepted:
+    HTTP 429 (at most `submit_rate_limit_retries` times) or a connection that was never opened
+    (at most `submit_connect_retries` times)."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    retry_after_cap: float = 60.0
+    submit_rate_limit_retries: int = 3
+    submit_connect_retries: int = 2
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """`acknowledged` is False when the submit's outcome is unknown (the reply was lost):
+    the caller must poll, never resubmit. `item` is the acknowledging data item, if any."""
+
+    task_uuid: str
+    acknowledged: bool
+    item: Optional[dict] = None
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    task_uuid: str
+    phase: str  # "queued" | "processing"
+    elapsed: float
+    polls: int
+    status: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    task_uuid: str
+    video_uuid: Optional[str]
+    video_url: str
+    seed: Optional[int]
+    cost: Optional[float]
+    raw: dict
+    notices: list = field(default_factory=list)
+    polls: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class UploadedMedia:
+    uuid: str
+    url: Optional[str] = None
+
+
+def recovery_hint(task_uuid: Optional[str]) -> str:
+    if not task_uuid:
+        return ""
+    return (f"The job may still finish on Runware (and be billed): recover its video later with the "
+            f"Recover node or `python -m nodes recover {task_uuid}`.")
+
+
+def no_key_message() -> str:
+    return ("No Runware API key. Set the environment variable RUNWARE_API_KEY or enter the key in "
+            "this pack's settings. For an offline dry run (nothing is charged), start the local "
+            f"emulator with `python -m nodes.emulator` and set RUNWARE_BASE_URL={EMULATOR_BASE_URL} "
+            "(any key is accepted there).")
+
+
+def as_float(value: Any) -> Optional[float]:
+    try:
+        return None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_int(value: Any) -> Optional[int]:
+    try:
+        return None if value is None or isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        return None

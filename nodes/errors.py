@@ -1,0 +1,180 @@
+"""Typed errors. Every message is meant to be shown to a ComfyUI user as is.
+
+Messages carry the taskUUID when there is one (so a paid result can be recovered) and never the
+API key. `PixVerseInputError` is raised before any network call; the `Runware*` errors come
+from the service or the transport.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+
+def _fmt_allowed(allowed: Iterable[Any], limit: int = 40) -> str:
+    items = [str(a) for a in allowed]
+    shown = ", ".join(items[:limit])
+    return shown + (f", … ({len(items)} in all)" if len(items) > limit else "")
+
+
+class PixVerseError(Exception):
+    """Base of every error this pack raises on purpose."""
+
+
+class PixVerseInputError(PixVerseError, ValueError):
+    """A user choice that Runware would refuse. Raised before any upload or charge."""
+
+    def __init__(self, parameter: str, value: Any, allowed: Any = None, reason: str = "",
+                 wire_name: Optional[str] = None):
+        self.parameter = parameter
+        self.value = value
+        self.allowed = allowed
+        self.reason = reason
+        self.wire_name = wire_name
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        shown = repr(self.value)
+        if len(shown) > 80:
+            shown = shown[:60] + f"… ({len(str(self.value))} characters)"
+        name = self.parameter + (f" ({self.wire_name})" if self.wire_name and self.wire_name != self.parameter else "")
+        msg = f"{name} = {shown}: {self.reason or 'not allowed'}"
+        if self.allowed is not None:
+            allowed = self.allowed if isinstance(self.allowed, str) else _fmt_allowed(self.allowed)
+            msg += f". Allowed: {allowed}"
+        return msg
+
+
+class RunwareError(PixVerseError):
+    """An error from Runware or on the way to it."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, task_uuid: Optional[str] = None, code: Optional[str] = None,
+                 status: Optional[int] = None, parameter: Optional[str] = None,
+                 allowed_values: Any = None, provider_message: Optional[str] = None):
+        self.task_uuid = task_uuid
+        self.code = code
+        self.status = status
+        self.parameter = parameter
+        self.allowed_values = allowed_values
+        self.provider_message = provider_message
+        self.detail = message
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        parts = [self.detail]
+        if self.parameter:
+            parts.append(f"parameter: {self.parameter}")
+        if self.allowed_values:
+            parts.append(f"allowed: {_fmt_allowed(self.allowed_values)}")
+        if self.provider_message and self.provider_message not in self.detail:
+            parts.append(f"provider said: {self.provider_message}")
+        if self.code:
+            parts.append(f"code: {self.code}")
+        if self.status:
+            parts.append(f"HTTP {self.status}")
+        if self.task_uuid:
+            parts.append(f"taskUUID: {self.task_uuid}")
+        return " | ".join(parts)
+
+
+class RunwareAuthError(RunwareError):
+    """401: missing or wrong API key."""
+
+
+class RunwarePermissionError(RunwareError):
+    """403: the key may not use this model or feature."""
+
+
+class RunwareBalanceError(RunwareError):
+    """402: not enough credit."""
+
+
+class RunwareRateLimitError(RunwareError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: Optional[float] = None, **kw):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class RunwareValidationError(RunwareError):
+    """Runware refused a parameter (400, invalid*/missing*/unsupported*/unknownParameter…)."""
+
+
+class RunwareContentPolicyError(RunwareError):
+    """The prompt or an input was refused by Runware's or the provider's content policy."""
+
+
+class RunwareProviderError(RunwareError):
+    """The task failed at Runware or PixVerse (taskFailed, timeoutProvider, …)."""
+
+
+class RunwareServerError(RunwareError):
+    """5xx or a malformed reply; retried where it is safe."""
+
+    retryable = True
+
+
+class RunwareConnectionError(RunwareError):
+    """Could not reach Runware, or the connection broke."""
+
+    retryable = True
+
+
+class RunwareTimeoutError(RunwareError):
+    """Our own deadline passed while the task was still running; it may still finish."""
+
+
+class RunwareInterrupted(RunwareError):
+    """The user cancelled while waiting; the remote task may still finish."""
+
+
+class RunwareSubmissionLost(RunwareError):
+    """A submit whose fate was unclear, and polling shows Runware never received it.
+
+    Nothing was charged; running again is safe."""
+
+
+class RunwareDownloadError(RunwareError):
+    """The result exists but could not be downloaded (recoverable by taskUUID)."""
+
+
+class MediaError(PixVerseError, ValueError):
+    """A media input that cannot be sent (too long, too large, undecodable)."""
+
+
+# Runware error codes → exception class, for codes whose class the HTTP status alone would not give.
+CODE_CLASSES: dict[str, type[RunwareError]] = {
+    "invalidApiKey": RunwareAuthError,
+    "missingApiKey": RunwareAuthError,
+    "insufficientCredits": RunwareBalanceError,
+    "insufficientBalance": RunwareBalanceError,
+    "rateLimitExceeded": RunwareRateLimitError,
+    "contentPolicyViolation": RunwareContentPolicyError,
+    "providerContentPolicyViolation": RunwareContentPolicyError,
+    "taskFailed": RunwareProviderError,
+    "timeoutProvider": RunwareProviderError,
+    "providerError": RunwareProviderError,
+    "unknownParameter": RunwareValidationError,
+    "incompatibleParameters": RunwareValidationError,
+}
+
+STATUS_CLASSES: dict[int, type[RunwareError]] = {
+    400: RunwareValidationError,
+    401: RunwareAuthError,
+    402: RunwareBalanceError,
+    403: RunwarePermissionError,
+    429: RunwareRateLimitError,
+}
+
+
+def error_class_for(code: Optional[str], status: Optional[int]) -> type[RunwareError]:
+    if code in CODE_CLASSES:
+        return CODE_CLASSES[code]
+    if code and code.startswith(("invalid", "missing", "unsupported")):
+        return RunwareValidationError
+    if status in STATUS_CLASSES:
+        return STATUS_CLASSES[status]
+    if status is not None and status >= 500:
+        return RunwareServerError
+    return RunwareProviderError

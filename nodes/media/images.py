@@ -1,0 +1,180 @@
+"""IMAGE tensors → upload-ready PNG/JPEG bytes, and image files → IMAGE tensors.
+
+The size limits (min/max side, max bytes) are arguments: callers take them from
+`load_spec().input_image`, so no PixVerse number is written here.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+
+from ..errors import MediaError
+
+# JPEG qualities tried, in order, when the PNG is over the byte limit.
+_JPEG_QUALITIES = (95, 90, 85, 75, 60, 45, 30)
+
+
+@dataclass
+class EncodedImage:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+    notes: list[str] = field(default_factory=list)
+
+
+def image_to_uint8(image, *, parameter: str = "image", notes: list[str] | None = None) -> np.ndarray:
+    """IMAGE tensor ([B,H,W,C] or [H,W,C], float 0..1) → uint8 RGB array [H,W,3] of the first image.
+
+    NaN/inf become 0, values are clamped, alpha is composited on black, grey is expanded to RGB.
+    """
+    if not isinstance(image, torch.Tensor):
+        try:
+            image = torch.as_tensor(np.asarray(image))
+        except Exception as exc:  # noqa: BLE001 - anything unconvertible is bad input
+            raise MediaError(f"{parameter}: expected an IMAGE tensor, got {type(image).__name__}") from exc
+    if image.ndim == 3:
+        image = image.unsqueeze(0)
+    if image.ndim != 4:
+        raise MediaError(f"{parameter}: expected an IMAGE tensor [batch, height, width, channels], "
+                         f"got shape {list(image.shape)}")
+    b, h, w, c = image.shape
+    if b == 0 or h == 0 or w == 0:
+        raise MediaError(f"{parameter}: the image is empty (shape {list(image.shape)})")
+    if c not in (1, 3, 4):
+        raise MediaError(f"{parameter}: expected 1, 3 or 4 channels, got {c} (shape {list(image.shape)})")
+    if b > 1 and notes is not None:
+        notes.append(f"batch of {b}: used the first image")
+
+    img = image[0].detach().cpu()
+    if img.dtype == torch.uint8:
+        img = img.to(torch.float32).div_(255)
+    elif img.dtype == torch.bool:
+        img = img.to(torch.float32)
+    else:
+        # One float32 working copy; all later steps are in place on it.
+        img = img.to(torch.float32, copy=True)
+    torch.nan_to_num_(img, nan=0.0, posinf=0.0, neginf=0.0)
+    img.clamp_(0.0, 1.0)
+    if c == 4:
+        rgb = img[..., :3]
+        rgb.mul_(img[..., 3:4])  # composite on black: rgb * alpha
+        img = rgb
+    img = img.mul_(255.0).round_()
+    out = img.to(torch.uint8)
+    if c == 1:
+        out = out.expand(h, w, 3)
+    return np.ascontiguousarray(out.numpy())
+
+
+def _fit_size(width: int, height: int, min_side: int, max_side: int, parameter: str) -> tuple[int, int]:
+    """The size closest to (width, height), same aspect, with both sides in [min_side, max_side]."""
+    if min_side > max_side:
+        raise ValueError(f"min_side {min_side} > max_side {max_side}")
+    long_side, short_side = max(width, height), min(width, height)
+    # Exact integer test: long/short > max/min means no scale satisfies both limits.
+    if long_side * min_side > short_side * max_side:
+        raise MediaError(
+            f"{parameter}: the image is {width}x{height}; each side must be between {min_side} and "
+            f"{max_side} px, and its aspect ratio ({long_side / short_side:.2f}:1) is more extreme than "
+            f"{max_side}:{min_side} ({max_side / min_side:.2f}:1), so no resize can fit it. "
+            f"Crop or pad it to a less elongated shape.")
+    if long_side > max_side:
+        scale = max_side / long_side
+    elif short_side < min_side:
+        scale = min_side / short_side
+    else:
+        return width, height
+
+    def side(v: int) -> int:
+        return min(max_side, max(min_side, round(v * scale)))
+
+    return side(width), side(height)
+
+
+def fit_image_size(width: int, height: int, *, min_side: int, max_side: int,
+                   parameter: str = "image") -> tuple[int, int]:
+    """Public wrapper of the fitting rule, for callers that only need the target size."""
+    return _fit_size(width, height, min_side, max_side, parameter)
+
+
+def _encode_png(pil) -> bytes:
+    buf = io.BytesIO()
+    # compress_level 1: a 4000x4000 image encodes in a fraction of a second; higher levels
+    # save a few percent of bytes at several times the CPU.
+    pil.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _encode_jpeg(pil, quality: int) -> bytes:
+    buf = io.BytesIO()
+    pil.save(buf, format="JPEG", quality=quality, subsampling=0 if quality >= 90 else 2, optimize=False)
+    return buf.getvalue()
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_048_576:.1f} MB"
+
+
+def encode_image_for_upload(image, *, min_side: int, max_side: int, max_bytes: int,
+                            parameter: str = "image") -> EncodedImage:
+    """Fit an IMAGE into the provider's limits and encode it (PNG, else JPEG if too large)."""
+    from PIL import Image
+
+    notes: list[str] = []
+    arr = image_to_uint8(image, parameter=parameter, notes=notes)
+    h, w = arr.shape[:2]
+    new_w, new_h = _fit_size(w, h, min_side, max_side, parameter)
+    pil = Image.fromarray(arr)
+    del arr
+    if (new_w, new_h) != (w, h):
+        # reducing_gap: for big downscales PIL first shrinks by an integer factor (fast box
+        # filter) and then applies Lanczos; visually identical, much faster on 5000+ px inputs.
+        pil = pil.resize((new_w, new_h), Image.Resampling.LANCZOS,
+                         reducing_gap=3.0 if new_w < w else None)
+        notes.append(f"resized {w}x{h} → {new_w}x{new_h}")
+
+    data = _encode_png(pil)
+    if len(data) <= max_bytes:
+        return EncodedImage(data, "image/png", new_w, new_h, notes)
+
+    png_size = len(data)
+    for quality in _JPEG_QUALITIES:
+        data = _encode_jpeg(pil, quality)
+        if len(data) <= max_bytes:
+            notes.append(f"PNG was {_mb(png_size)}, over the {_mb(max_bytes)} limit: "
+                         f"sent as JPEG quality {quality} ({_mb(len(data))})")
+            return EncodedImage(data, "image/jpeg", new_w, new_h, notes)
+    raise MediaError(
+        f"{parameter}: a {new_w}x{new_h} image is still {_mb(len(data))} as JPEG quality "
+        f"{_JPEG_QUALITIES[-1]}; the limit is {_mb(max_bytes)} ({max_bytes} bytes)")
+
+
+def data_uri(encoded: EncodedImage) -> str:
+    """`data:<mime>;base64,<...>`, the form Runware's imageUpload and inputImage accept."""
+    return f"data:{encoded.mime};base64,{base64.b64encode(encoded.data).decode('ascii')}"
+
+
+def load_image_file(path: Union[str, Path]) -> torch.Tensor:
+    """An image file → IMAGE tensor [1,H,W,3] float32 0..1 (EXIF rotation applied)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                # Same rule as encode_image_for_upload: alpha composited on black.
+                im = im.convert("RGBA")
+                black = Image.new("RGBA", im.size, (0, 0, 0, 255))
+                im = Image.alpha_composite(black, im)
+            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise MediaError(f"cannot read image file {path}: {exc}") from exc
+    out = torch.from_numpy(arr.copy()).to(torch.float32).div_(255)
+    return out.unsqueeze(0)

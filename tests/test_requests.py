@@ -1,0 +1,204 @@
+"""Builders reproduce the seed's valid examples field for field and refuse the invalid ones."""
+import pytest
+
+from nodes.errors import PixVerseInputError
+from nodes.requests import (GenerationChoices, build_image_to_video, build_lipsync,
+                            build_text_to_video)
+
+# Examples on the page that no valid request can reproduce, and the parameter that says why
+# (DESIGN.md §2.2, §2.3; §2.5 for watermark).
+INVALID_EXAMPLES = {
+    ("PixVerse v3.5", "Image-to-video (start/end frames)"): ("width", "202x360"),
+    ("PixVerse v4", "Image-to-video (start/end frames)"): ("width", "405x540"),
+    ("PixVerse v4", "Crane up camera movement"): ("camera_movement", "crane_u"),
+    ("PixVerse v4.5", "Image-to-video (start frame)"): ("width", "607x1080"),
+    ("PixVerse v4.5", "Hitchcock camera movement"): ("camera_movement", "hitchcoc"),
+    ("PixVerse v5", "Push in camera movement"): ("camera_movement", "zoom_i"),
+    ("PixVerse LipSync", "LipSync with text-to-speech"): ("voice", "2"),
+}
+
+
+def _choices(task):
+    ps = task.get("providerSettings", {}).get("pixverse", {})
+    return GenerationChoices(
+        model=task["model"], prompt=task["positivePrompt"], negative_prompt=task.get("negativePrompt", ""),
+        width=task["width"], height=task["height"], duration=task.get("duration"), fps=task.get("fps"),
+        seed=task.get("seed"), style=ps.get("style"), effect=ps.get("effect"),
+        camera_movement=ps.get("cameraMovement"), motion_mode=ps.get("motionMode"),
+        sound_effects=ps.get("soundEffectSwitch", False), sound_effect_content=ps.get("soundEffectContent", ""))
+
+
+def build_like(task):
+    """Feed an example's values through the builder that its workflow uses."""
+    uuid = task["taskUUID"]
+    if task["model"].startswith("pixverse:lipsync"):
+        speech = task.get("speech") or {}
+        return build_lipsync(model=task["model"], video=task["referenceVideos"][0],
+                             audio=(task.get("inputAudios") or [None])[0], speech_text=speech.get("text"),
+                             voice=speech.get("voice"), task_uuid=uuid)
+    if "frameImages" in task:
+        frames = {f["frame"]: f["inputImage"] for f in task["frameImages"]}
+        return build_image_to_video(_choices(task), frames["first"], frames.get("last"), task_uuid=uuid)
+    return build_text_to_video(_choices(task), task_uuid=uuid)
+
+
+def all_examples(seed):
+    for title, model in seed["models"].items():
+        for name, task in model["examples"]:
+            yield title, name, task
+
+
+def test_the_seed_has_the_examples_we_expect(seed):
+    names = {(t, n) for t, n, _ in all_examples(seed)}
+    assert len(names) == 23
+    assert set(INVALID_EXAMPLES) <= names
+
+
+def test_valid_examples_are_reproduced_field_for_field(seed):
+    checked = 0
+    for title, name, task in all_examples(seed):
+        if (title, name) in INVALID_EXAMPLES:
+            continue
+        built = build_like(task)
+        assert built.task == task, f"{title} / {name}"
+        checked += 1
+    assert checked == 16
+
+
+def test_invalid_examples_are_refused_naming_the_parameter(seed):
+    for title, name, task in all_examples(seed):
+        if (title, name) not in INVALID_EXAMPLES:
+            continue
+        parameter, value = INVALID_EXAMPLES[(title, name)]
+        with pytest.raises(PixVerseInputError) as caught:
+            build_like(task)
+        err = caught.value
+        assert err.parameter == parameter, f"{title} / {name}: {err}"
+        assert value in str(err), str(err)
+        assert "Allowed:" in str(err)
+
+
+def test_refusal_messages_list_the_allowed_values(seed, spec):
+    task = dict(seed["models"]["PixVerse v4"]["examples"][4][1])
+    with pytest.raises(PixVerseInputError) as caught:
+        build_like(task)
+    msg = str(caught.value)
+    assert "providerSettings.pixverse.cameraMovement" in msg
+    for move in spec.enums.cameraMovement.values:
+        assert move in msg
+    lipsync = seed["models"]["PixVerse LipSync"]["examples"][1][1]
+    with pytest.raises(PixVerseInputError) as caught:
+        build_like(lipsync)
+    assert "Emily" in str(caught.value) and "auto" in str(caught.value)
+
+
+def test_intro_example_differs_only_by_watermark_and_warns_of_the_revert(seed):
+    (_, task), = seed["intro_examples"]
+    built = build_like(task)
+    expected = {**task, "providerSettings": {"pixverse": {k: v for k, v in task["providerSettings"]["pixverse"].items()
+                                                          if k != "watermark"}}}
+    assert built.task == expected
+    assert any("fast" in n and "normal" in n for n in built.notices), built.notices
+
+
+def base(**kw):
+    return GenerationChoices(**{"model": "pixverse:1@2", "prompt": "a cat on a roof", **kw})
+
+
+def test_camera_on_models_that_do_not_take_it():
+    for model in ("pixverse:1@1", "pixverse:1@5"):
+        with pytest.raises(PixVerseInputError) as caught:
+            build_text_to_video(base(model=model, camera_movement="zoom_in"))
+        assert caught.value.parameter == "camera_movement"
+        assert "pixverse:1@2" in str(caught.value) and "pixverse:1@3" in str(caught.value)
+    built = build_text_to_video(base(model="pixverse:1@3", camera_movement="zoom_in"))
+    assert built.task["providerSettings"]["pixverse"]["cameraMovement"] == "zoom_in"
+
+
+def test_effect_and_camera_together_refused():
+    with pytest.raises(PixVerseInputError) as caught:
+        build_text_to_video(base(effect="boom drop", camera_movement="zoom_in"))
+    assert caught.value.parameter == "camera_movement"
+    assert "boom drop" in str(caught.value)
+
+
+def test_size_from_resolution_and_aspect_ratio(spec):
+    built = build_text_to_video(base(model="pixverse:1@1", resolution="1080p", aspect_ratio="3:4"))
+    assert (built.task["width"], built.task["height"]) == (810, 1080)
+    built = build_text_to_video(base(resolution="1080p", aspect_ratio="3:4"))
+    assert (built.task["width"], built.task["height"]) == (1080, 1440)
+    built = build_text_to_video(base())
+    assert (built.task["width"], built.task["height"]) == spec.model("v4").size(
+        spec.generation_defaults.resolution_default, spec.generation_defaults.aspect_ratio_default)
+    with pytest.raises(PixVerseInputError) as caught:
+        build_text_to_video(base(resolution="4k"))
+    assert caught.value.parameter == "resolution" and "1080p" in str(caught.value)
+    with pytest.raises(PixVerseInputError) as caught:
+        build_text_to_video(base(aspect_ratio="auto"))
+    assert caught.value.parameter == "aspect_ratio"
+
+
+def test_image_to_video_auto_aspect_picks_the_nearest_listed_size():
+    built = build_image_to_video(base(resolution="540p", aspect_ratio="auto"), "img-1",
+                                 first_frame_size=(1000, 1400))
+    assert (built.task["width"], built.task["height"]) == (540, 720)
+    assert built.task["frameImages"] == [{"inputImage": "img-1", "frame": "first"}]
+    assert any("auto" in n for n in built.notices)
+
+
+@pytest.mark.parametrize("field,value,parameter", [
+    ("prompt", "a", "prompt"),
+    ("prompt", "x" * 2049, "prompt"),
+    ("prompt", "   ", "prompt"),
+    ("negative_prompt", "b", "negative_prompt"),
+    ("duration", 6, "duration"),
+    ("duration", True, "duration"),
+    ("fps", 30, "fps"),
+    ("seed", -1, "seed"),
+    ("style", "watercolor", "style"),
+    ("effect", "bikini_up", "effect"),
+    ("motion_mode", "slow", "motion_mode"),
+    ("model", "pixverse:1@4", "model"),
+    ("model", "pixverse:lipsync@1", "model"),
+    ("sound_effect_content", "waves", "sound_effect_content"),
+])
+def test_bad_choices_are_refused(field, value, parameter):
+    with pytest.raises(PixVerseInputError) as caught:
+        build_text_to_video(base(**{field: value}))
+    assert caught.value.parameter == parameter
+    assert parameter in str(caught.value)
+
+
+def test_sound_effects():
+    built = build_text_to_video(base(sound_effects=True, sound_effect_content="ocean waves"))
+    assert built.task["providerSettings"]["pixverse"] == {"soundEffectSwitch": True, "soundEffectContent": "ocean waves"}
+    built = build_text_to_video(base(sound_effects=True))
+    assert built.task["providerSettings"]["pixverse"] == {"soundEffectSwitch": True}
+    with pytest.raises(PixVerseInputError):
+        build_text_to_video(base(sound_effects=True, sound_effect_content="x"))
+
+
+def test_fast_motion_notice_only_when_the_rule_applies():
+    assert build_text_to_video(base(motion_mode="fast", duration=5, resolution="720p")).notices == []
+    assert build_text_to_video(base(motion_mode="fast", resolution="1080p")).notices
+    built = build_text_to_video(base(motion_mode="fast", duration=8))
+    assert built.task["providerSettings"]["pixverse"]["motionMode"] == "fast"  # sent as chosen
+    assert "8 s" in built.notices[0]
+
+
+def test_lipsync_needs_exactly_one_sound_source():
+    with pytest.raises(PixVerseInputError, match="not both"):
+        build_lipsync(video="v", audio="a", speech_text="hello")
+    with pytest.raises(PixVerseInputError, match="needs"):
+        build_lipsync(video="v")
+    with pytest.raises(PixVerseInputError) as caught:
+        build_lipsync(video="v", speech_text="x" * 201)
+    assert caught.value.parameter == "speech_text" and "200" in str(caught.value)
+    built = build_lipsync(video="v", speech_text="hi there")
+    assert built.task["speech"] == {"voice": "auto", "text": "hi there"}
+    assert "positivePrompt" not in built.task
+
+
+def test_task_uuid_is_fresh_each_build():
+    a, b = build_text_to_video(base()), build_text_to_video(base())
+    assert a.task_uuid != b.task_uuid and len(a.task_uuid) == 36
