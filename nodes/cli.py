@@ -1,0 +1,171 @@
+"""Command line: the same jobs as the ComfyUI nodes, through the same pipeline.
+
+    python -m nodes generate text-to-video --prompt "a red fox in snow" --offline
+    python -m nodes generate image-to-video --first-frame cat.png --prompt "the cat yawns"
+    python -m nodes generate lipsync --video talk.mp4 --speech-text "Hello there" --voice Emily
+    python -m nodes recover 6ba7b810-9dad-41d1-80b4-00c04fd430c8
+    python -m nodes options            # what each model takes, from the capability spec
+
+`--offline` starts the local Runware emulator in this process (no key, no charge).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Optional
+
+from .errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
+from .requests import GenerationChoices
+from .spec import load_spec
+
+OFFLINE_KEY = "offline-dry-run"
+
+
+def _add_generation_args(p: argparse.ArgumentParser) -> None:
+    spec = load_spec()
+    gd = spec.generation_defaults
+    p.add_argument("--model", default=spec.generators[-1].air,
+                   help="AIR id or name: " + ", ".join(m.air for m in spec.generators))
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--negative-prompt", default="")
+    p.add_argument("--resolution", default=gd.resolution_default, help=", ".join(spec.all_resolutions()))
+    p.add_argument("--aspect-ratio", default=None,
+                   help=", ".join(spec.all_aspect_ratios()) + f" (default {gd.aspect_ratio_default}; "
+                        "image-to-video: auto, nearest to the first frame)")
+    p.add_argument("--duration", type=int, default=None, help=f"seconds: {', '.join(map(str, gd.duration.values))}")
+    p.add_argument("--fps", type=int, default=None, help=", ".join(map(str, gd.fps.values)))
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--style", default=None, help=", ".join(spec.enums.style.values))
+    p.add_argument("--effect", default=None, help="one of the 20 effects, e.g. 'boom drop'")
+    p.add_argument("--camera-movement", default=None, help="e.g. zoom_in (v4 and v4.5 only)")
+    p.add_argument("--motion-mode", default=None, help=", ".join(spec.enums.motionMode.values))
+    p.add_argument("--sound-effects", action="store_true")
+    p.add_argument("--sound-effect-content", default="")
+
+
+def _add_common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("pixverse-output"), help="folder for the MP4")
+    p.add_argument("--offline", action="store_true",
+                   help="start the local Runware emulator in-process: no key, no charge")
+    p.add_argument("--deadline", type=float, default=20 * 60, help="seconds to wait for the result")
+    p.add_argument("--job-seconds", type=float, default=2.0, help="with --offline: how long a job takes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m nodes", description="PixVerse video through Runware")
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="make a video").add_subparsers(dest="workflow", required=True)
+    t2v = gen.add_parser("text-to-video")
+    _add_generation_args(t2v)
+    _add_common_args(t2v)
+    i2v = gen.add_parser("image-to-video")
+    i2v.add_argument("--first-frame", type=Path, required=True)
+    i2v.add_argument("--last-frame", type=Path, default=None)
+    _add_generation_args(i2v)
+    _add_common_args(i2v)
+    i2v.set_defaults(aspect_ratio_default="auto")
+    lip = gen.add_parser("lipsync")
+    lip.add_argument("--video", type=Path, required=True, help="reference video file (≤ 30 s)")
+    lip.add_argument("--audio", type=Path, default=None, help="audio file (≤ 30 s)")
+    lip.add_argument("--speech-text", default=None, help="text to speak instead of --audio")
+    lip.add_argument("--voice", default=None, help=", ".join(load_spec().enums.voice.values))
+    _add_common_args(lip)
+    rec = sub.add_parser("recover", help="fetch a submitted task's video by taskUUID")
+    rec.add_argument("task_uuid")
+    rec.add_argument("--out", type=Path, default=Path("pixverse-output"))
+    rec.add_argument("--deadline", type=float, default=20 * 60)
+    sub.add_parser("options", help="list models and their choices")
+    return parser
+
+
+def _choices(args) -> GenerationChoices:
+    aspect = args.aspect_ratio or getattr(args, "aspect_ratio_default", None)
+    return GenerationChoices(
+        model=args.model, prompt=args.prompt, negative_prompt=args.negative_prompt,
+        resolution=args.resolution, aspect_ratio=aspect, duration=args.duration, fps=args.fps,
+        seed=args.seed, style=args.style, effect=args.effect, camera_movement=args.camera_movement,
+        motion_mode=args.motion_mode, sound_effects=args.sound_effects,
+        sound_effect_content=args.sound_effect_content)
+
+
+def _progress(event) -> None:
+    uuid = f" [{event.task_uuid}]" if event.task_uuid else ""
+    print(f"  {event.message}{uuid}", file=sys.stderr, flush=True)
+
+
+async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
+    from . import pipeline
+    from .client import RunwareClient
+    from .media import load_audio_file, load_image_file
+
+    opts = pipeline.JobOptions(output_dir=args.out, deadline_s=args.deadline, on_progress=_progress,
+                               decode_frames=False, decode_audio=False)
+    async with RunwareClient(api_key=api_key, base_url=base_url) as client:
+        if args.command == "recover":
+            result = await pipeline.recover(client, args.task_uuid, opts)
+        elif args.workflow == "text-to-video":
+            result = await pipeline.text_to_video(client, _choices(args), opts)
+        elif args.workflow == "image-to-video":
+            first = load_image_file(args.first_frame)
+            last = load_image_file(args.last_frame) if args.last_frame else None
+            result = await pipeline.image_to_video(client, _choices(args), first, last, opts)
+        else:
+            audio = load_audio_file(args.audio) if args.audio else None
+            result = await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
+                                            speech_text=args.speech_text, voice=args.voice)
+    info = result.info
+    print(f"taskUUID: {info['taskUUID']}")
+    print(f"cost: {info['cost']}")
+    print(f"output: {info['file']}")
+    print(f"video: {info['width']}x{info['height']}, {info['fps']:g} fps, {info['duration']:.2f} s, "
+          f"{info['frames']} frames, audio: {'yes' if info['has_audio'] else 'no'}")
+    for notice in info["notices"]:
+        print(f"notice: {notice}")
+    return 0
+
+
+def _print_options() -> int:
+    spec = load_spec()
+    for m in spec.models:
+        print(f"{m.label}: {', '.join(m.workflows)}")
+        for res, row in m.sizes.items():
+            print(f"  {res}: " + ", ".join(f"{ar} {w}x{h}" for ar, (w, h) in row.items()))
+        if m.fps:
+            print(f"  fps {list(m.fps.values)} (default {m.fps.default}), duration {list(m.duration.values)} s "
+                  f"(default {m.duration.default})")
+        if m.provider_settings:
+            print(f"  settings: {', '.join(m.provider_settings)}")
+    for name in ("style", "effect", "cameraMovement", "motionMode", "voice"):
+        print(f"{name}: {', '.join(spec.enum(name).values)}")
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "options":
+        return _print_options()
+    with ExitStack() as stack:
+        base_url = os.environ.get("RUNWARE_BASE_URL")
+        api_key = os.environ.get("RUNWARE_API_KEY")
+        if getattr(args, "offline", False):
+            from .emulator import EmulatorServer
+
+            emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds))
+            base_url, api_key = emu.base_url, OFFLINE_KEY
+            print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
+        try:
+            return asyncio.run(_run(args, base_url, api_key))
+        except (RunwareInterrupted, RunwareTimeoutError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        except PixVerseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted: a submitted task may still finish; `python -m nodes recover <taskUUID>` "
+                  "fetches it (the taskUUID is printed above)", file=sys.stderr)
+            return 130

@@ -1,0 +1,437 @@
+"""`RunwareClient`: Runware's REST API for async video tasks, uploads and result downloads.
+
+Knows nothing about PixVerse: it takes task dicts. Never logs or shows the API key.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import math
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
+
+import httpx
+
+from .. import errors as E
+from .download import download_to
+from .envelope import (Envelope, MalformedReply, error_of_data_item, exception_for,
+                       exception_for_status, parse_envelope)
+from .http import (AMBIGUOUS_TRANSPORT, API_TIMEOUT, NEVER_SENT, Waiter, describe,
+                   parse_retry_after, with_hint)
+from .models import (DEFAULT_BASE_URL, LOGGER_NAME, NOT_FOUND_CODES, QUEUED_STATUSES, SDK_NAME,
+                     PollPolicy, ProgressEvent, RetryPolicy, SubmitResult, UploadedMedia,
+                     VideoResult, as_float, as_int, no_key_message, recovery_hint)
+
+log = logging.getLogger(LOGGER_NAME)
+
+_AUTH_HINT = "Check RUNWARE_API_KEY or the key in this pack's settings."
+
+
+class RunwareClient:
+    """Async Runware client. Use as `async with RunwareClient() as rw: ...` or call `aclose()`.
+
+    The underlying `httpx.AsyncClient` (pooled, `trust_env=True`) is made lazily in the event
+    loop that first uses it, and remade if a later call runs in another loop."""
+
+    def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
+                 sdk_version: str = "0.1.0", transport: Optional[httpx.AsyncBaseTransport] = None,
+                 poll_policy: PollPolicy = PollPolicy(), retry_policy: RetryPolicy = RetryPolicy()):
+        key = api_key if api_key is not None else os.environ.get("RUNWARE_API_KEY")
+        key = (key or "").strip()
+        if not key:
+            raise E.RunwareAuthError(no_key_message())
+        self.__key = key
+        url = (base_url or os.environ.get("RUNWARE_BASE_URL") or DEFAULT_BASE_URL).strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise E.RunwareConnectionError(
+                f"The Runware base URL must be an http(s) URL such as {DEFAULT_BASE_URL}; got "
+                f"{self._scrub(url)!r} (from RUNWARE_BASE_URL or the pack's settings)")
+        self.base_url = url.rstrip("/") if parts.path not in ("", "/") else url
+        self._log_path = parts.path or "/"
+        self.sdk_version = sdk_version
+        self.poll_policy = poll_policy
+        self.retry_policy = retry_policy
+        self._transport = transport
+        self._http: Optional[httpx.AsyncClient] = None
+        self._http_loop: Optional[asyncio.AbstractEventLoop] = None
+        self._rng = random.Random()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (f"RunwareClient(base_url={self.base_url!r}, api_key=<hidden>, "
+                f"sdk_version={self.sdk_version!r})")
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("RunwareClient cannot be pickled (it holds an API key)")
+
+    async def __aenter__(self) -> "RunwareClient":
+        self._client()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        http, self._http, self._http_loop = self._http, None, None
+        if http is not None:
+            try:
+                await http.aclose()
+            except RuntimeError:  # made in a loop that is gone; its sockets are dropped with it
+                pass
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http.is_closed or self._http_loop is not loop:
+            if self._http is not None and self._http_loop is not loop:
+                log.debug("new event loop: opening a new connection pool")
+            self._http = httpx.AsyncClient(
+                transport=self._transport, trust_env=True, timeout=API_TIMEOUT,
+                limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
+                headers={"X-SDK-Name": SDK_NAME, "X-SDK-Version": self.sdk_version,
+                         "User-Agent": f"{SDK_NAME}/{self.sdk_version}"})
+            self._http_loop = loop
+        return self._http
+
+    def _scrub(self, text: str) -> str:
+        key = getattr(self, "_RunwareClient__key", "")
+        return text.replace(key, "***") if key and text else text
+
+    def _backoff(self, attempt: int, retry_after: Optional[float] = None) -> float:
+        p = self.retry_policy
+        if retry_after is not None:
+            wait = min(retry_after, p.retry_after_cap)
+            return wait + self._rng.uniform(0, min(0.25, 0.1 * wait + 0.02))
+        d = min(p.max_delay, p.base_delay * (2 ** max(0, attempt - 1)))
+        return d / 2 + self._rng.uniform(0, d / 2)
+
+    async def _post(self, tasks: list, *, op: str, task_uuid: Optional[str]) -> httpx.Response:
+        """One POST, no retries. Transport exceptions propagate."""
+        http = self._client()
+        body = json.dumps(tasks, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = {"Authorization": f"Bearer {self.__key}", "Content-Type": "application/json",
+                   "Accept": "application/json"}
+        t0 = time.monotonic()
+        try:
+            resp = await http.post(self.base_url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            log.info("POST %s %s taskUUID=%s failed after %.2fs: %s", self._log_path, op, task_uuid,
+                     time.monotonic() - t0, type(exc).__name__)
+            raise
+        level = logging.DEBUG if op == "poll" and resp.status_code < 400 else logging.INFO
+        log.log(level, "POST %s %s taskUUID=%s -> %s (%.2fs)", self._log_path, op, task_uuid,
+                resp.status_code, time.monotonic() - t0)
+        return resp
+
+    def _reply_error(self, status: int, env: Optional[Envelope], *, task_uuid: Optional[str],
+                     op: str, retry_after: Optional[float] = None) -> E.RunwareError:
+        items = env.errors_for(task_uuid) or env.errors if env is not None else []
+        if not items and env is not None:
+            items = [e for e in map(error_of_data_item, env.data_for(task_uuid)) if e]
+        if items:
+            exc = exception_for(items[0], status=status, task_uuid=task_uuid, scrub=self._scrub,
+                                retry_after=retry_after)
+        else:
+            exc = exception_for_status(status, task_uuid=task_uuid, retry_after=retry_after,
+                                       what=f"{op} ({self.base_url})")
+        if isinstance(exc, E.RunwareAuthError):
+            with_hint(exc, _AUTH_HINT)
+        return exc
+
+    async def _call(self, tasks: list, *, op: str, task_uuid: str, waiter: Optional[Waiter] = None,
+                    renew_uuid: bool = False) -> tuple[int, Optional[Envelope], str]:
+        """An idempotent call with retries (408, 429, 5xx, malformed 2xx, transport errors).
+
+        Returns (status, envelope or None when unparseable, taskUUID used) for every other
+        reply, including 4xx ones: the caller decides. `renew_uuid` gives each retry a fresh
+        taskUUID (for uploads, where a repeat is harmless but a reused UUID might be refused)."""
+        attempts = max(1, self.retry_policy.attempts)
+        last: Optional[E.RunwareError] = None
+        for attempt in range(1, attempts + 1):
+            if renew_uuid and attempt > 1:
+                task_uuid = str(uuid.uuid4())
+                tasks = [{**t, "taskUUID": task_uuid} for t in tasks]
+            retry_after = None
+            try:
+                if waiter is not None:
+                    resp = await waiter.guard(lambda: self._post(tasks, op=op, task_uuid=task_uuid))
+                else:
+                    resp = await self._post(tasks, op=op, task_uuid=task_uuid)
+            except AMBIGUOUS_TRANSPORT as exc:
+                last = E.RunwareConnectionError(
+                    f"Could not reach Runware at {self.base_url} on {op} ({describe(exc, self._scrub)})",
+                    task_uuid=task_uuid)
+            else:
+                status = resp.status_code
+                env: Optional[Envelope]
+                try:
+                    env = parse_envelope(resp.content)
+                except MalformedReply as bad:
+                    env = None
+                    why = str(bad)
+                if status in (408, 429) or status >= 500:
+                    retry_after = parse_retry_after(resp.headers)
+                    last = self._reply_error(status, env, task_uuid=task_uuid, op=op,
+                                             retry_after=retry_after)
+                    if status == 408:
+                        last = E.RunwareServerError(last.detail, task_uuid=task_uuid, status=408)
+                elif env is None and 200 <= status < 300:
+                    last = E.RunwareServerError(f"Malformed reply from Runware on {op} ({why})",
+                                                task_uuid=task_uuid, status=status)
+                else:
+                    return status, env, task_uuid
+            if attempt == attempts:
+                break
+            delay = self._backoff(attempt, retry_after)
+            log.info("%s taskUUID=%s: %s; retry %d/%d in %.1fs", op, task_uuid,
+                     type(last).__name__, attempt, attempts - 1, delay)
+            if waiter is not None:
+                await waiter.sleep(delay)
+            else:
+                await asyncio.sleep(delay)
+        assert last is not None
+        raise last
+
+    def _expect(self, status: int, env: Optional[Envelope], task_uuid: str, field: str,
+                op: str) -> dict:
+        """The data item carrying `field`, or the typed error the reply stands for."""
+        if env is None or status >= 300:
+            raise self._reply_error(status, env, task_uuid=task_uuid, op=op)
+        for item in env.data_for(task_uuid):
+            if item.get(field):
+                return item
+        if env.errors or any(map(error_of_data_item, env.data)):
+            raise self._reply_error(status, env, task_uuid=task_uuid, op=op)
+        raise E.RunwareServerError(f"Runware's reply to {op} had no {field}",
+                                   task_uuid=task_uuid, status=status)
+
+    # -- video ----------------------------------------------------------------------------------
+
+    async def submit_video(self, task: dict, *,
+                           cancel_check: Optional[Callable[[], bool]] = None) -> SubmitResult:
+        """Send one video task (async delivery, cost included). The task is sent again only when
+        it provably was not accepted (HTTP 429, or a connection that never opened). On an
+        ambiguous outcome it returns `acknowledged=False`: poll, never resubmit."""
+        if not isinstance(task, dict):
+            raise TypeError("task must be a dict")
+        task_uuid = str(task.get("taskUUID") or uuid.uuid4())
+        body = [{**task, "taskUUID": task_uuid, "deliveryMethod": "async", "includeCost": True}]
+        policy = self.retry_policy
+        rate_left, connect_left, attempt = policy.submit_rate_limit_retries, policy.submit_connect_retries, 0
+        waiter = Waiter(task_uuid, math.inf, cancel_check, self.poll_policy.cancel_slice, submitted=False)
+        while True:
+            attempt += 1
+            try:
+                resp = await self._post(body, op="submit", task_uuid=task_uuid)
+            except NEVER_SENT as exc:
+                if connect_left <= 0:
+                    raise E.RunwareConnectionError(
+                        f"Could not connect to Runware at {self.base_url} ({describe(exc, self._scrub)}); "
+                        "the task was not sent and nothing was charged", task_uuid=task_uuid) from None
+                connect_left -= 1
+                await waiter.sleep(self._backoff(attempt))
+                continue
+            except AMBIGUOUS_TRANSPORT as exc:
+                log.warning("submit taskUUID=%s: outcome unknown (%s); polling, not resending",
+                            task_uuid, type(exc).__name__)
+                return SubmitResult(task_uuid, acknowledged=False)
+            status = resp.status_code
+            try:
+                env: Optional[Envelope] = parse_envelope(resp.content)
+            except MalformedReply:
+                env = None
+            if status == 429:
+                retry_after = parse_retry_after(resp.headers)
+                if rate_left <= 0:
+                    raise self._reply_error(status, env, task_uuid=task_uuid, op="submit",
+                                            retry_after=retry_after)
+                rate_left -= 1
+                delay = self._backoff(attempt, retry_after)
+                log.info("submit taskUUID=%s: rate limited; same task again in %.1fs", task_uuid, delay)
+                await waiter.sleep(delay)
+                continue
+            if status == 408 or status >= 500 or (env is None and 200 <= status < 300):
+                log.warning("submit taskUUID=%s: HTTP %s%s; outcome unknown, polling, not resending",
+                            task_uuid, status, "" if env is not None else " with a malformed body")
+                return SubmitResult(task_uuid, acknowledged=False)
+            if status >= 300 or env is None:
+                raise self._reply_error(status, env, task_uuid=task_uuid, op="submit")
+            if env.errors_for(task_uuid):
+                raise self._reply_error(status, env, task_uuid=task_uuid, op="submit")
+            items = env.data_for(task_uuid)
+            for item in items:
+                err = error_of_data_item(item)
+                if err:
+                    raise exception_for(err, status=status, task_uuid=task_uuid, scrub=self._scrub)
+            echoed = [i for i in items if i.get("taskUUID") == task_uuid]
+            if echoed:
+                return SubmitResult(task_uuid, acknowledged=True, item=echoed[0])
+            log.warning("submit taskUUID=%s: reply did not echo the task; polling", task_uuid)
+            return SubmitResult(task_uuid, acknowledged=False)
+
+    def _result(self, item: dict, task_uuid: str, polls: int, elapsed: float) -> VideoResult:
+        url = item.get("videoURL") or item.get("mediaURL") or item.get("url")
+        if not url:
+            raise E.RunwareProviderError(
+                "Runware reported success but sent no videoURL. " + recovery_hint(task_uuid),
+                task_uuid=task_uuid)
+        notices = item.get("notices") or []
+        if not isinstance(notices, list):
+            notices = [notices]
+        return VideoResult(task_uuid=task_uuid, video_uuid=item.get("videoUUID"), video_url=str(url),
+                           seed=as_int(item.get("seed")), cost=as_float(item.get("cost")),
+                           raw=item, notices=notices, polls=polls, elapsed=elapsed)
+
+    @staticmethod
+    def _is_success(item: dict) -> bool:
+        status = str(item.get("status") or "").lower()
+        return status in ("success", "succeeded", "completed", "done") or (
+            not status and bool(item.get("videoURL")))
+
+    def _read_poll(self, status: int, env: Optional[Envelope], task_uuid: str):
+        """('success', item) | ('pending', status) | ('notfound', None); raises task errors."""
+        if env is None:
+            if status == 404:
+                return "notfound", None
+            raise with_hint(self._reply_error(status, env, task_uuid=task_uuid, op="poll"),
+                            recovery_hint(task_uuid))
+        items = env.data_for(task_uuid)
+        for item in items:
+            if self._is_success(item):
+                return "success", item
+        failures = [e for e in map(error_of_data_item, items) if e] + env.errors_for(task_uuid)
+        if failures:
+            if any(str(f.get("code")) in NOT_FOUND_CODES for f in failures):
+                return "notfound", None
+            raise exception_for(failures[0], status=status, task_uuid=task_uuid, scrub=self._scrub)
+        if status >= 300:
+            if status == 404:
+                return "notfound", None
+            raise with_hint(self._reply_error(status, env, task_uuid=task_uuid, op="poll"),
+                            recovery_hint(task_uuid))
+        states = [str(i.get("status") or "").lower() for i in items if i.get("status")]
+        return "pending", (states[0] if states else None)
+
+    async def wait_for_video(self, task_uuid: str, *, deadline: float,
+                             cancel_check: Optional[Callable[[], bool]] = None,
+                             on_progress: Optional[Callable[[ProgressEvent], None]] = None,
+                             acknowledged: bool = True) -> VideoResult:
+        """Poll `getResponse` until success, failure, `deadline` seconds from now, or a cancel.
+
+        `acknowledged=False` (a submit whose reply was lost) turns a persistent `taskNotFound`
+        into `RunwareSubmissionLost` (nothing charged, safe to run again)."""
+        pp = self.poll_policy
+        waiter = Waiter(task_uuid, deadline, cancel_check, pp.cancel_slice)
+        body = [{"taskType": "getResponse", "taskUUID": task_uuid}]
+        delay, failures, nf_count, nf_since = pp.first_delay, 0, 0, None
+        try:
+            while True:
+                await waiter.sleep(delay)
+                delay = min(delay * pp.factor, pp.max_delay)
+                waiter.polls += 1
+                try:
+                    status, env, _ = await self._call(body, op="poll", task_uuid=task_uuid, waiter=waiter)
+                except E.RunwareError as exc:
+                    if not exc.retryable:
+                        raise
+                    failures += 1
+                    if failures >= pp.max_poll_failures:
+                        raise with_hint(exc, recovery_hint(task_uuid))
+                    log.warning("poll taskUUID=%s failed (%s); still waiting", task_uuid,
+                                type(exc).__name__)
+                    continue
+                failures = 0
+                kind, value = self._read_poll(status, env, task_uuid)
+                if kind == "success":
+                    log.info("taskUUID=%s finished after %.1fs, %d polls", task_uuid,
+                             waiter.elapsed(), waiter.polls)
+                    return self._result(value, task_uuid, waiter.polls, waiter.elapsed())
+                if kind == "notfound":
+                    nf_count += 1
+                    nf_since = nf_since if nf_since is not None else time.monotonic()
+                    grace = pp.lost_after_seconds * (1 if not acknowledged else 3)
+                    if nf_count >= pp.lost_after_polls and time.monotonic() - nf_since >= grace:
+                        if not acknowledged:
+                            raise E.RunwareSubmissionLost(
+                                "Runware never received the task; nothing was charged; safe to run "
+                                "again", task_uuid=task_uuid, code="taskNotFound")
+                        raise E.RunwareProviderError(
+                            "Runware does not know this task (mistyped taskUUID, or a result older "
+                            "than Runware keeps)", task_uuid=task_uuid, code="taskNotFound")
+                    continue
+                nf_count, nf_since = 0, None
+                if on_progress is not None:
+                    phase = "queued" if value in QUEUED_STATUSES else "processing"
+                    event = ProgressEvent(task_uuid=task_uuid, phase=phase, elapsed=waiter.elapsed(),
+                                          polls=waiter.polls, status=value)
+                    try:
+                        on_progress(event)
+                    except Exception:  # a progress display must not lose a paid result
+                        log.warning("on_progress callback failed", exc_info=True)
+        except asyncio.CancelledError:
+            log.info("wait for taskUUID=%s cancelled; the remote job may still finish", task_uuid)
+            raise
+
+    async def generate_video(self, task: dict, *, deadline: float,
+                             cancel_check: Optional[Callable[[], bool]] = None,
+                             on_progress: Optional[Callable[[ProgressEvent], None]] = None
+                             ) -> VideoResult:
+        """submit_video + wait_for_video; `deadline` (seconds from now) covers both."""
+        t0 = time.monotonic()
+        sub = await self.submit_video(task, cancel_check=cancel_check)
+        if sub.item and self._is_success(sub.item):
+            return self._result(sub.item, sub.task_uuid, 0, time.monotonic() - t0)
+        return await self.wait_for_video(
+            sub.task_uuid, deadline=max(0.0, deadline - (time.monotonic() - t0)),
+            cancel_check=cancel_check, on_progress=on_progress, acknowledged=sub.acknowledged)
+
+    # -- uploads, key check, download -------------------------------------------------------------
+
+    async def upload_image(self, data: bytes, mime: str) -> UploadedMedia:
+        if not data:
+            raise E.MediaError("The image to upload is empty")
+        task_uuid = str(uuid.uuid4())
+        uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        task = {"taskType": "imageUpload", "taskUUID": task_uuid, "image": uri}
+        status, env, task_uuid = await self._call([task], op="imageUpload", task_uuid=task_uuid,
+                                                  renew_uuid=True)
+        item = self._expect(status, env, task_uuid, "imageUUID", "imageUpload")
+        return UploadedMedia(str(item["imageUUID"]), item.get("imageURL"))
+
+    async def upload_media(self, data: bytes) -> UploadedMedia:
+        if not data:
+            raise E.MediaError("The media to upload is empty")
+        task_uuid = str(uuid.uuid4())
+        task = {"taskType": "mediaStorage", "taskUUID": task_uuid, "operation": "upload",
+                "media": base64.b64encode(data).decode("ascii")}
+        status, env, task_uuid = await self._call([task], op="mediaStorage", task_uuid=task_uuid,
+                                                  renew_uuid=True)
+        item = self._expect(status, env, task_uuid, "mediaUUID", "mediaStorage")
+        return UploadedMedia(str(item["mediaUUID"]), item.get("mediaURL"))
+
+    async def check_key(self) -> bool:
+        """True when Runware accepts the key; RunwareAuthError when it does not."""
+        task_uuid = str(uuid.uuid4())
+        task = {"taskType": "authentication", "taskUUID": task_uuid}
+        status, env, task_uuid = await self._call([task], op="authentication",
+                                                  task_uuid=task_uuid, renew_uuid=True)
+        if env is None or status >= 300 or env.errors_for(task_uuid) or any(
+                map(error_of_data_item, env.data_for(task_uuid))):
+            raise self._reply_error(status, env, task_uuid=task_uuid, op="authentication")
+        return True
+
+    async def download(self, url: str, dest: Path, *, max_bytes: int = 2_000_000_000,
+                       attempts: int = 6, task_uuid: Optional[str] = None) -> Path:
+        """Stream `url` to `dest` (via `dest.part`, renamed when complete). Never sends the key."""
+        return await download_to(self._client(), url, Path(dest), max_bytes=max_bytes,
+                                 attempts=attempts, backoff=self._backoff, task_uuid=task_uuid)

@@ -1,0 +1,99 @@
+"""What a node needs from ComfyUI while it runs: key, folders, progress, interrupt, outputs."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Optional
+
+import folder_paths
+from comfy_api.latest import InputImpl, io
+
+from .. import keystore, pipeline
+from ..errors import RunwareAuthError
+
+log = logging.getLogger("pixverse")
+
+OUTPUT_SUBFOLDER = "pixverse"
+# Bar positions for each phase; the wait itself moves between queued and downloading.
+PHASE_PROGRESS = {"uploading": 5, "submitting": 10, "queued": 12, "processing": 15, "downloading": 85,
+                  "decoding": 92, "done": 100}
+EXPECTED_WAIT_S = 90.0  # bar pacing only; PixVerse jobs take about a minute or two
+
+
+def user_dir() -> str:
+    return folder_paths.get_user_directory()
+
+
+def output_dir() -> str:
+    return os.path.join(folder_paths.get_output_directory(), OUTPUT_SUBFOLDER)
+
+
+def interrupted() -> bool:
+    import comfy.model_management
+
+    return comfy.model_management.processing_interrupted()
+
+
+class NodeRuntime:
+    def __init__(self, node_id: Optional[str]):
+        self.node_id = node_id
+        self.task_uuid: Optional[str] = None
+        import comfy.utils
+
+        self.bar = comfy.utils.ProgressBar(100, node_id=node_id)
+
+    def text(self, message: str) -> None:
+        try:
+            from server import PromptServer
+
+            if self.node_id is not None and PromptServer.instance is not None:
+                PromptServer.instance.send_progress_text(message, self.node_id)
+        except Exception:  # progress is best effort; never fail a paid job over it
+            log.debug("progress text not sent", exc_info=True)
+
+    def on_progress(self, event: pipeline.Progress) -> None:
+        if event.task_uuid:
+            self.task_uuid = event.task_uuid
+        value = PHASE_PROGRESS.get(event.phase, 0)
+        if event.phase == "processing":
+            span = PHASE_PROGRESS["downloading"] - value
+            value += int(span * min(event.elapsed / EXPECTED_WAIT_S, 0.95))
+        self.bar.update_absolute(value)
+        lines = [f"PixVerse: {event.phase}" + (f" ({event.elapsed:.0f} s)" if event.elapsed else "")]
+        if self.task_uuid:
+            lines.append(f"taskUUID: {self.task_uuid}")
+        if event.phase == "done":
+            lines.append(event.message)
+        self.text("\n".join(lines))
+
+    def job_options(self, wanted: Optional[set[str]]) -> pipeline.JobOptions:
+        return pipeline.JobOptions(output_dir=output_dir(), cancel_check=interrupted,
+                                   on_progress=self.on_progress, decode_frames=True, decode_audio=True)
+
+    def client(self):
+        from ..client import RunwareClient
+
+        key = keystore.load_key(user_dir())
+        if not key:
+            raise RunwareAuthError(keystore.MISSING_KEY_HELP)
+        return RunwareClient(api_key=key)
+
+    def interrupted(self, exc: Exception) -> None:
+        """Cancel pressed while waiting: say how to recover, then end the way ComfyUI expects."""
+        self.text(f"Cancelled. {exc}")
+        log.warning("PixVerse: %s", exc)
+        import comfy.model_management
+
+        raise comfy.model_management.InterruptProcessingException()
+
+    def outputs(self, result: pipeline.JobResult) -> io.NodeOutput:
+        from ..media import silence
+
+        decoded = result.decoded
+        fps = float(decoded.fps if decoded is not None else result.probe.fps)
+        audio = decoded.audio if decoded is not None and decoded.audio is not None else \
+            silence(result.probe.duration)
+        frames = decoded.frames if decoded is not None else None
+        video = InputImpl.VideoFromFile(str(result.video_path))
+        return io.NodeOutput(video, frames, audio, fps, result.info_json())

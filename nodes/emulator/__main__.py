@@ -1,0 +1,52 @@
+"""Run the Runware emulator: ``python -m nodes.emulator --port 8765 [--job-seconds 5] [--api-key K]``.
+
+Point the pack at it with ``RUNWARE_BASE_URL=<printed base URL>``. Stop with Ctrl-C (or SIGTERM).
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .server import EmulatorServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nodes.emulator",
+                                     description="Local Runware emulator (PixVerse models).")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    parser.add_argument("--job-seconds", type=float, default=2.0,
+                        help="how long a video job stays 'processing' (default 2.0)")
+    parser.add_argument("--api-key", default=None,
+                        help="accept only this key (default: any non-empty Bearer key)")
+    parser.add_argument("--media-dir", default=None,
+                        help="where rendered videos are cached (default: a temp dir, removed on exit)")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    emu = EmulatorServer(host=args.host, port=args.port, job_seconds=args.job_seconds,
+                         api_key=args.api_key, media_dir=args.media_dir)
+    emu.start()
+    print(f"Runware emulator listening: {emu.base_url}", flush=True)
+    print(f"  export RUNWARE_BASE_URL={emu.base_url}", flush=True)
+    print(f"  control: {emu.origin}/_emulator/stats  (Ctrl-C to stop)", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emu.stop()
+        print("Runware emulator stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
