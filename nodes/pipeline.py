@@ -161,8 +161,9 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
     task_uuid = built.task_uuid
     notices = list(built.notices) + list(notes or [])
     opts.report("submitting", f"submitting {built.model.name} task", task_uuid=task_uuid)
-    await client.submit_video(built.task)
-    return await _finish(client, task_uuid, built.model.air, opts, notices)
+    submitted = await client.submit_video(built.task, cancel_check=opts.cancel_check)
+    # A submit whose reply was lost is resolved by polling the same taskUUID, never by resending.
+    return await _finish(client, task_uuid, built.model.air, opts, notices, acknowledged=submitted.acknowledged)
 
 
 async def recover(client, task_uuid: str, opts: JobOptions, model: str = "") -> JobResult:
@@ -170,7 +171,8 @@ async def recover(client, task_uuid: str, opts: JobOptions, model: str = "") -> 
     return await _finish(client, task_uuid, model, opts, [])
 
 
-async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices: list[str]) -> JobResult:
+async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices: list[str],
+                  acknowledged: bool = True) -> JobResult:
     started = time.monotonic()
 
     def on_poll(event) -> None:
@@ -178,14 +180,15 @@ async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices:
                     elapsed=event.elapsed, polls=event.polls)
 
     video = await client.wait_for_video(task_uuid, deadline=opts.deadline_s,
-                                        cancel_check=opts.cancel_check, on_progress=on_poll)
+                                        cancel_check=opts.cancel_check, on_progress=on_poll,
+                                        acknowledged=acknowledged)
     notices.extend(n for n in (getattr(video, "notices", None) or []) if n not in notices)
     dest = result_path(opts.output_dir, task_uuid)
     if not dest.exists():
         opts.report("downloading", "downloading result", task_uuid=task_uuid,
                     elapsed=time.monotonic() - started)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        await client.download(video.video_url, dest)
+        await client.download(video.video_url, dest, task_uuid=task_uuid)
     return await finish_local(task_uuid, dest, model, video, notices, opts)
 
 

@@ -305,3 +305,34 @@ def test_silence_and_load_audio_file(tmp_path):
     assert audio["sample_rate"] == 16000 and audio["waveform"].shape == (1, 1, 12000)
     assert audio["waveform"].dtype == torch.float32
     assert float((audio["waveform"] - _tone(0.75)["waveform"]).abs().max()) < 1e-3
+
+
+# -- decode internals ---------------------------------------------------------------------------
+
+def test_frame_buffer_grows_and_keeps_frames():
+    from nodes.media.video import _FrameBuffer
+
+    buf = _FrameBuffer(2, 4, 5)
+    for i in range(40):
+        buf.add(np.full((4, 5, 3), i, dtype=np.uint8))
+    out = buf.result()
+    assert out.shape == (40, 4, 5, 3) and out.dtype == torch.float32
+    assert torch.allclose(out[:, 0, 0, 0], torch.arange(40, dtype=torch.float32) / 255)
+
+
+def test_decode_mkv_without_frame_count(clip_with_audio, tmp_path):
+    """Matroska records no frame count: the buffer is sized from duration × fps instead."""
+    src, _ = clip_with_audio
+    mkv = tmp_path / "remux.mkv"
+    with av.open(str(src)) as inp, av.open(str(mkv), "w", format="matroska") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in (inp.streams.video[0], inp.streams.audio[0])}
+        for packet in inp.demux():
+            if packet.dts is None:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    with av.open(str(mkv)) as check:
+        assert check.streams.video[0].frames == 0
+    assert probe_video(mkv).frame_count == 16
+    dec = decode_video(mkv)
+    assert dec.frames.shape == (16, 240, 320, 3) and dec.audio["waveform"].shape[-1] > 40000

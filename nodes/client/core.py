@@ -72,9 +72,6 @@ class RunwareClient:
 
     __str__ = __repr__
 
-    def __reduce__(self):
-        raise TypeError("RunwareClient cannot be pickled (it holds an API key)")
-
     async def __aenter__(self) -> "RunwareClient":
         self._client()
         return self
@@ -313,7 +310,8 @@ class RunwareClient:
         if failures:
             if any(str(f.get("code")) in NOT_FOUND_CODES for f in failures):
                 return "notfound", None
-            raise exception_for(failures[0], status=status, task_uuid=task_uuid, scrub=self._scrub)
+            exc = exception_for(failures[0], status=status, task_uuid=task_uuid, scrub=self._scrub)
+            raise with_hint(exc, _AUTH_HINT) if isinstance(exc, E.RunwareAuthError) else exc
         if status >= 300:
             if status == 404:
                 return "notfound", None

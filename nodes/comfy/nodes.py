@@ -50,7 +50,7 @@ class PixVerseTextToVideo(io.ComfyNode):
             category=widgets.CATEGORY,
             description="Generate a video from a prompt with PixVerse, through Runware (billed per video).",
             inputs=[to_input(w) for w in widgets.generation_widgets()],
-            outputs=generator_outputs(),
+            outputs=generator_outputs({w.name for w in widgets.generation_widgets()}),
             hidden=[io.Hidden.unique_id, io.Hidden.prompt],
             is_api_node=True,
         )
@@ -79,7 +79,7 @@ class PixVerseImageToVideo(io.ComfyNode):
             category=widgets.CATEGORY,
             description="Animate a first frame (optionally towards a last frame) with PixVerse, through Runware.",
             inputs=[to_input(w) for w in widgets.generation_widgets(image_to_video=True)],
-            outputs=generator_outputs(),
+            outputs=generator_outputs({w.name for w in widgets.generation_widgets(image_to_video=True)}),
             hidden=[io.Hidden.unique_id, io.Hidden.prompt],
             is_api_node=True,
         )
@@ -111,8 +111,7 @@ class PixVerseLipSync(io.ComfyNode):
             category=widgets.CATEGORY,
             description="Lip-sync a video to an audio clip or to text-to-speech with PixVerse, through Runware.",
             inputs=[to_input(w) for w in widgets.lipsync_widgets()],
-            # The input is called video, so the output needs another id (V3 ids are unique).
-            outputs=generator_outputs(video_id="video_out"),
+            outputs=generator_outputs({w.name for w in widgets.lipsync_widgets()}),
             hidden=[io.Hidden.unique_id, io.Hidden.prompt],
             is_api_node=True,
         )

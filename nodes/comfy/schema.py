@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..widgets import MOTION_TYPE, Widget
+from ..widgets import GENERATOR_OUTPUTS, MOTION_TYPE, Widget
 
 Motion = io.Custom(MOTION_TYPE)
 
@@ -32,11 +32,20 @@ def to_input(w: Widget):
     raise ValueError(f"unknown widget kind {w.kind!r}")
 
 
-def generator_outputs(video_id: str = "video") -> list:
-    return [
-        io.Video.Output(video_id, display_name="video", tooltip="The generated video (MP4 kept in output/pixverse)."),
-        io.Image.Output("frames", tooltip="The video's frames as an IMAGE batch."),
-        io.Audio.Output("audio", tooltip="The video's sound; silence of its length when it has none."),
-        io.Float.Output("fps", tooltip="Frames per second of the video."),
-        io.String.Output("info", tooltip="JSON: taskUUID, videoUUID, videoURL, seed, cost, model, notices."),
-    ]
+def generator_outputs(input_names: set[str]) -> list:
+    """The generators' five outputs. V3 refuses an input and an output with one id, so an output
+    whose name is also an input (fps, or LipSync's video/frames/audio) gets id "<name>_out" and
+    keeps its name as display_name; saved workflows link output slots, not ids."""
+    tooltips = {
+        "video": (io.Video, "The generated video (MP4 kept in output/pixverse)."),
+        "frames": (io.Image, "The video's frames as an IMAGE batch."),
+        "audio": (io.Audio, "The video's sound; silence of its length when it has none."),
+        "fps": (io.Float, "Frames per second of the video."),
+        "info": (io.String, "JSON: taskUUID, videoUUID, videoURL, seed, cost, model, notices."),
+    }
+    outputs = []
+    for name in GENERATOR_OUTPUTS:
+        kind, tooltip = tooltips[name]
+        output_id = f"{name}_out" if name in input_names else name
+        outputs.append(kind.Output(output_id, display_name=name, tooltip=tooltip))
+    return outputs

@@ -714,11 +714,12 @@ class EmulatorServer:
 
     async def _handle_video(self, request: web.Request) -> web.StreamResponse:
         self._record(request, None, 0)
-        if request.method == "GET":
+        is_get = request.method == "GET"
+        if is_get:
             self._count("downloads")
         name = request.match_info["name"]
         ident = name[:-4] if name.endswith(".mp4") else name
-        targets = {"download"}
+        targets = {"download"} if is_get else set()   # a HEAD consumes no fault
         slow = self.faults.take("slow", targets)
         if slow is not None:
             await asyncio.sleep(float(slow.get("delay")))
@@ -732,20 +733,49 @@ class EmulatorServer:
         if video is None:
             return web.json_response({"errors": [{"code": "notFound",
                                                   "message": f"No video {name}."}]}, status=404)
-        status_fault = self.faults.take("download_status")
+        status_fault = self.faults.take("download_status") if is_get else None
         if status_fault is not None:
             status = int(status_fault.get("status"))
             return web.Response(status=status, content_type="text/plain",
                                 text=f"HTTP {status}: result not available yet (emulated)")
         data = await asyncio.to_thread(video.read)
-        if self.faults.take("download_truncate") is not None:
-            resp = web.StreamResponse(status=200, headers={"Content-Type": "video/mp4",
-                                                           "Content-Length": str(len(data))})
+        headers = {"Accept-Ranges": "bytes"}
+        status = 200
+        span = self._byte_range(request.headers.get("Range"), len(data))
+        if span == "unsatisfiable":
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})
+        if isinstance(span, tuple):
+            start, end = span
+            headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+            data, status = data[start:end + 1], 206
+        if is_get and self.faults.take("download_truncate") is not None:
+            resp = web.StreamResponse(status=status, headers={
+                **headers, "Content-Type": "video/mp4", "Content-Length": str(len(data))})
             await resp.prepare(request)
             await resp.write(data[: len(data) // 2])
             self._drop(request)
             return resp
-        return web.Response(body=data, content_type="video/mp4")
+        return web.Response(body=data, status=status, content_type="video/mp4", headers=headers)
+
+    @staticmethod
+    def _byte_range(header: Optional[str], size: int) -> Any:
+        """(start, end) for a single 'bytes=' range, "unsatisfiable", or None (whole file)."""
+        if not header or not header.startswith("bytes=") or "," in header:
+            return None
+        first, _, last = header[6:].strip().partition("-")
+        try:
+            if first == "":
+                n = int(last)
+                if n <= 0:
+                    return "unsatisfiable"
+                return max(0, size - n), size - 1
+            start = int(first)
+            end = int(last) if last else size - 1
+        except ValueError:
+            return None
+        if start >= size or end < start:
+            return "unsatisfiable"
+        return start, min(end, size - 1)
 
     async def _handle_image(self, request: web.Request) -> web.StreamResponse:
         ident = request.match_info["name"].split(".")[0]

@@ -44,7 +44,6 @@ NUMBER_RESULTS = (1,)          # the emulator makes one video per task
 MIN_TTL = 60
 SEED_RANGE = (0, 2 ** 63 - 1)
 SOUND_SETTINGS = ("soundEffectSwitch", "soundEffectContent")
-FRAME_ITEM_FIELDS = ("inputImage", "frame")
 SPEECH_FIELDS = ("voice", "text")
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -306,10 +305,51 @@ def check_task_uuid(task: Mapping[str, Any]) -> str:
     return value
 
 
-def _check_known_fields(task: Mapping[str, Any]) -> None:
+@dataclass(frozen=True)
+class Wire:
+    """Field names that depend on `spec.wire` (one place, so the layout can be switched)."""
+
+    prompt: str
+    negative_prompt: str
+    frames_container: Optional[str]   # None: top-level frameImages; "inputs": inputs.frameImages
+    image_key: str                    # "inputImage" or "image"
+
+    @classmethod
+    def of(cls, spec: CapabilitySpec) -> "Wire":
+        inputs = spec.wire.frame_images_layout == "inputs_image"
+        return cls(prompt=spec.wire.prompt_field, negative_prompt=spec.wire.negative_prompt_field,
+                   frames_container="inputs" if inputs else None,
+                   image_key="image" if inputs else "inputImage")
+
+    @property
+    def frames_path(self) -> str:
+        return f"{self.frames_container}.frameImages" if self.frames_container else "frameImages"
+
+    def known_fields(self) -> tuple[str, ...]:
+        rename = {"positivePrompt": self.prompt, "negativePrompt": self.negative_prompt,
+                  "frameImages": self.frames_container or "frameImages"}
+        return tuple(rename.get(name, name) for name in KNOWN_VIDEO_FIELDS)
+
+    def frames(self, task: Mapping[str, Any]) -> Any:
+        """The frame list as sent, or None when absent. Checks the `inputs` object's keys."""
+        if self.frames_container is None:
+            return task.get("frameImages")
+        box = task.get(self.frames_container)
+        if box is None:
+            return None
+        if not isinstance(box, dict):
+            raise invalid(self.frames_container, box, "Must be an object.")
+        for key in box:
+            if key != "frameImages":
+                raise unknown(f"{self.frames_container}.{key}", ["frameImages"])
+        return box.get("frameImages")
+
+
+def _check_known_fields(task: Mapping[str, Any], wire: Wire) -> None:
+    known = wire.known_fields()
     for key in task:
-        if key not in KNOWN_VIDEO_FIELDS:
-            raise unknown(key, list(KNOWN_VIDEO_FIELDS))
+        if key not in known:
+            raise unknown(key, list(known))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +361,8 @@ def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
     """Check one videoInference task the way Runware would; return what to render."""
     rng = rng or random.Random()
     check_task_uuid(task)
-    _check_known_fields(task)
+    wire = Wire.of(spec)
+    _check_known_fields(task, wire)
 
     if "model" not in task:
         raise missing("model")
@@ -348,10 +389,10 @@ def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
     # Fields the model has no use for, read from the spec: prompts and frames belong to
     # generators, sizes/fps/duration to models that list them, media inputs to models whose
     # `inputs` name them.
-    gen_only = {"positivePrompt": model.is_generator, "negativePrompt": model.is_generator,
+    gen_only = {wire.prompt: model.is_generator, wire.negative_prompt: model.is_generator,
                 "width": bool(model.sizes), "height": bool(model.sizes),
                 "fps": model.fps is not None, "duration": model.duration is not None,
-                "frameImages": bool(model.frame_images)}
+                wire.frames_container or "frameImages": bool(model.frame_images)}
     for name in ("referenceVideos", "inputAudios", "speech"):
         gen_only[name] = name in model.inputs
     for name, ok in gen_only.items():
@@ -361,7 +402,7 @@ def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
     settings = _check_provider_settings(task, spec, model)
 
     if model.is_generator:
-        plan = _plan_generation(task, spec, model, settings, images, seed, notices)
+        plan = _plan_generation(task, spec, wire, model, settings, images, seed, notices)
     else:
         plan = _plan_lipsync(task, spec, model, media, seed, notices)
     plan.include_cost = include_cost
@@ -416,7 +457,7 @@ def _check_provider_settings(task: Mapping[str, Any], spec: CapabilitySpec,
     if not isinstance(settings, dict):
         raise invalid(base, settings, "Must be an object.")
 
-    enum_names = tuple(spec.enums.model_fields)
+    enum_names = tuple(type(spec.enums).model_fields)
     known = tuple(n for n in enum_names if n != "voice") + SOUND_SETTINGS
     for key, value in settings.items():
         param = f"{base}.{key}"
@@ -465,28 +506,32 @@ def _resolve_image(ref: Any, parameter: str, images: Mapping[str, ImageInfo]) ->
         raise invalid(parameter, ref, f"Not a usable image: {exc}.") from None
 
 
-def _check_frame_images(task: Mapping[str, Any], spec: CapabilitySpec, model: ModelSpec,
+def _check_frame_images(frames: Any, spec: CapabilitySpec, wire: Wire, model: ModelSpec,
                         images: Mapping[str, ImageInfo], notices: list[str]) -> Optional[ImageInfo]:
     """Returns the first frame's image (when the emulator can see it)."""
-    frames = task["frameImages"]
+    path, key = wire.frames_path, wire.image_key
+    item_fields = (key, "frame")
     allowed = list(model.frame_images)
     if not isinstance(frames, list) or not frames:
-        raise invalid("frameImages", frames, "Must be a non-empty array of {inputImage, frame}.")
+        raise invalid(path, frames, f"Must be a non-empty array of {{{key}, frame}}.",
+                      code="invalidFrameImages")
     if len(frames) > len(allowed):
-        raise invalid("frameImages", f"{len(frames)} items",
-                      f"At most {len(allowed)} frame images ({', '.join(allowed)}).", allowed)
+        raise invalid(path, f"{len(frames)} items",
+                      f"At most {len(allowed)} frame images ({', '.join(allowed)}).", allowed,
+                      code="invalidFrameImages")
     limits = spec.input_image
     seen: dict[str, int] = {}
     first: Optional[ImageInfo] = None
     for i, item in enumerate(frames):
-        base = f"frameImages[{i}]"
+        base = f"{path}[{i}]"
         if not isinstance(item, dict):
-            raise invalid(base, item, "Must be an object {inputImage, frame}.")
-        for key in item:
-            if key not in FRAME_ITEM_FIELDS:
-                raise unknown(f"{base}.{key}", list(FRAME_ITEM_FIELDS))
-        if "inputImage" not in item:
-            raise missing(f"{base}.inputImage")
+            raise invalid(base, item, f"Must be an object {{{key}, frame}}.",
+                          code="invalidFrameImages")
+        for name in item:
+            if name not in item_fields:
+                raise unknown(f"{base}.{name}", list(item_fields))
+        if key not in item:
+            raise missing(f"{base}.{key}")
         if "frame" not in item:
             raise missing(f"{base}.frame")
         frame = item["frame"]
@@ -495,21 +540,21 @@ def _check_frame_images(task: Mapping[str, Any], spec: CapabilitySpec, model: Mo
                           code="invalidFrame")
         if frame in seen:
             raise invalid(f"{base}.frame", frame,
-                          f"Frame position already used by frameImages[{seen[frame]}].", allowed,
+                          f"Frame position already used by {path}[{seen[frame]}].", allowed,
                           code="invalidFrame")
         seen[frame] = i
-        info = _resolve_image(item["inputImage"], f"{base}.inputImage", images)
+        param = f"{base}.{key}"
+        info = _resolve_image(item[key], param, images)
         if info is None:
-            notices.append(f"{base}.inputImage is an outside URL; the emulator did not check it")
+            notices.append(f"{param} is an outside URL; the emulator did not check it")
         else:
-            param = f"{base}.inputImage"
             if info.size > limits.max_bytes:
-                raise invalid(param, item["inputImage"],
+                raise invalid(param, item[key],
                               f"Image is {info.size} bytes; the limit is {limits.max_bytes} bytes.",
                               code="invalidInputImage")
             for side, px in (("width", info.width), ("height", info.height)):
                 if not limits.min_side <= px <= limits.max_side:
-                    raise invalid(param, item["inputImage"],
+                    raise invalid(param, item[key],
                                   f"Image {side} is {px} px; each side must be between "
                                   f"{limits.min_side} and {limits.max_side} px "
                                   f"(image is {info.width}×{info.height}).",
@@ -517,26 +562,27 @@ def _check_frame_images(task: Mapping[str, Any], spec: CapabilitySpec, model: Mo
         if frame == allowed[0]:
             first = info
     if allowed[0] not in seen:
-        raise invalid("frameImages", [f.get("frame") if isinstance(f, dict) else f for f in frames],
-                      f"A '{allowed[0]}' frame is required when frameImages is sent.", allowed,
+        raise invalid(path, [f.get("frame") if isinstance(f, dict) else f for f in frames],
+                      f"A '{allowed[0]}' frame is required when {path} is sent.", allowed,
                       code="invalidFrameImages")
     return first
 
 
-def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, model: ModelSpec,
+def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, wire: Wire, model: ModelSpec,
                      settings: Mapping[str, Any], images: Mapping[str, ImageInfo], seed: int,
                      notices: list[str]) -> JobPlan:
     lim = spec.text_limits["prompt"]
-    if "positivePrompt" not in task:
-        raise missing("positivePrompt", f"Send {lim.min}–{lim.max} characters.")
-    _text("positivePrompt", task["positivePrompt"], lim.min, lim.max)
-    if "negativePrompt" in task:
+    if wire.prompt not in task:
+        raise missing(wire.prompt, f"Send {lim.min}–{lim.max} characters.")
+    _text(wire.prompt, task[wire.prompt], lim.min, lim.max)
+    if wire.negative_prompt in task:
         nlim = spec.text_limits["negative_prompt"]
-        _text("negativePrompt", task["negativePrompt"], nlim.min, nlim.max)
+        _text(wire.negative_prompt, task[wire.negative_prompt], nlim.min, nlim.max)
 
     first = None
-    if "frameImages" in task:
-        first = _check_frame_images(task, spec, model, images, notices)
+    frames = wire.frames(task)
+    if frames is not None or (wire.frames_container is None and "frameImages" in task):
+        first = _check_frame_images(frames, spec, wire, model, images, notices)
 
     sizes = model.all_sizes()
     listed = [f"{w}x{h}" for w, h in sizes]
@@ -652,9 +698,15 @@ def _plan_lipsync(task: Mapping[str, Any], spec: CapabilitySpec, model: ModelSpe
         if voice not in voices.values:
             raise invalid("speech.voice", voice, "Unknown voice.", list(voices.values))
         if "text" not in speech:
-            raise missing("speech.text")
+            err = missing("speech.text")
+            err.code = "missingSpeechText"
+            raise err
         tlim = spec.text_limits["speech_text"]
-        text = _text("speech.text", speech["text"], tlim.min, tlim.max)
+        try:
+            text = _text("speech.text", speech["text"], tlim.min, tlim.max)
+        except TaskError as err:
+            err.code = "invalidSpeechText"
+            raise
         seconds = max(SPEECH_MIN_SECONDS, round(len(text) * SPEECH_SECONDS_PER_CHAR, 3))
 
     fps = video.fps or 25.0

@@ -1,0 +1,271 @@
+"""The five nodes in a real ComfyUI (COMFYUI_PATH), talking to the local Runware emulator.
+
+Skipped, with the reason, when COMFYUI_PATH is unset (CI has no ComfyUI: its server is not on PyPI).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from comfy_harness import ComfyServer, comfyui_path
+from nodes.spec import load_spec
+
+pytestmark = pytest.mark.skipif(comfyui_path() is None,
+                                reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
+
+SENTINEL_KEY = "rw-sentinel-key-integration-4f1d2c"
+SPEC = load_spec()
+T2V, I2V, LIP = "RunwarePixVerseTextToVideo", "RunwarePixVerseImageToVideo", "RunwarePixVerseLipSync"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    from nodes.emulator import EmulatorServer
+
+    with EmulatorServer(job_seconds=1.0, api_key=SENTINEL_KEY) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def comfy(emulator, tmp_path_factory):
+    from PIL import Image
+
+    from nodes.media import render_test_video
+
+    base = tmp_path_factory.mktemp("comfy")
+    (base / "input").mkdir()
+    y, x = np.mgrid[0:600, 0:800]
+    Image.fromarray(np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)).save(base / "input" / "first.png")
+    Image.fromarray(np.stack([y % 256, x % 256, (x * 2) % 256], -1).astype(np.uint8)).save(base / "input" / "last.png")
+    render_test_video(base / "input" / "talk.mp4", width=320, height=240, fps=16, duration=2.0, with_audio=True)
+    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url,
+                                                 "RUNWARE_API_KEY": SENTINEL_KEY})
+    server.start()
+    yield server
+    server.stop()
+    print("\n--- ComfyUI log tail ---\n" + server.log()[-2500:])
+
+
+def probe(path):
+    from nodes.media import probe_video
+
+    return probe_video(path)
+
+
+def generator_inputs(model_label, **over):
+    values = {"model": model_label, "prompt": "a lighthouse in a storm, waves crashing", "negative_prompt": "",
+              "aspect_ratio": "16:9", "resolution": "360p", "duration": 5, "fps": 16, "seed": 1,
+              "style": "none", "motion_mode": "normal", "sound_effects": False, "sound_effect_content": ""}
+    values.update(over)
+    return values
+
+
+def with_outputs(prompt: dict, node: str, video_slot: int = 0) -> dict:
+    """Wire the generator's five outputs into core nodes: SaveVideo(video), CreateVideo(frames, fps,
+    audio) → SaveVideo, PreviewAny(info)."""
+    prompt = dict(prompt)
+    prompt["90"] = {"class_type": "SaveVideo", "inputs": {"video": [node, video_slot], "filename_prefix": "pv/direct",
+                                                         "format": "mp4", "codec": "h264"}}
+    prompt["91"] = {"class_type": "CreateVideo", "inputs": {"images": [node, 1], "fps": [node, 3], "audio": [node, 2]}}
+    prompt["92"] = {"class_type": "SaveVideo", "inputs": {"video": ["91", 0], "filename_prefix": "pv/frames",
+                                                         "format": "mp4", "codec": "h264"}}
+    prompt["93"] = {"class_type": "PreviewAny", "inputs": {"source": [node, 4]}}
+    return prompt
+
+
+def run(comfy, prompt, timeout=300):
+    entry = comfy.wait(comfy.queue(prompt), timeout)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:4000]
+    outputs = entry["outputs"]
+    direct = comfy.output_file(outputs["90"]["images"][0])
+    rebuilt = comfy.output_file(outputs["92"]["images"][0])
+    info = json.loads(outputs["93"]["text"][0])
+    return probe(direct), probe(rebuilt), info
+
+
+def last_video_task(emulator):
+    tasks = [t for r in emulator.requests if isinstance(r.get("body"), list) for t in r["body"]
+             if isinstance(t, dict) and t.get("taskType") == "videoInference"]
+    return tasks[-1]
+
+
+def label(air):
+    return SPEC.model(air).label
+
+
+def test_object_info_lists_the_five_nodes_with_the_spec_options(comfy):
+    info = comfy.object_info()
+    for node in (T2V, I2V, LIP, "RunwarePixVerseEffect", "RunwarePixVerseCamera"):
+        assert node in info, node
+        assert info[node]["category"] == "Runware/PixVerse"
+    req = info[T2V]["input"]["required"]
+    assert req["model"][1]["options"] == [m.label for m in SPEC.generators]
+    assert req["style"][1]["options"] == ["none", *SPEC.enums.style.values]
+    assert req["resolution"][1]["options"] == list(SPEC.all_resolutions())
+    assert req["duration"][1]["options"] == list(SPEC.generation_defaults.duration.values)
+    assert req["fps"][1]["options"] == list(SPEC.generation_defaults.fps.values)
+    assert req["motion_mode"][1]["options"] == list(SPEC.enums.motionMode.values)
+    assert info[T2V]["input"]["optional"]["motion"][0] == "PIXVERSE_MOTION"
+    assert info[I2V]["input"]["required"]["aspect_ratio"][1]["options"][0] == "auto"
+    assert info["RunwarePixVerseEffect"]["input"]["required"]["effect"][1]["options"] == list(SPEC.enums.effect.values)
+    assert info["RunwarePixVerseCamera"]["input"]["required"]["camera_movement"][1]["options"] == \
+        list(SPEC.enums.cameraMovement.values)
+    assert info[LIP]["input"]["required"]["voice"][1]["options"] == list(SPEC.enums.voice.values)
+    assert info[T2V]["output_name"] == ["video", "frames", "audio", "fps", "info"]
+    assert info[LIP]["output_name"][0] == "video"
+    for node in (T2V, I2V, LIP):
+        for section in info[node]["input"].values():
+            for name, spec in section.items():
+                if isinstance(spec, list) and len(spec) > 1 and isinstance(spec[1], dict):
+                    assert spec[1].get("tooltip"), f"{node}.{name} has no tooltip"
+    assert SENTINEL_KEY not in json.dumps(info)
+
+
+def test_text_to_video_with_an_effect_and_sound(comfy, emulator):
+    before = emulator.stats()["video_submissions"]
+    prompt = with_outputs({
+        "1": {"class_type": "RunwarePixVerseEffect", "inputs": {"effect": "boom drop"}},
+        "2": {"class_type": T2V, "inputs": generator_inputs(label("pixverse:1@5"), seed=11, sound_effects=True,
+                                                           motion=["1", 0])},
+    }, "2")
+    direct, rebuilt, info = run(comfy, prompt)
+    assert (direct.width, direct.height, round(direct.fps), direct.frame_count) == (640, 360, 16, 80)
+    assert direct.has_audio
+    assert (rebuilt.width, rebuilt.height, rebuilt.frame_count) == (640, 360, 80)
+    assert rebuilt.has_audio and abs(rebuilt.duration - 5.0) < 0.2
+    assert info["model"] == "pixverse:1@5" and info["cost"] is not None and len(info["taskUUID"]) == 36
+    task = last_video_task(emulator)
+    assert task["providerSettings"]["pixverse"]["effect"] == "boom drop"
+    assert task["providerSettings"]["pixverse"]["soundEffectSwitch"] is True
+    assert emulator.stats()["video_submissions"] == before + 1
+    print("\ninfo output:", json.dumps(info, indent=1))
+
+
+def test_text_to_video_with_a_camera_movement(comfy, emulator):
+    prompt = with_outputs({
+        "1": {"class_type": "RunwarePixVerseCamera", "inputs": {"camera_movement": "crane_up"}},
+        "2": {"class_type": T2V, "inputs": generator_inputs(label("pixverse:1@2"), seed=12, aspect_ratio="9:16",
+                                                           fps=24, motion=["1", 0])},
+    }, "2")
+    direct, rebuilt, info = run(comfy, prompt)
+    assert (direct.width, direct.height, round(direct.fps), direct.frame_count) == (360, 640, 24, 120)
+    assert not direct.has_audio
+    assert rebuilt.frame_count == 120 and rebuilt.has_audio  # silence of the video's length
+    assert last_video_task(emulator)["providerSettings"]["pixverse"]["cameraMovement"] == "crane_up"
+
+
+def test_camera_on_v5_is_refused_before_anything_runs(comfy, emulator):
+    before = emulator.stats()
+    prompt = {
+        "1": {"class_type": "RunwarePixVerseCamera", "inputs": {"camera_movement": "zoom_in"}},
+        "2": {"class_type": T2V, "inputs": generator_inputs(label("pixverse:1@5"), seed=13, motion=["1", 0])},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 4]}},
+    }
+    entry = comfy.wait(comfy.queue(prompt))
+    assert entry["status"]["status_str"] == "error"
+    text = json.dumps(entry["status"]["messages"])
+    assert "camera_movement" in text and "pixverse:1@2" in text
+    after = emulator.stats()
+    assert after["video_submissions"] == before["video_submissions"]
+    assert after["uploads"] == before["uploads"]
+
+
+def test_bad_widget_value_is_refused_at_queue_time(comfy):
+    prompt = {"2": {"class_type": T2V, "inputs": generator_inputs(label("pixverse:1@1"), prompt="x")},
+              "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 4]}}}
+    r = comfy.queue_raw(prompt)
+    assert r.status_code == 400
+    assert "prompt" in json.dumps(r.json()) and "2-2048" in json.dumps(r.json())
+
+
+def test_image_to_video_first_frame(comfy, emulator):
+    prompt = with_outputs({
+        "1": {"class_type": "LoadImage", "inputs": {"image": "first.png"}},
+        "2": {"class_type": I2V, "inputs": {**generator_inputs(label("pixverse:1@3"), seed=14, aspect_ratio="auto",
+                                                                resolution="540p"), "first_frame": ["1", 0]}},
+    }, "2")
+    direct, rebuilt, info = run(comfy, prompt)
+    assert (direct.width, direct.height) == (720, 540)  # 800x600 is 4:3
+    assert rebuilt.frame_count == direct.frame_count == 80
+    task = last_video_task(emulator)
+    assert [f["frame"] for f in task["frameImages"]] == ["first"]
+    assert any("auto" in n for n in info["notices"])
+
+
+def test_image_to_video_first_and_last_frame(comfy, emulator):
+    prompt = with_outputs({
+        "1": {"class_type": "LoadImage", "inputs": {"image": "first.png"}},
+        "3": {"class_type": "LoadImage", "inputs": {"image": "last.png"}},
+        "2": {"class_type": I2V, "inputs": {**generator_inputs(label("pixverse:1@1"), seed=15, aspect_ratio="1:1"),
+                                            "first_frame": ["1", 0], "last_frame": ["3", 0]}},
+    }, "2")
+    direct, _, _ = run(comfy, prompt)
+    assert (direct.width, direct.height) == (360, 360)
+    task = last_video_task(emulator)
+    assert [f["frame"] for f in task["frameImages"]] == ["first", "last"]
+
+
+def test_lipsync_with_audio(comfy, emulator):
+    prompt = with_outputs({
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "talk.mp4"}},
+        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+        "3": {"class_type": LIP, "inputs": {"model": label("pixverse:lipsync@1"), "video": ["1", 0],
+                                            "audio": ["2", 1], "frames_fps": 24.0, "speech_text": "",
+                                            "voice": "auto"}},
+    }, "3")
+    direct, rebuilt, info = run(comfy, prompt)
+    assert (direct.width, direct.height) == (320, 240)
+    assert direct.has_audio and abs(direct.duration - 2.0) < 0.3
+    assert rebuilt.has_audio
+    task = last_video_task(emulator)
+    assert len(task["referenceVideos"]) == 1 and len(task["inputAudios"]) == 1 and "speech" not in task
+
+
+def test_lipsync_with_speech_from_frames(comfy, emulator):
+    prompt = with_outputs({
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "talk.mp4"}},
+        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+        "3": {"class_type": LIP, "inputs": {"model": label("pixverse:lipsync@1"), "frames": ["2", 0],
+                                            "frames_fps": 16.0, "speech_text": "Hello from the emulator.",
+                                            "voice": "Emily"}},
+    }, "3")
+    direct, _, info = run(comfy, prompt)
+    assert (direct.width, direct.height) == (320, 240) and direct.has_audio
+    task = last_video_task(emulator)
+    assert task["speech"] == {"voice": "Emily", "text": "Hello from the emulator."}
+
+
+def test_cancel_ends_the_wait_and_leaves_the_task_recoverable(comfy, emulator):
+    emulator.job_seconds = 120
+    try:
+        before = emulator.stats()["video_submissions"]
+        prompt = {"2": {"class_type": T2V, "inputs": generator_inputs(label("pixverse:1@5"), seed=99)},
+                  "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 4]}}}
+        prompt_id = comfy.queue(prompt)
+        deadline = time.monotonic() + 60
+        while emulator.stats()["video_submissions"] == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert emulator.stats()["video_submissions"] == before + 1
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        comfy.interrupt()
+        entry = comfy.wait(prompt_id, timeout=30)
+        waited = time.monotonic() - t0
+        assert entry["status"]["status_str"] == "error"
+        assert any(m[0] == "execution_interrupted" for m in entry["status"]["messages"])
+        assert waited < 5.0, f"cancel took {waited:.1f} s"
+        print(f"\ncancel ended the wait in {waited:.2f} s")
+        assert "recover" in comfy.log()
+        assert emulator.stats()["video_submissions"] == before + 1
+    finally:
+        emulator.job_seconds = 1.0
+
+
+def test_key_never_reaches_comfyui_outputs(comfy):
+    for path in comfy.output_dir.rglob("*"):
+        if path.is_file():
+            assert SENTINEL_KEY.encode() not in path.read_bytes(), path
+    assert SENTINEL_KEY not in comfy.log()
