@@ -42,7 +42,6 @@ OUTPUT_TYPES = ("URL",)
 OUTPUT_QUALITY = (20, 99)
 NUMBER_RESULTS = (1,)          # the emulator makes one video per task
 MIN_TTL = 60
-SEED_RANGE = (0, 2 ** 63 - 1)
 SOUND_SETTINGS = ("soundEffectSwitch", "soundEffectContent")
 SPEECH_FIELDS = ("voice", "text")
 
@@ -382,9 +381,10 @@ def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
     notices: list[str] = []
     _check_output_fields(task, notices)
 
-    seed = _int("seed", task["seed"]) if "seed" in task else rng.randint(1, 2 ** 31 - 1)
-    if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
-        raise invalid("seed", seed, f"Must be between {SEED_RANGE[0]} and {SEED_RANGE[1]}.")
+    seeds = spec.seed
+    seed = _int("seed", task["seed"]) if "seed" in task else rng.randint(seeds.min, seeds.max)
+    if not seeds.min <= seed <= seeds.max:
+        raise invalid("seed", seed, f"Must be between {seeds.min} and {seeds.max}.")
 
     # Fields the model has no use for, read from the spec: prompts and frames belong to
     # generators, sizes/fps/duration to models that list them, media inputs to models whose
