@@ -7,22 +7,29 @@
     python -m nodes options            # what each model takes, from the capability spec
 
 `--offline` starts the local Runware emulator in this process (no key, no charge).
+
+Every job is written to a job ledger (`<out>/pixverse-ledger.sqlite3` unless `--ledger` says
+otherwise) before it is submitted: the same command run again reuses the finished video, or resumes
+the unfinished task, instead of paying for a new one. `--new` submits a new task anyway.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
 
 from .errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
+from .ledger import LEDGER_FILENAME
 from .requests import GenerationChoices
 from .spec import load_spec
 
 OFFLINE_KEY = "offline-dry-run"
+OFFLINE_ENDPOINT = "offline-emulator"  # ledger scope of --offline runs (a new emulator each run)
 
 
 def _add_generation_args(p: argparse.ArgumentParser) -> None:
@@ -53,6 +60,15 @@ def _add_common_args(p: argparse.ArgumentParser) -> None:
                    help="start the local Runware emulator in-process: no key, no charge")
     p.add_argument("--deadline", type=float, default=20 * 60, help="seconds to wait for the result")
     p.add_argument("--job-seconds", type=float, default=2.0, help="with --offline: how long a job takes")
+    _add_ledger_arg(p)
+    p.add_argument("--new", action="store_true",
+                   help="submit a new (billed) task even when the ledger already has this exact request")
+
+
+def _add_ledger_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ledger", type=Path, default=None,
+                   help=f"job ledger file (default: <out>/{LEDGER_FILENAME}); remembers every task so a "
+                        "finished video is reused and an unfinished task resumed, never paid twice")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("task_uuid")
     rec.add_argument("--out", type=Path, default=Path("pixverse-output"))
     rec.add_argument("--deadline", type=float, default=20 * 60)
+    _add_ledger_arg(rec)
     sub.add_parser("options", help="list models and their choices")
     return parser
 
@@ -97,27 +114,60 @@ def _progress(event) -> None:
     print(f"  {event.message}{uuid}", file=sys.stderr, flush=True)
 
 
+async def _job(client, args, opts):
+    from . import pipeline
+    from .media import load_audio_file, load_image_file
+
+    if args.command == "recover":
+        return await pipeline.recover(client, args.task_uuid, opts)
+    if args.workflow == "text-to-video":
+        return await pipeline.text_to_video(client, _choices(args), opts)
+    if args.workflow == "image-to-video":
+        first = load_image_file(args.first_frame)
+        last = load_image_file(args.last_frame) if args.last_frame else None
+        return await pipeline.image_to_video(client, _choices(args), first, last, opts)
+    audio = load_audio_file(args.audio) if args.audio else None
+    return await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
+                                  speech_text=args.speech_text, voice=args.voice)
+
+
+def ledger_path(args) -> Path:
+    return args.ledger if args.ledger is not None else Path(args.out) / LEDGER_FILENAME
+
+
 async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
     from . import pipeline
     from .client import RunwareClient
-    from .media import load_audio_file, load_image_file
+    from .ledger import Ledger
 
+    offline = getattr(args, "offline", False)
+    if args.command == "recover":
+        from .widgets import parse_task_uuid
+
+        args.task_uuid = parse_task_uuid(args.task_uuid)
+    try:
+        ledger = Ledger(ledger_path(args))
+    except (OSError, sqlite3.Error) as exc:
+        raise PixVerseError(f"cannot open the job ledger {ledger_path(args)}: {exc}; choose another file "
+                            "with --ledger") from None
+    print(f"ledger: {ledger.path}", file=sys.stderr, flush=True)
     opts = pipeline.JobOptions(output_dir=args.out, deadline_s=args.deadline, on_progress=_progress,
-                               decode_frames=False, decode_audio=False)
-    async with RunwareClient(api_key=api_key, base_url=base_url) as client:
-        if args.command == "recover":
-            result = await pipeline.recover(client, args.task_uuid, opts)
-        elif args.workflow == "text-to-video":
-            result = await pipeline.text_to_video(client, _choices(args), opts)
-        elif args.workflow == "image-to-video":
-            first = load_image_file(args.first_frame)
-            last = load_image_file(args.last_frame) if args.last_frame else None
-            result = await pipeline.image_to_video(client, _choices(args), first, last, opts)
-        else:
-            audio = load_audio_file(args.audio) if args.audio else None
-            result = await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
-                                            speech_text=args.speech_text, voice=args.voice)
+                               decode_frames=False, decode_audio=False, ledger=ledger,
+                               endpoint=OFFLINE_ENDPOINT if offline else None,
+                               fresh=getattr(args, "new", False), resume_unfinished=not offline)
+    try:
+        result = await pipeline.recover_local(args.task_uuid, opts) if args.command == "recover" else None
+        if result is None:  # not served from the ledger: this needs Runware (and the key)
+            async with RunwareClient(api_key=api_key, base_url=base_url) as client:
+                result = await _job(client, args, opts)
+    finally:
+        ledger.close()
     info = result.info
+    if result.origin == "reused":
+        print(f"reused finished task {result.task_uuid} from the ledger (no network, no new charge"
+              + ("; --new submits a new task)" if args.command == "generate" else ")"))
+    elif result.origin == "resumed":
+        print(f"resumed task {result.task_uuid} from the ledger (submitted by an earlier run; not submitted again)")
     print(f"taskUUID: {info['taskUUID']}")
     print(f"cost: {info['cost']}")
     print(f"output: {info['file']}")
@@ -166,6 +216,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print("interrupted: a submitted task may still finish; `python -m nodes recover <taskUUID>` "
-                  "fetches it (the taskUUID is printed above)", file=sys.stderr)
+            print("interrupted: a submitted task may still finish; the same command again resumes it from "
+                  "the ledger, and `python -m nodes recover <taskUUID>` fetches it (the taskUUID is printed "
+                  "above)", file=sys.stderr)
             return 130

@@ -194,6 +194,11 @@ def _check_text(spec: CapabilitySpec, parameter: str, text: Any, limit_name: Opt
                       f"has {len(text)} characters")
     if not text.strip():
         raise _refuse(parameter, text, f"{limit.min}-{limit.max} characters", "is only white space")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _refuse(parameter, text, "text", f"holds a character that cannot be sent (position {exc.start}: "
+                      "a broken surrogate pair)") from None
     return text
 
 

@@ -21,6 +21,7 @@ NODE_IDS = {
     "lipsync": "RunwarePixVerseLipSync",
     "effect": "RunwarePixVerseEffect",
     "camera": "RunwarePixVerseCamera",
+    "recover": "RunwarePixVerseRecover",
 }
 
 # Output slots of the three generators, in order. Links in saved workflows point at slot numbers.
@@ -124,6 +125,27 @@ def effect_widgets(spec: Optional[CapabilitySpec] = None) -> list[Widget]:
                    values, values[0])]
 
 
+def recover_widgets() -> list[Widget]:
+    return [Widget("task_uuid", "string",
+                   "taskUUID of an earlier PixVerse run (a cancelled, timed-out or crashed one): shown in its "
+                   "progress text, its info output and its error message. Fetches that task's video without "
+                   "submitting a new task; served from this pack's job ledger when the video is already here.",
+                   default="")]
+
+
+def parse_task_uuid(value: Any) -> str:
+    """The Recover node's input → a canonical taskUUID, or a PixVerseInputError."""
+    import uuid
+
+    from .errors import PixVerseInputError
+    text = value.strip() if isinstance(value, str) else value
+    try:
+        return str(uuid.UUID(text))
+    except (TypeError, ValueError, AttributeError):
+        raise PixVerseInputError("task_uuid", value, "a taskUUID such as 6ba7b810-9dad-41d1-80b4-00c04fd430c8",
+                                 "not a taskUUID") from None
+
+
 def camera_widgets(spec: Optional[CapabilitySpec] = None) -> list[Widget]:
     spec = spec or load_spec()
     values = spec.enums.cameraMovement.values
@@ -140,11 +162,29 @@ def motion_value(effect: Optional[str] = None, camera_movement: Optional[str] = 
 
 
 def generation_choices(values: dict[str, Any]) -> GenerationChoices:
-    """Node widget values (+ the motion link) → the builders' GenerationChoices."""
+    """Node widget values (+ the motion link) → the builders' GenerationChoices.
+
+    A value of the wrong type (from a hand-edited or API-format workflow) is a PixVerseInputError
+    naming the input, like every other refused choice."""
+    from pydantic import ValidationError
+
+    from .errors import PixVerseInputError
+
     motion = values.get("motion") or {}
     if not isinstance(motion, dict) or set(motion) - {"effect", "camera_movement"}:
-        from .errors import PixVerseInputError
         raise PixVerseInputError("motion", motion, "the output of a PixVerse Effect or Camera node")
+    if values.get("model") is None:
+        raise PixVerseInputError("model", None, "one of the listed models", "missing")
+    try:
+        return _generation_choices(values, motion)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field_name = str(err["loc"][0]) if err.get("loc") else "?"
+        name = {"effect": "motion", "camera_movement": "motion"}.get(field_name, field_name)
+        raise PixVerseInputError(name, err.get("input"), reason=f"wrong type ({err.get('msg', 'invalid')})") from None
+
+
+def _generation_choices(values: dict[str, Any], motion: dict) -> GenerationChoices:
     seed = values.get("seed")
     return GenerationChoices(
         model=values["model"],

@@ -1,3 +1,5 @@
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -7,7 +9,56 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fault_matrix  # noqa: E402
+import keysafety  # noqa: E402
 import seed_page  # noqa: E402
+
+# The whole session runs with one sentinel key: every client the suite makes reads it from here
+# (subprocesses inherit it), and test_zz_key_safety checks it was written nowhere.
+os.environ["RUNWARE_API_KEY"] = keysafety.SENTINEL_KEY
+KEY_SAFETY_MODULE = "test_zz_key_safety.py"
+
+
+def pytest_configure(config):
+    artifacts = keysafety.prepare()
+    (artifacts / "logs").mkdir(exist_ok=True)
+    handler = logging.FileHandler(artifacts / "logs" / "session.log", encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)  # every record of the run reaches the file the key check reads
+    for noisy in ("PIL", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.INFO)
+    keysafety.track_emulators()
+    if config.getoption("log_level", None) is None and not config.getini("log_level"):
+        config.option.log_level = "INFO"  # what a failure report shows; the session log keeps DEBUG
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The key check reads what every other test wrote, so it runs last."""
+    items.sort(key=lambda item: item.path.name == KEY_SAFETY_MODULE)
+    keysafety.COLLECTED.update(item.path.name for item in items)
+
+
+def pytest_runtest_logreport(report):
+    """pytest's captured output (stdout, stderr, log records) of every test, for the key check."""
+    captured = [f"--- {report.nodeid} [{report.when}] {title}\n{text}" for title, text in report.sections if text]
+    if report.longrepr is not None and report.failed:
+        captured.append(f"--- {report.nodeid} [{report.when}] failure\n{report.longreprtext}")
+    if captured:
+        keysafety.save_text("logs/captured.txt", "\n".join(captured))
+    if report.when == "call" and report.passed:
+        keysafety.PASSED.add(Path(report.nodeid.split("::")[0]).name)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    rows = fault_matrix.table()
+    if rows:
+        terminalreporter.write_sep("=", "fault matrix (pipeline + job ledger against the Runware emulator)")
+        for line in rows:
+            terminalreporter.write_line(line)
+    terminalreporter.write_line(f"test artifacts (searched for the sentinel key): {keysafety.ARTIFACTS}")
 
 
 @pytest.fixture(scope="session")

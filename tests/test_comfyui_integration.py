@@ -1,4 +1,4 @@
-"""The five nodes in a real ComfyUI (COMFYUI_PATH), talking to the local Runware emulator.
+"""The nodes in a real ComfyUI (COMFYUI_PATH), talking to the local Runware emulator.
 
 Skipped, with the reason, when COMFYUI_PATH is unset (CI has no ComfyUI: its server is not on PyPI).
 """
@@ -10,15 +10,17 @@ import time
 import numpy as np
 import pytest
 
+import keysafety
 from comfy_harness import ComfyServer, comfyui_path
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
                                 reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
 
-SENTINEL_KEY = "rw-sentinel-key-integration-4f1d2c"
+SENTINEL_KEY = keysafety.SENTINEL_KEY  # the session's; ComfyUI gets it through RUNWARE_API_KEY
 SPEC = load_spec()
 T2V, I2V, LIP = "RunwarePixVerseTextToVideo", "RunwarePixVerseImageToVideo", "RunwarePixVerseLipSync"
+RECOVER = "RunwarePixVerseRecover"
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,8 @@ def comfy(emulator, tmp_path_factory):
 
     from nodes.media import render_test_video
 
-    base = tmp_path_factory.mktemp("comfy")
-    (base / "input").mkdir()
+    base = keysafety.ARTIFACTS / "comfyui"  # searched for the key by test_zz_key_safety
+    (base / "input").mkdir(parents=True, exist_ok=True)
     y, x = np.mgrid[0:600, 0:800]
     Image.fromarray(np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)).save(base / "input" / "first.png")
     Image.fromarray(np.stack([y % 256, x % 256, (x * 2) % 256], -1).astype(np.uint8)).save(base / "input" / "last.png")
@@ -45,8 +47,23 @@ def comfy(emulator, tmp_path_factory):
                                                  "RUNWARE_API_KEY": SENTINEL_KEY})
     server.start()
     yield server
+    save_for_key_check(server)
     server.stop()
     print("\n--- ComfyUI log tail ---\n" + server.log()[-2500:])
+
+
+def save_for_key_check(server):
+    """ComfyUI's history, and a saved workflow (what a user shares), into the searched folder."""
+    history = server.http.get("/history").json()
+    (server.base_dir / "history.json").write_text(json.dumps(history, indent=1))
+    nodes = []
+    for entry in history.values():
+        for node_id, node in entry["prompt"][2].items():
+            nodes.append({"id": node_id, "type": node["class_type"],
+                          "widgets_values": [v for v in node["inputs"].values() if not isinstance(v, list)]})
+    workflow = {"last_node_id": len(nodes), "nodes": nodes, "extra": {"source": "pixverse integration tests"}}
+    r = server.http.post("/userdata/workflows%2Fpixverse-integration.json", content=json.dumps(workflow))
+    assert r.status_code == 200, r.text
 
 
 def probe(path):
@@ -96,9 +113,9 @@ def label(air):
     return SPEC.model(air).label
 
 
-def test_object_info_lists_the_five_nodes_with_the_spec_options(comfy):
+def test_object_info_lists_the_nodes_with_the_spec_options(comfy):
     info = comfy.object_info()
-    for node in (T2V, I2V, LIP, "RunwarePixVerseEffect", "RunwarePixVerseCamera"):
+    for node in (T2V, I2V, LIP, "RunwarePixVerseEffect", "RunwarePixVerseCamera", RECOVER):
         assert node in info, node
         assert info[node]["category"] == "Runware/PixVerse"
     req = info[T2V]["input"]["required"]
@@ -116,6 +133,12 @@ def test_object_info_lists_the_five_nodes_with_the_spec_options(comfy):
     assert info[LIP]["input"]["required"]["voice"][1]["options"] == list(SPEC.enums.voice.values)
     assert info[T2V]["output_name"] == ["video", "frames", "audio", "fps", "info"]
     assert info[LIP]["output_name"][0] == "video"
+    assert list(info[RECOVER]["input"]["required"]) == ["task_uuid"]
+    assert info[RECOVER]["output_name"] == ["video", "frames", "audio", "fps", "info"]
+    ours = {k: v for k, v in info.items() if k.startswith("RunwarePixVerse")}
+    names = [name for node in ours.values() for part in ("required", "optional")  # what workflows save
+             for name in node["input"].get(part, {})]
+    assert not [n for n in names if any(w in n.lower() for w in ("key", "token", "secret", "password"))]
     for node in (T2V, I2V, LIP):
         for section in info[node]["input"].values():
             for name, spec in section.items():
@@ -238,8 +261,10 @@ def test_lipsync_with_speech_from_frames(comfy, emulator):
     assert task["speech"] == {"voice": "Emily", "text": "Hello from the emulator."}
 
 
-def test_cancel_ends_the_wait_and_leaves_the_task_recoverable(comfy, emulator):
-    emulator.job_seconds = 120
+def test_cancel_then_recover_by_task_uuid(comfy, emulator):
+    """Cancel while waiting → the task stays on Runware → the Recover node fetches it by taskUUID;
+    then the generator itself, run again, is served from the ledger. One submission in all."""
+    emulator.job_seconds = 6.0
     try:
         before = emulator.stats()["video_submissions"]
         prompt = {"2": {"class_type": T2V, "inputs": generator_inputs(label("pixverse:1@5"), seed=99)},
@@ -249,6 +274,7 @@ def test_cancel_ends_the_wait_and_leaves_the_task_recoverable(comfy, emulator):
         while emulator.stats()["video_submissions"] == before and time.monotonic() < deadline:
             time.sleep(0.2)
         assert emulator.stats()["video_submissions"] == before + 1
+        task_uuid = last_video_task(emulator)["taskUUID"]
         time.sleep(1.0)
         t0 = time.monotonic()
         comfy.interrupt()
@@ -258,10 +284,53 @@ def test_cancel_ends_the_wait_and_leaves_the_task_recoverable(comfy, emulator):
         assert any(m[0] == "execution_interrupted" for m in entry["status"]["messages"])
         assert waited < 5.0, f"cancel took {waited:.1f} s"
         print(f"\ncancel ended the wait in {waited:.2f} s")
-        assert "recover" in comfy.log()
+        log = comfy.log()
+        assert "PixVerse Recover node" in log and f"python -m nodes recover {task_uuid}" in log
+
+        recover = with_outputs({"5": {"class_type": RECOVER, "inputs": {"task_uuid": f"  {task_uuid.upper()} "}}}, "5")
+        direct, rebuilt, info = run(comfy, recover, timeout=120)
+        assert (direct.width, direct.height, direct.frame_count) == (640, 360, 80)
+        assert rebuilt.frame_count == 80
+        assert info["taskUUID"] == task_uuid and info["source"] == "recovered" and info["cost"] is not None
+        assert emulator.stats()["video_submissions"] == before + 1
+
+        requests = emulator.stats()["requests"]
+        rerun = with_outputs(prompt, "2")
+        direct, _, info = run(comfy, rerun)  # the interrupted generator: not in ComfyUI's cache
+        assert info["taskUUID"] == task_uuid and info["source"] == "reused"
+        assert direct.frame_count == 80
+        assert emulator.stats()["requests"] == requests, "served from the ledger: no request to Runware"
         assert emulator.stats()["video_submissions"] == before + 1
     finally:
         emulator.job_seconds = 1.0
+
+
+def test_recover_refuses_a_malformed_task_uuid_at_queue_time(comfy, emulator):
+    before = emulator.stats()["requests"]
+    r = comfy.queue_raw({"5": {"class_type": RECOVER, "inputs": {"task_uuid": "not-a-uuid"}},
+                         "6": {"class_type": "PreviewAny", "inputs": {"source": ["5", 4]}}})
+    assert r.status_code == 400 and "task_uuid" in r.text and "not a taskUUID" in r.text
+    assert emulator.stats()["requests"] == before
+
+
+def test_finished_video_survives_a_dropped_cache(comfy, emulator):
+    """ComfyUI forgets its node outputs (POST /free, as after a restart); running the same workflow
+    again is served from the job ledger: no submission, no request to Runware at all."""
+    prompt = with_outputs({"2": {"class_type": T2V, "inputs": generator_inputs(label("pixverse:1@5"), seed=21)}},
+                          "2")
+    _, _, first = run(comfy, prompt)
+    assert first["source"] == "new"
+    requests = emulator.stats()["requests"]
+    assert comfy.http.post("/free", json={"free_memory": True}).status_code == 200
+    time.sleep(1.5)  # the prompt worker drops its caches between prompts
+    _, _, again = run(comfy, prompt)
+    assert again["taskUUID"] == first["taskUUID"] and again["source"] == "reused"
+    assert emulator.stats()["requests"] == requests
+    from nodes.ledger import FINISHED, Ledger
+
+    with Ledger(comfy.user_dir / "runware" / "pixverse-ledger.sqlite3") as ledger:  # where the node keeps it
+        entry = ledger.get(first["taskUUID"])
+        assert entry.status == FINISHED and entry.local_file == first["file"] and entry.file_ok()
 
 
 def test_key_never_reaches_comfyui_outputs(comfy):

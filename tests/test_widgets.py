@@ -36,7 +36,8 @@ def test_input_names_are_the_public_ones():
     assert widgets.NODE_IDS == {"text_to_video": "RunwarePixVerseTextToVideo",
                                 "image_to_video": "RunwarePixVerseImageToVideo",
                                 "lipsync": "RunwarePixVerseLipSync", "effect": "RunwarePixVerseEffect",
-                                "camera": "RunwarePixVerseCamera"}
+                                "camera": "RunwarePixVerseCamera", "recover": "RunwarePixVerseRecover"}
+    assert [w.name for w in widgets.recover_widgets()] == ["task_uuid"]
 
 
 def defaults(image_to_video=False, **over):

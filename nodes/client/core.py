@@ -42,7 +42,8 @@ class RunwareClient:
 
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
                  sdk_version: str = "0.1.0", transport: Optional[httpx.AsyncBaseTransport] = None,
-                 poll_policy: PollPolicy = PollPolicy(), retry_policy: RetryPolicy = RetryPolicy()):
+                 poll_policy: PollPolicy = PollPolicy(), retry_policy: RetryPolicy = RetryPolicy(),
+                 timeout: httpx.Timeout = API_TIMEOUT):
         key = api_key if api_key is not None else os.environ.get("RUNWARE_API_KEY")
         key = (key or "").strip()
         if not key:
@@ -59,6 +60,7 @@ class RunwareClient:
         self.sdk_version = sdk_version
         self.poll_policy = poll_policy
         self.retry_policy = retry_policy
+        self.timeout = timeout  # API calls; downloads have their own (http.DOWNLOAD_TIMEOUT)
         self._transport = transport
         self._http: Optional[httpx.AsyncClient] = None
         self._http_loop: Optional[asyncio.AbstractEventLoop] = None
@@ -93,7 +95,7 @@ class RunwareClient:
             if self._http is not None and self._http_loop is not loop:
                 log.debug("new event loop: opening a new connection pool")
             self._http = httpx.AsyncClient(
-                transport=self._transport, trust_env=True, timeout=API_TIMEOUT,
+                transport=self._transport, trust_env=True, timeout=self.timeout,
                 limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
                 headers={"X-SDK-Name": SDK_NAME, "X-SDK-Version": self.sdk_version,
                          "User-Agent": f"{SDK_NAME}/{self.sdk_version}"})
@@ -430,6 +432,6 @@ class RunwareClient:
 
     async def download(self, url: str, dest: Path, *, max_bytes: int = 2_000_000_000,
                        attempts: int = 6, task_uuid: Optional[str] = None) -> Path:
-        """Stream `url` to `dest` (via `dest.part`, renamed when complete). Never sends the key."""
+        """Stream `url` to `dest` (via a `.part` file, renamed when complete). Never sends the key."""
         return await download_to(self._client(), url, Path(dest), max_bytes=max_bytes,
                                  attempts=attempts, backoff=self._backoff, task_uuid=task_uuid)

@@ -1,9 +1,10 @@
-"""Result downloads: streamed to `<dest>.part`, renamed onto `dest` only when complete."""
+"""Result downloads: streamed to `<dest>.<random>.part`, renamed onto `dest` only when complete."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -30,7 +31,7 @@ class _Retry(Exception):
 def _hint(task_uuid: Optional[str]) -> str:
     if not task_uuid:
         return "Try again later; the result stays on Runware for a while."
-    return (f"The video is still on Runware: fetch it again with the Recover node or "
+    return (f"The video is still on Runware: fetch it again with the PixVerse Recover node or "
             f"`python -m nodes recover {task_uuid}`.")
 
 
@@ -75,7 +76,8 @@ async def download_to(http: httpx.AsyncClient, url: str, dest: Path, *, max_byte
                       attempts: int, backoff: Callable[[int, Optional[float]], float],
                       task_uuid: Optional[str] = None) -> Path:
     dest = Path(dest)
-    part = dest.with_suffix(dest.suffix + ".part")
+    # A name of its own per download: two runs fetching the same task never write one file.
+    part = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     attempts = max(1, attempts)
     last, last_status = "", None

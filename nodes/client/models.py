@@ -27,7 +27,7 @@ class PollPolicy:
     (network/5xx) before the wait gives up."""
 
     first_delay: float = 1.0
-    factor: float = 1.5
+    factor: float = 1.2  # 10 s cap at 48 s; a done job waits ≈20 % of its run for a poll (×1.5: ≈50 %)
     max_delay: float = 10.0
     cancel_slice: float = 0.25
     lost_after_polls: int = 3
@@ -94,7 +94,8 @@ def recovery_hint(task_uuid: Optional[str]) -> str:
     if not task_uuid:
         return ""
     return (f"The job may still finish on Runware (and be billed): recover its video later with the "
-            f"Recover node or `python -m nodes recover {task_uuid}`.")
+            f"PixVerse Recover node (taskUUID {task_uuid}) or `python -m nodes recover {task_uuid}`; "
+            f"running the same job again also picks this task up instead of paying for a new one.")
 
 
 def no_key_message() -> str:

@@ -11,7 +11,11 @@ class PixVerseExtension(ComfyExtension):
         routes.register()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        # ComfyUI 0.3.64 never calls on_load; register the routes here too (idempotent).
+        from . import routes
         from .nodes import NODE_CLASSES
+
+        routes.register()
 
         return list(NODE_CLASSES)
 

@@ -1,4 +1,4 @@
-"""The five PixVerse nodes (ComfyUI V3). Thin: read inputs, call the pipeline, report progress."""
+"""The PixVerse nodes (ComfyUI V3). Thin: read inputs, call the pipeline, report progress."""
 from __future__ import annotations
 
 import logging
@@ -24,14 +24,18 @@ def _validation_message(exc: Exception) -> str:
     return str(exc)
 
 
-async def _run(cls, job, *, generator: bool = True):
-    """Run a pipeline job with ComfyUI's progress, interrupt and output folder; map errors."""
+async def _run(cls, job, *, generator: bool = True, local=None):
+    """Run a pipeline job with ComfyUI's progress, interrupt and output folder; map errors.
+
+    `local(opts)`, when given, is tried first and may answer without Runware (and without a key)."""
     rt = NodeRuntime(cls.hidden.unique_id)
     wanted = widgets.wired_outputs(cls.hidden.prompt, cls.hidden.unique_id)
     opts = rt.job_options(wanted)
     try:
-        async with rt.client() as client:
-            result = await job(client, opts)
+        result = await local(opts) if local is not None else None
+        if result is None:
+            async with rt.client() as client:
+                result = await job(client, opts)
     except RunwareInterrupted as exc:
         rt.interrupted(exc)
         raise
@@ -52,7 +56,6 @@ class PixVerseTextToVideo(io.ComfyNode):
             inputs=[to_input(w) for w in widgets.generation_widgets()],
             outputs=generator_outputs({w.name for w in widgets.generation_widgets()}),
             hidden=[io.Hidden.unique_id, io.Hidden.prompt],
-            is_api_node=True,
         )
 
     @classmethod
@@ -81,7 +84,6 @@ class PixVerseImageToVideo(io.ComfyNode):
             inputs=[to_input(w) for w in widgets.generation_widgets(image_to_video=True)],
             outputs=generator_outputs({w.name for w in widgets.generation_widgets(image_to_video=True)}),
             hidden=[io.Hidden.unique_id, io.Hidden.prompt],
-            is_api_node=True,
         )
 
     @classmethod
@@ -113,7 +115,6 @@ class PixVerseLipSync(io.ComfyNode):
             inputs=[to_input(w) for w in widgets.lipsync_widgets()],
             outputs=generator_outputs({w.name for w in widgets.lipsync_widgets()}),
             hidden=[io.Hidden.unique_id, io.Hidden.prompt],
-            is_api_node=True,
         )
 
     @classmethod
@@ -196,4 +197,36 @@ class PixVerseCamera(io.ComfyNode):
         return io.NodeOutput(widgets.motion_value(camera_movement=camera_movement))
 
 
-NODE_CLASSES = [PixVerseTextToVideo, PixVerseImageToVideo, PixVerseLipSync, PixVerseEffect, PixVerseCamera]
+class PixVerseRecover(io.ComfyNode):
+    """A task submitted earlier (cancelled, timed out, ComfyUI restarted) → the generators' outputs."""
+
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id=widgets.NODE_IDS["recover"],
+            display_name="PixVerse Recover (Runware)",
+            category=widgets.CATEGORY,
+            description="Fetch the video of an earlier PixVerse task by its taskUUID: no new task, no new "
+                        "charge. Served from the pack's job ledger when the video is already here.",
+            inputs=[to_input(w) for w in widgets.recover_widgets()],
+            outputs=generator_outputs({w.name for w in widgets.recover_widgets()}),
+            hidden=[io.Hidden.unique_id, io.Hidden.prompt],
+        )
+
+    @classmethod
+    def validate_inputs(cls, task_uuid) -> bool | str:
+        try:
+            widgets.parse_task_uuid(task_uuid)
+        except PixVerseInputError as exc:
+            return _validation_message(exc)
+        return True
+
+    @classmethod
+    async def execute(cls, task_uuid) -> io.NodeOutput:
+        uuid = widgets.parse_task_uuid(task_uuid)
+        return await _run(cls, lambda client, opts: pipeline.recover(client, uuid, opts),
+                          local=lambda opts: pipeline.recover_local(uuid, opts))
+
+
+NODE_CLASSES = [PixVerseTextToVideo, PixVerseImageToVideo, PixVerseLipSync, PixVerseEffect, PixVerseCamera,
+                PixVerseRecover]

@@ -11,6 +11,7 @@ from comfy_api.latest import InputImpl, io
 
 from .. import keystore, pipeline
 from ..errors import RunwareAuthError
+from ..ledger import LEDGER_FILENAME, open_ledger
 
 log = logging.getLogger("pixverse")
 
@@ -27,6 +28,22 @@ def user_dir() -> str:
 
 def output_dir() -> str:
     return os.path.join(folder_paths.get_output_directory(), OUTPUT_SUBFOLDER)
+
+
+def ledger_path() -> str:
+    """The job ledger: ComfyUI's user directory, beside the pack's settings (never in output/)."""
+    return os.path.join(user_dir(), "runware", LEDGER_FILENAME)
+
+
+def open_job_ledger():
+    """The shared job ledger, or None (logged) when the file cannot be opened: a broken ledger
+    must not stop a job, though without it a re-run cannot reuse or resume a paid task."""
+    try:
+        return open_ledger(ledger_path())
+    except Exception:
+        log.warning("PixVerse: the job ledger %s could not be opened; running without it", ledger_path(),
+                    exc_info=True)
+        return None
 
 
 def interrupted() -> bool:
@@ -69,7 +86,8 @@ class NodeRuntime:
 
     def job_options(self, wanted: Optional[set[str]]) -> pipeline.JobOptions:
         return pipeline.JobOptions(output_dir=output_dir(), cancel_check=interrupted,
-                                   on_progress=self.on_progress, decode_frames=True, decode_audio=True)
+                                   on_progress=self.on_progress, decode_frames=True, decode_audio=True,
+                                   ledger=open_job_ledger())
 
     def client(self):
         from ..client import RunwareClient
@@ -96,4 +114,8 @@ class NodeRuntime:
             silence(result.probe.duration)
         frames = decoded.frames if decoded is not None else None
         video = InputImpl.VideoFromFile(str(result.video_path))
-        return io.NodeOutput(video, frames, audio, fps, result.info_json())
+        # Shown on the node by web/pixverse.js (onExecuted): the last taskUUID, its cost and what came back.
+        info = result.info
+        shown = {k: info.get(k) for k in ("taskUUID", "cost", "seed", "model", "width", "height", "fps",
+                                          "duration", "notices")}
+        return io.NodeOutput(video, frames, audio, fps, result.info_json(), ui={"pixverse_info": [shown]})

@@ -140,7 +140,10 @@ def probe_video(path: PathLike) -> VideoInfo:
 
 class _FrameBuffer:
     """A preallocated float32 [cap,H,W,3] tensor filled in place; grows (rarely) when the
-    frame-count estimate was short. `result()` is a view narrowed to the frames written."""
+    frame-count estimate was short. `result()` is a view narrowed to the frames written.
+
+    `store(i, rgb)` may run in several threads at once, each on its own slot; `ensure(n)` (growth)
+    must not overlap with any `store`."""
 
     def __init__(self, capacity: int, height: int, width: int):
         self.h, self.w = height, width
@@ -148,21 +151,120 @@ class _FrameBuffer:
         self.data = torch.empty((max(1, capacity), height, width, 3), dtype=torch.float32)
         self.n = 0
 
+    @property
+    def capacity(self) -> int:
+        return self.data.shape[0]
+
+    def ensure(self, count: int) -> None:
+        cap = self.data.shape[0]
+        if count > cap:
+            # A new tensor and one copy (what resize_ would do too; resize_ is refused once numpy
+            # has viewed the storage). Rare: MP4 declares its frame count.
+            grown = torch.empty((max(count, cap + max(16, cap // 2)), self.h, self.w, 3), dtype=torch.float32)
+            grown.narrow(0, 0, cap).copy_(self.data)
+            self.data = grown
+
+    def store(self, index: int, rgb: np.ndarray) -> None:
+        """uint8 RGB [H,W,3] → slot `index` as float32 0..1, in one pass and without a temporary.
+
+        numpy, not torch: a single-threaded loop that releases the GIL, so several converter
+        threads run side by side without waking torch's OpenMP pool (whose spinning workers
+        steal the cores from the video decoder). x / 255 in float32, bit-identical to
+        ComfyUI's `torch.from_numpy(rgb) / 255.0`."""
+        np.divide(rgb, _U8_MAX, out=self.data[index].numpy(), dtype=np.float32)
+
     def add(self, rgb: np.ndarray) -> None:
-        if self.n >= self.data.shape[0]:
-            cap = self.data.shape[0]
-            # Contiguous tensor, growing only the leading dim: resize_ keeps the written frames.
-            self.data.resize_((cap + max(16, cap // 2), self.h, self.w, 3))
-        # uint8 → float32 straight into the slot, then scaled in place: no temporary float frame.
-        # (copy_ + div_ measured ~3x faster than torch.div(uint8, 255, out=slot), whose mixed-dtype
-        # path is not vectorised.)
-        slot = self.data[self.n]
-        slot.copy_(torch.from_numpy(rgb))
-        slot.div_(255.0)
+        self.ensure(self.n + 1)
+        self.store(self.n, rgb)
         self.n += 1
 
     def result(self) -> torch.Tensor:
         return self.data.narrow(0, 0, self.n)
+
+
+_U8_MAX = np.float32(255.0)
+
+
+def _converter_threads() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 2
+    # Two already overlap conversion with decoding on a 2-core machine; more help on big ones,
+    # where first-touch page faults of the output (the largest cost) spread over more cores.
+    return max(2, min(8, cpus // 2))
+
+
+class _Converter:
+    """Decoded frames → the frame buffer, on worker threads, while the caller keeps demuxing and
+    decoding: yuv → rgb24 (swscale, one thread each) → float32 / 255 straight into the frame's
+    slot. PyAV's decode, swscale and numpy all release the GIL, so the stages really overlap.
+
+    The queue is bounded (a few decoded frames, a few MB each): memory stays at the output
+    tensor plus O(threads) frames."""
+
+    def __init__(self, buffer: _FrameBuffer, width: int, height: int, threads: int):
+        import queue
+        import threading
+
+        self.buffer = buffer
+        self.width, self.height = width, height
+        self.queue: "queue.Queue" = queue.Queue(maxsize=2 * threads + 2)
+        self.error: Optional[BaseException] = None
+        self.count = 0
+        self._stop = False
+        self.threads = [threading.Thread(target=self._work, name=f"pixverse-decode-{k}", daemon=True)
+                        for k in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _work(self) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        reformatter = VideoReformatter()  # one swscale context per thread, reused for every frame
+        while True:
+            item = self.queue.get()
+            try:
+                if item is None:
+                    return
+                if self._stop or self.error is not None:
+                    continue
+                index, frame = item
+                # width/height pin every frame to the first frame's size (streams can change size).
+                rgb = reformatter.reformat(frame, format="rgb24", width=self.width, height=self.height,
+                                           threads=1).to_ndarray()
+                self.buffer.store(index, rgb)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the decoding thread
+                self.error = exc
+            finally:
+                self.queue.task_done()
+
+    def put(self, frame) -> None:
+        if self.error is not None:
+            raise self.error
+        index = self.count
+        if index >= self.buffer.capacity:
+            self.queue.join()  # no store() in flight while the buffer grows
+            self.buffer.ensure(index + 1)
+        self.queue.put((index, frame))
+        self.count += 1
+
+    def finish(self) -> None:
+        """Wait for every queued frame; raise the first conversion error."""
+        self.queue.join()
+        self.close()
+        if self.error is not None:
+            raise self.error
+        self.buffer.n = self.count
+
+    def close(self) -> None:
+        """Stop the workers (queued frames are dropped if this is an abort)."""
+        self._stop = True
+        for _ in self.threads:
+            self.queue.put(None)
+        for t in self.threads:
+            t.join()
+        self.threads = []
 
 
 def _estimate_frames(stream, container, fps: float) -> int:
@@ -177,7 +279,10 @@ def _estimate_frames(stream, container, fps: float) -> int:
 def decode_video(path: PathLike, *, want_frames: bool = True, want_audio: bool = True) -> DecodedVideo:
     """Decode frames (into one preallocated float32 tensor) and audio in a single demux pass.
 
-    A file without an audio track gives silence of the video's length when `want_audio`.
+    The calling thread demuxes and decodes (FFmpeg's own frame threads); worker threads convert
+    each frame to RGB and write it, as float32, straight into its slot of the output tensor.
+    Peak memory is the output tensor plus a few frames. A file without an audio track gives
+    silence of the video's length when `want_audio`.
     """
     with _reading(path, "decode") as container:
         vstream = _video_stream(container, path)
@@ -191,29 +296,36 @@ def decode_video(path: PathLike, *, want_frames: bool = True, want_audio: bool =
 
         estimate = _estimate_frames(vstream, container, fps)
         buffer: Optional[_FrameBuffer] = None  # allocated at the first frame (its size is sure then)
+        converter: Optional[_Converter] = None
         collector = AudioCollector() if astream is not None else None
         video_packets = 0
 
         streams = [vstream] + ([astream] if astream is not None else [])
-        for packet in container.demux(*streams):
-            if packet.stream.type == "video":
-                if packet.size == 0 and packet.pts is None and not want_frames:
-                    continue
-                if packet.size:
-                    video_packets += 1
-                if packet.is_corrupt:
-                    raise MediaError(f"{path}: truncated or corrupt video (damaged packet near frame {video_packets})")
-                if not want_frames:
-                    continue  # count packets, skip decoding
-                for frame in packet.decode():
-                    if buffer is None:
-                        width, height = width or frame.width, height or frame.height
-                        buffer = _FrameBuffer(estimate, height, width)
-                    # width/height pin every frame to the first frame's size (streams can change size).
-                    buffer.add(frame.to_ndarray(format="rgb24", width=width, height=height))
-            else:
-                for frame in packet.decode():
-                    collector.add(frame)
+        try:
+            for packet in container.demux(*streams):
+                if packet.stream.type == "video":
+                    if packet.size == 0 and packet.pts is None and not want_frames:
+                        continue
+                    if packet.size:
+                        video_packets += 1
+                    if packet.is_corrupt:
+                        raise MediaError(f"{path}: truncated or corrupt video (damaged packet near frame {video_packets})")
+                    if not want_frames:
+                        continue  # count packets, skip decoding
+                    for frame in packet.decode():
+                        if converter is None:
+                            width, height = width or frame.width, height or frame.height
+                            buffer = _FrameBuffer(estimate, height, width)
+                            converter = _Converter(buffer, width, height, _converter_threads())
+                        converter.put(frame)
+                else:
+                    for frame in packet.decode():
+                        collector.add(frame)
+            if converter is not None:
+                converter.finish()
+        finally:
+            if converter is not None and converter.threads:
+                converter.close()
 
         frame_count = (buffer.n if buffer is not None else 0) if want_frames else video_packets
         _check_not_truncated(path, declared, frame_count, "decoded" if want_frames else "read")
@@ -235,23 +347,37 @@ def decode_video(path: PathLike, *, want_frames: bool = True, want_audio: bool =
 
 # -- encode ----------------------------------------------------------------------------------
 
+class _Rgb24Frames:
+    """IMAGE frames ([H',W',C] float 0..1, or uint8) → uint8 RGB [h,w,3] (cropped, or padded with
+    black, to h×w), one at a time. NaN/inf → 0, values clamped, alpha dropped, grey expanded.
+
+    Two buffers (a float32 scratch and the uint8 frame) are reused for every frame: a fresh 11 MB
+    float copy per 720p frame costs more in first-touch page faults than the arithmetic."""
+
+    def __init__(self, h: int, w: int):
+        self.h, self.w = h, w
+        self.u8 = torch.zeros((h, w, 3), dtype=torch.uint8)  # never written outside the frame: black pad
+        self.scratch: Optional[torch.Tensor] = None
+
+    def __call__(self, frame: torch.Tensor) -> np.ndarray:
+        f = frame.detach().cpu()[: self.h, : self.w]  # crop first: the rest is per element
+        if f.shape[-1] == 4:
+            f = f[..., :3]
+        dst = self.u8[: f.shape[0], : f.shape[1]]
+        if f.dtype != torch.uint8:
+            if self.scratch is None or self.scratch.shape != f.shape:
+                self.scratch = torch.empty(f.shape, dtype=torch.float32)
+            buf = self.scratch
+            buf.copy_(f)
+            torch.nan_to_num_(buf, nan=0.0, posinf=0.0, neginf=0.0)
+            f = buf.clamp_(0.0, 1.0).mul_(255.0).round_()
+        dst.copy_(f.expand(-1, -1, 3) if f.shape[-1] == 1 else f)
+        return self.u8.numpy()
+
+
 def _frame_to_rgb24(frame: torch.Tensor, h: int, w: int) -> np.ndarray:
-    """One [H',W',C] float frame → uint8 RGB [h,w,3] (cropped, or padded with black, to h×w)."""
-    f = frame.detach().cpu()
-    if f.dtype != torch.uint8:
-        f = f.to(torch.float32, copy=True)
-        torch.nan_to_num_(f, nan=0.0, posinf=0.0, neginf=0.0)
-        f = f.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
-    if f.shape[-1] == 1:
-        f = f.expand(-1, -1, 3)
-    elif f.shape[-1] == 4:
-        f = f[..., :3]
-    f = f[:h, :w]
-    if f.shape[0] != h or f.shape[1] != w:
-        padded = torch.zeros((h, w, 3), dtype=torch.uint8)
-        padded[: f.shape[0], : f.shape[1]] = f
-        f = padded
-    return np.ascontiguousarray(f.numpy())
+    """One [H',W',C] float frame → a new uint8 RGB array [h,w,3] (cropped, or padded with black)."""
+    return _Rgb24Frames(h, w)(frame).copy()
 
 
 def _even(n: int) -> int:
@@ -345,9 +471,10 @@ def encode_frames_mp4(frames: torch.Tensor, fps: float, path: PathLike, *, audio
     try:
         vstream = _add_h264(container, ew, eh, rate, crf=crf, preset=preset)
         writer = _AudioWriter(container, clip, sample_rate) if clip is not None else None
+        to_rgb24 = _Rgb24Frames(eh, ew)
         for i in range(n):
-            # One frame at a time: memory stays at one uint8 frame whatever N is.
-            vf = av.VideoFrame.from_ndarray(_frame_to_rgb24(frames[i], eh, ew), format="rgb24")
+            # One frame at a time: memory stays at one frame whatever N is (from_ndarray copies).
+            vf = av.VideoFrame.from_ndarray(to_rgb24(frames[i]), format="rgb24")
             vf.pts = i
             container.mux(vstream.encode(vf))
             if writer is not None:

@@ -1,0 +1,434 @@
+"""The job ledger: a small SQLite file that remembers every paid task, so none is lost or paid twice.
+
+A row is written *before* a video task is submitted (status ``preparing``, then ``submitting``
+just before the POST) and follows the task to its end. On the next run of the same request:
+
+- a ``finished`` row whose MP4 is still on disk is reused: no network at all;
+- an unfinished row (``submitting`` / ``submitted`` / ``succeeded``, or ``finished`` with the file
+  gone) is resumed by polling its taskUUID: never submitted again;
+- only when there is no such row (or it ended ``failed`` / ``lost`` / ``refused`` / ``abandoned``)
+  is a new task submitted.
+
+A request is identified by its *fingerprint*: the sha256 of the canonical JSON of the task without
+its taskUUID, where each uploaded input stands as ``"sha256:<hash of the uploaded bytes>"`` instead of
+Runware's imageUUID/mediaUUID, so the same inputs match even after an upload has expired.
+
+Two runs racing on one fingerprint (two ComfyUI prompts, two processes) claim it inside one
+``BEGIN IMMEDIATE`` transaction: one inserts the row and submits, the other gets that row and
+waits for it, then polls the same taskUUID.
+
+The ledger also keeps the upload cache: content hash → imageUUID/mediaUUID, reused while Runware
+still keeps the upload (see RUNWARE_UPLOAD_RETENTION_DAYS).
+
+No API key, header or other credential is ever stored here. Plain standard library: no ComfyUI.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional
+
+# -- Runware facts (not PixVerse-specific, so not in the capability spec) ----------------------
+RUNWARE_UPLOAD_RETENTION_DAYS = 30  # Runware keeps an upload for 30 days after it was last used
+UPLOAD_REUSE_MARGIN_DAYS = 1        # reuse a cached upload only while a day of that is left
+UPLOAD_REUSE_SECONDS = (RUNWARE_UPLOAD_RETENTION_DAYS - UPLOAD_REUSE_MARGIN_DAYS) * 86400
+
+LEDGER_FILENAME = "pixverse-ledger.sqlite3"
+SCHEMA_VERSION = 1
+# A row may stay `preparing`/`submitting` this long while the process that claimed it is alive
+# (uploads and a rate-limited submit with its retries); after that it is treated as abandoned.
+OWNER_STALE_SECONDS = 15 * 60
+
+# Statuses, in the order a task goes through them.
+PREPARING = "preparing"    # claimed; inputs being uploaded; nothing sent yet
+SUBMITTING = "submitting"  # the submit POST is about to go / went without a clear reply
+SUBMITTED = "submitted"    # Runware has the task
+SUCCEEDED = "succeeded"    # Runware reported success; the MP4 is not (verified) on disk yet
+FINISHED = "finished"      # the MP4 is on disk and plays
+FAILED = "failed"          # the task failed at Runware/PixVerse (error stored)
+LOST = "lost"              # Runware does not know the taskUUID (never received, or expired)
+REFUSED = "refused"        # Runware refused the submit (nothing charged)
+ABANDONED = "abandoned"    # the run stopped before submitting (nothing sent)
+ACTIVE = (PREPARING, SUBMITTING, SUBMITTED, SUCCEEDED, FINISHED)
+_RANK = {PREPARING: 0, SUBMITTING: 1, SUBMITTED: 2, SUCCEEDED: 3, FINISHED: 4}
+
+HOST = socket.gethostname()
+_ACTIVE_HERE: set[str] = set()  # taskUUIDs a coroutine of this process is preparing/submitting
+_ACTIVE_LOCK = threading.Lock()
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    task_uuid    TEXT PRIMARY KEY,
+    fingerprint  TEXT,
+    endpoint     TEXT NOT NULL DEFAULT '',
+    model        TEXT NOT NULL DEFAULT '',
+    status       TEXT NOT NULL,
+    request      TEXT,
+    inputs       TEXT,
+    notices      TEXT NOT NULL DEFAULT '[]',
+    video_uuid   TEXT,
+    result_url   TEXT,
+    seed         INTEGER,
+    cost         REAL,
+    local_file   TEXT,
+    file_bytes   INTEGER,
+    error        TEXT,
+    owner        TEXT,
+    created_at   REAL NOT NULL,
+    updated_at   REAL NOT NULL,
+    submitted_at REAL,
+    finished_at  REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_request ON jobs (endpoint, fingerprint, created_at);
+CREATE TABLE IF NOT EXISTS uploads (
+    endpoint     TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    sha256       TEXT NOT NULL,
+    ref          TEXT NOT NULL,
+    url          TEXT,
+    bytes        INTEGER,
+    uploaded_at  REAL NOT NULL,
+    last_used_at REAL NOT NULL,
+    PRIMARY KEY (endpoint, kind, sha256)
+);
+"""
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def fingerprint(task: dict) -> str:
+    """sha256 of the canonical JSON of `task` without its taskUUID. Uploaded inputs must already
+    stand as ``sha256:<content hash>`` references (see `pipeline.UploadInput.ref`)."""
+    body = {k: v for k, v in task.items() if k != "taskUUID"}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def _owner() -> str:
+    return f"{HOST}:{os.getpid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine is running. When unsure: True (then only the row's age
+    ends the wait; waiting is safe, a second submission is not)."""
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would *terminate* the process on Windows
+        try:
+            import ctypes
+
+            kernel32 = ctypes.windll.kernel32
+            handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+            if not handle:
+                return kernel32.GetLastError() != 87  # ERROR_INVALID_PARAMETER: no such process
+            try:
+                code = ctypes.c_ulong()
+                if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+                    return True
+                return code.value == 259  # STILL_ACTIVE
+            finally:
+                kernel32.CloseHandle(handle)
+        except Exception:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    return True
+
+
+@dataclass
+class Entry:
+    task_uuid: str
+    status: str
+    fingerprint: Optional[str] = None
+    endpoint: str = ""
+    model: str = ""
+    request: Optional[str] = None
+    inputs: dict = field(default_factory=dict)
+    notices: list = field(default_factory=list)
+    video_uuid: Optional[str] = None
+    result_url: Optional[str] = None
+    seed: Optional[int] = None
+    cost: Optional[float] = None
+    local_file: Optional[str] = None
+    file_bytes: Optional[int] = None
+    error: Optional[str] = None
+    owner: Optional[str] = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    submitted_at: Optional[float] = None
+    finished_at: Optional[float] = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Entry":
+        d = dict(row)
+        d["inputs"] = json.loads(d.get("inputs") or "{}")
+        d["notices"] = json.loads(d.get("notices") or "[]")
+        return cls(**d)
+
+    def file_ok(self) -> bool:
+        """The finished MP4 is still where it was written, at the size it had."""
+        if not self.local_file:
+            return False
+        try:
+            size = os.path.getsize(self.local_file)
+        except OSError:
+            return False
+        return size > 0 and (self.file_bytes is None or size == self.file_bytes)
+
+    def reusable(self) -> bool:
+        return self.status == FINISHED and self.file_ok()
+
+    def owner_alive(self, now: Optional[float] = None) -> bool:
+        """Whether the run that claimed this row may still be preparing or submitting it."""
+        now = time.time() if now is None else now
+        if now - self.updated_at > OWNER_STALE_SECONDS or not self.owner:
+            return False
+        host, _, pid_text = self.owner.rpartition(":")
+        if host != HOST:
+            return True  # another machine sharing the file: only staleness tells
+        try:
+            pid = int(pid_text)
+        except ValueError:
+            return False
+        if pid == os.getpid():
+            with _ACTIVE_LOCK:
+                return self.task_uuid in _ACTIVE_HERE
+        return pid_alive(pid)
+
+
+@dataclass(frozen=True)
+class Claim:
+    entry: Entry
+    new: bool  # True: this run inserted the row and must submit; False: follow `entry`
+
+
+class Ledger:
+    """One SQLite file. Thread-safe; several processes may share the file."""
+
+    def __init__(self, path: os.PathLike | str, *, timeout: float = 30.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError:  # e.g. a file system without shared memory: keep rollback journal
+                pass
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            with self._tx():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                if version == 0:
+                    self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def get(self, task_uuid: str) -> Optional[Entry]:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM jobs WHERE task_uuid = ?", (task_uuid,)).fetchone()
+        return Entry.from_row(row) if row else None
+
+    def find(self, endpoint: str, fingerprint: str) -> Optional[Entry]:
+        """The newest row of this request that is still worth following (see module docstring)."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT * FROM jobs WHERE endpoint = ? AND fingerprint = ? AND status IN "
+                f"({','.join('?' * len(ACTIVE))}) ORDER BY created_at DESC LIMIT 1",
+                (endpoint, fingerprint, *ACTIVE)).fetchone()
+        return Entry.from_row(row) if row else None
+
+    def entries(self) -> list[Entry]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+        return [Entry.from_row(r) for r in rows]
+
+    def claim(self, *, fingerprint: str, endpoint: str, task_uuid: str, model: str = "",
+              request: Optional[dict] = None, inputs: Optional[dict] = None,
+              notices: Iterable[str] = (), fresh: bool = False, resume: bool = True) -> Claim:
+        """Atomically: return the row to follow for this request, or insert ours (`new=True`).
+
+        `fresh`: insert a new row whatever exists (the user asked for a new task).
+        `resume=False`: only a reusable finished row counts; unfinished ones are marked lost (for an
+        endpoint that cannot know earlier tasks, like the CLI's per-run offline emulator)."""
+        now = time.time()
+        with self._tx():
+            if not fresh:
+                row = self._conn.execute(
+                    f"SELECT * FROM jobs WHERE endpoint = ? AND fingerprint = ? AND status IN "
+                    f"({','.join('?' * len(ACTIVE))}) ORDER BY created_at DESC LIMIT 1",
+                    (endpoint, fingerprint, *ACTIVE)).fetchone()
+                if row is not None:
+                    found = Entry.from_row(row)
+                    if resume or found.reusable():
+                        return Claim(found, new=False)
+                    self._conn.execute(
+                        "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE task_uuid = ?",
+                        (LOST, "not resumable at this endpoint", now, found.task_uuid))
+            self._conn.execute(
+                "INSERT INTO jobs (task_uuid, fingerprint, endpoint, model, status, request, inputs, "
+                "notices, owner, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (task_uuid, fingerprint, endpoint, model, PREPARING,
+                 canonical_json(request) if request is not None else None,
+                 json.dumps(inputs or {}, sort_keys=True), json.dumps(list(notices)), _owner(), now, now))
+        return Claim(self.get(task_uuid), new=True)
+
+    def adopt(self, task_uuid: str, *, endpoint: str = "", model: str = "") -> Entry:
+        """A row for a taskUUID this ledger has not seen (recovering a task from elsewhere)."""
+        now = time.time()
+        with self._tx():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO jobs (task_uuid, endpoint, model, status, created_at, updated_at) "
+                "VALUES (?,?,?,?,?,?)", (task_uuid, endpoint, model, SUBMITTED, now, now))
+        return self.get(task_uuid)
+
+    def advance(self, task_uuid: str, status: str, **extra: Any) -> bool:
+        """Move a row forward (preparing → submitting → submitted → succeeded → finished); never back."""
+        rank = _RANK[status]
+        lower = [s for s, r in _RANK.items() if r < rank]
+        return self._update(task_uuid, status, lower, **extra)
+
+    def settle(self, task_uuid: str, status: str, error: Optional[str] = None) -> bool:
+        """Mark a row failed / lost / refused / abandoned, unless its result is already in."""
+        allowed = {FAILED: (PREPARING, SUBMITTING, SUBMITTED), LOST: (PREPARING, SUBMITTING, SUBMITTED, SUCCEEDED, FINISHED),
+                   REFUSED: (PREPARING, SUBMITTING), ABANDONED: (PREPARING, SUBMITTING)}[status]
+        return self._update(task_uuid, status, allowed, error=error)
+
+    def note_error(self, task_uuid: str, error: str) -> None:
+        """Remember the last error of a row that stays resumable (timeout, cancel, network)."""
+        with self._tx():
+            self._conn.execute("UPDATE jobs SET error = ?, updated_at = ? WHERE task_uuid = ?",
+                               (error, time.time(), task_uuid))
+
+    def record_success(self, task_uuid: str, *, video_uuid: Optional[str], result_url: Optional[str],
+                       seed: Optional[int], cost: Optional[float], notices: Iterable[str]) -> None:
+        with self._tx():
+            self._conn.execute(
+                "UPDATE jobs SET video_uuid = ?, result_url = ?, seed = ?, cost = ?, notices = ?, error = NULL, "
+                "status = CASE WHEN status = ? THEN status ELSE ? END, updated_at = ? WHERE task_uuid = ?",
+                (video_uuid, result_url, seed, cost, json.dumps(list(notices)), FINISHED, SUCCEEDED,
+                 time.time(), task_uuid))
+
+    def record_file(self, task_uuid: str, path: os.PathLike | str, size: int) -> None:
+        now = time.time()
+        with self._tx():
+            self._conn.execute(
+                "UPDATE jobs SET status = ?, local_file = ?, file_bytes = ?, finished_at = ?, updated_at = ?, "
+                "error = NULL WHERE task_uuid = ?", (FINISHED, str(path), int(size), now, now, task_uuid))
+
+    _COLUMNS = frozenset({"submitted_at", "error", "owner"})
+
+    def _update(self, task_uuid: str, status: str, from_statuses: Iterable[str], **extra: Any) -> bool:
+        unknown = set(extra) - self._COLUMNS
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        from_statuses = tuple(from_statuses)
+        sets = "".join(f", {k} = ?" for k in extra)
+        with self._tx():
+            cur = self._conn.execute(
+                f"UPDATE jobs SET status = ?, updated_at = ?{sets} WHERE task_uuid = ? AND status IN "
+                f"({','.join('?' * len(from_statuses))})",
+                (status, time.time(), *extra.values(), task_uuid, *from_statuses))
+            return cur.rowcount > 0
+
+    # -- uploads ----------------------------------------------------------------------------------
+
+    def cached_upload(self, endpoint: str, kind: str, sha256: str, *, now: Optional[float] = None) -> Optional[str]:
+        """The imageUUID/mediaUUID of these bytes, while Runware still keeps them."""
+        now = time.time() if now is None else now
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT ref, last_used_at FROM uploads WHERE endpoint = ? AND kind = ? AND sha256 = ?",
+                (endpoint, kind, sha256)).fetchone()
+        if row is None or now - row["last_used_at"] > UPLOAD_REUSE_SECONDS:
+            return None
+        return row["ref"]
+
+    def remember_upload(self, endpoint: str, kind: str, sha256: str, ref: str, url: Optional[str] = None,
+                        size: Optional[int] = None) -> None:
+        now = time.time()
+        with self._tx():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO uploads (endpoint, kind, sha256, ref, url, bytes, uploaded_at, last_used_at) "
+                "VALUES (?,?,?,?,?,?,?,?)", (endpoint, kind, sha256, ref, url, size, now, now))
+
+    def touch_uploads(self, endpoint: str, keys: Iterable[tuple[str, str]]) -> None:
+        """These uploads were just used in a task: Runware's 30 days start again."""
+        now = time.time()
+        with self._tx():
+            for kind, sha256 in keys:
+                self._conn.execute("UPDATE uploads SET last_used_at = ? WHERE endpoint = ? AND kind = ? AND sha256 = ?",
+                                   (now, endpoint, kind, sha256))
+
+    def forget_uploads(self, endpoint: str, keys: Iterable[tuple[str, str]]) -> None:
+        with self._tx():
+            for kind, sha256 in keys:
+                self._conn.execute("DELETE FROM uploads WHERE endpoint = ? AND kind = ? AND sha256 = ?",
+                                   (endpoint, kind, sha256))
+
+
+@contextmanager
+def working_on(task_uuid: str) -> Iterator[None]:
+    """Mark a row as being prepared/submitted by a live coroutine of this process (see owner_alive)."""
+    with _ACTIVE_LOCK:
+        _ACTIVE_HERE.add(task_uuid)
+    try:
+        yield
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE_HERE.discard(task_uuid)
+
+
+_open: dict[str, Ledger] = {}
+_open_lock = threading.Lock()
+
+
+def open_ledger(path: os.PathLike | str) -> Ledger:
+    """One shared Ledger per file in this process."""
+    key = str(Path(path).resolve())
+    with _open_lock:
+        ledger = _open.get(key)
+        if ledger is None:
+            ledger = _open[key] = Ledger(key)
+        return ledger
