@@ -336,14 +336,15 @@ class Builder:
                 "nodes": self.nodes, "links": self.links, "groups": [], "config": {},
                 "extra": {"ds": self.view()}, "version": 0.4}
 
-    def view(self, width: float = 1500, height: float = 880) -> dict:
-        """A canvas offset and scale that show every node in a 1600x1000 window."""
+    def view(self, width: float = 1400, height: float = 860) -> dict:
+        """A canvas offset and scale that show every node in a 1600x1000 window (beside ComfyUI's
+        side bar, below its tab bar)."""
         x0 = min(n["pos"][0] for n in self.nodes)
         y0 = min(n["pos"][1] for n in self.nodes)
         x1 = max(n["pos"][0] + n["size"][0] for n in self.nodes)
         y1 = max(n["pos"][1] + n["size"][1] for n in self.nodes)
         scale = round(min(1.0, width / (x1 - x0 + 60), height / (y1 - y0 + 100)), 3)
-        return {"scale": scale, "offset": [round(-x0 + 90 / scale), round(-y0 + 70 / scale)]}
+        return {"scale": scale, "offset": [round(-x0 + 110 / scale), round(-y0 + 100 / scale)]}
 
 
 def _label(air: str) -> str:

@@ -18,6 +18,8 @@ import * as R from "./lib/rules.js";
 const SPEC_ROUTE = "/runware/pixverse/spec";
 const KEY_ROUTE = "/runware/pixverse/key";
 const NOTES_WIDGET = "pixverse_notes";
+const PANEL_MARGIN = 6; // px around the notes panel inside the node (the frontend's DOM widget margin)
+const LINE = 15; // px per line of notes (see .pixverse-notes below)
 
 let SPEC = null;
 const specReady = api
@@ -54,11 +56,32 @@ function state(node) {
 // -- the notes panel on each PixVerse node ----------------------------------------------------
 
 let measureCtx = null;
+/** How many lines `text` takes when wrapped at word boundaries in `width` px (the panel's font). */
 function wrappedLines(text, width, bold) {
   measureCtx ??= document.createElement("canvas").getContext("2d");
   measureCtx.font = `${bold ? "bold " : ""}11px sans-serif`;
-  // 1.1: word wrapping leaves ragged line ends
-  return Math.max(1, Math.ceil((measureCtx.measureText(text).width * 1.1) / Math.max(60, width - 36)));
+  const space = measureCtx.measureText(" ").width;
+  let lines = 1;
+  let used = 0;
+  for (const word of text.split(/\s+/)) {
+    const w = measureCtx.measureText(word).width;
+    if (w > width) {  // a word longer than a line (a UUID) breaks anywhere
+      lines += used > 0 ? 1 : 0;
+      lines += Math.ceil(w / width) - 1;
+      used = w % width;
+    } else if (used > 0 && used + space + w > width) {
+      lines += 1;
+      used = w;
+    } else {
+      used += (used > 0 ? space : 0) + w;
+    }
+  }
+  return lines;
+}
+
+/** The panel's height, fixed by render(): the frontend lays the node out around it. */
+function panelHeight(el) {
+  return el.__pixverseHeight ?? 0;
 }
 
 function ensureNotes(node) {
@@ -66,14 +89,14 @@ function ensureNotes(node) {
   if (existing) return existing;
   const el = document.createElement("div");
   el.className = "pixverse-notes";
-  el.dataset.pixverseNode = String(node.id);
   const w = node.addDOMWidget(NOTES_WIDGET, "pixverse-notes", el, {
     serialize: false,
     hideOnZoom: false,
+    margin: PANEL_MARGIN,
     getValue: () => "",
     setValue: () => {},
-    getMinHeight: () => el.__pixverseHeight ?? 0,
-    getMaxHeight: () => el.__pixverseHeight ?? 0,
+    getMinHeight: () => panelHeight(el),
+    getMaxHeight: () => panelHeight(el),
   });
   w.serialize = false; // not in widgets_values, so saved workflows keep their shape
   return w;
@@ -99,20 +122,14 @@ function render(node) {
     for (const n of s.last.notices ?? []) lines.push(["last-notice", `Note: ${n}`]);
   }
   w.element.replaceChildren(...lines.map(([cls, text]) => line(cls, text)));
-  const width = node.size?.[0] ?? 300;
+  // the node's width less the widget's margins, the panel's padding (2 × 6 px) and a little slack
+  const width = Math.max(80, (node.size?.[0] ?? 300) - 2 * PANEL_MARGIN - 12 - 4);
   const rows = lines.reduce((n, [cls, text]) => n + wrappedLines(text, width, cls === "error"), 0);
-  w.element.__pixverseHeight = rows ? rows * 15 + 10 : 0;
+  // the frontend gives the element the widget's height less its margins; the panel pads 4 px top and bottom
+  w.element.__pixverseHeight = rows ? rows * LINE + 8 + 2 * PANEL_MARGIN + 2 : 0;
   w.element.style.display = rows ? "" : "none";
   w.element.dataset.kinds = lines.map(([cls]) => cls).join(" ");
   node.setDirtyCanvas?.(true, true);
-  // The estimate above sizes the panel before it is laid out; once it is, grow it to fit exactly.
-  setTimeout(() => {
-    const el = w.element;
-    if (rows && el.isConnected && el.clientWidth > 0 && el.scrollHeight > el.__pixverseHeight + 2) {
-      el.__pixverseHeight = el.scrollHeight + 2;
-      node.setDirtyCanvas?.(true, true);
-    }
-  }, 80);
 }
 
 // -- generators and LipSync: options per model ------------------------------------------------
@@ -175,13 +192,14 @@ function refreshMotion(graph) {
   for (const node of nodes) if (node.__pixverse) render(node);
 }
 
-let refreshQueued = false;
+const refreshQueued = new Set();
 function scheduleRefresh(graph) {
-  if (refreshQueued) return;
-  refreshQueued = true;
+  graph ??= app.graph;
+  if (!graph || refreshQueued.has(graph)) return;
+  refreshQueued.add(graph);
   queueMicrotask(() => {
-    refreshQueued = false;
-    refreshMotion(graph ?? app.graph);
+    refreshQueued.delete(graph);
+    refreshMotion(graph);
   });
 }
 
@@ -389,6 +407,9 @@ app.registerExtension({
       reconcileNode(this, { announce: true });
       render(this);
       scheduleRefresh(this.graph);
+    });
+    chain(proto, "onResize", function () {
+      if (this.__pixverse && widget(this, NOTES_WIDGET)) render(this); // lines re-wrap to the new width
     });
     chain(proto, "onConnectionsChange", function () {
       scheduleRefresh(this.graph);

@@ -12,7 +12,7 @@ from .. import pipeline, widgets
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
 from ..requests import build_image_to_video, build_lipsync, build_text_to_video
 from ..spec import load_spec
-from .runtime import NodeRuntime
+from .runtime import NodeRuntime, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
 
 log = logging.getLogger("pixverse")
@@ -45,7 +45,16 @@ async def _run(cls, job, *, generator: bool = True, local=None):
     return rt.outputs(result)
 
 
-class PixVerseTextToVideo(io.ComfyNode):
+class _VideoResultNode(io.ComfyNode):
+    """A node with the generators' outputs (video, frames, audio, fps, info). Only connected frames
+    and audio are decoded, so their wiring is part of the node's cache fingerprint."""
+
+    @classmethod
+    def fingerprint_inputs(cls, **kw):
+        return wiring_fingerprint()
+
+
+class PixVerseTextToVideo(_VideoResultNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -73,7 +82,7 @@ class PixVerseTextToVideo(io.ComfyNode):
         return await _run(cls, lambda client, opts: pipeline.text_to_video(client, choices, opts))
 
 
-class PixVerseImageToVideo(io.ComfyNode):
+class PixVerseImageToVideo(_VideoResultNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -104,7 +113,7 @@ class PixVerseImageToVideo(io.ComfyNode):
                                                                             last_frame, opts))
 
 
-class PixVerseLipSync(io.ComfyNode):
+class PixVerseLipSync(_VideoResultNode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -197,7 +206,7 @@ class PixVerseCamera(io.ComfyNode):
         return io.NodeOutput(widgets.motion_value(camera_movement=camera_movement))
 
 
-class PixVerseRecover(io.ComfyNode):
+class PixVerseRecover(_VideoResultNode):
     """A task submitted earlier (cancelled, timed out, ComfyUI restarted) → the generators' outputs."""
 
     @classmethod

@@ -46,6 +46,43 @@ def open_job_ledger():
         return None
 
 
+def decode_plan(wanted: Optional[set[str]]) -> tuple[bool, bool]:
+    """(decode frames?, decode audio?) for a node whose connected outputs are `wanted` (None: not
+    known, decode both). A 1080p 8 s result is 4.8 GB as frames; nothing is decoded for a node
+    whose frames and audio go nowhere."""
+    if wanted is None:
+        return True, True
+    return "frames" in wanted, "audio" in wanted
+
+
+def wiring_fingerprint():
+    """`fingerprint_inputs` of the nodes with the generators' outputs: which of frames/audio are
+    connected, read from the running prompt (a fingerprint sees neither the node id nor the prompt
+    as inputs; ComfyUI's executing context and prompt queue have both).
+
+    ComfyUI reuses a node's cached outputs while its inputs and this value stay the same. Without
+    it, connecting `frames` to a node that ran with `frames` unconnected (same widgets) would hand
+    out the cached empty batch. With it the node runs again, and the job ledger serves the finished
+    task from disk: no new submission, no new charge. NaN (never equal to itself: always run again)
+    when the wiring cannot be read."""
+    try:
+        from comfy_execution.utils import get_executing_context
+        from server import PromptServer
+
+        from ..widgets import wired_outputs
+
+        ctx = get_executing_context()
+        queue = PromptServer.instance.prompt_queue
+        read = getattr(queue, "get_current_queue_volatile", None) or queue.get_current_queue
+        # Queue items: (number, prompt_id, prompt, extra_data, outputs_to_execute, ...)
+        prompt = next(item[2] for item in read()[0] if item[1] == ctx.prompt_id)
+        frames, audio = decode_plan(wired_outputs(prompt, ctx.node_id))
+    except Exception:  # noqa: BLE001 - unknown wiring: always re-run (free, from the ledger)
+        log.debug("output wiring not readable; the node will run again", exc_info=True)
+        return float("nan")
+    return f"frames={int(frames)} audio={int(audio)}"
+
+
 def interrupted() -> bool:
     import comfy.model_management
 
@@ -85,8 +122,9 @@ class NodeRuntime:
         self.text("\n".join(lines))
 
     def job_options(self, wanted: Optional[set[str]]) -> pipeline.JobOptions:
+        frames, audio = decode_plan(wanted)
         return pipeline.JobOptions(output_dir=output_dir(), cancel_check=interrupted,
-                                   on_progress=self.on_progress, decode_frames=True, decode_audio=True,
+                                   on_progress=self.on_progress, decode_frames=frames, decode_audio=audio,
                                    ledger=open_job_ledger())
 
     def client(self):
@@ -106,13 +144,16 @@ class NodeRuntime:
         raise comfy.model_management.InterruptProcessingException()
 
     def outputs(self, result: pipeline.JobResult) -> io.NodeOutput:
-        from ..media import silence
+        import torch
 
         decoded = result.decoded
         fps = float(decoded.fps if decoded is not None else result.probe.fps)
+        # An output nobody connected is not decoded: frames → an empty batch [0,H,W,3], audio → 0
+        # samples (see the tooltips). wiring_fingerprint() keeps ComfyUI from reusing them once wired.
         audio = decoded.audio if decoded is not None and decoded.audio is not None else \
-            silence(result.probe.duration)
-        frames = decoded.frames if decoded is not None else None
+            {"waveform": torch.zeros((1, 1, 0), dtype=torch.float32), "sample_rate": 44100}
+        frames = decoded.frames if decoded is not None and decoded.frames is not None else \
+            torch.zeros((0, result.probe.height, result.probe.width, 3), dtype=torch.float32)
         video = InputImpl.VideoFromFile(str(result.video_path))
         # Shown on the node by web/pixverse.js (onExecuted): the last taskUUID, its cost and what came back.
         info = result.info

@@ -38,8 +38,10 @@ def generator_outputs(input_names: set[str]) -> list:
     keeps its name as display_name; saved workflows link output slots, not ids."""
     tooltips = {
         "video": (io.Video, "The generated video (MP4 kept in output/pixverse)."),
-        "frames": (io.Image, "The video's frames as an IMAGE batch."),
-        "audio": (io.Audio, "The video's sound; silence of its length when it has none."),
+        "frames": (io.Image, "The video's frames as an IMAGE batch. Decoded only when this output is "
+                             "connected (8 s of 1080p is 4.8 GB); unconnected it is an empty batch [0, H, W, 3]."),
+        "audio": (io.Audio, "The video's sound; silence of its length when it has none. Decoded only when "
+                            "this output is connected; unconnected it holds 0 samples."),
         "fps": (io.Float, "Frames per second of the video."),
         "info": (io.String, "JSON: taskUUID, videoUUID, videoURL, seed, cost, model, notices."),
     }

@@ -42,7 +42,7 @@ def check_audio(audio, *, parameter: str = "audio") -> tuple[torch.Tensor, int]:
         raise MediaError(f"{parameter}: waveform must be [batch, channels, samples], got shape {list(waveform.shape)}")
     try:
         sample_rate = int(audio["sample_rate"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise MediaError(f"{parameter}: sample_rate {audio['sample_rate']!r} is not an integer") from exc
     if sample_rate <= 0:
         raise MediaError(f"{parameter}: sample_rate must be positive, got {sample_rate}")

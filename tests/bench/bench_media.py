@@ -24,6 +24,9 @@ load    Importing the pack the way ComfyUI 0.3.64 does (nodes.load_custom_node: 
         built-in and API nodes). Target ≤ 0.2 s.
 encode  A 4000×4000 IMAGE → upload bytes (target ≤ 1 s); 30 s of 720p 24 fps frames → the lipsync
         reference MP4 (target ≤ 20 MB), as the pipeline makes it.
+wiring  A 1080p 8 s text-to-video in a real ComfyUI (COMFYUI_PATH) with only `video` connected: peak
+        RSS of ComfyUI's process above idle (target ≤ 300 MB); then `frames` connected too (the node
+        runs again from the job ledger: real frames, no new submission), then unchanged (cached).
 
 Not a test: it takes minutes and gigabytes, and its figures mean something only on a quiet machine
 (it prints the load average before each section).
@@ -480,9 +483,78 @@ def bench_encode(args) -> dict:
     return out
 
 
+# == unconnected outputs in a real ComfyUI =========================================================
+
+def bench_wiring(args) -> dict:
+    """A 1080p 8 s text-to-video in a real ComfyUI (+ emulator): only `video` connected (peak RSS of
+    ComfyUI's process vs idle), then the same graph with `frames` connected (re-run from the job
+    ledger: real frames, no new submission), then unchanged (served from ComfyUI's cache)."""
+    import tempfile
+
+    print(f"\n== unconnected outputs: a 1080p 8 s result in a real ComfyUI ({load_avg()}) ==")
+    if comfy_python() is None:
+        print("  COMFYUI_PATH not set: skipped")
+        return {}
+    sys.path.insert(0, str(PACK_ROOT / "tests"))
+    from comfy_harness import ComfyServer, comfyui_path
+
+    from nodes.emulator import EmulatorServer
+    from nodes.spec import load_spec
+
+    def status(pid, field):
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(x.split()[1]) * 1024 for x in f if x.startswith(field + ":"))
+
+    def ms(entry, name):
+        return next((d.get("timestamp") for n, d in entry["status"]["messages"] if n == name), None)
+
+    key = "bench-key"
+    gen = {"class_type": "RunwarePixVerseTextToVideo", "inputs": {
+        "model": load_spec().model("pixverse:1@5").label, "prompt": "a lighthouse in a storm, waves crashing",
+        "negative_prompt": "", "aspect_ratio": "16:9", "resolution": "1080p", "duration": 8, "fps": 24,
+        "seed": int(time.time()) % 100000, "style": "none", "motion_mode": "normal", "sound_effects": True,
+        "sound_effect_content": ""}}
+    only_video = {"2": gen, "90": {"class_type": "SaveVideo", "inputs": {
+        "video": ["2", 0], "filename_prefix": "pv/v", "format": "mp4", "codec": "h264"}}}
+    with_frames = {**only_video,
+                   "94": {"class_type": "GetImageSize", "inputs": {"image": ["2", 1]}},
+                   "95": {"class_type": "PreviewAny", "inputs": {"source": ["94", 2]}}}
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="pixverse-bench-comfy-") as tmp, \
+            EmulatorServer(job_seconds=1.0, api_key=key) as emu:
+        server = ComfyServer(comfyui_path(), Path(tmp), {"RUNWARE_BASE_URL": emu.base_url, "RUNWARE_API_KEY": key})
+        server.start()
+        try:
+            pid = server.proc.pid
+            for label, prompt in (("only video connected", only_video), ("frames connected too", with_frames),
+                                  ("same graph again", with_frames)):
+                subs0 = emu.stats()["video_submissions"]
+                idle = status(pid, "VmRSS")
+                with open(f"/proc/{pid}/clear_refs", "w") as f:
+                    f.write("5")
+                entry = server.wait(server.queue(prompt), 600)
+                peak = status(pid, "VmHWM")
+                ok_run = entry["status"]["status_str"] == "success"
+                cached = next((set(map(str, d.get("nodes", []))) for n, d in entry["status"]["messages"]
+                               if n == "execution_cached"), set())
+                t0, t1 = ms(entry, "execution_start"), ms(entry, "execution_success")
+                frames = entry["outputs"].get("95", {}).get("text", ["-"])[0]
+                out[label] = peak - idle
+                print(f"  {label:22s}: {'ok' if ok_run else 'FAILED'}; run {((t1 or 0) - (t0 or 0)) / 1000:.2f} s; "
+                      f"ComfyUI RSS idle {idle / 2**20:.0f} MB, peak +{(peak - idle) / 2**20:.0f} MB; generator "
+                      f"{'served from cache' if '2' in cached else 'executed'}; frames batch {frames}; "
+                      f"new video submissions {emu.stats()['video_submissions'] - subs0}")
+            first = out["only video connected"]
+            print(f"  only video connected: peak {first / 2**20:.0f} MB above idle (target ≤ 300 MB) "
+                  f"{ok(first <= 300 * 2**20)}; the frames would be {192 * 1920 * 1080 * 12 / GB:.2f} GB")
+        finally:
+            server.stop()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sections", default="decode,client,load,encode")
+    ap.add_argument("--sections", default="decode,client,load,encode,wiring")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--clips", default=",".join(_clips.CLIPS))
     ap.add_argument("--ablation", action="store_true", help="also run the decode alternatives tried")
@@ -510,6 +582,8 @@ def main() -> None:
         bench_load(args)
     if "encode" in sections:
         bench_encode(args)
+    if "wiring" in sections:
+        bench_wiring(args)
     print(f"\nbenchmark done in {time.perf_counter() - t0:.0f} s ({load_avg()})")
 
 
