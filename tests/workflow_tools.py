@@ -81,7 +81,7 @@ def _pack_def(node_type: str, ws: list[W.Widget], outputs: list[tuple[str, str]]
 def pack_nodes() -> dict[str, NodeDef]:
     gen_out = [(name, t) for name, t in zip(W.GENERATOR_OUTPUTS, ("VIDEO", "IMAGE", "AUDIO", "FLOAT", "STRING"))]
     ids = W.NODE_IDS
-    motion_out = [(W.MOTION_TYPE, W.MOTION_TYPE)]
+    motion_out = [("motion", W.MOTION_TYPE)]
     return {
         ids["text_to_video"]: _pack_def(ids["text_to_video"], W.generation_widgets(), gen_out),
         ids["image_to_video"]: _pack_def(ids["image_to_video"], W.generation_widgets(image_to_video=True), gen_out),
@@ -380,7 +380,7 @@ def build_examples() -> dict[str, dict]:
         **base, "model": _label("pixverse:1@3"), "sound_effects": True,
         "sound_effect_content": "upbeat funky bass line and hand claps",
         "prompt": "A cheerful cartoon skeleton in a top hat dancing on a stage under colourful disco lights"})
-    b.link(effect, W.MOTION_TYPE, gen, "motion")
+    b.link(effect, "motion", gen, "motion")
     b.show_results(gen, "text_to_video_effect", 440)
     out["text_to_video_effect"] = b.workflow()
 
@@ -392,7 +392,7 @@ def build_examples() -> dict[str, dict]:
     gen = b.add(ids["text_to_video"], (0, 0), gen_size, {
         **base, "model": _label("pixverse:1@3"),
         "prompt": "An old stone lighthouse on a cliff at sunset, waves crashing on the rocks below, seagulls"})
-    b.link(camera, W.MOTION_TYPE, gen, "motion")
+    b.link(camera, "motion", gen, "motion")
     b.show_results(gen, "text_to_video_camera", 440)
     out["text_to_video_camera"] = b.workflow()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from comfy_api.latest import io
 
@@ -20,11 +20,7 @@ log = logging.getLogger("pixverse")
 _PLACEHOLDER_PROMPT = "placeholder prompt"  # stands in for a prompt that arrives by link
 
 
-def _validation_message(exc: Exception) -> str:
-    return str(exc)
-
-
-async def _run(cls, job, *, generator: bool = True, local=None):
+async def _run(cls, job, *, local=None):
     """Run a pipeline job with ComfyUI's progress, interrupt and output folder; map errors.
 
     `local(opts)`, when given, is tried first and may answer without Runware (and without a key)."""
@@ -53,19 +49,21 @@ class _VideoResultNode(io.ComfyNode):
     def fingerprint_inputs(cls, **kw):
         return wiring_fingerprint()
 
+    @staticmethod
+    def _schema(node_key: str, title: str, description: str, inputs: list) -> io.Schema:
+        return io.Schema(
+            node_id=widgets.NODE_IDS[node_key], display_name=title, category=widgets.CATEGORY,
+            description=description, inputs=[to_input(w) for w in inputs],
+            outputs=generator_outputs({w.name for w in inputs}),
+            hidden=[io.Hidden.unique_id, io.Hidden.prompt])
+
 
 class PixVerseTextToVideo(_VideoResultNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
-            node_id=widgets.NODE_IDS["text_to_video"],
-            display_name="PixVerse Text to Video (Runware)",
-            category=widgets.CATEGORY,
-            description="Generate a video from a prompt with PixVerse, through Runware (billed per video).",
-            inputs=[to_input(w) for w in widgets.generation_widgets()],
-            outputs=generator_outputs({w.name for w in widgets.generation_widgets()}),
-            hidden=[io.Hidden.unique_id, io.Hidden.prompt],
-        )
+        return cls._schema("text_to_video", "PixVerse Text to Video (Runware)",
+                           "Generate a video from a prompt with PixVerse, through Runware (billed per video).",
+                           widgets.generation_widgets())
 
     @classmethod
     def validate_inputs(cls, **kw) -> bool | str:
@@ -73,7 +71,7 @@ class PixVerseTextToVideo(_VideoResultNode):
         try:
             build_text_to_video(widgets.generation_choices(values))
         except PixVerseInputError as exc:
-            return _validation_message(exc)
+            return str(exc)
         return True
 
     @classmethod
@@ -85,15 +83,9 @@ class PixVerseTextToVideo(_VideoResultNode):
 class PixVerseImageToVideo(_VideoResultNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
-            node_id=widgets.NODE_IDS["image_to_video"],
-            display_name="PixVerse Image to Video (Runware)",
-            category=widgets.CATEGORY,
-            description="Animate a first frame (optionally towards a last frame) with PixVerse, through Runware.",
-            inputs=[to_input(w) for w in widgets.generation_widgets(image_to_video=True)],
-            outputs=generator_outputs({w.name for w in widgets.generation_widgets(image_to_video=True)}),
-            hidden=[io.Hidden.unique_id, io.Hidden.prompt],
-        )
+        return cls._schema("image_to_video", "PixVerse Image to Video (Runware)",
+                           "Animate a first frame (optionally towards a last frame) with PixVerse, through Runware.",
+                           widgets.generation_widgets(image_to_video=True))
 
     @classmethod
     def validate_inputs(cls, **kw) -> bool | str:
@@ -103,7 +95,7 @@ class PixVerseImageToVideo(_VideoResultNode):
             build_image_to_video(widgets.generation_choices(values), pipeline.PLACEHOLDER_REF,
                                  first_frame_size=(1000, 1000))
         except PixVerseInputError as exc:
-            return _validation_message(exc)
+            return str(exc)
         return True
 
     @classmethod
@@ -116,15 +108,9 @@ class PixVerseImageToVideo(_VideoResultNode):
 class PixVerseLipSync(_VideoResultNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
-            node_id=widgets.NODE_IDS["lipsync"],
-            display_name="PixVerse LipSync (Runware)",
-            category=widgets.CATEGORY,
-            description="Lip-sync a video to an audio clip or to text-to-speech with PixVerse, through Runware.",
-            inputs=[to_input(w) for w in widgets.lipsync_widgets()],
-            outputs=generator_outputs({w.name for w in widgets.lipsync_widgets()}),
-            hidden=[io.Hidden.unique_id, io.Hidden.prompt],
-        )
+        return cls._schema("lipsync", "PixVerse LipSync (Runware)",
+                           "Lip-sync a video to an audio clip or to text-to-speech with PixVerse, through Runware.",
+                           widgets.lipsync_widgets())
 
     @classmethod
     def validate_inputs(cls, **kw) -> bool | str:
@@ -135,7 +121,7 @@ class PixVerseLipSync(_VideoResultNode):
                           voice=kw.get("voice"), model=kw.get("model"))
         except PixVerseInputError as exc:
             if exc.parameter != "audio":  # audio arrives by link, not known here
-                return _validation_message(exc)
+                return str(exc)
         return True
 
     @classmethod
@@ -161,49 +147,47 @@ def _video_input_path(video: Any) -> Path:
     return path
 
 
-class PixVerseEffect(io.ComfyNode):
+class _MotionNode(io.ComfyNode):
+    """A node that picks one motion (effect or camera movement) for a generator's motion input."""
+
+    NODE_KEY = ""      # key in widgets.NODE_IDS
+    INPUT = ""         # the one widget's name, also the motion value's key
+    ENUM = ""          # the spec enumeration it offers
+    TITLE = ""
+    WHAT = ""
+    WIDGETS = staticmethod(lambda: [])
+
     @classmethod
     def define_schema(cls):
         return io.Schema(
-            node_id=widgets.NODE_IDS["effect"],
-            display_name="PixVerse Effect",
+            node_id=widgets.NODE_IDS[cls.NODE_KEY],
+            display_name=cls.TITLE,
             category=widgets.CATEGORY,
-            description="Pick a PixVerse effect for a generator's motion input.",
-            inputs=[to_input(w) for w in widgets.effect_widgets()],
-            outputs=[Motion.Output("motion", tooltip="Connect to a PixVerse generator's motion input.")],
+            description=f"Pick {cls.WHAT} for a generator's motion input.",
+            inputs=[to_input(w) for w in cls.WIDGETS()],
+            outputs=[Motion.Output("motion", display_name="motion",
+                                   tooltip="Connect to a PixVerse generator's motion input.")],
         )
 
     @classmethod
-    def validate_inputs(cls, effect) -> bool | str:
-        values = load_spec().enums.effect.values
-        return True if effect in values else str(PixVerseInputError("effect", effect, list(values)))
+    def validate_inputs(cls, **kw) -> bool | str:
+        value, values = kw.get(cls.INPUT), load_spec().enum(cls.ENUM).values
+        return True if value in values else str(PixVerseInputError(cls.INPUT, value, list(values)))
 
     @classmethod
-    def execute(cls, effect) -> io.NodeOutput:
-        return io.NodeOutput(widgets.motion_value(effect=effect))
+    def execute(cls, **kw) -> io.NodeOutput:
+        return io.NodeOutput(widgets.motion_value(**{cls.INPUT: kw[cls.INPUT]}))
 
 
-class PixVerseCamera(io.ComfyNode):
-    @classmethod
-    def define_schema(cls):
-        return io.Schema(
-            node_id=widgets.NODE_IDS["camera"],
-            display_name="PixVerse Camera",
-            category=widgets.CATEGORY,
-            description="Pick a camera movement for a generator's motion input.",
-            inputs=[to_input(w) for w in widgets.camera_widgets()],
-            outputs=[Motion.Output("motion", tooltip="Connect to a PixVerse generator's motion input.")],
-        )
+class PixVerseEffect(_MotionNode):
+    NODE_KEY, INPUT, ENUM, TITLE, WHAT = "effect", "effect", "effect", "PixVerse Effect", "a PixVerse effect"
+    WIDGETS = staticmethod(widgets.effect_widgets)
 
-    @classmethod
-    def validate_inputs(cls, camera_movement) -> bool | str:
-        values = load_spec().enums.cameraMovement.values
-        return True if camera_movement in values else str(
-            PixVerseInputError("camera_movement", camera_movement, list(values)))
 
-    @classmethod
-    def execute(cls, camera_movement) -> io.NodeOutput:
-        return io.NodeOutput(widgets.motion_value(camera_movement=camera_movement))
+class PixVerseCamera(_MotionNode):
+    NODE_KEY, INPUT, ENUM, TITLE, WHAT = ("camera", "camera_movement", "cameraMovement", "PixVerse Camera",
+                                          "a camera movement")
+    WIDGETS = staticmethod(widgets.camera_widgets)
 
 
 class PixVerseRecover(_VideoResultNode):
@@ -211,23 +195,17 @@ class PixVerseRecover(_VideoResultNode):
 
     @classmethod
     def define_schema(cls):
-        return io.Schema(
-            node_id=widgets.NODE_IDS["recover"],
-            display_name="PixVerse Recover (Runware)",
-            category=widgets.CATEGORY,
-            description="Fetch the video of an earlier PixVerse task by its taskUUID: no new task, no new "
-                        "charge. Served from the pack's job ledger when the video is already here.",
-            inputs=[to_input(w) for w in widgets.recover_widgets()],
-            outputs=generator_outputs({w.name for w in widgets.recover_widgets()}),
-            hidden=[io.Hidden.unique_id, io.Hidden.prompt],
-        )
+        return cls._schema("recover", "PixVerse Recover (Runware)",
+                           "Fetch the video of an earlier PixVerse task by its taskUUID: no new task, no new "
+                           "charge. Served from the pack's job ledger when the video is already here.",
+                           widgets.recover_widgets())
 
     @classmethod
     def validate_inputs(cls, task_uuid) -> bool | str:
         try:
             widgets.parse_task_uuid(task_uuid)
         except PixVerseInputError as exc:
-            return _validation_message(exc)
+            return str(exc)
         return True
 
     @classmethod

@@ -230,7 +230,7 @@ class EmulatorServer:
                 finally:
                     loop.close()
 
-        self._thread = threading.Thread(target=run, name=f"runware-emulator", daemon=True)
+        self._thread = threading.Thread(target=run, name="runware-emulator", daemon=True)
         self._thread.start()
         if not ready.wait(30):
             raise RuntimeError("emulator did not start within 30 s")
