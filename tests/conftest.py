@@ -74,3 +74,12 @@ def seed():
 def spec():
     from nodes.spec import load_spec
     return load_spec()
+
+
+@pytest.fixture(scope="module")
+def emulator(request):
+    """A Runware emulator for a module's real-ComfyUI tests; it accepts only the module's EMULATOR_KEY."""
+    from nodes.emulator import EmulatorServer
+
+    with EmulatorServer(job_seconds=1.0, api_key=request.module.EMULATOR_KEY) as emu:
+        yield emu

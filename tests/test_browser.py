@@ -96,12 +96,7 @@ def artifacts():
     return ARTIFACTS
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=1.0, api_key=SENTINEL_KEY) as emu:
-        yield emu
+EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) accepts
 
 
 @pytest.fixture(scope="module")

@@ -29,12 +29,7 @@ MB = 1 << 20
 IDLE_HEADROOM = 300 * MB
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=1.0, api_key=KEY) as emu:
-        yield emu
+EMULATOR_KEY = KEY  # the only key the module's emulator (conftest) accepts
 
 
 @pytest.fixture(scope="module")

@@ -127,12 +127,7 @@ def test_examples_carry_no_secret():
 SENTINEL_KEY = "rw-sentinel-key-workflows-8e1a77"
 
 
-@pytest.fixture(scope="module")
-def emulator():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=1.0, api_key=SENTINEL_KEY) as emu:
-        yield emu
+EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) accepts
 
 
 @pytest.fixture(scope="module")
