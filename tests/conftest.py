@@ -4,6 +4,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as _hypothesis_settings
+
+# The same examples on every run, so CI never fails on a draw that a developer's run did not see.
+# Set HYPOTHESIS_PROFILE=explore for fresh random draws when hunting bugs.
+_hypothesis_settings.register_profile("ci", derandomize=True)
+_hypothesis_settings.register_profile("explore", derandomize=False)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -20,6 +26,7 @@ KEY_SAFETY_MODULE = "test_zz_key_safety.py"
 
 
 def pytest_configure(config):
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
     artifacts = keysafety.prepare()
     (artifacts / "logs").mkdir(exist_ok=True)
     handler = logging.FileHandler(artifacts / "logs" / "session.log", encoding="utf-8")

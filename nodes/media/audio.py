@@ -27,6 +27,9 @@ class EncodedAudio:
     mime: str = "audio/wav"
 
 
+MAX_SAMPLE_RATE = 768_000  # the highest rate audio tools commonly write
+
+
 def check_audio(audio, *, parameter: str = "audio") -> tuple[torch.Tensor, int]:
     """Validate an AUDIO dict; return (waveform [B,C,T], sample_rate)."""
     if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
@@ -44,8 +47,8 @@ def check_audio(audio, *, parameter: str = "audio") -> tuple[torch.Tensor, int]:
         sample_rate = int(audio["sample_rate"])
     except (TypeError, ValueError, OverflowError) as exc:
         raise MediaError(f"{parameter}: sample_rate {audio['sample_rate']!r} is not an integer") from exc
-    if sample_rate <= 0:
-        raise MediaError(f"{parameter}: sample_rate must be positive, got {sample_rate}")
+    if not 0 < sample_rate <= MAX_SAMPLE_RATE:  # WAV headers hold the byte rate in 32 bits
+        raise MediaError(f"{parameter}: sample_rate {sample_rate} is outside 1-{MAX_SAMPLE_RATE} Hz")
     b, c, t = waveform.shape
     if b == 0 or c == 0 or t == 0:
         raise MediaError(f"{parameter}: the audio is empty (waveform shape {list(waveform.shape)})")
