@@ -13,7 +13,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..errors import MediaError
-from .video import VideoInfo, _AudioWriter, _even, _fps_fraction, _open_writer, probe_video
+from .video import VideoInfo, _even, _fps_fraction, write_h264_mp4
 
 _SAMPLE_RATE = 44100
 
@@ -97,27 +97,10 @@ def render_test_video(path: Union[str, Path], *, width: int, height: int, fps: f
     w, h = _even(int(width)), _even(int(height))
     pattern = _Pattern(w, h, seed)
 
-    container = _open_writer(path, faststart)
-    try:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": str(crf)}
-        stream.thread_type = "AUTO"
-        writer = None
-        if with_audio:
-            freq = 220.0 * 2 ** ((seed % 12) / 12)  # a different note per seed
-            writer = _AudioWriter(container, sine_tone(duration, frequency=freq), _SAMPLE_RATE, bit_rate=64_000)
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(pattern.frame(i), format="yuv420p")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-            if writer is not None:
-                writer.write_until((i + 1) / float(rate))
-        container.mux(stream.encode(None))
-        if writer is not None:
-            writer.close()
-    except av.FFmpegError as exc:
-        container.close()
-        raise MediaError(f"cannot render test video {path}: {exc}") from exc
-    container.close()
-    return probe_video(path)
+    audio = None
+    if with_audio:
+        freq = 220.0 * 2 ** ((seed % 12) / 12)  # a different note per seed
+        audio = (sine_tone(duration, frequency=freq), _SAMPLE_RATE, 64_000)
+    pictures = (av.VideoFrame.from_ndarray(pattern.frame(i), format="yuv420p") for i in range(n_frames))
+    return write_h264_mp4(path, pictures, w, h, rate, crf=crf, preset="ultrafast", audio=audio,
+                          faststart=faststart, what="render test video")

@@ -477,16 +477,27 @@ def encode_frames_mp4(frames: torch.Tensor, fps: float, path: PathLike, *, audio
         clip = waveform_to_float32(waveform[0])
 
     ew, eh = _even(w), _even(h)
-    container = _open_writer(path)
+    to_rgb24 = _Rgb24Frames(eh, ew)
+    # One frame at a time: memory stays at one frame whatever N is (from_ndarray copies).
+    pictures = (av.VideoFrame.from_ndarray(to_rgb24(frames[i]), format="rgb24") for i in range(n))
+    audio_track = (clip, sample_rate, 128_000) if clip is not None else None
+    return write_h264_mp4(path, pictures, ew, eh, rate, crf=crf, preset=preset, audio=audio_track,
+                          what="encode video file")
+
+
+def write_h264_mp4(path: PathLike, pictures, width: int, height: int, rate: Fraction, *, crf: int,
+                   preset: str, audio=None, faststart: bool = True, what: str = "write video file") -> VideoInfo:
+    """Mux av.VideoFrames (and an optional (clip [C,T], sample_rate, bit_rate) AAC track,
+    interleaved by time) into an H.264 MP4; return what was written."""
+    import av
+
+    container = _open_writer(path, faststart)
     try:
-        vstream = _add_h264(container, ew, eh, rate, crf=crf, preset=preset)
-        writer = _AudioWriter(container, clip, sample_rate) if clip is not None else None
-        to_rgb24 = _Rgb24Frames(eh, ew)
-        for i in range(n):
-            # One frame at a time: memory stays at one frame whatever N is (from_ndarray copies).
-            vf = av.VideoFrame.from_ndarray(to_rgb24(frames[i]), format="rgb24")
-            vf.pts = i
-            container.mux(vstream.encode(vf))
+        vstream = _add_h264(container, width, height, rate, crf=crf, preset=preset)
+        writer = _AudioWriter(container, audio[0], audio[1], bit_rate=audio[2]) if audio is not None else None
+        for i, picture in enumerate(pictures):
+            picture.pts = i
+            container.mux(vstream.encode(picture))
             if writer is not None:
                 writer.write_until((i + 1) / float(rate))
         container.mux(vstream.encode(None))
@@ -494,7 +505,7 @@ def encode_frames_mp4(frames: torch.Tensor, fps: float, path: PathLike, *, audio
             writer.close()
     except av.FFmpegError as exc:
         container.close()
-        raise MediaError(f"cannot encode video file {path}: {exc}") from exc
+        raise MediaError(f"cannot {what} {path}: {exc}") from exc
     container.close()
     return probe_video(path)
 
