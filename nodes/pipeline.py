@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import errors as E
 from .errors import MediaError
-from .requests import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync,
+from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync,
                        build_text_to_video)
 from .spec import CapabilitySpec, load_spec
 

@@ -115,17 +115,17 @@ def test_object_info_lists_the_nodes_with_the_spec_options(comfy):
         assert info[node]["category"] == "Runware/PixVerse"
     req = info[T2V]["input"]["required"]
     assert req["model"][1]["options"] == [m.label for m in SPEC.generators]
-    assert req["style"][1]["options"] == ["none", *SPEC.enums.style.values]
+    assert req["style"][1]["options"] == ["none", *SPEC.setting("style").values]
     assert req["resolution"][1]["options"] == list(SPEC.all_resolutions())
-    assert req["duration"][1]["options"] == list(SPEC.generation_defaults.duration.values)
-    assert req["fps"][1]["options"] == list(SPEC.generation_defaults.fps.values)
-    assert req["motion_mode"][1]["options"] == list(SPEC.enums.motionMode.values)
+    assert req["duration"][1]["options"] == list(SPEC.default_model("text-to-video").durations.values)
+    assert req["fps"][1]["options"] == list(SPEC.default_model("text-to-video").fps.values)
+    assert req["motion_mode"][1]["options"] == list(SPEC.setting("motion_mode").values)
     assert info[T2V]["input"]["optional"]["motion"][0] == "PIXVERSE_MOTION"
     assert info[I2V]["input"]["required"]["aspect_ratio"][1]["options"][0] == "auto"
-    assert info["RunwarePixVerseEffect"]["input"]["required"]["effect"][1]["options"] == list(SPEC.enums.effect.values)
+    assert info["RunwarePixVerseEffect"]["input"]["required"]["effect"][1]["options"] == list(SPEC.setting("effect").values)
     assert info["RunwarePixVerseCamera"]["input"]["required"]["camera_movement"][1]["options"] == \
-        list(SPEC.enums.cameraMovement.values)
-    assert info[LIP]["input"]["required"]["voice"][1]["options"] == list(SPEC.enums.voice.values)
+        list(SPEC.setting("camera_movement").values)
+    assert info[LIP]["input"]["required"]["voice"][1]["options"] == list(SPEC.voices.values)
     assert info[T2V]["output_name"] == ["video", "frames", "audio", "fps", "info"]
     assert info[LIP]["output_name"][0] == "video"
     assert list(info[RECOVER]["input"]["required"]) == ["task_uuid"]

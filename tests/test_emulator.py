@@ -252,7 +252,8 @@ def test_sound_effect_switch_adds_audio_and_cost(emu, client):
 def test_fast_motion_reverts_notice_at_8_seconds(emu, client):
     fast = {"pixverse": {"motionMode": "fast"}}
     item = submit_and_wait(client, emu, t2v(width=360, height=360, duration=8, providerSettings=fast))
-    assert item["notices"] == ["motionMode fast reverted to normal: duration 8 s"]
+    assert item["notices"] == [r.notice for r in SPEC.rules if r.notice and r.when.get("duration") == (8,)]
+    assert "will run as 'normal'" in item["notices"][0]
     assert probe(client.get(item["videoURL"]).content)["frames"] == 128
     item = submit_and_wait(client, emu, t2v(width=360, height=360, providerSettings=fast))
     assert "notices" not in item
@@ -331,7 +332,7 @@ def test_invalid_generation_tasks_refused(emu, client, label, over, code, parame
 def test_invalid_values_named_with_allowed_values(emu, client):
     err = error_of(post(client, emu, [t2v(providerSettings={"pixverse": {"cameraMovement": "crane_u"}})]))
     assert "crane_u" in err["message"] and "crane_up" in err["message"]
-    assert err["allowedValues"] == list(SPEC.enum("cameraMovement").values)
+    assert err["allowedValues"] == list(SPEC.setting("camera_movement").values)
     err = error_of(post(client, emu, [t2v(model="pixverse:1@1", width=202, height=360)]))
     assert "202" in err["message"] and "270x360" in err["message"]
     assert 270 in err["allowedValues"] and 202 not in err["allowedValues"]
@@ -368,7 +369,7 @@ def test_lipsync_invalid(emu, client, reference_mp4):
     assert r.status_code == 400
     err = error_of(r)
     assert (err["code"], err["parameter"]) == ("invalidVoice", "speech.voice")
-    assert err["allowedValues"] == list(SPEC.enum("voice").values)
+    assert err["allowedValues"] == list(SPEC.voices.values)
     err = error_of(post(client, emu, [lipsync(video, inputAudios=[audio],
                                               speech={"voice": "auto", "text": "hi"})]))
     assert err["code"] == "incompatibleParameters"

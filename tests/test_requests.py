@@ -2,7 +2,7 @@
 import pytest
 
 from nodes.errors import PixVerseInputError
-from nodes.requests import (GenerationChoices, build_image_to_video, build_lipsync,
+from nodes.tasks import (GenerationChoices, build_image_to_video, build_lipsync,
                             build_text_to_video)
 
 # Examples on the page that no valid request can reproduce, and the parameter that says why
@@ -84,7 +84,7 @@ def test_refusal_messages_list_the_allowed_values(seed, spec):
         build_like(task)
     msg = str(caught.value)
     assert "providerSettings.pixverse.cameraMovement" in msg
-    for move in spec.enums.cameraMovement.values:
+    for move in spec.setting("camera_movement").values:
         assert move in msg
     lipsync = seed["models"]["PixVerse LipSync"]["examples"][1][1]
     with pytest.raises(PixVerseInputError) as caught:
@@ -129,7 +129,7 @@ def test_size_from_resolution_and_aspect_ratio(spec):
     assert (built.task["width"], built.task["height"]) == (1080, 1440)
     built = build_text_to_video(base())
     assert (built.task["width"], built.task["height"]) == spec.model("v4").size(
-        spec.generation_defaults.resolution_default, spec.generation_defaults.aspect_ratio_default)
+        spec.model("v4").resolution_default, spec.model("v4").aspect_ratio_default)
     with pytest.raises(PixVerseInputError) as caught:
         build_text_to_video(base(resolution="4k"))
     assert caught.value.parameter == "resolution" and "1080p" in str(caught.value)

@@ -78,7 +78,7 @@ def test_camera_is_flagged_on_models_without_it_and_effects_nowhere():
 def test_fast_motion_warning_follows_the_spec_rule():
     data = routes.web_spec()
     combos = [{"motion_mode": mm, "duration": d, "resolution": r}
-              for mm in SPEC.enums.motionMode.values for d in SPEC.generation_defaults.duration.values
+              for mm in SPEC.setting("motion_mode").values for d in SPEC.default_model("text-to-video").durations.values
               for r in SPEC.all_resolutions()]
     got = js(*[("fastMotionReverts", data, c) for c in combos], ("fastMotionWarning", data))
     assert got[:-1] == [SPEC.fast_motion_reverts(c["motion_mode"], c["duration"], c["resolution"]) for c in combos]
@@ -140,8 +140,8 @@ def test_run_summary_shows_task_and_cost():
 
 def test_web_files_hold_no_option_list():
     """Every list comes from the served spec: no enum value, size, model label or AIR id in web/."""
-    words = set(SPEC.enums.style.values) | set(SPEC.enums.effect.values) | set(SPEC.enums.cameraMovement.values)
-    words |= set(SPEC.enums.voice.values) - {"auto"}
+    words = set(SPEC.setting("style").values) | set(SPEC.setting("effect").values) | set(SPEC.setting("camera_movement").values)
+    words |= set(SPEC.voices.values) - {"auto"}
     words |= {m.air for m in SPEC.models} | {m.label for m in SPEC.models} | set(SPEC.all_resolutions())
     words |= set(SPEC.all_aspect_ratios())
     sources = {p: p.read_text(encoding="utf-8") for p in (ROOT / "web").rglob("*.js")}

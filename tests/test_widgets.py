@@ -3,7 +3,7 @@ import pytest
 
 from nodes import widgets
 from nodes.errors import PixVerseInputError
-from nodes.requests import build_image_to_video, build_lipsync, build_text_to_video
+from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
 from nodes.spec import load_spec
 
 
@@ -14,12 +14,12 @@ def by_name(ws):
 def test_generator_inputs_come_from_the_spec(spec):
     t2v = by_name(widgets.generation_widgets(spec))
     assert list(t2v["model"].options) == [m.label for m in spec.generators]
-    assert list(t2v["style"].options) == ["none", *spec.enums.style.values]
+    assert list(t2v["style"].options) == ["none", *spec.setting("style").values]
     assert list(t2v["aspect_ratio"].options) == list(spec.all_aspect_ratios())
     assert list(t2v["resolution"].options) == list(spec.all_resolutions())
-    assert list(t2v["duration"].options) == list(spec.generation_defaults.duration.values)
-    assert list(t2v["fps"].options) == list(spec.generation_defaults.fps.values)
-    assert list(t2v["motion_mode"].options) == list(spec.enums.motionMode.values)
+    assert list(t2v["duration"].options) == list(spec.default_model("text-to-video").durations.values)
+    assert list(t2v["fps"].options) == list(spec.default_model("text-to-video").fps.values)
+    assert list(t2v["motion_mode"].options) == list(spec.setting("motion_mode").values)
     assert t2v["seed"].control_after_generate and t2v["seed"].max == spec.seed.max
     i2v = by_name(widgets.generation_widgets(spec, image_to_video=True))
     assert i2v["aspect_ratio"].options[0] == "auto" and i2v["aspect_ratio"].default == "auto"

@@ -24,7 +24,7 @@ def expected_options(spec: CapabilitySpec, kind: str, model, resolution: str) ->
     """What a node set to `model` should offer in each dropdown (kind: text_to_video | image_to_video |
     lipsync); aspect ratios are those of `resolution`."""
     if kind == "lipsync":
-        voices = list(spec.enums.voice.values) if "speech" in model.inputs else [spec.enums.voice.default]
+        voices = list(spec.voices.values) if "speech" in model.inputs else [spec.voices.default]
         return {"model": [m.label for m in spec.lipsync_models], "voice": voices}
     workflow = "image-to-video" if kind == "image_to_video" else "text-to-video"
     aspects = list(model.sizes[resolution])
@@ -32,11 +32,11 @@ def expected_options(spec: CapabilitySpec, kind: str, model, resolution: str) ->
         "model": [m.label for m in spec.models if workflow in m.workflows],
         "resolution": list(model.resolutions),
         "aspect_ratio": (["auto"] if kind == "image_to_video" else []) + aspects,
-        "duration": list(model.duration.values),
+        "duration": list(model.durations.values),
         "fps": list(model.fps.values),
-        "style": ["none"] + list(spec.enums.style.values) if model.supports("style") else ["none"],
-        "motion_mode": list(spec.enums.motionMode.values) if model.supports("motionMode")
-        else [spec.enums.motionMode.default],
+        "style": ["none"] + list(spec.setting("style").values) if model.supports("style") else ["none"],
+        "motion_mode": list(spec.setting("motion_mode").values) if model.supports("motionMode")
+        else [spec.setting("motion_mode").default],
         "sound_effects": [False, True] if model.supports("soundEffectSwitch") else [False],
     }
 

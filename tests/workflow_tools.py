@@ -233,7 +233,7 @@ def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> 
     example may be refused later)."""
     from nodes import pipeline
     from nodes.errors import PixVerseInputError
-    from nodes.requests import build_image_to_video, build_lipsync, build_text_to_video
+    from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
 
     prompt = ui_to_api(workflow, defs)
     problems = []
