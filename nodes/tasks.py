@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import PixVerseInputError
 from .spec import AUTO, NONE, CapabilitySpec, Layout, ModelSpec, Setting, is_set, load_spec
-from .spec.options import evaluate, offered
+from .spec.options import evaluate, fps_unset_value, offered
 
 
 @dataclass
@@ -285,11 +285,10 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
     task["duration"] = duration
     fps = None
     if c.fps is not None:
-        if model.fps is None or not wire.fps:
-            from .spec.options import fps_unset_value
+        if model.fps is None:  # the model makes its own frame rate: the widget's stand-in value only
             if _whole(refuse, "fps", c.fps, []) != fps_unset_value(spec):
-                raise refuse("fps", c.fps, "the model's own frame rate",
-                             f"{model.name} takes no fps in this request layout")
+                raise refuse("fps", c.fps, [fps_unset_value(spec)],
+                             f"{model.name} takes no fps; its videos come at the model's own rate")
         else:
             fps = _whole(refuse, "fps", c.fps, list(model.fps.all))
             if fps not in model.fps.all:

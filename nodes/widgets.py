@@ -191,8 +191,7 @@ def motion_value(**picked: Optional[str]) -> dict:
     return {name: value for name, value in picked.items() if value is not None}
 
 
-def generation_choices(values: dict[str, Any], spec: Optional[CapabilitySpec] = None,
-                       image_to_video: bool = False) -> GenerationChoices:
+def generation_choices(values: dict[str, Any], spec: Optional[CapabilitySpec] = None) -> GenerationChoices:
     """Node widget values (+ the motion link) → the builders' GenerationChoices.
 
     A value of the wrong type (from a hand-edited or API-format workflow) is a PixVerseInputError
@@ -208,8 +207,7 @@ def generation_choices(values: dict[str, Any], spec: Optional[CapabilitySpec] = 
         raise PixVerseInputError("motion", motion, "the output of a PixVerse Effect or Camera node")
     if values.get("model") is None:
         raise PixVerseInputError("model", None, "one of the listed models", "missing")
-    kind = "image_to_video" if image_to_video else "text_to_video"
-    settings = {s.input: values[s.input] for s in node_settings(spec, kind) if s.input in values}
+    settings = {s.input: values[s.input] for s in spec.settings if s.via is None and s.input in values}
     settings.update(motion)
     seed = values.get("seed")
     try:

@@ -605,29 +605,32 @@ def test_cli_serves_and_stops_on_sigint():
 
 # -- wire layout follows the spec ------------------------------------------------------------
 
-def test_frame_image_layout_follows_spec_wire(tmp_path):
-    """Switching spec.wire.frame_images_layout switches what the emulator accepts."""
+def test_strict_layouts_refuse_the_other_layout_as_unknown_parameters():
+    """With both layouts accepted (the default) either is taken; a strict mode refuses the other's
+    fields the way Runware refuses unknown parameters; one task may not mix them."""
     from nodes.emulator.validate import ImageInfo, TaskError, validate_video_task
-    from nodes.spec import SPEC_PATH, CapabilitySpec
 
-    raw = json.loads(Path(SPEC_PATH).read_text())
-    raw["wire"]["frame_images_layout"] = "inputs_image"
-    spec = CapabilitySpec.from_raw(raw)
     img = ImageInfo(data=png_bytes(400, 400), width=400, height=400, format="PNG")
-    images = {"11111111-2222-4333-8444-555555555555": img}
-    new = t2v(frameImages=None, inputs={"frameImages": [
-        {"image": "11111111-2222-4333-8444-555555555555", "frame": "first"}]})
-    plan = validate_video_task(new, spec, images, {})
-    assert (plan.width, plan.height) == (640, 360)
-    old = t2v(frameImages=[{"inputImage": "11111111-2222-4333-8444-555555555555", "frame": "first"}])
+    ref = "11111111-2222-4333-8444-555555555555"
+    images = {ref: img}
+    current = t2v(inputs={"frameImages": [{"image": ref, "frame": "first"}]}, resolution="720p")
+    del current["width"], current["height"]
+    seed = t2v(frameImages=[{"inputImage": ref, "frame": "first"}])
+    assert validate_video_task(current, SPEC, images, {}).layout == "current"
+    assert (validate_video_task(current, SPEC, images, {}).width, 720) == (720, 720)
+    assert validate_video_task(seed, SPEC, images, {}).layout == "seed"
     with pytest.raises(TaskError) as exc:
-        validate_video_task(old, spec, images, {})
+        validate_video_task(current, SPEC, images, {}, layouts=("seed",))
+    assert (exc.value.code, exc.value.parameter) == ("unknownParameter", "inputs")
+    with pytest.raises(TaskError) as exc:
+        validate_video_task(seed, SPEC, images, {}, layouts=("current",))
     assert (exc.value.code, exc.value.parameter) == ("unknownParameter", "frameImages")
-    # and the default spec is the other way round
     with pytest.raises(TaskError) as exc:
-        validate_video_task(new, SPEC, images, {})
-    assert exc.value.parameter == "inputs"
-    assert validate_video_task(old, SPEC, images, {}).width == 640
+        validate_video_task({**seed, "inputs": current["inputs"]}, SPEC, images, {})
+    assert exc.value.code == "incompatibleParameters"
+    with pytest.raises(TaskError) as exc:  # current layout: frames and width/height exclude each other
+        validate_video_task({**current, "width": 640, "height": 360}, SPEC, images, {})
+    assert exc.value.code == "incompatibleParameters"
 
 
 def test_lipsync_media_limits_from_spec():

@@ -13,12 +13,15 @@ def by_name(ws):
 
 def test_generator_inputs_come_from_the_spec(spec):
     t2v = by_name(widgets.generation_widgets(spec))
-    assert list(t2v["model"].options) == [m.label for m in spec.generators]
+    models = spec.models_for("text-to-video")
+    assert list(t2v["model"].options) == [m.label for m in models]
+    assert t2v["model"].default == spec.default_model("text-to-video").label
     assert list(t2v["style"].options) == ["none", *spec.setting("style").values]
-    assert list(t2v["aspect_ratio"].options) == list(spec.all_aspect_ratios())
-    assert list(t2v["resolution"].options) == list(spec.all_resolutions())
-    assert list(t2v["duration"].options) == list(spec.default_model("text-to-video").durations.values)
-    assert list(t2v["fps"].options) == list(spec.default_model("text-to-video").fps.values)
+    assert list(t2v["aspect_ratio"].options) == list(dict.fromkeys(a for m in models for a in m.aspect_ratios))
+    assert list(t2v["resolution"].options) == list(dict.fromkeys(r for m in models for r in m.resolutions))
+    # the union of every model's lengths and rates
+    assert list(t2v["duration"].options) == sorted({d for m in models for d in m.durations.all})
+    assert set(t2v["fps"].options) >= {f for m in models if m.fps for f in m.fps.all}
     assert list(t2v["motion_mode"].options) == list(spec.setting("motion_mode").values)
     assert t2v["seed"].control_after_generate and t2v["seed"].max == spec.seed.max
     i2v = by_name(widgets.generation_widgets(spec, image_to_video=True))

@@ -86,8 +86,8 @@ def pack_nodes() -> dict[str, NodeDef]:
         ids["text_to_video"]: _pack_def(ids["text_to_video"], W.generation_widgets(), gen_out),
         ids["image_to_video"]: _pack_def(ids["image_to_video"], W.generation_widgets(image_to_video=True), gen_out),
         ids["lipsync"]: _pack_def(ids["lipsync"], W.lipsync_widgets(), gen_out),
-        ids["effect"]: _pack_def(ids["effect"], W.effect_widgets(), motion_out),
-        ids["camera"]: _pack_def(ids["camera"], W.camera_widgets(), motion_out),
+        ids["effect"]: _pack_def(ids["effect"], W.motion_node_widgets("effect"), motion_out),
+        ids["camera"]: _pack_def(ids["camera"], W.motion_node_widgets("camera"), motion_out),
     }
 
 

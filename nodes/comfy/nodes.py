@@ -92,7 +92,7 @@ class PixVerseImageToVideo(_VideoResultNode):
         values = {**kw, "prompt": kw.get("prompt") or _PLACEHOLDER_PROMPT}
         try:
             # The first frame is not known yet: measure "auto" against a square stand-in.
-            build_image_to_video(widgets.generation_choices(values, image_to_video=True), pipeline.PLACEHOLDER_REF,
+            build_image_to_video(widgets.generation_choices(values), pipeline.PLACEHOLDER_REF,
                                  first_frame_size=(1000, 1000))
         except PixVerseInputError as exc:
             return str(exc)
@@ -100,7 +100,7 @@ class PixVerseImageToVideo(_VideoResultNode):
 
     @classmethod
     async def execute(cls, first_frame, last_frame=None, **kw) -> io.NodeOutput:
-        choices = widgets.generation_choices(kw, image_to_video=True)
+        choices = widgets.generation_choices(kw)
         return await _run(cls, lambda client, opts: pipeline.image_to_video(client, choices, first_frame,
                                                                             last_frame, opts))
 

@@ -39,7 +39,7 @@ def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
     rules (computed in nodes/spec/options.py), the limits it shows, and the names that tie it to the
     nodes. Every option list the extension shows comes from here."""
     from .. import widgets
-    from ..spec import AUTO, NONE
+    from ..spec import AUTO, NONE, SET
     from ..spec.options import served
 
     spec = spec or load_spec()
@@ -52,6 +52,7 @@ def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
             "node_ids": dict(widgets.NODE_IDS),
             "auto": AUTO,
             "none": NONE,
+            "set": SET,
             "motion_type": widgets.MOTION_TYPE,
             "motion_nodes": {widgets.NODE_IDS[k]: v for k, v in widgets.MOTION_NODES.items()},
             "models_taking": {s.input: [m.name for m in spec.models_taking(s.input)] for s in spec.settings},

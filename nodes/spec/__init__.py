@@ -209,7 +209,6 @@ class Layout(_Frozen):
     audio: str
     reference_images: Optional[str] = None
     image_to_video_size: Literal["width_height", "resolution"]
-    fps: bool = True  # whether fps may be sent at all in this layout
     source: str = ""
 
 

@@ -167,7 +167,7 @@ def served(spec: CapabilitySpec) -> dict:
         for m in models:
             aspects = {res: base_options(spec, kind, m, res)["aspect_ratio"] for res in m.resolutions}
             entry["models"][m.label] = {
-                "air": m.air, "name": m.name, "key": m.key,
+                "air": m.air, "name": m.name, "key": m.key, "settings": list(m.settings),
                 "options": base_options(spec, kind, m),
                 "aspect_ratios": aspects,
                 "defaults": defaults(spec, kind, m),
