@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import PixVerseInputError
 from .spec import AUTO, NONE, CapabilitySpec, Layout, ModelSpec, Setting, is_set, load_spec
-from .spec.options import evaluate, fps_unset_value, offered
+from .spec.options import evaluate, fps_unset_value, offered, unsupported_value
 
 
 @dataclass
@@ -185,6 +185,8 @@ def _check_setting(spec: CapabilitySpec, refuse: _Refusals, model: ModelSpec, na
     if not is_set(value) and not (setting.kind == "enum" and not setting.optional and value is not None):
         return None
     if not model.supports(name):
+        if value == unsupported_value(setting):  # the widget's resting value on a model without it
+            return None
         takers = [m.air for m in spec.models_taking(name)]
         raise refuse(name, value, f"only on {', '.join(takers)}" if takers else "no model",
                      f"{model.name} ({model.air}) does not take {setting_wire(model, setting)}")

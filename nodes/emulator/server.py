@@ -181,6 +181,11 @@ class EmulatorServer:
         with self._lock:
             return copy.deepcopy(self._requests)
 
+    def video_tasks(self) -> list[dict[str, Any]]:
+        """Every videoInference task sent to it (refused ones too), oldest first."""
+        return [task for r in self.requests if isinstance(r.get("body"), list) for task in r["body"]
+                if isinstance(task, dict) and task.get("taskType") == "videoInference"]
+
     def job(self, task_uuid: str) -> Optional[dict[str, Any]]:
         """A snapshot of one job (for tests): state, plan, videoUUID."""
         with self._lock:

@@ -44,6 +44,11 @@ def _unsupported_options(setting: Setting) -> list:
     return [setting.widget_default]
 
 
+def unsupported_value(setting: Setting) -> Any:
+    """The one value a setting's widget holds on a model without that setting (never sent)."""
+    return _unsupported_options(setting)[0]
+
+
 def _setting_options(setting: Setting, model: ModelSpec) -> Optional[list]:
     if not model.supports(setting.input):
         return _unsupported_options(setting)
