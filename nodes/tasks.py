@@ -266,9 +266,8 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
     if c.negative_prompt:
         task[spec.prompt_fields["negative_prompt"]] = _check_limited_text(
             spec, refuse, "negative_prompt", c.negative_prompt)
-    for position, ref in frames:
-        _put(task, wire.frame_images, task.get(wire.frame_images, []) + [{wire.frame_image_key: ref,
-                                                                          "frame": position}])
+    if frames:
+        _put(task, wire.frame_images, [{wire.frame_image_key: ref, "frame": position} for position, ref in frames])
     width, height = _resolve_size(refuse, model, c, first_frame_size, notices)
     resolution, aspect = model.locate_size(width, height)
     if frames and wire.image_to_video_size == "resolution":
@@ -378,3 +377,15 @@ def build_lipsync(*, video: str, audio: Optional[str] = None, speech_text: Optio
             raise refuse("voice", voice, list(voices.values))
         task["speech"] = {"voice": chosen, "text": text}
     return BuiltTask(task, model_spec, [], wire_name(spec, model_spec, layout))
+
+
+def build_in_any_layout(model: ModelSpec, build, layouts: Optional[Sequence[str]] = None) -> BuiltTask:
+    """`build(layout)` in the first of `layouts` (default: the model's, preferred first) that can
+    express the request; the first layout's refusal when none can."""
+    first = None
+    for name in layouts or model.layouts:
+        try:
+            return build(name)
+        except PixVerseInputError as exc:
+            first = first or exc
+    raise first

@@ -56,8 +56,11 @@ def test_the_defaults_are_valid_for_every_model(model):
     built = build_text_to_video(widgets.generation_choices(defaults(model=model)))
     assert built.task["model"] in model
     built = build_image_to_video(widgets.generation_choices(defaults(True, model=model)), "ref",
-                                 first_frame_size=(640, 480))
+                                 first_frame_size=(640, 480), layout="seed")
     assert (built.task["width"], built.task["height"]) in [(960, 720)]  # 4:3 at the default 720p
+    built = build_image_to_video(widgets.generation_choices(defaults(True, model=model)), "ref",
+                                 first_frame_size=(640, 480), layout="current")
+    assert built.task["resolution"] == "720p" and "width" not in built.task
 
 
 def test_widget_values_map_to_the_wire(spec):

@@ -10,7 +10,8 @@ from comfy_api.latest import io
 
 from .. import pipeline, widgets
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
-from ..tasks import build_image_to_video, build_lipsync, build_text_to_video
+from ..tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_text_to_video,
+                     resolve_model)
 from ..spec import load_spec
 from .runtime import NodeRuntime, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
@@ -92,8 +93,10 @@ class PixVerseImageToVideo(_VideoResultNode):
         values = {**kw, "prompt": kw.get("prompt") or _PLACEHOLDER_PROMPT}
         try:
             # The first frame is not known yet: measure "auto" against a square stand-in.
-            build_image_to_video(widgets.generation_choices(values), pipeline.PLACEHOLDER_REF,
-                                 first_frame_size=(1000, 1000))
+            choices = widgets.generation_choices(values)
+            model = resolve_model(load_spec(), choices.model, "image-to-video")
+            build_in_any_layout(model, lambda layout: build_image_to_video(
+                choices, pipeline.PLACEHOLDER_REF, first_frame_size=(1000, 1000), layout=layout))
         except PixVerseInputError as exc:
             return str(exc)
         return True

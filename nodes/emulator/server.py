@@ -94,8 +94,10 @@ class EmulatorServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, job_seconds: float = 2.0,
                  api_key: Optional[str] = None, media_dir: Optional[str] = None,
-                 spec: Optional[CapabilitySpec] = None, seed: Optional[int] = None):
+                 spec: Optional[CapabilitySpec] = None, seed: Optional[int] = None,
+                 layouts: Optional[tuple[str, ...]] = None):
         self.host = host
+        self.layouts = tuple(layouts) if layouts else None  # None: every layout in the spec
         self.port = port
         self.api_key = api_key
         self.spec = spec or load_spec()
@@ -582,7 +584,7 @@ class EmulatorServer:
         with self._lock:
             images, media = dict(self._images), dict(self._media)
         try:
-            plan = validate_video_task(task, self.spec, images, media, self._rng)
+            plan = validate_video_task(task, self.spec, images, media, self._rng, layouts=self.layouts)
         except TaskError:
             self._count("rejected_submits")
             raise

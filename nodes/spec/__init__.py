@@ -313,7 +313,8 @@ class CapabilitySpec(_Frozen):
     sources: dict[str, str] = Field(default_factory=dict)
     prompt_fields: dict[str, str]
     layouts: dict[str, Layout]
-    default_layout: str
+    default_layouts: tuple[str, ...]  # the layouts a model speaks unless it says, preferred first
+    layout_fields_extra: tuple[str, ...] = ()  # besides the layouts' own fields, what a refusal may name
     settings: tuple[Setting, ...]
     rules: tuple[Rule, ...] = ()
     voices: Choice
@@ -344,7 +345,7 @@ class CapabilitySpec(_Frozen):
                 if m.sizes not in tables:
                     raise ValueError(f"model {m.key}: unknown size table {m.sizes!r}")
                 data["sizes"] = tables[m.sizes]
-            data.setdefault("layouts", (raw.get("default_layout"),))
+            data.setdefault("layouts", tuple(raw.get("default_layouts", ())))
             models.append(data)
         spec = cls.model_validate({**raw, "models": models})
         spec._check_consistency()
@@ -357,8 +358,8 @@ class CapabilitySpec(_Frozen):
         names = [s.input for s in self.settings]
         if len(set(names)) != len(names):
             raise ValueError("setting inputs must be unique")
-        if self.default_layout not in self.layouts:
-            raise ValueError(f"default_layout {self.default_layout!r} is not a layout")
+        if not self.default_layouts or set(self.default_layouts) - set(self.layouts):
+            raise ValueError(f"default_layouts {self.default_layouts} must name layouts")
         for m in self.models:
             unknown = set(m.settings) - set(names)
             if unknown:
@@ -431,6 +432,17 @@ class CapabilitySpec(_Frozen):
 
     def layout(self, name: str) -> Layout:
         return self.layouts[name]
+
+    def layout_fields(self) -> set[str]:
+        """Top-level fields that differ between layouts (a refusal naming one may be the layout's fault)."""
+        fields = set(self.layout_fields_extra)
+        for layout in self.layouts.values():
+            for path in (layout.frame_images, layout.video, layout.audio, layout.reference_images):
+                if path:
+                    fields.add(path.removesuffix("[]").split(".")[0])
+            if layout.image_to_video_size == "resolution":
+                fields.add("resolution")
+        return fields
 
     def to_public_json(self) -> dict:
         """The resolved spec, plain JSON."""
