@@ -32,6 +32,7 @@ log = logging.getLogger("pixverse")
 class LayoutChoice:
     name: str
     reason: str
+    forced: bool = False  # asked for by the user: never replaced by the other layout
 
 
 def override_from_env() -> Optional[str]:
@@ -82,7 +83,7 @@ def choose(model: ModelSpec, override: Optional[str], memory: Optional[LayoutMem
     """The layout to send `model`'s task in, and why."""
     if override:
         if override in model.layouts:
-            return LayoutChoice(override, f"set by {ENV_VAR} or the Runware layout setting")
+            return LayoutChoice(override, f"set by {ENV_VAR} or the Runware layout setting", forced=True)
         log.info("PixVerse: layout %r is not one %s speaks (%s); using its own", override, model.name,
                  ", ".join(model.layouts))
     remembered = memory.get(endpoint, model.air) if memory is not None else None

@@ -299,7 +299,7 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
         result = await run_task(client, built, opts, notes, uploads)
     except E.RunwareValidationError as exc:
         field_name = L.refusal_field(spec, exc) if getattr(exc, "refused_at_submit", False) else None
-        other = L.other_layout(model, choice.name) if field_name else None
+        other = L.other_layout(model, choice.name) if field_name and not choice.forced else None
         if other is None:
             raise
         why = f"Runware refused the {choice.name} layout ({exc.code or 'invalid'} on {field_name}); rebuilt in " \
