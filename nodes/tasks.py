@@ -294,7 +294,11 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
             fps = _whole(refuse, "fps", c.fps, list(model.fps.all))
             if fps not in model.fps.all:
                 raise refuse("fps", fps, list(model.fps.all))
-            task["fps"] = fps
+            if wire.sends_fps:
+                task["fps"] = fps
+            elif fps != model.fps.default:  # left out, the model makes its default rate
+                raise refuse("fps", fps, [model.fps.default], f"Runware's {wire_name(spec, model, layout)} "
+                             "request layout has no fps; other rates need the seed layout")
     if c.seed is not None:
         limit = spec.seed
         seed = c.seed

@@ -72,7 +72,8 @@ def test_widget_order_is_the_frontends():
     names = [w.name for w in t2v.widgets]
     assert names[names.index("seed") + 1] == "control_after_generate"
     assert names == ["model", "prompt", "negative_prompt", "aspect_ratio", "resolution", "duration", "fps", "seed",
-                     "control_after_generate", "style", "motion_mode", "sound_effects", "sound_effect_content"]
+                     "control_after_generate", "style", "motion_mode", "sound_effects", "sound_effect_content",
+                     "audio", "multi_clip", "thinking"]
     i2v = T.pack_nodes()[W.NODE_IDS["image_to_video"]]
     assert [s[0] for s in i2v.sockets] == ["first_frame", "last_frame", "motion"]
     lip = T.pack_nodes()[W.NODE_IDS["lipsync"]]
@@ -88,7 +89,7 @@ def test_checker_catches_broken_workflows():
     cases = {}
     w = copy.deepcopy(wf)
     _gen(w)["widgets_values"].pop(8)  # drop control_after_generate: everything after it shifts
-    cases["shifted widgets"] = (w, "widget values")
+    cases["shifted widgets"] = (w, "is not valid")
     w = copy.deepcopy(wf)
     _gen(w)["widgets_values"][0] = "PixVerse v6 (pixverse:1@9)"
     cases["unknown model"] = (w, "model")

@@ -34,7 +34,7 @@ SPEECH_MIN_SECONDS = 1.0
 # Top-level fields every videoInference task may carry, whatever the layout (Runware's common video
 # fields); the prompts, the layouts' own fields and the settings objects come from the spec.
 KNOWN_VIDEO_FIELDS = (
-    "taskType", "taskUUID", "model", "width", "height", "duration", "fps", "seed", "deliveryMethod",
+    "taskType", "taskUUID", "model", "width", "height", "duration", "seed", "deliveryMethod",
     "includeCost", "outputFormat", "outputQuality", "numberResults", "webhookURL", "ttl", "speech",
     "outputType",
 )
@@ -332,6 +332,8 @@ def layout_roots(layout: Layout) -> set[str]:
     roots = {_root(p) for p in layout_paths(layout)}
     if layout.image_to_video_size == "resolution":
         roots.add("resolution")
+    if layout.sends_fps:
+        roots.add("fps")
     return roots
 
 
