@@ -40,7 +40,8 @@ def test_input_names_are_the_public_ones():
     assert widgets.NODE_IDS == {"text_to_video": "RunwarePixVerseTextToVideo",
                                 "image_to_video": "RunwarePixVerseImageToVideo",
                                 "lipsync": "RunwarePixVerseLipSync", "effect": "RunwarePixVerseEffect",
-                                "camera": "RunwarePixVerseCamera", "recover": "RunwarePixVerseRecover"}
+                                "camera": "RunwarePixVerseCamera", "recover": "RunwarePixVerseRecover",
+                                "modify": "RunwarePixVerseModify"}
     assert [w.name for w in widgets.recover_widgets()] == ["task_uuid"]
 
 
