@@ -69,9 +69,12 @@ def probe(path):
 
 
 def generator_inputs(model_label, **over):
-    values = {"model": model_label, "prompt": "a lighthouse in a storm, waves crashing", "negative_prompt": "",
+    """Every widget of a generator at its default (settings later models added included), then ours."""
+    from nodes import widgets
+    values = {w.name: w.default for w in widgets.generation_widgets() if w.kind not in ("IMAGE", "motion")}
+    values.update({"model": model_label, "prompt": "a lighthouse in a storm, waves crashing", "negative_prompt": "",
               "aspect_ratio": "16:9", "resolution": "360p", "duration": 5, "fps": 16, "seed": 1,
-              "style": "none", "motion_mode": "normal", "sound_effects": False, "sound_effect_content": ""}
+              "style": "none", "motion_mode": "normal", "sound_effects": False, "sound_effect_content": ""})
     values.update(over)
     return values
 

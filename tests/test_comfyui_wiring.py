@@ -59,7 +59,7 @@ def generator(**over) -> dict:
     values = {"model": SPEC.model("pixverse:1@5").label, "prompt": "a lighthouse in a storm, waves crashing",
               "negative_prompt": "", "aspect_ratio": "16:9", "resolution": "1080p", "duration": 8, "fps": 24,
               "seed": 808, "style": "none", "motion_mode": "normal", "sound_effects": True,
-              "sound_effect_content": ""}
+              "sound_effect_content": "", "audio": False, "multi_clip": False, "thinking": "none"}
     values.update(over)
     return {"class_type": T2V, "inputs": values}
 

@@ -133,7 +133,8 @@ def test_object_info_and_a_run_in_comfyui(spec_file, spec, tmp_path):
             prompt = {"1": {"class_type": "RunwarePixVerseTextToVideo", "inputs": {
                 "model": LABEL, "prompt": "a lamp in the dark", "negative_prompt": "", "aspect_ratio": "1:1",
                 "resolution": "480p", "duration": 12, "fps": 16, "seed": 3, "style": "none",
-                "motion_mode": "normal", "sound_effects": False, "sound_effect_content": "", "lighting": "soft"}},
+                "motion_mode": "normal", "sound_effects": False, "sound_effect_content": "", "lighting": "soft",
+                "audio": False, "multi_clip": False, "thinking": "none"}},
                 "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 4]}}}
             entry = server.wait(server.queue(prompt))
             assert entry["status"]["status_str"] == "success", entry["status"]
