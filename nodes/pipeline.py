@@ -585,9 +585,9 @@ async def finish_local(task_uuid: str, dest: Path, model: str, video: Any, notic
 
 async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) -> JobResult:
     spec = opts.spec or load_spec()
-    built = build_text_to_video(choices, spec=spec)  # refuses bad choices before anything is sent
+    model = resolve_model(spec, choices.model, "text-to-video")
     return await run_in_layout(client, lambda layout: build_text_to_video(choices, spec=spec, layout=layout),
-                               built.model, opts)
+                               model, opts)
 
 
 async def image_to_video(client, choices: GenerationChoices, first_frame, last_frame, opts: JobOptions) -> JobResult:

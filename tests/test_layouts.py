@@ -122,3 +122,16 @@ def test_refusal_field_reads_parameter_or_message():
     assert layouts.refusal_field(SPEC, Refusal("inputs.frameImages[0].image", "x")) == "inputs.frameImages[0].image"
     assert layouts.refusal_field(SPEC, Refusal(None, "Unknown parameter referenceVideos.")) == "referenceVideos"
     assert layouts.refusal_field(SPEC, Refusal("positivePrompt", "too short")) is None
+
+
+def test_a_frame_rate_only_the_seed_layout_can_send_goes_out_there(emu_for, monkeypatch):
+    monkeypatch.delenv(layouts.ENV_VAR, raising=False)
+    emu = emu_for()
+    runner = jobs.Runner(emu, "layout-fps")
+    try:
+        result = runner.run(lambda client, opts: pipeline.text_to_video(client, jobs.choices(fps=24), opts))
+        assert result.layout == "seed" and result.probe.fps == 24 and emu.video_tasks()[-1]["fps"] == 24
+        result = runner.run(lambda client, opts: pipeline.text_to_video(client, jobs.choices(fps=16), opts))
+        assert result.layout == "current" and "fps" not in emu.video_tasks()[-1]  # the default, by omission
+    finally:
+        runner.close()

@@ -70,7 +70,9 @@ class PixVerseTextToVideo(_VideoResultNode):
     def validate_inputs(cls, **kw) -> bool | str:
         values = {**kw, "prompt": kw.get("prompt") or _PLACEHOLDER_PROMPT}
         try:
-            build_text_to_video(widgets.generation_choices(values))
+            choices = widgets.generation_choices(values)
+            model = resolve_model(load_spec(), choices.model, "text-to-video")
+            build_in_any_layout(model, lambda layout: build_text_to_video(choices, layout=layout))
         except PixVerseInputError as exc:
             return str(exc)
         return True
