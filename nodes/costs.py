@@ -152,6 +152,7 @@ class Estimate:
     cost_class: str = ""
     runs: int = 0  # how many recorded runs the figure comes from
     task_uuid: Optional[str] = None  # the ledger task a reused/resumed request follows
+    basis: str = ""  # where the figure comes from ("median of the last 3 runs like this", a price page)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -187,12 +188,12 @@ def estimate_new(task: Mapping[str, Any], *, ledger=None, endpoint: str = "",
         if costs:
             cost = round(statistics.median(costs), 4)
             where = "the last run like this" if len(costs) == 1 else f"median of the last {len(costs)} runs like this"
-            return Estimate(cost, "ledger", f"≈ {usd(cost)} ({where})", cls, len(costs))
+            return Estimate(cost, "ledger", f"≈ {usd(cost)} ({where})", cls, len(costs), basis=where)
     priced = documented_price(model, cls, task.get("duration"), audio_seconds)
     if priced is not None:
         cost, entry = priced
-        return Estimate(cost, "price", f"≈ {usd(cost)} (Runware's price page, read {entry['read']}: {entry['quote']})",
-                        cls)
+        where = f"Runware's price page, read {entry['read']}: {entry['quote']}"
+        return Estimate(cost, "price", f"≈ {usd(cost)} ({where})", cls, basis=where)
     return Estimate(None, "unknown", "unknown: no run of this kind yet", cls)
 
 
@@ -369,27 +370,35 @@ def _how_to_raise(kind: str, source: str) -> str:
     return f"raise it in ComfyUI {SETTING_PATH} → {setting} (or set {env_name}, which wins over the setting)"
 
 
+def _source_label(kind: str, source: str) -> str:
+    if source == "env":
+        return f" ({ENV_DAILY_LIMIT if kind == 'daily' else ENV_PROMPT_LIMIT})"
+    return " (ComfyUI setting)"
+
+
 def check_budget(conn, policy: BudgetPolicy, expected: Estimate, now: Optional[float] = None) -> None:
     """Raise PixVerseBudgetError when this run would pass a limit. `conn`: inside the claim transaction."""
     if not policy.active:
         return
-    if expected.cost is None and not policy.allow_unknown:
-        limits = [f"{usd(v)} {what}" for v, what in ((policy.daily_limit, "a day"), (policy.prompt_limit, "per prompt"))
-                  if v is not None]
-        raise PixVerseBudgetError(
-            f"Spending limit: this run's cost is unknown (no run of this kind in the job ledger yet, and no price "
-            f"Runware documents for it), and a limit of {' and '.join(limits)} is set, so it was not started. "
-            f"Nothing was uploaded or submitted. To allow runs of unknown cost under the limit, turn on "
-            f"{SETTING_PATH} → Allow runs of unknown cost, or set {ENV_ALLOW_UNKNOWN}=1; or remove the limit.",
-            spent=None, limit=policy.daily_limit or policy.prompt_limit, expected=None, scope="unknown")
     cost = expected.cost or 0.0
-    how = f" ({expected.text})" if expected.cost is not None else " (unknown; allowed by your setting)"
+    how = f" ({expected.basis})" if expected.cost is not None else " (unknown; allowed by your setting)"
     checks = []
     if policy.daily_limit is not None:
         checks.append(("daily", policy.daily_limit, policy.daily_source, spent_since(conn, day_start(now)), "today"))
     if policy.prompt_limit is not None and policy.prompt_id is not None:
         checks.append(("prompt", policy.prompt_limit, policy.prompt_source,
                        spent_since(conn, 0.0, policy.prompt_id), "by this queued prompt"))
+    if expected.cost is None and not policy.allow_unknown:
+        limits = "; ".join(f"{usd(spent)} spent {when} of the limit of {usd(limit)}"
+                           f"{_source_label(kind, source)}"
+                           for kind, limit, source, spent, when in checks)
+        raise PixVerseBudgetError(
+            f"Spending limit: this run's cost is unknown (no run of this kind in the job ledger yet, and no price "
+            f"Runware documents for it), and a limit is set ({limits or 'per queued prompt'}), so it was not started. "
+            f"Nothing was uploaded or submitted. To allow runs of unknown cost under the limit, turn on "
+            f"{SETTING_PATH} → Allow runs of unknown cost, or set {ENV_ALLOW_UNKNOWN}=1; or remove the limit.",
+            spent=checks[0][3] if checks else None, limit=policy.daily_limit or policy.prompt_limit, expected=None,
+            scope="unknown")
     for kind, limit, source, spent, when in checks:
         total = spent + cost
         if total > limit + _EPS or (expected.cost is None and spent >= limit - _EPS):
@@ -397,7 +406,7 @@ def check_budget(conn, policy: BudgetPolicy, expected: Estimate, now: Optional[f
             raise PixVerseBudgetError(
                 f"{title} reached: {usd(spent)} spent {when} (job ledger) + this run's expected cost "
                 f"{usd(expected.cost)}{how} = {usd(total)}, over the limit of {usd(limit)}"
-                f"{' (' + (ENV_DAILY_LIMIT if kind == 'daily' else ENV_PROMPT_LIMIT) + ')' if source == 'env' else ' (ComfyUI setting)'}. "
+                f"{_source_label(kind, source)}. "
                 f"Nothing was uploaded or submitted. To run it, {_how_to_raise(kind, source)}"
                 + ("; or wait until tomorrow (local time)." if kind == "daily" else "."),
                 spent=spent, limit=limit, expected=expected.cost, scope=kind)
