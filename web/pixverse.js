@@ -5,6 +5,9 @@
 // - Warns on the node when `fast` motion will run as `normal`, and flags an Effect/Camera node
 //   wired into a model that does not take it.
 // - After a run, shows the last taskUUID and cost (the node's `pixverse_info` ui payload).
+// - Before a run, shows the expected cost (POST /runware/pixverse/estimate, debounced on widget changes).
+// - Settings → Runware → Spending: the spending limits (read by the server from ComfyUI's settings file)
+//   and what was spent (GET /runware/pixverse/spend).
 // - Settings → Runware: the API key, sent once to the pack's server route; never stored in a
 //   setting, a widget, a workflow or a prompt.
 //
