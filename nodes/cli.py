@@ -30,33 +30,46 @@ from typing import Optional
 
 from .errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
 from .ledger import LEDGER_FILENAME
-from .requests import GenerationChoices
+from .tasks import GenerationChoices
 from .spec import load_spec
 
 OFFLINE_KEY = "offline-dry-run"
 OFFLINE_ENDPOINT = "offline-emulator"  # ledger scope of --offline runs (a new emulator each run)
 
 
-def _add_generation_args(p: argparse.ArgumentParser) -> None:
+def _flag(input_name: str) -> str:
+    return "--" + input_name.replace("_", "-")
+
+
+def _add_generation_args(p: argparse.ArgumentParser, workflow: str) -> None:
+    """Flags from the spec: the core choices, then one flag per setting any model of `workflow` takes."""
     spec = load_spec()
-    gd = spec.generation_defaults
-    p.add_argument("--model", default=spec.generators[-1].air,
-                   help="AIR id or name: " + ", ".join(m.air for m in spec.generators))
+    models = spec.models_for(workflow)
+    default = spec.default_model(workflow)
+    p.add_argument("--model", default=default.air, help="AIR id or name: " + ", ".join(m.air for m in models))
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default="")
-    p.add_argument("--resolution", default=gd.resolution_default, help=", ".join(spec.all_resolutions()))
+    p.add_argument("--resolution", default=None,
+                   help=f"{', '.join(dict.fromkeys(r for m in models for r in m.resolutions))} "
+                        "(default: the model's, see `options`)")
     p.add_argument("--aspect-ratio", default=None,
-                   help=", ".join(spec.all_aspect_ratios()) + f" (default {gd.aspect_ratio_default}; "
-                        "image-to-video: auto, nearest to the first frame)")
-    p.add_argument("--duration", type=int, default=None, help=f"seconds: {', '.join(map(str, gd.duration.values))}")
-    p.add_argument("--fps", type=int, default=None, help=", ".join(map(str, gd.fps.values)))
+                   help=", ".join(dict.fromkeys(a for m in models for a in m.aspect_ratios))
+                   + " (default: the model's; image-to-video: auto, nearest to the first frame)")
+    p.add_argument("--duration", type=int, default=None, help="seconds; each model's lengths: `options`")
+    p.add_argument("--fps", type=int, default=None, help="frames per second, where the model takes it")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--style", default=None, help=", ".join(spec.enums.style.values))
-    p.add_argument("--effect", default=None, help="one of the 20 effects, e.g. 'boom drop'")
-    p.add_argument("--camera-movement", default=None, help="e.g. zoom_in (v4 and v4.5 only)")
-    p.add_argument("--motion-mode", default=None, help=", ".join(spec.enums.motionMode.values))
-    p.add_argument("--sound-effects", action="store_true")
-    p.add_argument("--sound-effect-content", default="")
+    for setting in spec.settings_for(workflow):
+        takers = ", ".join(m.name for m in spec.models_taking(setting.input))
+        help_text = f"{setting.tooltip} ({takers})"
+        if setting.kind == "boolean":
+            p.add_argument(_flag(setting.input), dest=setting.input, action="store_true", default=None,
+                           help=help_text)
+        elif setting.kind == "integer":
+            p.add_argument(_flag(setting.input), dest=setting.input, type=int, default=None, help=help_text)
+        else:
+            shown = ": " + ", ".join(setting.values) if setting.kind == "enum" else ""
+            p.add_argument(_flag(setting.input), dest=setting.input, default=None, help=help_text + shown)
+    p.set_defaults(setting_inputs=[s.input for s in spec.settings_for(workflow)])
 
 
 def _add_common_args(p: argparse.ArgumentParser) -> None:
@@ -81,19 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="make a video").add_subparsers(dest="workflow", required=True)
     t2v = gen.add_parser("text-to-video")
-    _add_generation_args(t2v)
+    _add_generation_args(t2v, "text-to-video")
     _add_common_args(t2v)
     i2v = gen.add_parser("image-to-video")
     i2v.add_argument("--first-frame", type=Path, required=True)
     i2v.add_argument("--last-frame", type=Path, default=None)
-    _add_generation_args(i2v)
+    _add_generation_args(i2v, "image-to-video")
     _add_common_args(i2v)
     i2v.set_defaults(aspect_ratio_default="auto")
     lip = gen.add_parser("lipsync")
     lip.add_argument("--video", type=Path, required=True, help="reference video file (≤ 30 s)")
     lip.add_argument("--audio", type=Path, default=None, help="audio file (≤ 30 s)")
     lip.add_argument("--speech-text", default=None, help="text to speak instead of --audio")
-    lip.add_argument("--voice", default=None, help=", ".join(load_spec().enums.voice.values))
+    lip.add_argument("--voice", default=None, help=", ".join(load_spec().voices.values))
     _add_common_args(lip)
     rec = sub.add_parser("recover", help="fetch a submitted task's video by taskUUID")
     rec.add_argument("task_uuid")
@@ -110,12 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _choices(args) -> GenerationChoices:
     aspect = args.aspect_ratio or getattr(args, "aspect_ratio_default", None)
+    settings = {name: getattr(args, name) for name in args.setting_inputs if getattr(args, name) is not None}
     return GenerationChoices(
         model=args.model, prompt=args.prompt, negative_prompt=args.negative_prompt,
         resolution=args.resolution, aspect_ratio=aspect, duration=args.duration, fps=args.fps,
-        seed=args.seed, style=args.style, effect=args.effect, camera_movement=args.camera_movement,
-        motion_mode=args.motion_mode, sound_effects=args.sound_effects,
-        sound_effect_content=args.sound_effect_content)
+        seed=args.seed, settings=settings)
 
 
 def _progress(event) -> None:
@@ -192,18 +204,15 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
 
 
 def _print_options() -> int:
+    from .spec.options import summary_lines
+
     spec = load_spec()
-    for m in spec.models:
-        print(f"{m.label}: {', '.join(m.workflows)}")
-        for res, row in m.sizes.items():
-            print(f"  {res}: " + ", ".join(f"{ar} {w}x{h}" for ar, (w, h) in row.items()))
-        if m.fps:
-            print(f"  fps {list(m.fps.values)} (default {m.fps.default}), duration {list(m.duration.values)} s "
-                  f"(default {m.duration.default})")
-        if m.provider_settings:
-            print(f"  settings: {', '.join(m.provider_settings)}")
-    for name in ("style", "effect", "cameraMovement", "motionMode", "voice"):
-        print(f"{name}: {', '.join(spec.enum(name).values)}")
+    for line in summary_lines(spec):
+        print(line)
+    for setting in spec.settings:
+        if setting.kind == "enum":
+            print(f"{setting.input}: {', '.join(setting.values)}")
+    print(f"voice: {', '.join(spec.voices.values)}")
     return 0
 
 

@@ -71,18 +71,50 @@ def usd(value: Optional[float]) -> str:
 
 # -- cost class ---------------------------------------------------------------------------------
 
-def _dropped_paths(spec: CapabilitySpec) -> frozenset[str]:
-    from .requests import WIRE_NAMES
+def _free_text_paths(spec: CapabilitySpec, model_air: str) -> set[str]:
+    """Where free text goes in a task of this model: the prompts, text settings, the speech text."""
+    from .tasks import setting_wire
 
-    paths = {WIRE_NAMES.get(name, name) for name in spec.text_limits}  # every free text the spec limits
-    return frozenset(paths | {"taskUUID", WIRE_NAMES["seed"], "taskType"})
+    paths = set(spec.prompt_fields.values()) | {"speech.text"}
+    try:
+        model = spec.model(model_air)
+    except KeyError:
+        return paths
+    return paths | {setting_wire(model, s) for s in spec.settings_of(model) if s.kind == "text"}
 
 
-def _is_ref(value: str) -> bool:
-    return (value.startswith(("sha256:", "http://", "https://", "data:")) or bool(_UUID.match(value)))
+def _pop(task: dict, dotted: str) -> Any:
+    """Remove and return the value at a dotted path (a trailing "[]" ignored); empty parents go too."""
+    *parents, leaf = dotted.removesuffix("[]").split(".")
+    chain, node = [], task
+    for name in parents:
+        if not isinstance(node.get(name), dict):
+            return None
+        chain.append((node, name))
+        node = node[name]
+    value = node.pop(leaf, None)
+    for parent, name in reversed(chain):
+        if not parent[name]:
+            del parent[name]
+    return value
 
 
-def _strip(value: Any, path: str, drop: frozenset[str]) -> Any:
+def _inputs(task: dict, spec: CapabilitySpec) -> dict:
+    """The task's input references, taken out of whichever request layout holds them, as what they
+    are (frame positions, a video, an audio clip): the same run costs the same in either layout."""
+    found: dict[str, Any] = {}
+    for layout in spec.layouts.values():
+        frames = _pop(task, layout.frame_images)
+        if isinstance(frames, list):
+            found["frames"] = sorted(str(f.get("frame")) for f in frames if isinstance(f, dict))
+        for role in ("video", "audio", "reference_images"):
+            path = getattr(layout, role, None)
+            if path and _pop(task, path) is not None:
+                found[role] = True
+    return found
+
+
+def _strip(value: Any, path: str, drop: set[str]) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -97,16 +129,25 @@ def _strip(value: Any, path: str, drop: frozenset[str]) -> Any:
     return value
 
 
+def _is_ref(value: str) -> bool:
+    return (value.startswith(("sha256:", "http://", "https://", "data:")) or bool(_UUID.match(value)))
+
+
 def cost_class(task: Mapping[str, Any], spec: Optional[CapabilitySpec] = None) -> str:
     """The kind of run `task` is, as canonical JSON (see the module docstring)."""
     from .ledger import canonical_json
 
     spec = spec or load_spec()
-    body = _strip(dict(task), "", _dropped_paths(spec))
+    body = json.loads(json.dumps(dict(task)))  # a deep copy
+    model = str(body.get("model", ""))
+    inputs = _inputs(body, spec)
+    body = _strip(body, "", _free_text_paths(spec, model) | {"taskUUID", "taskType", "seed"})
+    if inputs:
+        body["inputs_given"] = inputs
     width, height = body.get("width"), body.get("height")
     if isinstance(width, int) and isinstance(height, int):
         try:
-            located = spec.model(str(body.get("model"))).locate_size(width, height)
+            located = spec.model(model).locate_size(width, height)
         except KeyError:
             located = None
         if located is not None:
@@ -221,7 +262,7 @@ def task_for_widgets(kind: str, values: Mapping[str, Any], spec: Optional[Capabi
     and `exact` is False (the estimate then cannot say whether the ledger already holds the request)."""
     from . import widgets
     from .pipeline import PLACEHOLDER_REF
-    from .requests import build_image_to_video, build_lipsync, build_text_to_video
+    from .tasks import build_image_to_video, build_lipsync, build_text_to_video
 
     spec = spec or load_spec()
     values = dict(values)

@@ -25,8 +25,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import errors as E
 from .errors import MediaError
-from .requests import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync,
-                       build_text_to_video)
+from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync,
+                    build_text_to_video, resolve_model)
 from .spec import CapabilitySpec, load_spec
 
 DEFAULT_DEADLINE_S = 20 * 60  # Runware's SDK gives video tasks 20 minutes
@@ -59,6 +59,8 @@ class JobOptions:
     endpoint: Optional[str] = None  # what ledger rows are scoped by; default: the client's base URL
     fresh: bool = False  # submit a new task even when the ledger holds this request
     resume_unfinished: bool = True  # False: the endpoint cannot know earlier tasks (per-run emulator)
+    layout: Optional[str] = None  # force a request layout (else RUNWARE_PIXVERSE_LAYOUT, memory, the model's)
+    layout_memory: Any = None  # nodes.layouts.LayoutMemory; default: beside the ledger
     budget: Any = None  # nodes.costs.BudgetPolicy: the spending limits checked before a new task is claimed
 
     def report(self, phase: str, message: str, **kw: Any) -> None:
@@ -76,6 +78,8 @@ class JobResult:
     decoded: Any = None  # media.DecodedVideo, or None when nothing asked for frames or audio
     probe: Any = None  # media.VideoInfo
     origin: str = "new"  # new | resumed (an earlier run's task) | reused (ledger file) | recovered
+    layout: Optional[str] = None  # the request layout the task was built in, and why
+    layout_reason: Optional[str] = None
 
     @property
     def info(self) -> dict[str, Any]:
@@ -91,6 +95,8 @@ class JobResult:
             "notices": list(self.notices),
             "source": self.origin,
         }
+        if self.layout:
+            info.update(layout=self.layout, layout_reason=self.layout_reason)
         if self.probe is not None:
             info.update(width=self.probe.width, height=self.probe.height, fps=self.probe.fps,
                         duration=round(self.probe.duration, 3), frames=self.probe.frame_count,
@@ -248,6 +254,67 @@ class _StaleUploads(Exception):
     """Runware refused cached upload references: upload again and resubmit (nothing was charged)."""
 
 
+async def _submit(client, task: dict, opts: JobOptions):
+    """client.submit_video, with its refusals marked: raised there, no task was created."""
+    try:
+        return await client.submit_video(task, cancel_check=opts.cancel_check)
+    except E.RunwareError as exc:
+        exc.refused_at_submit = True
+        raise
+
+
+def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions):
+    """(LayoutChoice, BuiltTask): the chosen layout, or the next one when the chosen one cannot express
+    the request (an image-to-video with a set aspect ratio needs width/height). Raises the chosen
+    layout's PixVerseInputError when none can; an explicit override is never replaced."""
+    from . import layouts as L
+
+    memory = opts.layout_memory
+    if memory is None:
+        memory = opts.layout_memory = L.LayoutMemory.beside(opts.ledger)
+    override = opts.layout or L.override_from_env()
+    choice = L.choose(model, override, memory, _endpoint(client, opts))
+    try:
+        return choice, build(choice.name)
+    except E.PixVerseInputError as first:
+        other = None if override else L.other_layout(model, choice.name)
+        if other is None:
+            raise
+        try:
+            built = build(other)
+        except E.PixVerseInputError:
+            raise first from None
+        return L.LayoutChoice(other, f"the {choice.name} layout cannot send this request ({first.reason})"), built
+
+
+async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions,
+                        notes: Optional[list[str]] = None, uploads: Sequence[UploadInput] = ()) -> JobResult:
+    """Build in the chosen layout and run; when Runware refuses the submit naming a layout field,
+    rebuild in the model's other layout and run once more (nodes/layouts.py). Remembers what worked."""
+    from . import layouts as L
+
+    spec = opts.spec or load_spec()
+    endpoint = _endpoint(client, opts)
+    choice, built = plan_layout(client, build, model, opts)
+    try:
+        result = await run_task(client, built, opts, notes, uploads)
+    except E.RunwareValidationError as exc:
+        field_name = L.refusal_field(spec, exc) if getattr(exc, "refused_at_submit", False) else None
+        other = L.other_layout(model, choice.name) if field_name and not choice.forced else None
+        if other is None:
+            raise
+        why = f"Runware refused the {choice.name} layout ({exc.code or 'invalid'} on {field_name}); rebuilt in " \
+              f"the {other} layout and sent once more (the refused submit created no task)"
+        log.warning("PixVerse: %s", why)
+        opts.report("submitting", why)
+        choice = L.LayoutChoice(other, why)
+        result = await run_task(client, build(choice.name), opts, notes, uploads)
+    if result.origin in ("new", "resumed"):
+        opts.layout_memory.remember(endpoint, model.air, choice.name)
+    result.layout, result.layout_reason = choice.name, choice.reason
+    return result
+
+
 async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[list[str]] = None,
                    uploads: Sequence[UploadInput] = ()) -> JobResult:
     """Submit once (or reuse/resume through the ledger), wait, download, decode what is wanted.
@@ -263,7 +330,7 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
         refs, _ = await upload_inputs(client, uploads, opts, _endpoint(client, opts))
         task = with_refs(built.task, refs)
         opts.report("submitting", f"submitting {built.model.name} task", task_uuid=built.task_uuid)
-        submitted = await client.submit_video(task, cancel_check=opts.cancel_check)
+        submitted = await _submit(client, task, opts)
         # A submit whose reply was lost is resolved by polling the same taskUUID, never by resending.
         return await _finish(client, built.task_uuid, built.model.air, opts, notices,
                              acknowledged=submitted.acknowledged)
@@ -314,7 +381,7 @@ async def _submit_claimed(client, built: BuiltTask, task_uuid: str, uploads: lis
     ledger.advance(task_uuid, SUBMITTING)  # on disk before the POST: a restart polls, never resends
     opts.report("submitting", f"submitting {built.model.name} task", task_uuid=task_uuid)
     try:
-        submitted = await client.submit_video(task, cancel_check=opts.cancel_check)
+        submitted = await _submit(client, task, opts)
     except E.RunwareError as exc:
         # submit_video raises only when Runware did not take the task (refused, rate limited, never
         # reached, cancelled before sending); an unclear outcome comes back as acknowledged=False.
@@ -521,8 +588,10 @@ async def finish_local(task_uuid: str, dest: Path, model: str, video: Any, notic
 
 
 async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) -> JobResult:
-    built = build_text_to_video(choices, spec=opts.spec)
-    return await run_task(client, built, opts)
+    spec = opts.spec or load_spec()
+    built = build_text_to_video(choices, spec=spec)  # refuses bad choices before anything is sent
+    return await run_in_layout(client, lambda layout: build_text_to_video(choices, spec=spec, layout=layout),
+                               built.model, opts)
 
 
 async def image_to_video(client, choices: GenerationChoices, first_frame, last_frame, opts: JobOptions) -> JobResult:
@@ -531,15 +600,19 @@ async def image_to_video(client, choices: GenerationChoices, first_frame, last_f
     if last_frame is not None:
         image_size(last_frame, "last_frame")
     # Validate everything before the first upload: nothing is sent for a request Runware would refuse.
-    build_image_to_video(choices, PLACEHOLDER_REF, PLACEHOLDER_REF if last_frame is not None else None,
-                         first_frame_size=first_size, spec=spec)
+    model = resolve_model(spec, choices.model, "image-to-video")
+
+    def build_with(first_ref: str, last_ref: Optional[str]) -> Callable[[str], BuiltTask]:
+        return lambda layout: build_image_to_video(choices, first_ref, last_ref, first_frame_size=first_size,
+                                                   spec=spec, layout=layout)
+    plan_layout(client, build_with(PLACEHOLDER_REF, PLACEHOLDER_REF if last_frame is not None else None), model, opts)
     notes: list[str] = []
     uploads = [encode_image_input(first_frame, spec, "first_frame", notes)]
     if last_frame is not None:
         uploads.append(encode_image_input(last_frame, spec, "last_frame", notes))
-    built = build_image_to_video(choices, uploads[0].ref, uploads[1].ref if last_frame is not None else None,
-                                 first_frame_size=first_size, spec=spec)
-    return await run_task(client, built, opts, notes, uploads)
+
+    build = build_with(uploads[0].ref, uploads[1].ref if last_frame is not None else None)
+    return await run_in_layout(client, build, model, opts, notes, uploads)
 
 
 async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None, frames=None,
@@ -549,8 +622,8 @@ async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None
     if (video_path is None) == (frames is None):
         raise MediaError("video / frames: connect exactly one reference: a VIDEO or IMAGE frames"
                          + (" (both are connected)" if video_path is not None else " (neither is connected)"))
-    build_lipsync(video=PLACEHOLDER_REF, audio=PLACEHOLDER_REF if audio is not None else None,
-                  speech_text=speech_text, voice=voice, model=model, spec=spec)
+    checked = build_lipsync(video=PLACEHOLDER_REF, audio=PLACEHOLDER_REF if audio is not None else None,
+                            speech_text=speech_text, voice=voice, model=model, spec=spec)
     wav = encode_audio(audio, spec) if audio is not None else None  # refuse a long clip before any upload
     notes: list[str] = []
     if video_path is not None:
@@ -560,6 +633,8 @@ async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None
     uploads = [video_input]
     if wav is not None:
         uploads.append(UploadInput("audio", "media", wav.data, "audio/wav"))
-    built = build_lipsync(video=video_input.ref, audio=uploads[1].ref if wav is not None else None,
-                          speech_text=speech_text, voice=voice, model=model, spec=spec)
-    return await run_task(client, built, opts, notes, uploads)
+
+    def build(layout: str) -> BuiltTask:
+        return build_lipsync(video=video_input.ref, audio=uploads[1].ref if wav is not None else None,
+                             speech_text=speech_text, voice=voice, model=model, spec=spec, layout=layout)
+    return await run_in_layout(client, build, checked.model, opts, notes, uploads)

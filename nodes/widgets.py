@@ -6,11 +6,12 @@ so the mapping below is testable without ComfyUI.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from .requests import AUTO, NONE, GenerationChoices
-from .spec import CapabilitySpec, load_spec
+from .spec import AUTO, CapabilitySpec, Setting, load_spec
+from .spec.options import fps_unset_value, node_settings, workflow_of
+from .tasks import GenerationChoices
 
 CATEGORY = "Runware/PixVerse"
 MOTION_TYPE = "PIXVERSE_MOTION"
@@ -23,6 +24,9 @@ NODE_IDS = {
     "camera": "RunwarePixVerseCamera",
     "recover": "RunwarePixVerseRecover",
 }
+
+# Motion nodes (node key → the setting they pick); they feed a generator's motion input.
+MOTION_NODES = {"effect": "effect", "camera": "camera_movement"}
 
 # Output slots of the three generators, in order. Links in saved workflows point at slot numbers.
 GENERATOR_OUTPUTS = ("video", "frames", "audio", "fps", "info")
@@ -42,21 +46,59 @@ class Widget:
     max: Optional[float] = None
     step: Optional[float] = None
     control_after_generate: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def model_options(spec: CapabilitySpec, workflow: str) -> tuple[str, ...]:
-    return tuple(m.label for m in spec.models if workflow in m.workflows)
+    return tuple(m.label for m in spec.models_for(workflow))
+
+
+def _union(lists) -> tuple:
+    seen: dict = {}
+    for values in lists:
+        seen.update(dict.fromkeys(values))
+    return tuple(seen)
+
+
+def setting_widget(setting: Setting, spec: CapabilitySpec, workflow: str) -> Widget:
+    """A setting's widget, from its description in the spec."""
+    takers = [m.name for m in spec.models_for(workflow) if m.supports(setting.input)]
+    where = "" if len(takers) == len(spec.models_for(workflow)) else f" ({', '.join(takers)} only.)"
+    tooltip = setting.tooltip + where
+    if setting.kind == "enum":
+        return Widget(setting.input, "combo", tooltip, setting.options, setting.widget_default)
+    if setting.kind == "boolean":
+        return Widget(setting.input, "boolean", tooltip, default=setting.widget_default)
+    if setting.kind == "text":
+        return Widget(setting.input, "string", f"{tooltip} ({setting.min}-{setting.max} characters.)",
+                      default=setting.widget_default)
+    return Widget(setting.input, "int", tooltip, default=setting.widget_default, min=setting.min, max=setting.max)
+
+
+def motion_widget(spec: CapabilitySpec, workflow: str) -> Optional[Widget]:
+    """The motion input, when some model of `workflow` takes a motion setting."""
+    parts = []
+    for node_key, setting_input in MOTION_NODES.items():
+        takers = [m.name for m in spec.models_for(workflow) if m.supports(setting_input)]
+        if takers:
+            parts.append(f"{spec.setting(setting_input).input.replace('_', ' ')} (PixVerse "
+                         f"{node_key.capitalize()} node; {', '.join(takers)})")
+    if not parts:
+        return None
+    return Widget("motion", "motion", "Optional: " + " or ".join(parts) + ". One motion per video.", optional=True)
 
 
 def generation_widgets(spec: Optional[CapabilitySpec] = None, *, image_to_video: bool = False) -> list[Widget]:
+    """The generators' inputs. Order is public (saved workflows store widget values by position):
+    new inputs are only ever appended, which the spec's settings order and tests keep true."""
     spec = spec or load_spec()
-    gd = spec.generation_defaults
-    workflow = "image-to-video" if image_to_video else "text-to-video"
-    models = model_options(spec, workflow)
+    kind = "image_to_video" if image_to_video else "text_to_video"
+    workflow = workflow_of(kind)
+    models = spec.models_for(workflow)
+    default = spec.default_model(workflow)
     lim = spec.text_limits
-    aspects = ((AUTO,) if image_to_video else ()) + spec.all_aspect_ratios()
-    camera_models = ", ".join(m.name for m in spec.generators if m.supports("cameraMovement"))
+    aspects = ((AUTO,) if image_to_video else ()) + _union(m.aspect_ratios for m in models)
+    durations = _union(m.durations.all for m in models)
+    fps = _union([fps_unset_value(spec)] if m.fps is None else m.fps.all for m in models)
     widgets = []
     if image_to_video:
         widgets += [
@@ -66,7 +108,8 @@ def generation_widgets(spec: Optional[CapabilitySpec] = None, *, image_to_video:
                    optional=True),
         ]
     widgets += [
-        Widget("model", "combo", "PixVerse model (Runware AIR id in brackets).", models, models[-1]),
+        Widget("model", "combo", "PixVerse model (Runware AIR id in brackets).", model_options(spec, workflow),
+               default.label),
         Widget("prompt", "text", f"What happens in the video ({lim['prompt'].min}-{lim['prompt'].max} characters).",
                default=""),
         Widget("negative_prompt", "text", "What to avoid (optional; "
@@ -74,37 +117,31 @@ def generation_widgets(spec: Optional[CapabilitySpec] = None, *, image_to_video:
         Widget("aspect_ratio", "combo",
                ("auto picks the listed size nearest to the first frame's shape. " if image_to_video else "")
                + "Width:height of the video; with the resolution it gives one of the model's listed sizes.",
-               aspects, AUTO if image_to_video else gd.aspect_ratio_default),
+               aspects, AUTO if image_to_video else default.aspect_ratio_default),
         Widget("resolution", "combo", "Resolution tier (height of a landscape video).",
-               spec.all_resolutions(), gd.resolution_default),
-        Widget("duration", "combo", "Length in seconds.", gd.duration.values, gd.duration.default),
-        Widget("fps", "combo", "Frames per second.", gd.fps.values, gd.fps.default),
+               _union(m.resolutions for m in models), default.resolution_default),
+        Widget("duration", "combo", "Length in seconds (each model offers its own lengths).",
+               tuple(sorted(durations)), default.durations.default),
+        Widget("fps", "combo", "Frames per second (models without an fps choice ignore it: their videos come "
+               "at their own rate).", tuple(sorted(fps)),
+               default.fps.default if default.fps else fps_unset_value(spec)),
         Widget("seed", "int", "Seed; the same seed and settings give a similar video.", default=0,
                min=spec.seed.min, max=spec.seed.max, control_after_generate=True),
-        Widget("style", "combo", "Visual style; none leaves it to the prompt.",
-               (NONE,) + spec.enums.style.values, NONE),
-        Widget("motion_mode", "combo",
-               f"{spec.fast_motion_revert.mode} motion is turned into {spec.fast_motion_revert.reverts_to} "
-               f"by PixVerse at {', '.join(f'{d} s' for d in spec.fast_motion_revert.when_duration)} or "
-               f"{', '.join(spec.fast_motion_revert.when_resolution)}.",
-               spec.enums.motionMode.values, spec.enums.motionMode.default),
-        Widget("sound_effects", "boolean", "Generate background sound or music with the video.", default=False),
-        Widget("sound_effect_content", "string",
-               f"Optional description of the sound, with sound_effects on ({lim['sound_effect_content'].min}-"
-               f"{lim['sound_effect_content'].max} characters).", default=""),
-        Widget("motion", "motion", "Optional effect (PixVerse Effect node) or camera movement (PixVerse Camera "
-               f"node; {camera_models} only). One motion per video.", optional=True),
     ]
+    widgets += [setting_widget(s, spec, workflow) for s in node_settings(spec, kind)]
+    motion = motion_widget(spec, workflow)
+    if motion is not None:
+        widgets.append(motion)
     return widgets
 
 
 def lipsync_widgets(spec: Optional[CapabilitySpec] = None) -> list[Widget]:
     spec = spec or load_spec()
     lim = spec.lipsync_limits
-    voices = spec.enums.voice
-    models = model_options(spec, "video-to-video")
+    voices = spec.voices
     return [
-        Widget("model", "combo", "LipSync model.", models, models[0]),
+        Widget("model", "combo", "LipSync model.", model_options(spec, "video-to-video"),
+               spec.default_model("video-to-video").label),
         Widget("video", "VIDEO", f"Reference video (at most {lim.video_max_seconds:g} s). Connect this or frames.",
                optional=True),
         Widget("frames", "IMAGE", "Reference frames instead of a video; encoded to MP4 at frames_fps.", optional=True),
@@ -118,11 +155,12 @@ def lipsync_widgets(spec: Optional[CapabilitySpec] = None) -> list[Widget]:
     ]
 
 
-def effect_widgets(spec: Optional[CapabilitySpec] = None) -> list[Widget]:
+def motion_node_widgets(node_key: str, spec: Optional[CapabilitySpec] = None) -> list[Widget]:
+    """The one widget of a motion node (Effect, Camera): its setting's values."""
     spec = spec or load_spec()
-    values = spec.enums.effect.values
-    return [Widget("effect", "combo", "A PixVerse effect template, fed to a generator's motion input.",
-                   values, values[0])]
+    setting = spec.setting(MOTION_NODES[node_key])
+    takers = ", ".join(m.name for m in spec.models_taking(setting.input))
+    return [Widget(setting.input, "combo", f"{setting.tooltip} ({takers}.)", setting.values, setting.values[0])]
 
 
 def recover_widgets() -> list[Widget]:
@@ -146,22 +184,14 @@ def parse_task_uuid(value: Any) -> str:
                                  "not a taskUUID") from None
 
 
-def camera_widgets(spec: Optional[CapabilitySpec] = None) -> list[Widget]:
-    spec = spec or load_spec()
-    values = spec.enums.cameraMovement.values
-    takers = ", ".join(m.name for m in spec.generators if m.supports("cameraMovement"))
-    return [Widget("camera_movement", "combo", f"A camera movement ({takers} only), fed to a generator's "
-                   "motion input.", values, values[0])]
-
-
 # -- widget values → core ----------------------------------------------------------------------
 
-def motion_value(effect: Optional[str] = None, camera_movement: Optional[str] = None) -> dict:
-    """What flows through a PIXVERSE_MOTION link."""
-    return {"effect": effect} if effect is not None else {"camera_movement": camera_movement}
+def motion_value(**picked: Optional[str]) -> dict:
+    """What flows through a PIXVERSE_MOTION link: {setting input: value}."""
+    return {name: value for name, value in picked.items() if value is not None}
 
 
-def generation_choices(values: dict[str, Any]) -> GenerationChoices:
+def generation_choices(values: dict[str, Any], spec: Optional[CapabilitySpec] = None) -> GenerationChoices:
     """Node widget values (+ the motion link) → the builders' GenerationChoices.
 
     A value of the wrong type (from a hand-edited or API-format workflow) is a PixVerseInputError
@@ -170,38 +200,28 @@ def generation_choices(values: dict[str, Any]) -> GenerationChoices:
 
     from .errors import PixVerseInputError
 
+    spec = spec or load_spec()
     motion = values.get("motion") or {}
-    if not isinstance(motion, dict) or set(motion) - {"effect", "camera_movement"}:
+    motion_inputs = {s.input for s in spec.motion_settings()}
+    if not isinstance(motion, dict) or set(motion) - motion_inputs:
         raise PixVerseInputError("motion", motion, "the output of a PixVerse Effect or Camera node")
     if values.get("model") is None:
         raise PixVerseInputError("model", None, "one of the listed models", "missing")
+    settings = {s.input: values[s.input] for s in spec.settings if s.via is None and s.input in values}
+    settings.update(motion)
+    seed = values.get("seed")
     try:
-        return _generation_choices(values, motion)
+        return GenerationChoices(
+            model=values["model"], prompt=values.get("prompt", ""),
+            negative_prompt=values.get("negative_prompt") or "",
+            resolution=values.get("resolution"), aspect_ratio=values.get("aspect_ratio"),
+            duration=values.get("duration"), fps=values.get("fps"), seed=None if seed is None else seed,
+            settings=settings)
     except ValidationError as exc:
         err = exc.errors()[0]
         field_name = str(err["loc"][0]) if err.get("loc") else "?"
-        name = {"effect": "motion", "camera_movement": "motion"}.get(field_name, field_name)
-        raise PixVerseInputError(name, err.get("input"), reason=f"wrong type ({err.get('msg', 'invalid')})") from None
-
-
-def _generation_choices(values: dict[str, Any], motion: dict) -> GenerationChoices:
-    seed = values.get("seed")
-    return GenerationChoices(
-        model=values["model"],
-        prompt=values.get("prompt", ""),
-        negative_prompt=values.get("negative_prompt") or "",
-        resolution=values.get("resolution"),
-        aspect_ratio=values.get("aspect_ratio"),
-        duration=values.get("duration"),
-        fps=values.get("fps"),
-        seed=None if seed is None else seed,
-        style=values.get("style"),
-        effect=motion.get("effect"),
-        camera_movement=motion.get("camera_movement"),
-        motion_mode=values.get("motion_mode"),
-        sound_effects=bool(values.get("sound_effects", False)),
-        sound_effect_content=values.get("sound_effect_content") or "",
-    )
+        raise PixVerseInputError(field_name, err.get("input"), reason=f"wrong type ({err.get('msg', 'invalid')})") \
+            from None
 
 
 def wired_outputs(prompt: Optional[dict], node_id: Optional[str]) -> Optional[set[str]]:

@@ -21,7 +21,7 @@ from nodes import pipeline
 from nodes.client import PollPolicy, RetryPolicy, RunwareClient
 from nodes.errors import PixVerseError
 from nodes.ledger import Ledger
-from nodes.requests import GenerationChoices
+from nodes.tasks import GenerationChoices
 
 FAST_POLL = PollPolicy(first_delay=0.05, factor=1.5, max_delay=0.3, cancel_slice=0.05,
                        lost_after_polls=3, lost_after_seconds=0.5)

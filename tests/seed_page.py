@@ -1,7 +1,8 @@
 """Reads Runware's PixVerse page (the seed) into plain Python data, for tests only.
 
-The seed lives in the steering repo's shared/ folder, beside this checkout; it is not part of a
-user's clone, so tests that need it skip (saying why) when it is absent.
+The page is kept outside the project, in a `shared/seed/` folder beside the checkout (or wherever
+PIXVERSE_SEED_PATH points); it is not part of a user's clone, so tests that need it skip (saying why)
+when it is absent.
 """
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ SEED_NAME = "runware-pixverse-provider.md"
 
 def seed_path() -> Optional[Path]:
     root = Path(__file__).resolve().parents[1]
-    candidates = [os.environ.get("PIXVERSE_SEED_PATH"), root.parent / "shared" / "seed" / SEED_NAME,
-                  Path("/work/shared/seed") / SEED_NAME]
+    candidates = [os.environ.get("PIXVERSE_SEED_PATH"), root.parent / "shared" / "seed" / SEED_NAME]
     for c in candidates:
         if c and Path(c).is_file():
             return Path(c)

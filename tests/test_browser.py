@@ -358,7 +358,7 @@ def test_a_value_the_model_does_not_offer_is_replaced_with_a_note(tab):
     tab.load(wf)
     changed = [text for kind, text in tab.notes(gen["id"]) if kind == "changed"]
     assert tab.page.evaluate("([id]) => __pvt.value(id, 'aspect_ratio')", [gen["id"]]) == \
-        SPEC.generation_defaults.aspect_ratio_default
+        SPEC.default_model("text-to-video").aspect_ratio_default
     assert len(changed) == 1 and "21:9" in changed[0] and "PixVerse v5" in changed[0], changed
     assert tab.page.locator(".p-toast-message", has_text="21:9").count() >= 1
 
@@ -407,11 +407,11 @@ def test_fast_motion_that_will_revert_is_warned_on_the_node(tab):
     (text,) = warnings()
     assert rule.mode in text and rule.reverts_to in text and f"{rule.when_duration[0]} s" in text
     to_docs(tab.shot("fast-motion-warning"), "screenshot-fast-motion.png")
-    tab.pick(gen, "duration", SPEC.generation_defaults.duration.default)
+    tab.pick(gen, "duration", SPEC.default_model("text-to-video").durations.default)
     assert warnings() == []
     tab.pick(gen, "resolution", rule.when_resolution[0])
     assert len(warnings()) == 1
-    tab.pick(gen, "motion_mode", SPEC.enums.motionMode.default)
+    tab.pick(gen, "motion_mode", SPEC.setting("motion_mode").default)
     assert warnings() == []
 
 

@@ -75,7 +75,7 @@ def test_third_run_is_refused_before_any_upload(comfy, emulator):
         assert comfy.http.post(f"/settings/{key}", json=value).status_code == 200
     first = estimate(comfy, "a paper boat on a pond", 1)
     assert (first["source"], first["cost"]) == ("unknown", None)
-    assert first["text"] == f"unknown: no run of this kind yet · today $0.00 of $0.45 a day"
+    assert first["text"] == "unknown: no run of this kind yet · today $0.00 of $0.45 a day"
 
     shown = []
     for n, (image, prompt) in enumerate((("one.png", "a paper boat on a pond"), ("two.png", "a paper boat in the rain"))):

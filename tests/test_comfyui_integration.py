@@ -113,19 +113,20 @@ def test_object_info_lists_the_nodes_with_the_spec_options(comfy):
     for node in (T2V, I2V, LIP, "RunwarePixVerseEffect", "RunwarePixVerseCamera", RECOVER):
         assert node in info, node
         assert info[node]["category"] == "Runware/PixVerse"
+    from nodes import widgets
     req = info[T2V]["input"]["required"]
+    expected = {w.name: w for w in widgets.generation_widgets()}  # the node definitions, from the spec
+    for name in ("model", "style", "resolution", "aspect_ratio", "duration", "fps", "motion_mode"):
+        assert req[name][1]["options"] == list(expected[name].options), name
+        assert req[name][1]["default"] == expected[name].default, name
     assert req["model"][1]["options"] == [m.label for m in SPEC.generators]
-    assert req["style"][1]["options"] == ["none", *SPEC.enums.style.values]
-    assert req["resolution"][1]["options"] == list(SPEC.all_resolutions())
-    assert req["duration"][1]["options"] == list(SPEC.generation_defaults.duration.values)
-    assert req["fps"][1]["options"] == list(SPEC.generation_defaults.fps.values)
-    assert req["motion_mode"][1]["options"] == list(SPEC.enums.motionMode.values)
+    assert req["style"][1]["options"] == ["none", *SPEC.setting("style").values]
     assert info[T2V]["input"]["optional"]["motion"][0] == "PIXVERSE_MOTION"
     assert info[I2V]["input"]["required"]["aspect_ratio"][1]["options"][0] == "auto"
-    assert info["RunwarePixVerseEffect"]["input"]["required"]["effect"][1]["options"] == list(SPEC.enums.effect.values)
+    assert info["RunwarePixVerseEffect"]["input"]["required"]["effect"][1]["options"] == list(SPEC.setting("effect").values)
     assert info["RunwarePixVerseCamera"]["input"]["required"]["camera_movement"][1]["options"] == \
-        list(SPEC.enums.cameraMovement.values)
-    assert info[LIP]["input"]["required"]["voice"][1]["options"] == list(SPEC.enums.voice.values)
+        list(SPEC.setting("camera_movement").values)
+    assert info[LIP]["input"]["required"]["voice"][1]["options"] == list(SPEC.voices.values)
     assert info[T2V]["output_name"] == ["video", "frames", "audio", "fps", "info"]
     assert info[LIP]["output_name"][0] == "video"
     assert list(info[RECOVER]["input"]["required"]) == ["task_uuid"]

@@ -20,7 +20,7 @@ from nodes.costs import BudgetPolicy
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.errors import PixVerseBudgetError, PixVerseInputError
 from nodes.ledger import Ledger
-from nodes.requests import build_image_to_video, build_lipsync, build_text_to_video
+from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
 
 
 @pytest.fixture(scope="module")
@@ -74,25 +74,31 @@ def test_cost_class_ignores_free_text_seed_and_inputs_but_not_settings():
     base = build_text_to_video(choices()).task
     same = build_text_to_video(choices(prompt="another prompt entirely", seed=99, negative_prompt="blur")).task
     assert costs.cost_class(base) == costs.cost_class(same)
-    for change in (dict(duration=8), dict(resolution="720p"), dict(model="pixverse:1@3"), dict(style="anime"),
-                   dict(fps=24), dict(model="pixverse:1@3", sound_effects=True)):
+    for change in (dict(duration=8), dict(resolution="720p"), dict(model="pixverse:1@3"),
+                   dict(settings={"style": "anime"}), dict(fps=24),
+                   dict(model="pixverse:1@3", settings={"sound_effects": True})):
         assert costs.cost_class(build_text_to_video(choices(**change)).task) != costs.cost_class(base), change
     # a sound description is free text: it does not change the class, switching sound on does
-    with_sound = build_text_to_video(choices(model="pixverse:1@3", sound_effects=True, sound_effect_content="rain")).task
-    other_sound = build_text_to_video(choices(model="pixverse:1@3", sound_effects=True,
-                                              sound_effect_content="thunder and wind")).task
+    with_sound = build_text_to_video(choices(model="pixverse:1@3", settings={
+        "sound_effects": True, "sound_effect_content": "rain"})).task
+    other_sound = build_text_to_video(choices(model="pixverse:1@3", settings={
+        "sound_effects": True, "sound_effect_content": "thunder and wind"})).task
     assert costs.cost_class(with_sound) == costs.cost_class(other_sound)
     # the size counts as its resolution tier: 16:9 and 1:1 at 360p are one kind
     assert costs.cost_class(build_text_to_video(choices(aspect_ratio="1:1")).task) == costs.cost_class(base)
     cls = json.loads(costs.cost_class(base))
     assert cls == {"model": "pixverse:1@5", "resolution": "360p", "duration": 5, "fps": 16}
-    # inputs: another image is the same kind of run
-    a = build_image_to_video(choices(), "sha256:" + "ab" * 32, first_frame_size=(640, 360)).task
-    b = build_image_to_video(choices(prompt="x y"), "sha256:" + "cd" * 32, first_frame_size=(640, 360)).task
+    # inputs: another image is the same kind of run, in either request layout
+    i2v_choices = choices(aspect_ratio="auto")
+    a = build_image_to_video(i2v_choices, "sha256:" + "ab" * 32, first_frame_size=(640, 360), layout="current").task
+    b = build_image_to_video(i2v_choices.model_copy(update={"prompt": "x y"}), "sha256:" + "cd" * 32,
+                             first_frame_size=(640, 360), layout="seed").task
+    assert "inputs" in a and "frameImages" in b  # the two layouts
     assert costs.cost_class(a) == costs.cost_class(b) != costs.cost_class(base)
+    assert json.loads(costs.cost_class(a))["inputs_given"] == {"frames": ["first"]}
     # lipsync: the speech text is free text, the voice a setting
-    l1 = build_lipsync(video="sha256:" + "ab" * 32, speech_text="Hello there", voice="Emily").task
-    l2 = build_lipsync(video="sha256:" + "cd" * 32, speech_text="Something else", voice="Emily").task
+    l1 = build_lipsync(video="sha256:" + "ab" * 32, speech_text="Hello there", voice="Emily", layout="current").task
+    l2 = build_lipsync(video="sha256:" + "cd" * 32, speech_text="Something else", voice="Emily", layout="seed").task
     l3 = build_lipsync(video="sha256:" + "cd" * 32, speech_text="Hello there", voice="James").task
     assert costs.cost_class(l1) == costs.cost_class(l2) != costs.cost_class(l3)
 

@@ -252,7 +252,8 @@ def test_sound_effect_switch_adds_audio_and_cost(emu, client):
 def test_fast_motion_reverts_notice_at_8_seconds(emu, client):
     fast = {"pixverse": {"motionMode": "fast"}}
     item = submit_and_wait(client, emu, t2v(width=360, height=360, duration=8, providerSettings=fast))
-    assert item["notices"] == ["motionMode fast reverted to normal: duration 8 s"]
+    assert item["notices"] == [r.notice for r in SPEC.rules if r.notice and r.when.get("duration") == (8,)]
+    assert "will run as 'normal'" in item["notices"][0]
     assert probe(client.get(item["videoURL"]).content)["frames"] == 128
     item = submit_and_wait(client, emu, t2v(width=360, height=360, providerSettings=fast))
     assert "notices" not in item
@@ -331,7 +332,7 @@ def test_invalid_generation_tasks_refused(emu, client, label, over, code, parame
 def test_invalid_values_named_with_allowed_values(emu, client):
     err = error_of(post(client, emu, [t2v(providerSettings={"pixverse": {"cameraMovement": "crane_u"}})]))
     assert "crane_u" in err["message"] and "crane_up" in err["message"]
-    assert err["allowedValues"] == list(SPEC.enum("cameraMovement").values)
+    assert err["allowedValues"] == list(SPEC.setting("camera_movement").values)
     err = error_of(post(client, emu, [t2v(model="pixverse:1@1", width=202, height=360)]))
     assert "202" in err["message"] and "270x360" in err["message"]
     assert 270 in err["allowedValues"] and 202 not in err["allowedValues"]
@@ -368,7 +369,7 @@ def test_lipsync_invalid(emu, client, reference_mp4):
     assert r.status_code == 400
     err = error_of(r)
     assert (err["code"], err["parameter"]) == ("invalidVoice", "speech.voice")
-    assert err["allowedValues"] == list(SPEC.enum("voice").values)
+    assert err["allowedValues"] == list(SPEC.voices.values)
     err = error_of(post(client, emu, [lipsync(video, inputAudios=[audio],
                                               speech={"voice": "auto", "text": "hi"})]))
     assert err["code"] == "incompatibleParameters"
@@ -604,29 +605,32 @@ def test_cli_serves_and_stops_on_sigint():
 
 # -- wire layout follows the spec ------------------------------------------------------------
 
-def test_frame_image_layout_follows_spec_wire(tmp_path):
-    """Switching spec.wire.frame_images_layout switches what the emulator accepts."""
+def test_strict_layouts_refuse_the_other_layout_as_unknown_parameters():
+    """With both layouts accepted (the default) either is taken; a strict mode refuses the other's
+    fields the way Runware refuses unknown parameters; one task may not mix them."""
     from nodes.emulator.validate import ImageInfo, TaskError, validate_video_task
-    from nodes.spec import SPEC_PATH, CapabilitySpec
 
-    raw = json.loads(Path(SPEC_PATH).read_text())
-    raw["wire"]["frame_images_layout"] = "inputs_image"
-    spec = CapabilitySpec.from_raw(raw)
     img = ImageInfo(data=png_bytes(400, 400), width=400, height=400, format="PNG")
-    images = {"11111111-2222-4333-8444-555555555555": img}
-    new = t2v(frameImages=None, inputs={"frameImages": [
-        {"image": "11111111-2222-4333-8444-555555555555", "frame": "first"}]})
-    plan = validate_video_task(new, spec, images, {})
-    assert (plan.width, plan.height) == (640, 360)
-    old = t2v(frameImages=[{"inputImage": "11111111-2222-4333-8444-555555555555", "frame": "first"}])
+    ref = "11111111-2222-4333-8444-555555555555"
+    images = {ref: img}
+    current = t2v(inputs={"frameImages": [{"image": ref, "frame": "first"}]}, resolution="720p")
+    del current["width"], current["height"]
+    seed = t2v(frameImages=[{"inputImage": ref, "frame": "first"}])
+    assert validate_video_task(current, SPEC, images, {}).layout == "current"
+    assert (validate_video_task(current, SPEC, images, {}).width, 720) == (720, 720)
+    assert validate_video_task(seed, SPEC, images, {}).layout == "seed"
     with pytest.raises(TaskError) as exc:
-        validate_video_task(old, spec, images, {})
+        validate_video_task(current, SPEC, images, {}, layouts=("seed",))
+    assert (exc.value.code, exc.value.parameter) == ("unknownParameter", "inputs")
+    with pytest.raises(TaskError) as exc:
+        validate_video_task(seed, SPEC, images, {}, layouts=("current",))
     assert (exc.value.code, exc.value.parameter) == ("unknownParameter", "frameImages")
-    # and the default spec is the other way round
     with pytest.raises(TaskError) as exc:
-        validate_video_task(new, SPEC, images, {})
-    assert exc.value.parameter == "inputs"
-    assert validate_video_task(old, SPEC, images, {}).width == 640
+        validate_video_task({**seed, "inputs": current["inputs"]}, SPEC, images, {})
+    assert exc.value.code == "incompatibleParameters"
+    with pytest.raises(TaskError) as exc:  # current layout: frames and width/height exclude each other
+        validate_video_task({**current, "width": 640, "height": 360}, SPEC, images, {})
+    assert exc.value.code == "incompatibleParameters"
 
 
 def test_lipsync_media_limits_from_spec():

@@ -19,7 +19,7 @@ from nodes import errors as E
 from nodes import ledger as L
 from nodes import pipeline
 from nodes.ledger import fingerprint
-from nodes.requests import build_text_to_video
+from nodes.tasks import build_text_to_video
 
 JOB_SECONDS = 0.3
 

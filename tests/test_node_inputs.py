@@ -118,8 +118,8 @@ def widget_value(draw, w: widgets.Widget):
     if w.kind == "boolean":
         return draw(st.booleans())
     if w.kind == "motion":
-        return draw(st.one_of(st.none(), st.sampled_from(SPEC.enums.effect.values).map(lambda e: {"effect": e}),
-                              st.sampled_from(SPEC.enums.cameraMovement.values).map(
+        return draw(st.one_of(st.none(), st.sampled_from(SPEC.setting("effect").values).map(lambda e: {"effect": e}),
+                              st.sampled_from(SPEC.setting("camera_movement").values).map(
                                   lambda c: {"camera_movement": c})))
     raise AssertionError(w.kind)
 
@@ -293,7 +293,7 @@ def test_lipsync_inputs(video_files):
            frames_fps=st.sampled_from([24.0, 8.0, 1.0, 0.0, -5.0, math.nan, math.inf, 1e-9, 1e6]),
            audio=st.one_of(st.none(), audios()),
            speech=st.one_of(st.just(""), st.just("Hello there, how are you?"), text_value),
-           voice=st.one_of(st.sampled_from(list(SPEC.enums.voice.values)), junk),
+           voice=st.one_of(st.sampled_from(list(SPEC.voices.values)), junk),
            model=st.one_of(st.just(lip[0].default), junk),
            tame=st.booleans())
     def check(source, frames, frames_fps, audio, speech, voice, model, tame):

@@ -2,7 +2,7 @@
 import pytest
 
 from nodes.errors import PixVerseInputError
-from nodes.requests import (GenerationChoices, build_image_to_video, build_lipsync,
+from nodes.tasks import (GenerationChoices, build_image_to_video, build_lipsync,
                             build_text_to_video)
 
 # Examples on the page that no valid request can reproduce, and the parameter that says why
@@ -35,11 +35,11 @@ def build_like(task):
         speech = task.get("speech") or {}
         return build_lipsync(model=task["model"], video=task["referenceVideos"][0],
                              audio=(task.get("inputAudios") or [None])[0], speech_text=speech.get("text"),
-                             voice=speech.get("voice"), task_uuid=uuid)
+                             voice=speech.get("voice"), task_uuid=uuid, layout="seed")
     if "frameImages" in task:
         frames = {f["frame"]: f["inputImage"] for f in task["frameImages"]}
-        return build_image_to_video(_choices(task), frames["first"], frames.get("last"), task_uuid=uuid)
-    return build_text_to_video(_choices(task), task_uuid=uuid)
+        return build_image_to_video(_choices(task), frames["first"], frames.get("last"), task_uuid=uuid, layout="seed")
+    return build_text_to_video(_choices(task), task_uuid=uuid, layout="seed")
 
 
 def all_examples(seed):
@@ -84,7 +84,7 @@ def test_refusal_messages_list_the_allowed_values(seed, spec):
         build_like(task)
     msg = str(caught.value)
     assert "providerSettings.pixverse.cameraMovement" in msg
-    for move in spec.enums.cameraMovement.values:
+    for move in spec.setting("camera_movement").values:
         assert move in msg
     lipsync = seed["models"]["PixVerse LipSync"]["examples"][1][1]
     with pytest.raises(PixVerseInputError) as caught:
@@ -129,7 +129,7 @@ def test_size_from_resolution_and_aspect_ratio(spec):
     assert (built.task["width"], built.task["height"]) == (1080, 1440)
     built = build_text_to_video(base())
     assert (built.task["width"], built.task["height"]) == spec.model("v4").size(
-        spec.generation_defaults.resolution_default, spec.generation_defaults.aspect_ratio_default)
+        spec.model("v4").resolution_default, spec.model("v4").aspect_ratio_default)
     with pytest.raises(PixVerseInputError) as caught:
         build_text_to_video(base(resolution="4k"))
     assert caught.value.parameter == "resolution" and "1080p" in str(caught.value)
@@ -140,10 +140,32 @@ def test_size_from_resolution_and_aspect_ratio(spec):
 
 def test_image_to_video_auto_aspect_picks_the_nearest_listed_size():
     built = build_image_to_video(base(resolution="540p", aspect_ratio="auto"), "img-1",
-                                 first_frame_size=(1000, 1400))
+                                 first_frame_size=(1000, 1400), layout="seed")
     assert (built.task["width"], built.task["height"]) == (540, 720)
     assert built.task["frameImages"] == [{"inputImage": "img-1", "frame": "first"}]
     assert any("auto" in n for n in built.notices)
+
+
+def test_the_two_layouts_of_one_request():
+    """Runware's current layout: inputs.frameImages[{image}] and resolution (the video takes the first
+    frame's shape); the seed's: top-level frameImages[{inputImage}] and the listed width/height."""
+    current = build_image_to_video(base(resolution="540p", aspect_ratio="auto"), "img-1", "img-2",
+                                   first_frame_size=(1000, 1400), layout="current")
+    assert current.layout == "current"
+    assert current.task["inputs"] == {"frameImages": [{"image": "img-1", "frame": "first"},
+                                                      {"image": "img-2", "frame": "last"}]}
+    assert current.task["resolution"] == "540p" and "width" not in current.task and "frameImages" not in current.task
+    with pytest.raises(PixVerseInputError) as caught:  # a set aspect ratio needs width/height
+        build_image_to_video(base(resolution="540p", aspect_ratio="16:9"), "img-1", layout="current")
+    assert caught.value.parameter == "aspect_ratio" and "auto" in str(caught.value)
+    t2v = build_text_to_video(base(), layout="current").task
+    assert t2v == {**build_text_to_video(base(), layout="seed").task, "taskUUID": t2v["taskUUID"]}
+    lip = build_lipsync(video="v-1", audio="a-1", layout="current").task
+    assert lip["inputs"] == {"video": "v-1", "audio": "a-1"} and "referenceVideos" not in lip
+    lip = build_lipsync(video="v-1", audio="a-1", layout="seed").task
+    assert (lip["referenceVideos"], lip["inputAudios"]) == (["v-1"], ["a-1"]) and "inputs" not in lip
+    with pytest.raises(PixVerseInputError, match="layout"):
+        build_text_to_video(base(), layout="newest")
 
 
 @pytest.mark.parametrize("field,value,parameter", [

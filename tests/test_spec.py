@@ -7,23 +7,23 @@ from nodes.spec import CapabilitySpec, SPEC_PATH
 
 
 def test_enumerations_match_the_seed(seed, spec):
-    assert list(spec.enums.style.values) == seed["styles"]
-    assert list(spec.enums.effect.values) == seed["effects"]
-    assert len(spec.enums.effect.values) == seed["effect_count"] == 20
-    assert list(spec.enums.cameraMovement.values) == seed["camera_movements"]
-    assert len(spec.enums.cameraMovement.values) == seed["camera_count"] == 21
-    assert list(spec.enums.motionMode.values) == seed["motion_modes"]
-    assert spec.enums.motionMode.default == seed["motion_default"]
+    assert list(spec.setting("style").values) == seed["styles"]
+    assert list(spec.setting("effect").values) == seed["effects"]
+    assert len(spec.setting("effect").values) == seed["effect_count"] == 20
+    assert list(spec.setting("camera_movement").values) == seed["camera_movements"]
+    assert len(spec.setting("camera_movement").values) == seed["camera_count"] == 21
+    assert list(spec.setting("motion_mode").values) == seed["motion_modes"]
+    assert spec.setting("motion_mode").default == seed["motion_default"]
 
 
 def test_fast_motion_rule_and_sound_limits(seed, spec):
     reverts_to, duration, resolution = seed["fast_revert"]
-    rule = spec.fast_motion_revert
-    assert rule.reverts_to == reverts_to
-    assert rule.when_duration == (int(duration),)
-    assert rule.when_resolution == (resolution,)
-    limit = spec.text_limits["sound_effect_content"]
-    assert (limit.min, limit.max) == seed["sound_content_range"]
+    notices = [r for r in spec.rules if r.notice and r.when.get("motion_mode") == ("fast",)]
+    assert {r.when.get("duration", (None,))[0] for r in notices} >= {int(duration)}
+    assert {r.when.get("resolution", (None,))[0] for r in notices} >= {resolution}
+    assert all(f"'{reverts_to}'" in r.notice for r in notices)
+    content = spec.setting("sound_effect_content")
+    assert (content.min, content.max) == seed["sound_content_range"]
 
 
 @pytest.mark.parametrize("title", ["PixVerse v3.5", "PixVerse v4", "PixVerse v4.5", "PixVerse v5"])
@@ -38,23 +38,26 @@ def test_generation_model_matches_the_seed(seed, spec, title):
     assert table == page["sizes"]
     assert len(model.all_sizes()) == 20
     assert list(model.fps.values) == page["fps"] and model.fps.default == page["fps_default"]
-    assert list(model.duration.values) == page["durations"] and model.duration.default == page["duration_default"]
+    assert list(model.durations.all) == page["durations"] and model.durations.default == page["duration_default"]
     assert list(model.frame_images) == page["frame_images"]
     lo, hi, mb = page["input_image"]
     assert (spec.input_image.min_side, spec.input_image.max_side) == (lo, hi)
     assert spec.input_image.max_bytes == mb * 1024 * 1024
     # Every setting the page names is accepted; camera only where the page names it (DESIGN §2.1);
     # sound on every generator (DESIGN §2.7).
-    assert set(page["settings"]) <= set(model.provider_settings)
-    assert model.supports("cameraMovement") == ("cameraMovement" in page["settings"])
-    assert model.supports("soundEffectSwitch") and model.supports("soundEffectContent")
+    wires = {s.wire: s.input for s in spec.settings_of(model)}
+    assert model.settings_at == "providerSettings.pixverse"
+    assert set(page["settings"]) <= set(wires)
+    camera = spec.setting("camera_movement")
+    assert model.supports(camera.input) == (camera.wire in page["settings"])
+    assert model.supports("sound_effects") and model.supports("sound_effect_content")
 
 
 def test_lipsync_matches_the_seed(seed, spec):
     page = seed["models"]["PixVerse LipSync"]
     model = spec.model(page["air"])
     assert model.workflows == ("video-to-video",)
-    assert list(spec.enums.voice.values) == page["voices"]
+    assert list(spec.voices.values) == page["voices"]
     assert spec.text_limits["speech_text"].max == page["speech_max"]
     limits = spec.lipsync_limits
     assert (limits.video_max_seconds, limits.video_max_bytes) == (page["video_limits"][0], page["video_limits"][1] * 1024 * 1024)
@@ -75,9 +78,13 @@ def test_nearest_aspect_ratio(spec):
     assert v4.nearest_aspect_ratio("540p", 700, 900) == "3:4"
 
 
+def _setting(raw, name):
+    return next(s for s in raw["settings"] if s["input"] == name)
+
+
 def test_spec_loader_refuses_broken_data():
     raw = json.loads(SPEC_PATH.read_text())
-    raw["enums"]["motionMode"]["default"] = "slow"
+    _setting(raw, "motion_mode")["default"] = "slow"
     with pytest.raises(ValueError, match="slow"):
         CapabilitySpec.from_raw(raw)
     raw = json.loads(SPEC_PATH.read_text())
@@ -85,16 +92,24 @@ def test_spec_loader_refuses_broken_data():
     with pytest.raises(ValueError, match="v9"):
         CapabilitySpec.from_raw(raw)
     raw = json.loads(SPEC_PATH.read_text())
-    raw["models"][1]["provider_settings"] = ["style", "watermark"]
+    raw["models"][1]["settings"] = ["style", "watermark"]
     with pytest.raises(ValueError, match="watermark"):
+        CapabilitySpec.from_raw(raw)
+    raw = json.loads(SPEC_PATH.read_text())
+    raw["rules"].append({"when": {"duration": [8]}, "forbid": {"style": ["anime"]}})
+    with pytest.raises(ValueError, match="why"):
+        CapabilitySpec.from_raw(raw)
+    raw = json.loads(SPEC_PATH.read_text())
+    raw["default_models"]["text-to-video"] = "lipsync"
+    with pytest.raises(ValueError, match="default model"):
         CapabilitySpec.from_raw(raw)
 
 
 def test_a_new_model_is_one_edit():
     raw = json.loads(SPEC_PATH.read_text())
-    raw["models"].append({"key": "v6", "name": "PixVerse v6", "air": "pixverse:1@6",
+    raw["models"].append({"key": "vX", "name": "PixVerse vX", "air": "pixverse:1@99",
                           "workflows": ["text-to-video"], "sizes": "v4+"})
     spec = CapabilitySpec.from_raw(raw)
-    v6 = spec.model("pixverse:1@6")
+    v6 = spec.model("pixverse:1@99")
     assert v6.fps.default == 16 and v6.size("1080p", "9:16") == (1080, 1920)
     assert v6 in spec.generators

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from nodes.spec import load_spec
-from web_expect import expected_options, load_routes, synthetic_spec
+from nodes.spec.options import evaluate
+from web_expect import load_routes, synthetic_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "web" / "lib" / "rules.js"
@@ -45,48 +46,59 @@ def js(*calls, module: Path = RULES):
 
 # -- rules.js ------------------------------------------------------------------------------------
 
-def test_options_per_model_follow_the_spec():
+def value_grid(spec, kind, model):
+    """Values that exercise the rules: every resolution × duration × fps, with motion and sound choices."""
+    base = {"model": model.label, "prompt": "x"}
+    if kind == "lipsync":
+        return [base]
+    grid = []
+    for res in model.resolutions:
+        for d in model.durations.all:
+            for extra in ({}, {"motion_mode": "fast", "sound_effects": False, "sound_effect_content": "rain"},
+                          {"effect": "none", "last_frame": True}):
+                grid.append({**base, "resolution": res, "duration": d, "fps": 16, **extra})
+    return grid
+
+
+def test_options_per_model_are_the_python_ones():
+    """rules.js narrows the served options exactly as nodes/spec/options.evaluate does, for every model."""
     data = routes.web_spec()
     calls, expected = [], []
-    for kind in ("text_to_video", "image_to_video"):
-        for m in SPEC.generators:
-            for res in m.resolutions:
-                calls.append(("allowedOptions", data, kind, m.model_dump(mode="json"), {"resolution": res}))
-                expected.append(expected_options(SPEC, kind, m, res))
-    for m in SPEC.lipsync_models:
-        calls.append(("allowedOptions", data, "lipsync", m.model_dump(mode="json"), {}))
-        expected.append(expected_options(SPEC, "lipsync", m, ""))
-    assert js(*calls) == expected
+    for kind in ("text_to_video", "image_to_video", "lipsync"):
+        for m in SPEC.models_for({"text_to_video": "text-to-video", "image_to_video": "image-to-video",
+                                  "lipsync": "video-to-video"}[kind]):
+            for values in value_grid(SPEC, kind, m):
+                calls.append(("evaluate", data, kind, m.label, values))
+                ev = evaluate(SPEC, kind, m, values)
+                expected.append({"allowed": ev.allowed, "reasons": ev.reasons, "notices": ev.notices})
+    got = js(*calls)
+    assert len(got) > 100
+    assert got == expected
 
 
 def test_camera_is_flagged_on_models_without_it_and_effects_nowhere():
     data = routes.web_spec()
-    calls = [("motionProblem", data, setting, m.model_dump(mode="json"))
-             for m in SPEC.generators for setting in ("cameraMovement", "effect")]
-    results = dict(zip([(m.key, s) for m in SPEC.generators for s in ("cameraMovement", "effect")], js(*calls)))
-    takers = [m.name for m in SPEC.generators if m.supports("cameraMovement")]
+    pairs = [(m, s) for m in SPEC.generators for s in ("camera_movement", "effect")]
+    results = js(*[("motionProblem", data, s, "text_to_video", m.label) for m, s in pairs])
+    takers = [m.name for m in SPEC.models_taking("camera_movement")]
     assert takers == ["PixVerse v4", "PixVerse v4.5"]
-    for m in SPEC.generators:
-        assert results[(m.key, "effect")] is None
-        problem = results[(m.key, "cameraMovement")]
-        if m.supports("cameraMovement"):
+    for (m, setting), problem in zip(pairs, results):
+        if m.supports(setting):
             assert problem is None
         else:
             assert m.name in problem and all(t in problem for t in takers) and "camera movement" in problem
 
 
-def test_fast_motion_warning_follows_the_spec_rule():
+def test_fast_motion_warning_follows_the_spec_rules():
     data = routes.web_spec()
-    combos = [{"motion_mode": mm, "duration": d, "resolution": r}
-              for mm in SPEC.enums.motionMode.values for d in SPEC.generation_defaults.duration.values
-              for r in SPEC.all_resolutions()]
-    got = js(*[("fastMotionReverts", data, c) for c in combos], ("fastMotionWarning", data))
-    assert got[:-1] == [SPEC.fast_motion_reverts(c["motion_mode"], c["duration"], c["resolution"]) for c in combos]
-    assert any(got[:-1]) and not all(got[:-1])
-    warning = got[-1]
-    rule = SPEC.fast_motion_revert
-    assert rule.mode in warning and rule.reverts_to in warning
-    assert all(f"{d} s" in warning for d in rule.when_duration) and all(r in warning for r in rule.when_resolution)
+    v5 = SPEC.model("pixverse:1@5")
+    combos = [{"model": v5.label, "motion_mode": mm, "duration": d, "resolution": r, "aspect_ratio": "16:9", "fps": 16}
+              for mm in SPEC.setting("motion_mode").values for d in v5.durations.all for r in v5.resolutions]
+    got = js(*[("reconcile", data, "text_to_video", c, {}) for c in combos])
+    warned = [bool(r["warnings"]) for r in got]
+    assert warned == [bool(evaluate(SPEC, "text_to_video", v5, c).notices) for c in combos]
+    assert any(warned) and not all(warned)
+    assert all("'normal'" in w for r in got for w in r["warnings"])
 
 
 def test_reconcile_keeps_valid_values_and_sizes_come_from_the_model():
@@ -102,6 +114,18 @@ def test_reconcile_keeps_valid_values_and_sizes_come_from_the_model():
     assert a["warnings"] == []
 
 
+def test_rule_refusals_become_notes_on_the_node():
+    """A value a rule takes away (sound text with sound off) is cleared with the rule's reason."""
+    data = routes.web_spec()
+    v5 = SPEC.model("pixverse:1@5")
+    values = {"model": v5.label, "resolution": "720p", "aspect_ratio": "16:9", "duration": 5, "fps": 16,
+              "sound_effects": False, "sound_effect_content": "rain on a tin roof"}
+    (r,) = js(("reconcile", data, "text_to_video", values, {}))
+    assert [(c["name"], c["to"]) for c in r["changes"]] == [("sound_effect_content", "")]
+    why = next(rule.why for rule in SPEC.rules if "sound_effect_content" in rule.forbid)
+    assert why in r["changes"][0]["note"]
+
+
 def test_rules_follow_a_different_spec_and_replace_invalid_values_with_notes():
     spec = synthetic_spec()
     data = routes.web_spec(spec)
@@ -110,12 +134,12 @@ def test_rules_follow_a_different_spec_and_replace_invalid_values_with_notes():
               "style": "anime", "motion_mode": "fast", "sound_effects": False, "sound_effect_content": "",
               "prompt": "x"}
     defaults = {"resolution": "720p", "aspect_ratio": "16:9", "fps": 16, "style": "none", "motion_mode": "normal"}
-    t2v, at360, lip, opts = js(
+    t2v, at360, lip, ev = js(
         ("reconcile", data, "text_to_video", values, defaults),
         ("reconcile", data, "text_to_video", {**values, "resolution": "360p"}, defaults),
         ("reconcile", data, "lipsync", {"model": spec.lipsync_models[0].label, "voice": "Emily",
                                         "speech_text": "hi"}, {"voice": "auto"}),
-        ("allowedOptions", data, "text_to_video", v35.model_dump(mode="json"), {"resolution": "360p"}))
+        ("evaluate", data, "text_to_video", v35.label, {"resolution": "360p"}))
     changed = {c["name"]: (c["from"], c["to"]) for c in t2v["changes"]}
     assert changed == {"resolution": ("1080p", "720p"), "fps": (16, 24), "style": ("anime", "none"),
                        "motion_mode": ("fast", "normal")}
@@ -125,9 +149,10 @@ def test_rules_follow_a_different_spec_and_replace_invalid_values_with_notes():
     assert t2v["warnings"] == []  # motion mode is normal now, so nothing reverts
     assert "720×1280" in t2v["summary"]
     assert {c["name"]: c["to"] for c in at360["changes"]}["aspect_ratio"] == "16:9"
+    opts = ev["allowed"]
     assert opts["resolution"] == ["360p", "540p", "720p"] and "9:16" not in opts["aspect_ratio"]
     assert opts["style"] == ["none"] and opts["motion_mode"] == ["normal"] and opts["fps"] == [24]
-    assert {c["name"]: c["to"] for c in lip["changes"]} == {"voice": "auto", "speech_text": ""}
+    assert {c["name"]: c["to"] for c in lip["changes"]} == {"voice": "auto"}
 
 
 def test_run_summary_shows_task_and_cost():
@@ -140,10 +165,11 @@ def test_run_summary_shows_task_and_cost():
 
 def test_web_files_hold_no_option_list():
     """Every list comes from the served spec: no enum value, size, model label or AIR id in web/."""
-    words = set(SPEC.enums.style.values) | set(SPEC.enums.effect.values) | set(SPEC.enums.cameraMovement.values)
-    words |= set(SPEC.enums.voice.values) - {"auto"}
-    words |= {m.air for m in SPEC.models} | {m.label for m in SPEC.models} | set(SPEC.all_resolutions())
-    words |= set(SPEC.all_aspect_ratios())
+    words = set(SPEC.setting("style").values) | set(SPEC.setting("effect").values) | set(SPEC.setting("camera_movement").values)
+    words |= set(SPEC.voices.values) - {"auto"}
+    words |= {m.air for m in SPEC.models} | {m.label for m in SPEC.models}
+    words |= {r for m in SPEC.models for r in m.resolutions} | {a for m in SPEC.models for a in m.aspect_ratios}
+    words |= {s.wire for s in SPEC.settings if s.wire != s.input} | {r.why for r in SPEC.rules if r.why}
     sources = {p: p.read_text(encoding="utf-8") for p in (ROOT / "web").rglob("*.js")}
     assert sources, "no web/*.js"
     for path, text in sources.items():
@@ -251,8 +277,10 @@ def test_unreachable_runware_stores_nothing(tmp_path, no_env_key, monkeypatch):
 def test_spec_route_serves_the_spec_and_the_node_names():
     (status, data, _), = asyncio.run(_call(Path("/nonexistent"), [("GET", routes.ROUTE_PREFIX + "/spec", None)]))
     assert status == 200
-    assert {k: v for k, v in data.items() if k != "ui"} == SPEC.to_public_json()
     from nodes import widgets
+    from nodes.spec.options import served
+    assert data["nodes"] == json.loads(json.dumps(served(SPEC)))
     assert data["ui"]["node_ids"] == widgets.NODE_IDS
-    assert data["ui"]["model_labels"] == {m.label: m.air for m in SPEC.models}
+    labels = {label for kind in data["nodes"].values() for label in kind["models"]}
+    assert labels == {m.label for m in SPEC.models}
     assert sys.modules.get("server") is None  # ComfyUI's server module was never needed

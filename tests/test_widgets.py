@@ -3,7 +3,7 @@ import pytest
 
 from nodes import widgets
 from nodes.errors import PixVerseInputError
-from nodes.requests import build_image_to_video, build_lipsync, build_text_to_video
+from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
 from nodes.spec import load_spec
 
 
@@ -13,13 +13,16 @@ def by_name(ws):
 
 def test_generator_inputs_come_from_the_spec(spec):
     t2v = by_name(widgets.generation_widgets(spec))
-    assert list(t2v["model"].options) == [m.label for m in spec.generators]
-    assert list(t2v["style"].options) == ["none", *spec.enums.style.values]
-    assert list(t2v["aspect_ratio"].options) == list(spec.all_aspect_ratios())
-    assert list(t2v["resolution"].options) == list(spec.all_resolutions())
-    assert list(t2v["duration"].options) == list(spec.generation_defaults.duration.values)
-    assert list(t2v["fps"].options) == list(spec.generation_defaults.fps.values)
-    assert list(t2v["motion_mode"].options) == list(spec.enums.motionMode.values)
+    models = spec.models_for("text-to-video")
+    assert list(t2v["model"].options) == [m.label for m in models]
+    assert t2v["model"].default == spec.default_model("text-to-video").label
+    assert list(t2v["style"].options) == ["none", *spec.setting("style").values]
+    assert list(t2v["aspect_ratio"].options) == list(dict.fromkeys(a for m in models for a in m.aspect_ratios))
+    assert list(t2v["resolution"].options) == list(dict.fromkeys(r for m in models for r in m.resolutions))
+    # the union of every model's lengths and rates
+    assert list(t2v["duration"].options) == sorted({d for m in models for d in m.durations.all})
+    assert set(t2v["fps"].options) >= {f for m in models if m.fps for f in m.fps.all}
+    assert list(t2v["motion_mode"].options) == list(spec.setting("motion_mode").values)
     assert t2v["seed"].control_after_generate and t2v["seed"].max == spec.seed.max
     i2v = by_name(widgets.generation_widgets(spec, image_to_video=True))
     assert i2v["aspect_ratio"].options[0] == "auto" and i2v["aspect_ratio"].default == "auto"
@@ -53,8 +56,11 @@ def test_the_defaults_are_valid_for_every_model(model):
     built = build_text_to_video(widgets.generation_choices(defaults(model=model)))
     assert built.task["model"] in model
     built = build_image_to_video(widgets.generation_choices(defaults(True, model=model)), "ref",
-                                 first_frame_size=(640, 480))
+                                 first_frame_size=(640, 480), layout="seed")
     assert (built.task["width"], built.task["height"]) in [(960, 720)]  # 4:3 at the default 720p
+    built = build_image_to_video(widgets.generation_choices(defaults(True, model=model)), "ref",
+                                 first_frame_size=(640, 480), layout="current")
+    assert built.task["resolution"] == "720p" and "width" not in built.task
 
 
 def test_widget_values_map_to_the_wire(spec):

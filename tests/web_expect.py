@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from nodes.spec import SPEC_PATH, CapabilitySpec
+from nodes.spec.options import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,25 +21,10 @@ def load_routes():
     return module
 
 
-def expected_options(spec: CapabilitySpec, kind: str, model, resolution: str) -> dict:
-    """What a node set to `model` should offer in each dropdown (kind: text_to_video | image_to_video |
-    lipsync); aspect ratios are those of `resolution`."""
-    if kind == "lipsync":
-        voices = list(spec.enums.voice.values) if "speech" in model.inputs else [spec.enums.voice.default]
-        return {"model": [m.label for m in spec.lipsync_models], "voice": voices}
-    workflow = "image-to-video" if kind == "image_to_video" else "text-to-video"
-    aspects = list(model.sizes[resolution])
-    return {
-        "model": [m.label for m in spec.models if workflow in m.workflows],
-        "resolution": list(model.resolutions),
-        "aspect_ratio": (["auto"] if kind == "image_to_video" else []) + aspects,
-        "duration": list(model.duration.values),
-        "fps": list(model.fps.values),
-        "style": ["none"] + list(spec.enums.style.values) if model.supports("style") else ["none"],
-        "motion_mode": list(spec.enums.motionMode.values) if model.supports("motionMode")
-        else [spec.enums.motionMode.default],
-        "sound_effects": [False, True] if model.supports("soundEffectSwitch") else [False],
-    }
+def expected_options(spec: CapabilitySpec, kind: str, model, values: dict) -> dict:
+    """What a node set to `model` should offer in each input for these values: the Python home of
+    that answer (nodes/spec/options.py), which the route serves and the extension must reproduce."""
+    return evaluate(spec, kind, model, values).allowed
 
 
 def synthetic_spec() -> CapabilitySpec:
@@ -51,7 +37,7 @@ def synthetic_spec() -> CapabilitySpec:
     for m in raw["models"]:
         if m["key"] == "v3.5":
             m.update(sizes="v3.5-cut", fps={"values": [24], "default": 24},
-                     provider_settings=["effect", "soundEffectSwitch", "soundEffectContent"])
+                     settings=["effect", "sound_effects", "sound_effect_content"])
         if m["key"] == "lipsync":
-            m["inputs"] = ["referenceVideos", "inputAudios"]
+            m["inputs"] = ["video", "audio"]
     return CapabilitySpec.from_raw(raw)

@@ -86,8 +86,8 @@ def pack_nodes() -> dict[str, NodeDef]:
         ids["text_to_video"]: _pack_def(ids["text_to_video"], W.generation_widgets(), gen_out),
         ids["image_to_video"]: _pack_def(ids["image_to_video"], W.generation_widgets(image_to_video=True), gen_out),
         ids["lipsync"]: _pack_def(ids["lipsync"], W.lipsync_widgets(), gen_out),
-        ids["effect"]: _pack_def(ids["effect"], W.effect_widgets(), motion_out),
-        ids["camera"]: _pack_def(ids["camera"], W.camera_widgets(), motion_out),
+        ids["effect"]: _pack_def(ids["effect"], W.motion_node_widgets("effect"), motion_out),
+        ids["camera"]: _pack_def(ids["camera"], W.motion_node_widgets("camera"), motion_out),
     }
 
 
@@ -233,7 +233,7 @@ def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> 
     example may be refused later)."""
     from nodes import pipeline
     from nodes.errors import PixVerseInputError
-    from nodes.requests import build_image_to_video, build_lipsync, build_text_to_video
+    from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
 
     prompt = ui_to_api(workflow, defs)
     problems = []

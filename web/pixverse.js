@@ -147,8 +147,7 @@ function motionOf(node) {
     const input = node.inputs?.find((i) => i.name === "motion");
     const link = linkById(node.graph, input?.link);
     const origin = link && node.graph.getNodeById(link.origin_id);
-    const setting = origin && motionSetting(origin);
-    const name = setting && SPEC.ui.setting_inputs[setting];
+    const name = origin && motionSetting(origin); // the setting's input name, also the motion node's widget
     const value = name && widget(origin, name)?.value;
     return value ? { [name]: value } : {};
   } catch {
@@ -189,17 +188,21 @@ function values(node) {
   for (const w of node.widgets ?? []) {
     if (w.name && w.name !== NOTES_WIDGET && w.name !== "control_after_generate") out[w.name] = w.value;
   }
+  // rules may depend on whether an optional input (a last frame) is connected
+  for (const input of node.inputs ?? []) {
+    if (!(input.name in out) && input.type !== SPEC?.ui.motion_type) out[input.name] = input.link != null;
+  }
   return out;
 }
 
 /** Re-read the model and make every widget offer (and hold) what it supports. */
 function reconcileNode(node, { announce }) {
   const s = state(node);
-  if (!SPEC || !s.kind || !["text_to_video", "image_to_video", "lipsync"].includes(s.kind)) return;
+  if (!SPEC || !s.kind || !SPEC.nodes[s.kind]) return;
   const result = R.reconcile(SPEC, s.kind, values(node), s.defaults);
   for (const [name, allowed] of Object.entries(result.allowed)) {
     const w = widget(node, name);
-    if (w && Array.isArray(w.options?.values)) w.options.values = [...allowed];
+    if (w && Array.isArray(allowed) && Array.isArray(w.options?.values)) w.options.values = [...allowed];
   }
   for (const change of result.changes) {
     const w = widget(node, change.name);
@@ -231,8 +234,7 @@ function refreshMotion(graph) {
       const link = linkById(graph, id);
       const target = link && graph.getNodeById(link.target_id);
       if (!target?.__pixverse) continue;
-      const model = R.modelForLabel(SPEC, widget(target, "model")?.value);
-      const problem = R.motionProblem(SPEC, setting, model);
+      const problem = R.motionProblem(SPEC, setting, target.__pixverse.kind, widget(target, "model")?.value);
       if (problem) {
         state(node).motion.push(`${target.title}: ${problem}`);
         state(target).motion.push(`${node.title}: ${problem}`);
@@ -533,6 +535,10 @@ app.registerExtension({
       if (this.__pixverse && widget(this, NOTES_WIDGET)) render(this); // lines re-wrap to the new width
     });
     chain(proto, "onConnectionsChange", function () {
+      if (this.__pixverse?.kind && SPEC?.nodes[this.__pixverse.kind]) {
+        reconcileNode(this, { announce: true }); // rules may depend on a connected input
+        render(this);
+      }
       scheduleRefresh(this.graph);
       if (this.__pixverse) scheduleEstimate(this);
     });

@@ -10,7 +10,8 @@ from comfy_api.latest import io
 
 from .. import pipeline, widgets
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
-from ..requests import build_image_to_video, build_lipsync, build_text_to_video
+from ..tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_text_to_video,
+                     resolve_model)
 from ..spec import load_spec
 from .runtime import NodeRuntime, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
@@ -92,8 +93,10 @@ class PixVerseImageToVideo(_VideoResultNode):
         values = {**kw, "prompt": kw.get("prompt") or _PLACEHOLDER_PROMPT}
         try:
             # The first frame is not known yet: measure "auto" against a square stand-in.
-            build_image_to_video(widgets.generation_choices(values), pipeline.PLACEHOLDER_REF,
-                                 first_frame_size=(1000, 1000))
+            choices = widgets.generation_choices(values)
+            model = resolve_model(load_spec(), choices.model, "image-to-video")
+            build_in_any_layout(model, lambda layout: build_image_to_video(
+                choices, pipeline.PLACEHOLDER_REF, first_frame_size=(1000, 1000), layout=layout))
         except PixVerseInputError as exc:
             return str(exc)
         return True
@@ -148,46 +151,42 @@ def _video_input_path(video: Any) -> Path:
 
 
 class _MotionNode(io.ComfyNode):
-    """A node that picks one motion (effect or camera movement) for a generator's motion input."""
+    """A node that picks one motion setting (widgets.MOTION_NODES) for a generator's motion input."""
 
-    NODE_KEY = ""      # key in widgets.NODE_IDS
-    INPUT = ""         # the one widget's name, also the motion value's key
-    ENUM = ""          # the spec enumeration it offers
+    NODE_KEY = ""      # key in widgets.NODE_IDS and widgets.MOTION_NODES
     TITLE = ""
-    WHAT = ""
-    WIDGETS = staticmethod(lambda: [])
 
     @classmethod
     def define_schema(cls):
+        setting = load_spec().setting(widgets.MOTION_NODES[cls.NODE_KEY])
         return io.Schema(
             node_id=widgets.NODE_IDS[cls.NODE_KEY],
             display_name=cls.TITLE,
             category=widgets.CATEGORY,
-            description=f"Pick {cls.WHAT} for a generator's motion input.",
-            inputs=[to_input(w) for w in cls.WIDGETS()],
+            description=f"Pick a {setting.input.replace('_', ' ')} for a generator's motion input.",
+            inputs=[to_input(w) for w in widgets.motion_node_widgets(cls.NODE_KEY)],
             outputs=[Motion.Output("motion", display_name="motion",
                                    tooltip="Connect to a PixVerse generator's motion input.")],
         )
 
     @classmethod
     def validate_inputs(cls, **kw) -> bool | str:
-        value, values = kw.get(cls.INPUT), load_spec().enum(cls.ENUM).values
-        return True if value in values else str(PixVerseInputError(cls.INPUT, value, list(values)))
+        name = widgets.MOTION_NODES[cls.NODE_KEY]
+        value, values = kw.get(name), load_spec().setting(name).values
+        return True if value in values else str(PixVerseInputError(name, value, list(values)))
 
     @classmethod
     def execute(cls, **kw) -> io.NodeOutput:
-        return io.NodeOutput(widgets.motion_value(**{cls.INPUT: kw[cls.INPUT]}))
+        name = widgets.MOTION_NODES[cls.NODE_KEY]
+        return io.NodeOutput(widgets.motion_value(**{name: kw[name]}))
 
 
 class PixVerseEffect(_MotionNode):
-    NODE_KEY, INPUT, ENUM, TITLE, WHAT = "effect", "effect", "effect", "PixVerse Effect", "a PixVerse effect"
-    WIDGETS = staticmethod(widgets.effect_widgets)
+    NODE_KEY, TITLE = "effect", "PixVerse Effect"
 
 
 class PixVerseCamera(_MotionNode):
-    NODE_KEY, INPUT, ENUM, TITLE, WHAT = ("camera", "camera_movement", "cameraMovement", "PixVerse Camera",
-                                          "a camera movement")
-    WIDGETS = staticmethod(widgets.camera_widgets)
+    NODE_KEY, TITLE = "camera", "PixVerse Camera"
 
 
 class PixVerseRecover(_VideoResultNode):

@@ -39,24 +39,29 @@ def _user_dir() -> str:
 
 
 def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
-    """The capability spec as the web extension reads it, plus the names that tie it to the nodes:
-    node ids, each model widget label, the auto/none choices, and which input or node carries each
-    provider setting. Every option list the extension shows comes from here."""
+    """What the web extension reads: each node kind's models with their options, defaults, sizes and
+    rules (computed in nodes/spec/options.py), the limits it shows, and the names that tie it to the
+    nodes. Every option list the extension shows comes from here."""
     from .. import widgets
-    from ..requests import AUTO, NONE, SETTING_INPUTS
+    from ..spec import AUTO, NONE, SET
+    from ..spec.options import served
 
     spec = spec or load_spec()
-    data = spec.to_public_json()
-    data["ui"] = {
-        "node_ids": dict(widgets.NODE_IDS),
-        "model_labels": {m.label: m.air for m in spec.models},
-        "auto": AUTO,
-        "none": NONE,
-        "motion_type": widgets.MOTION_TYPE,
-        "setting_inputs": dict(SETTING_INPUTS),
-        "motion_nodes": {widgets.NODE_IDS["effect"]: "effect", widgets.NODE_IDS["camera"]: "cameraMovement"},
+    return {
+        "nodes": served(spec),
+        "lipsync_limits": spec.lipsync_limits.model_dump(mode="json"),
+        "text_limits": {k: v.model_dump() for k, v in spec.text_limits.items()},
+        "settings": {s.input: {"kind": s.kind, "via": s.via} for s in spec.settings},
+        "ui": {
+            "node_ids": dict(widgets.NODE_IDS),
+            "auto": AUTO,
+            "none": NONE,
+            "set": SET,
+            "motion_type": widgets.MOTION_TYPE,
+            "motion_nodes": {widgets.NODE_IDS[k]: v for k, v in widgets.MOTION_NODES.items()},
+            "models_taking": {s.input: [m.name for m in spec.models_taking(s.input)] for s in spec.settings},
+        },
     }
-    return data
 
 
 def key_status(user_dir: str) -> dict:

@@ -1,4 +1,4 @@
-"""Run the Runware emulator: ``python -m nodes.emulator --port 8765 [--job-seconds 5] [--api-key K]``.
+"""Run the Runware emulator: ``python -m nodes.emulator --port 8765 [--job-seconds 5] [--api-key K] [--layout current|seed]``.
 
 Point the pack at it with ``RUNWARE_BASE_URL=<printed base URL>``. Stop with Ctrl-C (or SIGTERM).
 """
@@ -21,9 +21,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="how long a video job stays 'processing' (default 2.0)")
     parser.add_argument("--api-key", default=None,
                         help="accept only this key (default: any non-empty Bearer key)")
+    parser.add_argument("--layout", default="both",
+                        help="request layouts accepted: both (default), or only one of them (current, seed: "
+                             "fields of the other layout are refused as unknown parameters)")
     parser.add_argument("--media-dir", default=None,
                         help="where rendered videos are cached (default: a temp dir, removed on exit)")
     args = parser.parse_args(argv)
+    from ..spec import load_spec
+
+    layouts = tuple(load_spec().layouts)
+    if args.layout != "both" and args.layout not in layouts:
+        parser.error(f"--layout {args.layout}: choose both or one of {', '.join(layouts)}")
 
     stop = threading.Event()
 
@@ -34,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     emu = EmulatorServer(host=args.host, port=args.port, job_seconds=args.job_seconds,
-                         api_key=args.api_key, media_dir=args.media_dir)
+                         api_key=args.api_key, media_dir=args.media_dir,
+                         layouts=None if args.layout == "both" else (args.layout,))
     emu.start()
     print(f"Runware emulator listening: {emu.base_url}", flush=True)
     print(f"  export RUNWARE_BASE_URL={emu.base_url}", flush=True)

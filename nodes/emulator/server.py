@@ -94,8 +94,10 @@ class EmulatorServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, job_seconds: float = 2.0,
                  api_key: Optional[str] = None, media_dir: Optional[str] = None,
-                 spec: Optional[CapabilitySpec] = None, seed: Optional[int] = None):
+                 spec: Optional[CapabilitySpec] = None, seed: Optional[int] = None,
+                 layouts: Optional[tuple[str, ...]] = None):
         self.host = host
+        self.layouts = tuple(layouts) if layouts else None  # None: every layout in the spec
         self.port = port
         self.api_key = api_key
         self.spec = spec or load_spec()
@@ -180,6 +182,11 @@ class EmulatorServer:
     def requests(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._requests)
+
+    def video_tasks(self) -> list[dict[str, Any]]:
+        """Every videoInference task sent to it (refused ones too), oldest first."""
+        return [task for r in self.requests if isinstance(r.get("body"), list) for task in r["body"]
+                if isinstance(task, dict) and task.get("taskType") == "videoInference"]
 
     def job(self, task_uuid: str) -> Optional[dict[str, Any]]:
         """A snapshot of one job (for tests): state, plan, videoUUID."""
@@ -577,7 +584,7 @@ class EmulatorServer:
         with self._lock:
             images, media = dict(self._images), dict(self._media)
         try:
-            plan = validate_video_task(task, self.spec, images, media, self._rng)
+            plan = validate_video_task(task, self.spec, images, media, self._rng, layouts=self.layouts)
         except TaskError:
             self._count("rejected_submits")
             raise

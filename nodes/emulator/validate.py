@@ -17,7 +17,8 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from ..spec import CapabilitySpec, ModelSpec
+from ..spec import CapabilitySpec, Layout, ModelSpec
+from ..spec.options import evaluate, offered
 
 DOCS_ROOT = "https://runware.ai/docs/en"
 VIDEO_DOCS = f"{DOCS_ROOT}/video-inference/api-reference"
@@ -32,19 +33,20 @@ FAKE_COST_BASE_SIDE = 360
 SPEECH_SECONDS_PER_CHAR = 0.07
 SPEECH_MIN_SECONDS = 1.0
 
-# Top-level fields a videoInference task may carry (Runware's common video fields + PixVerse's).
+# Top-level fields every videoInference task may carry, whatever the layout (Runware's common video
+# fields); the prompts, the layouts' own fields and the settings objects come from the spec.
 KNOWN_VIDEO_FIELDS = (
-    "taskType", "taskUUID", "model", "positivePrompt", "negativePrompt", "width", "height",
-    "duration", "fps", "seed", "frameImages", "providerSettings", "deliveryMethod", "includeCost",
-    "outputFormat", "outputQuality", "numberResults", "webhookURL", "ttl", "referenceVideos",
-    "inputAudios", "speech", "outputType",
+    "taskType", "taskUUID", "model", "width", "height", "duration", "fps", "seed", "deliveryMethod",
+    "includeCost", "outputFormat", "outputQuality", "numberResults", "webhookURL", "ttl", "speech",
+    "outputType",
 )
 OUTPUT_FORMATS = ("MP4", "WEBM", "MOV")
 OUTPUT_TYPES = ("URL",)
 OUTPUT_QUALITY = (20, 99)
 NUMBER_RESULTS = (1,)          # the emulator makes one video per task
 MIN_TTL = 60
-SOUND_SETTINGS = ("soundEffectSwitch", "soundEffectContent")
+# Emulator-only: the frame rate it renders for a model whose spec lists no fps.
+MODEL_OWN_FPS = 24
 SPEECH_FIELDS = ("voice", "text")
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -262,6 +264,7 @@ class JobPlan:
     audio_seconds: Optional[float] = None
     lipsync: bool = False
     notices: list[str] = field(default_factory=list)
+    layout: str = ""
 
     @property
     def cost(self) -> float:
@@ -307,51 +310,62 @@ def check_task_uuid(task: Mapping[str, Any]) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class Wire:
-    """Field names that depend on `spec.wire` (one place, so the layout can be switched)."""
-
-    prompt: str
-    negative_prompt: str
-    frames_container: Optional[str]   # None: top-level frameImages; "inputs": inputs.frameImages
-    image_key: str                    # "inputImage" or "image"
-
-    @classmethod
-    def of(cls, spec: CapabilitySpec) -> "Wire":
-        inputs = spec.wire.frame_images_layout == "inputs_image"
-        return cls(prompt=spec.wire.prompt_field, negative_prompt=spec.wire.negative_prompt_field,
-                   frames_container="inputs" if inputs else None,
-                   image_key="image" if inputs else "inputImage")
-
-    @property
-    def frames_path(self) -> str:
-        return f"{self.frames_container}.frameImages" if self.frames_container else "frameImages"
-
-    def known_fields(self) -> tuple[str, ...]:
-        rename = {"positivePrompt": self.prompt, "negativePrompt": self.negative_prompt,
-                  "frameImages": self.frames_container or "frameImages"}
-        return tuple(rename.get(name, name) for name in KNOWN_VIDEO_FIELDS)
-
-    def frames(self, task: Mapping[str, Any]) -> Any:
-        """The frame list as sent, or None when absent. Checks the `inputs` object's keys."""
-        if self.frames_container is None:
-            return task.get("frameImages")
-        box = task.get(self.frames_container)
-        if box is None:
-            return None
-        if not isinstance(box, dict):
-            raise invalid(self.frames_container, box, "Must be an object.")
-        for key in box:
-            if key != "frameImages":
-                raise unknown(f"{self.frames_container}.{key}", ["frameImages"])
-        return box.get("frameImages")
+def _get(task: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """(present, value) of a dotted path; a trailing "[]" names a list (its value is the list)."""
+    node: Any = task
+    for name in path.removesuffix("[]").split("."):
+        if not isinstance(node, dict) or name not in node:
+            return False, None
+        node = node[name]
+    return True, node
 
 
-def _check_known_fields(task: Mapping[str, Any], wire: Wire) -> None:
-    known = wire.known_fields()
+def _root(path: str) -> str:
+    return path.removesuffix("[]").split(".")[0]
+
+
+def layout_paths(layout: Layout) -> tuple[str, ...]:
+    paths = [layout.frame_images, layout.video, layout.audio]
+    if layout.reference_images:
+        paths.append(layout.reference_images)
+    return tuple(paths)
+
+
+def layout_roots(layout: Layout) -> set[str]:
+    roots = {_root(p) for p in layout_paths(layout)}
+    if layout.image_to_video_size == "resolution":
+        roots.add("resolution")
+    return roots
+
+
+def detect_layout(task: Mapping[str, Any], spec: CapabilitySpec, accepted: tuple[str, ...]) -> Optional[str]:
+    """The layout whose own fields the task uses (None when it uses none: a plain text-to-video).
+
+    A field only another layout knows is refused the way Runware refuses an unknown parameter."""
+    own = {name: layout_roots(spec.layout(name)) for name in spec.layouts}
+    shared = set.intersection(*own.values()) if own else set()
+    used = {name for name, roots in own.items() if any(r in task for r in roots - shared)}
+    for name in sorted(used - set(accepted)):
+        field_name = next(r for r in sorted(own[name] - shared) if r in task)
+        known = sorted(set().union(*(own[a] for a in accepted)))
+        raise unknown(field_name, known)
+    if len(used) > 1:
+        a, b = sorted(used)
+        raise incompatible(next(r for r in sorted(own[b] - shared) if r in task),
+                           next(r for r in sorted(own[a] - shared) if r in task),
+                           f"fields of two request layouts ({a} and {b}) in one task.")
+    return next(iter(used), None)
+
+
+def _check_known_fields(task: Mapping[str, Any], spec: CapabilitySpec, model: ModelSpec,
+                        accepted: tuple[str, ...]) -> None:
+    known = set(KNOWN_VIDEO_FIELDS) | set(spec.prompt_fields.values())
+    for name in accepted:
+        known |= layout_roots(spec.layout(name))
+    known |= {_root(m.settings_at) for m in spec.models if m.settings_at}
     for key in task:
         if key not in known:
-            raise unknown(key, list(known))
+            raise unknown(key, sorted(known))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,12 +373,14 @@ def _check_known_fields(task: Mapping[str, Any], wire: Wire) -> None:
 
 def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
                         images: Mapping[str, ImageInfo], media: Mapping[str, MediaInfo],
-                        rng: Optional[random.Random] = None) -> JobPlan:
-    """Check one videoInference task the way Runware would; return what to render."""
+                        rng: Optional[random.Random] = None,
+                        layouts: Optional[tuple[str, ...]] = None) -> JobPlan:
+    """Check one videoInference task the way Runware would; return what to render.
+
+    `layouts`: the request layouts accepted (default: every layout in the spec)."""
     rng = rng or random.Random()
+    accepted = tuple(layouts or spec.layouts)
     check_task_uuid(task)
-    wire = Wire.of(spec)
-    _check_known_fields(task, wire)
 
     if "model" not in task:
         raise missing("model")
@@ -373,6 +389,9 @@ def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
     model: Optional[ModelSpec] = next((m for m in spec.models if m.air == model_id), None)
     if model is None:
         raise invalid("model", model_id, "Unknown model AIR identifier.", airs, code="invalidModel")
+    _check_known_fields(task, spec, model, accepted)
+    layout_name = detect_layout(task, spec, accepted)
+    layout = spec.layout(layout_name or accepted[0])
 
     delivery = task.get("deliveryMethod")
     if delivery != "async":
@@ -391,25 +410,52 @@ def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
 
     # Fields the model has no use for, read from the spec: prompts and frames belong to
     # generators, sizes/fps/duration to models that list them, media inputs to models whose
-    # `inputs` name them.
-    gen_only = {wire.prompt: model.is_generator, wire.negative_prompt: model.is_generator,
-                "width": bool(model.sizes), "height": bool(model.sizes),
-                "fps": model.fps is not None, "duration": model.duration is not None,
-                wire.frames_container or "frameImages": bool(model.frame_images)}
-    for name in ("referenceVideos", "inputAudios", "speech"):
-        gen_only[name] = name in model.inputs
-    for name, ok in gen_only.items():
-        if name in task and not ok:
-            raise unsupported(name, task[name], model.air)
-
-    settings = _check_provider_settings(task, spec, model)
+    # `inputs` name them, settings to models that have them.
+    usable = {spec.prompt_fields["prompt"]: model.is_generator,
+              spec.prompt_fields["negative_prompt"]: model.is_generator,
+              "width": bool(model.sizes), "height": bool(model.sizes), "resolution": bool(model.sizes),
+              "fps": model.fps is not None, "duration": model.durations is not None,
+              layout.frame_images: bool(model.frame_images),
+              layout.video: "video" in model.inputs, layout.audio: "audio" in model.inputs,
+              "speech": "speech" in model.inputs}
+    for path, ok in usable.items():
+        present, value = _get(task, path)
+        if present and not ok:
+            raise unsupported(path.removesuffix("[]"), value, model.air)
+    _check_inputs_object(task, layout, model)
+    settings = _check_settings(task, spec, model)
 
     if model.is_generator:
-        plan = _plan_generation(task, spec, wire, model, settings, images, seed, notices)
+        plan = _plan_generation(task, spec, layout, model, settings, images, seed, notices)
     else:
-        plan = _plan_lipsync(task, spec, model, media, seed, notices)
+        plan = _plan_lipsync(task, spec, layout, model, media, seed, notices)
     plan.include_cost = include_cost
+    plan.layout = layout_name or "any"
     return plan
+
+
+def _check_inputs_object(task: Mapping[str, Any], layout: Layout, model: ModelSpec) -> None:
+    """Keys of a container object (e.g. `inputs`) must be fields the layout names for this model."""
+    wanted = {layout.frame_images: bool(model.frame_images), layout.video: "video" in model.inputs,
+              layout.audio: "audio" in model.inputs}
+    if layout.reference_images:
+        wanted[layout.reference_images] = "reference_images" in model.inputs
+    containers: dict[str, list[str]] = {}
+    for path, ok in wanted.items():
+        parts = path.removesuffix("[]").split(".")
+        if len(parts) == 2:
+            containers.setdefault(parts[0], [])
+            if ok:
+                containers[parts[0]].append(parts[1])
+    for name, keys in containers.items():
+        if name not in task:
+            continue
+        box = task[name]
+        if not isinstance(box, dict):
+            raise invalid(name, box, "Must be an object.")
+        for key in box:
+            if key not in keys:
+                raise unknown(f"{name}.{key}", keys)
 
 
 def _check_output_fields(task: Mapping[str, Any], notices: list[str]) -> None:
@@ -444,49 +490,77 @@ def _check_output_fields(task: Mapping[str, Any], notices: list[str]) -> None:
         notices.append("emulator does not call webhooks; poll with getResponse")
 
 
-def _check_provider_settings(task: Mapping[str, Any], spec: CapabilitySpec,
-                             model: ModelSpec) -> dict[str, Any]:
-    if "providerSettings" not in task:
+def _check_settings(task: Mapping[str, Any], spec: CapabilitySpec, model: ModelSpec) -> dict[str, Any]:
+    """The model's settings object (at `settings_at`, e.g. providerSettings.pixverse), checked against
+    the spec's setting descriptions. Returns {setting input: value}."""
+    roots = {_root(m.settings_at) for m in spec.models if m.settings_at}
+    own_root = _root(model.settings_at) if model.settings_at else None
+    for root in roots:
+        if root in task and root != own_root:
+            raise unsupported(root, task[root], model.air)
+    if own_root is None or own_root not in task:
         return {}
-    ps = task["providerSettings"]
-    if not isinstance(ps, dict):
-        raise invalid("providerSettings", ps, "Must be an object.")
-    provider = spec.provider
-    for key in ps:
-        if key != provider:
-            raise unsupported(f"providerSettings.{key}", ps[key], model.air, [provider])
-    settings = ps.get(provider, {})
-    base = f"providerSettings.{provider}"
-    if not isinstance(settings, dict):
-        raise invalid(base, settings, "Must be an object.")
+    parts = model.settings_at.split(".")
+    node: Any = task
+    for depth, name in enumerate(parts):
+        base = ".".join(parts[:depth])
+        if not isinstance(node, dict):
+            raise invalid(base, node, "Must be an object.")
+        for key in node if depth else ():
+            if key != name:
+                raise unsupported(f"{base}.{key}", node[key], model.air, [name])
+        if name not in node:
+            return {}
+        node = node[name]
+    base = model.settings_at
+    if not isinstance(node, dict):
+        raise invalid(base, node, "Must be an object.")
 
-    enum_names = tuple(type(spec.enums).model_fields)
-    known = tuple(n for n in enum_names if n != "voice") + SOUND_SETTINGS
-    for key, value in settings.items():
+    by_wire = {s.wire: s for s in spec.settings}
+    offered = [s.wire for s in spec.settings_of(model)]
+    values: dict[str, Any] = {}
+    for key, value in node.items():
         param = f"{base}.{key}"
-        if key not in model.provider_settings:
-            if key in known:
-                raise unsupported(param, value, model.air, list(model.provider_settings))
-            raise unknown(param, list(model.provider_settings))
-        if key in enum_names:
-            choice = spec.enum(key)
-            if value not in choice.values:
-                raise invalid(param, value, f"Not a valid {key}.", list(choice.values))
-        elif key == "soundEffectSwitch":
+        setting = by_wire.get(key)
+        if setting is None:
+            raise unknown(param, offered)
+        if not model.supports(setting.input):
+            raise unsupported(param, value, model.air, offered)
+        if setting.kind == "enum":
+            if value not in setting.values:
+                raise invalid(param, value, f"Not a valid {key}.", list(setting.values))
+        elif setting.kind == "boolean":
             _bool(param, value)
-        elif key == "soundEffectContent":
-            lim = spec.text_limits["sound_effect_content"]
-            _text(param, value, lim.min, lim.max)
+        elif setting.kind == "text":
+            _text(param, value, setting.min, setting.max)
+        else:
+            number = _int(param, value)
+            if not setting.min <= number <= setting.max:
+                raise invalid(param, number, f"Must be between {setting.min} and {setting.max}.")
+        values[setting.input] = value
+    return values
 
-    for group in spec.mutually_exclusive:
-        present = [name for name in group if name in settings]
-        if len(present) > 1:
-            raise incompatible(f"{base}.{present[1]}", f"{base}.{present[0]}",
-                               f"{' and '.join(present)} are mutually exclusive; send only one.")
-    if "soundEffectContent" in settings and settings.get("soundEffectSwitch") is not True:
-        raise incompatible(f"{base}.soundEffectContent", f"{base}.soundEffectSwitch",
-                           "soundEffectContent needs soundEffectSwitch true.")
-    return settings
+
+def _check_rules(spec: CapabilitySpec, model: ModelSpec, kind: str, values: dict[str, Any],
+                 notices: list[str]) -> None:
+    """The spec's rules between choices, in wire terms (the same rules the builder applies)."""
+    ev = evaluate(spec, kind, model, values)
+    for name, why in ev.reasons.items():
+        if name in values and not offered(ev.allowed[name], values[name]):
+            wire = _wire_of(spec, model, name)
+            allowed = ev.allowed[name]
+            raise TaskError("incompatibleParameters",
+                            f"Invalid value for {wire}: {_shown(values[name])}. {why}.",
+                            wire, allowed if isinstance(allowed, list) else None)
+    notices.extend(ev.notices)
+
+
+def _wire_of(spec: CapabilitySpec, model: ModelSpec, name: str) -> str:
+    try:
+        setting = spec.setting(name)
+    except KeyError:
+        return name
+    return f"{model.settings_at}.{setting.wire}"
 
 
 def _resolve_image(ref: Any, parameter: str, images: Mapping[str, ImageInfo]) -> Optional[ImageInfo]:
@@ -509,10 +583,10 @@ def _resolve_image(ref: Any, parameter: str, images: Mapping[str, ImageInfo]) ->
         raise invalid(parameter, ref, f"Not a usable image: {exc}.") from None
 
 
-def _check_frame_images(frames: Any, spec: CapabilitySpec, wire: Wire, model: ModelSpec,
+def _check_frame_images(frames: Any, spec: CapabilitySpec, layout: Layout, model: ModelSpec,
                         images: Mapping[str, ImageInfo], notices: list[str]) -> Optional[ImageInfo]:
     """Returns the first frame's image (when the emulator can see it)."""
-    path, key = wire.frames_path, wire.image_key
+    path, key = layout.frame_images, layout.frame_image_key
     item_fields = (key, "frame")
     allowed = list(model.frame_images)
     if not isinstance(frames, list) or not frames:
@@ -571,27 +645,33 @@ def _check_frame_images(frames: Any, spec: CapabilitySpec, wire: Wire, model: Mo
     return first
 
 
-def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, wire: Wire, model: ModelSpec,
+def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout, model: ModelSpec,
                      settings: Mapping[str, Any], images: Mapping[str, ImageInfo], seed: int,
                      notices: list[str]) -> JobPlan:
+    prompt_field, negative_field = spec.prompt_fields["prompt"], spec.prompt_fields["negative_prompt"]
     lim = spec.text_limits["prompt"]
-    if wire.prompt not in task:
-        raise missing(wire.prompt, f"Send {lim.min}–{lim.max} characters.")
-    _text(wire.prompt, task[wire.prompt], lim.min, lim.max)
-    if wire.negative_prompt in task:
+    if prompt_field not in task:
+        raise missing(prompt_field, f"Send {lim.min}–{lim.max} characters.")
+    _text(prompt_field, task[prompt_field], lim.min, lim.max)
+    if negative_field in task:
         nlim = spec.text_limits["negative_prompt"]
-        _text(wire.negative_prompt, task[wire.negative_prompt], nlim.min, nlim.max)
+        _text(negative_field, task[negative_field], nlim.min, nlim.max)
 
     first = None
-    frames = wire.frames(task)
-    if frames is not None or (wire.frames_container is None and "frameImages" in task):
-        first = _check_frame_images(frames, spec, wire, model, images, notices)
+    has_frames, frames = _get(task, layout.frame_images)
+    if has_frames:
+        first = _check_frame_images(frames, spec, layout, model, images, notices)
 
     sizes = model.all_sizes()
     listed = [f"{w}x{h}" for w, h in sizes]
     has_w, has_h = "width" in task, "height" in task
     if has_w != has_h:
         raise missing("height" if has_w else "width", "Send width and height together.")
+    if has_w and "resolution" in task:
+        raise incompatible("resolution", "width", "resolution cannot be used with width/height.")
+    if has_w and has_frames and layout.image_to_video_size == "resolution":
+        raise incompatible("width", layout.frame_images,
+                           f"provide exactly one of {layout.frame_images} or width/height.")
     if has_w:
         width = _int("width", task["width"])
         height = _int("height", task["height"])
@@ -608,86 +688,92 @@ def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, wire: Wire, 
                             f"With width {width}, height may be {', '.join(map(str, heights))}. "
                             f"Model {model.air} supports these sizes: {', '.join(listed)}.",
                             "height", heights)
-    elif first is not None:
-        res = spec.generation_defaults.resolution_default
+    elif "resolution" in task:
+        res = task["resolution"]
+        if res not in model.sizes:
+            raise invalid("resolution", res, f"Unsupported resolution for {model.air}.", list(model.sizes))
+        if first is None:
+            raise missing("width", f"Without {layout.frame_images}, send width and height.")
         width, height = model.sizes[res][model.nearest_aspect_ratio(res, first.width, first.height)]
-        notices.append(f"no width/height sent: {width}x{height} chosen from the first frame")
+    elif first is not None:
+        res = model.resolution_default
+        width, height = model.sizes[res][model.nearest_aspect_ratio(res, first.width, first.height)]
+        notices.append(f"no size sent: {width}x{height} chosen from the first frame")
     else:
         raise missing("width", "Text-to-video needs width and height.")
 
-    fps_choice, dur_choice = model.fps, model.duration
-    fps = _int("fps", task["fps"]) if "fps" in task else fps_choice.default
-    if fps not in fps_choice.values:
-        raise invalid("fps", fps, f"Unsupported frame rate for {model.air}.", list(fps_choice.values))
+    fps_choice, dur_choice = model.fps, model.durations
+    if fps_choice is not None:
+        fps = _int("fps", task["fps"]) if "fps" in task else fps_choice.default
+        if fps not in fps_choice.all:
+            raise invalid("fps", fps, f"Unsupported frame rate for {model.air}.", list(fps_choice.all))
+    else:
+        fps = MODEL_OWN_FPS
     duration = _int("duration", task["duration"]) if "duration" in task else dur_choice.default
-    if duration not in dur_choice.values:
-        raise invalid("duration", duration, f"Unsupported duration for {model.air}.",
-                      list(dur_choice.values))
+    if duration not in dur_choice.all:
+        raise invalid("duration", duration, f"Unsupported duration for {model.air}.", list(dur_choice.all))
 
-    motion = settings.get("motionMode", spec.enum("motionMode").default)
-    located = model.locate_size(width, height)
-    resolution = located[0] if located else None
-    if spec.fast_motion_reverts(motion, duration, resolution):
-        rule = spec.fast_motion_revert
-        why = []
-        if duration in rule.when_duration:
-            why.append(f"duration {duration} s")
-        if resolution in rule.when_resolution:
-            why.append(f"resolution {resolution}")
-        notices.append(f"motionMode {rule.mode} reverted to {rule.reverts_to}: {', '.join(why)}")
-
+    resolution, aspect = model.locate_size(width, height)
+    values = {s.input: s.widget_default for s in spec.settings_of(model)}
+    values.update(settings, resolution=resolution, aspect_ratio=aspect, duration=duration,
+                  fps=fps if "fps" in task else None,
+                  last_frame=isinstance(frames, list) and len(frames) > 1)
+    kind = "image_to_video" if has_frames else "text_to_video"
+    _check_rules(spec, model, kind, values, notices)
+    sound = any(settings.get(s.input) is True for s in spec.settings_of(model) if s.makes_sound)
     return JobPlan(model=model.air, width=width, height=height, fps=fps, duration=float(duration),
-                   with_audio=settings.get("soundEffectSwitch") is True, seed=seed, notices=notices)
+                   with_audio=sound, seed=seed, notices=notices)
 
 
-def _media_ref(task: Mapping[str, Any], name: str, media: Mapping[str, MediaInfo],
-               max_items: int) -> MediaInfo:
-    refs = task[name]
-    if not isinstance(refs, list):
-        raise invalid(name, refs, "Must be an array of mediaUUIDs.")
-    if len(refs) != 1 or max_items < 1:
-        raise invalid(name, refs, f"Exactly one item is required (at most {max_items}).")
-    ref = refs[0]
-    param = f"{name}[0]"
+def _media_ref(task: Mapping[str, Any], path: str, media: Mapping[str, MediaInfo],
+               max_items: int) -> tuple[str, str, MediaInfo]:
+    """(parameter, ref, media) of a media input at `path` ("referenceVideos[]": a one-item list)."""
+    _, value = _get(task, path)
+    name = path.removesuffix("[]")
+    if path.endswith("[]"):
+        if not isinstance(value, list):
+            raise invalid(name, value, "Must be an array of mediaUUIDs.")
+        if len(value) != 1 or max_items < 1:
+            raise invalid(name, value, f"Exactly one item is required (at most {max_items}).")
+        ref, param = value[0], f"{name}[0]"
+    else:
+        ref, param = value, name
     if not is_uuid(ref):
         raise invalid(param, ref, "Must be a mediaUUID from a mediaStorage upload.")
     if ref not in media:
         raise invalid(param, ref, "No uploaded media has this mediaUUID.")
-    return media[ref]
+    return param, ref, media[ref]
 
 
-def _plan_lipsync(task: Mapping[str, Any], spec: CapabilitySpec, model: ModelSpec,
+def _plan_lipsync(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout, model: ModelSpec,
                   media: Mapping[str, MediaInfo], seed: int, notices: list[str]) -> JobPlan:
     lim = spec.lipsync_limits
-    if "referenceVideos" not in task:
-        raise missing("referenceVideos", "Lip sync needs one reference video (a mediaUUID).")
-    video = _media_ref(task, "referenceVideos", media, lim.max_reference_videos)
-    param, ref = "referenceVideos[0]", task["referenceVideos"][0]
+    video_field, audio_field = layout.video.removesuffix("[]"), layout.audio.removesuffix("[]")
+    if not _get(task, layout.video)[0]:
+        raise missing(video_field, "Lip sync needs one reference video (a mediaUUID).")
+    param, ref, video = _media_ref(task, layout.video, media, lim.max_reference_videos)
+    code = f"invalid{_cap(_leaf(video_field))}"
     if video.probe_error or not video.has_video:
-        raise invalid(param, ref, f"Not a usable video: {video.probe_error or 'no video stream'}.",
-                      code="invalidReferenceVideos")
+        raise invalid(param, ref, f"Not a usable video: {video.probe_error or 'no video stream'}.", code=code)
     if video.size > lim.video_max_bytes:
-        raise invalid(param, ref, f"Video is {video.size} bytes; the limit is {lim.video_max_bytes}.",
-                      code="invalidReferenceVideos")
+        raise invalid(param, ref, f"Video is {video.size} bytes; the limit is {lim.video_max_bytes}.", code=code)
     if video.duration is None or video.duration > lim.video_max_seconds + 1e-3:
         raise invalid(param, ref, f"Video lasts {video.duration} s; the limit is "
-                      f"{lim.video_max_seconds:g} s.", code="invalidReferenceVideos")
+                      f"{lim.video_max_seconds:g} s.", code=code)
 
-    has_audio, has_speech = "inputAudios" in task, "speech" in task
+    has_audio, has_speech = _get(task, layout.audio)[0], "speech" in task
     if has_audio and has_speech:
-        raise incompatible("speech", "inputAudios", "send either inputAudios or speech, not both.")
+        raise incompatible("speech", audio_field, f"send either {audio_field} or speech, not both.")
     if not (has_audio or has_speech):
-        raise missing("inputAudios", "Lip sync needs inputAudios (one mediaUUID) or speech "
-                      "{voice, text}.")
+        raise missing(audio_field, f"Lip sync needs {audio_field} (one mediaUUID) or speech {{voice, text}}.")
     if has_audio:
-        audio = _media_ref(task, "inputAudios", media, lim.max_input_audios)
-        param, ref = "inputAudios[0]", task["inputAudios"][0]
+        param, ref, audio = _media_ref(task, layout.audio, media, lim.max_input_audios)
+        code = f"invalid{_cap(_leaf(audio_field))}"
         if audio.probe_error or not audio.has_audio:
-            raise invalid(param, ref, f"Not usable audio: {audio.probe_error or 'no audio stream'}.",
-                          code="invalidInputAudios")
+            raise invalid(param, ref, f"Not usable audio: {audio.probe_error or 'no audio stream'}.", code=code)
         if audio.duration is None or audio.duration > lim.audio_max_seconds + 1e-3:
             raise invalid(param, ref, f"Audio lasts {audio.duration} s; the limit is "
-                          f"{lim.audio_max_seconds:g} s.", code="invalidInputAudios")
+                          f"{lim.audio_max_seconds:g} s.", code=code)
         seconds = audio.duration
     else:
         speech = task["speech"]
@@ -696,7 +782,7 @@ def _plan_lipsync(task: Mapping[str, Any], spec: CapabilitySpec, model: ModelSpe
         for key in speech:
             if key not in SPEECH_FIELDS:
                 raise unknown(f"speech.{key}", list(SPEECH_FIELDS))
-        voices = spec.enum("voice")
+        voices = spec.voices
         voice = speech.get("voice", voices.default)
         if voice not in voices.values:
             raise invalid("speech.voice", voice, "Unknown voice.", list(voices.values))

@@ -1,8 +1,9 @@
-"""The capability spec: PixVerse's models, sizes, enumerations and limits as data.
+"""The capability spec: PixVerse's models, settings, sizes, rules and limits as data.
 
-`pixverse.json` beside this file is the only place any PixVerse list or number is written down.
-Dropdowns, request validation, the web UI (through a route) and the local emulator all read it
-through `load_spec()`. Adding a model or an effect is one edit to that file.
+`pixverse.json` beside this file is the only place any PixVerse list, number or wire name is written
+down. Dropdowns, CLI flags, request building and validation, the web UI (through a route) and the
+local emulator all read it through `load_spec()`; what each model offers is computed in one place,
+`nodes/spec/options.py`. A new model, setting or effect is one edit to that file.
 """
 from __future__ import annotations
 
@@ -10,13 +11,28 @@ import functools
 import json
 import math
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SPEC_PATH = Path(__file__).with_name("pixverse.json")
 
-Workflow = Literal["text-to-video", "image-to-video", "video-to-video"]
+Workflow = Literal["text-to-video", "image-to-video", "video-to-video", "modify"]
+Scalar = Union[bool, int, float, str]
+
+# Widget values that mean "not set": the field is left out of the request (Runware's default applies).
+NONE = "none"
+AUTO = "auto"
+SET = "$set"  # in a rule: "any value that is set"
+
+
+def is_set(value: Any) -> bool:
+    """False for the values that leave a setting out of the request: None, "", "none", False."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", NONE)
+    return True
 
 
 class _Frozen(BaseModel):
@@ -42,14 +58,24 @@ class Choice(_Frozen):
 
 
 class IntChoice(_Frozen):
-    values: tuple[int, ...]
+    """Whole numbers: a list (`values`) or a range (`min`..`max`), with a default."""
+
+    values: Optional[tuple[int, ...]] = None
+    min: Optional[int] = None
+    max: Optional[int] = None
     default: int
 
     @model_validator(mode="after")
     def _check(self) -> "IntChoice":
-        if self.default not in self.values:
-            raise ValueError(f"default {self.default} not in {self.values}")
+        if (self.values is None) == (self.min is None or self.max is None):
+            raise ValueError("give either values or min and max")
+        if self.default not in self.all:
+            raise ValueError(f"default {self.default} not in {list(self.all)}")
         return self
+
+    @property
+    def all(self) -> tuple[int, ...]:
+        return self.values if self.values is not None else tuple(range(self.min, self.max + 1))
 
 
 class Range(_Frozen):
@@ -57,11 +83,102 @@ class Range(_Frozen):
     max: int
 
 
-class FastMotionRevert(_Frozen):
-    mode: str
-    reverts_to: str
-    when_duration: tuple[int, ...]
-    when_resolution: tuple[str, ...]
+class Setting(_Frozen):
+    """One user-facing setting: its node input, where it goes in the request, its kind and limits.
+
+    `wire` is relative to the model's `settings_at` object (e.g. providerSettings.pixverse).
+    `optional` enums offer "none" (not sent); booleans are sent only when true; text only when set.
+    `via: motion` settings come from an Effect/Camera node through the generators' motion input."""
+
+    input: str
+    kind: Literal["enum", "boolean", "text", "integer"]
+    wire: str
+    tooltip: str
+    values: tuple[str, ...] = ()
+    labels: dict[str, str] = Field(default_factory=dict)
+    default: Optional[Scalar] = None
+    optional: bool = False
+    min: Optional[int] = None
+    max: Optional[int] = None
+    via: Optional[Literal["motion"]] = None
+    makes_sound: bool = False  # a boolean that, when on, gives the video a sound track
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Setting":
+        if self.kind == "enum":
+            Choice(values=self.values, default=self.default, labels=self.labels)
+            if not self.optional and self.default is None:
+                raise ValueError(f"setting {self.input}: a required enum needs a default")
+        if self.kind in ("text", "integer") and (self.min is None or self.max is None):
+            raise ValueError(f"setting {self.input}: {self.kind} needs min and max")
+        return self
+
+    @property
+    def options(self) -> tuple:
+        """What a dropdown offers (enums only): "none" first for an optional enum."""
+        return ((NONE,) if self.optional else ()) + self.values
+
+    @property
+    def widget_default(self) -> Any:
+        if self.kind == "enum":
+            return self.default if self.default is not None else NONE
+        if self.kind == "boolean":
+            return bool(self.default)
+        if self.kind == "text":
+            return self.default or ""
+        return self.default if self.default is not None else self.min
+
+    def describe_allowed(self) -> Any:
+        if self.kind == "enum":
+            return list(self.values)
+        if self.kind == "boolean":
+            return [False, True]
+        if self.kind == "text":
+            return f"{self.min}-{self.max} characters"
+        return f"whole numbers {self.min}-{self.max}"
+
+
+class Rule(_Frozen):
+    """A constraint between choices, as data. When every `when` input has one of its values
+    (SET: any set value), `allow` limits inputs to the listed values, `forbid` refuses the listed
+    values, and `notice` is told to the user (nothing refused). `models`: keys, or all models."""
+
+    when: dict[str, tuple[Scalar, ...]]
+    models: Optional[tuple[str, ...]] = None
+    allow: dict[str, tuple[Scalar, ...]] = Field(default_factory=dict)
+    forbid: dict[str, tuple[Scalar, ...]] = Field(default_factory=dict)
+    why: str = ""
+    notice: str = ""
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> "Rule":
+        if not (self.allow or self.forbid or self.notice):
+            raise ValueError(f"rule {self.when}: give allow, forbid or notice")
+        if (self.allow or self.forbid) and not self.why:
+            raise ValueError(f"rule {self.when}: a refusing rule needs a why")
+        return self
+
+    def applies_to(self, model: "ModelSpec") -> bool:
+        return self.models is None or model.key in self.models
+
+    def matches(self, values: dict[str, Any]) -> bool:
+        return all(value_in(values.get(name), listed) for name, listed in self.when.items())
+
+
+def value_in(value: Any, listed: tuple) -> bool:
+    """Whether a choice is one of a rule's values (SET matches any set value; 8 matches "8")."""
+    for v in listed:
+        if v == SET:
+            if is_set(value):
+                return True
+        elif isinstance(v, bool) or isinstance(value, bool):
+            if v is value:
+                return True
+        elif v == value or str(v) == str(value):
+            return True
+    return False
 
 
 class InputImageLimits(_Frozen):
@@ -78,27 +195,31 @@ class LipSyncLimits(_Frozen):
     audio_max_seconds: float
 
 
-class Enums(_Frozen):
-    style: Choice
-    effect: Choice
-    cameraMovement: Choice
-    motionMode: Choice
-    voice: Choice
+class Layout(_Frozen):
+    """Where a request layout puts the inputs (see DESIGN §1: the seed's and Runware's current one).
+
+    Paths are dotted; a trailing "[]" means a one-item list. `image_to_video_size`: what gives the
+    size of an image-to-video task: "width_height" (the listed size) or "resolution" (the tier; the
+    video takes the first frame's shape)."""
+
+    description: str
+    frame_images: str
+    frame_image_key: str
+    video: str
+    audio: str
+    reference_images: Optional[str] = None
+    image_to_video_size: Literal["width_height", "resolution"]
+    source: str = ""
 
 
-class WireLayout(_Frozen):
-    frame_images_layout: Literal["top_level_inputImage", "inputs_image"]
-    prompt_field: str
-    negative_prompt_field: str
-
-
-class GenerationDefaults(_Frozen):
-    fps: IntChoice
-    duration: IntChoice
-    resolution_default: str
-    aspect_ratio_default: str
-    frame_images: tuple[str, ...]
-    provider_settings: tuple[str, ...]
+class ModelDefaults(_Frozen):
+    fps: Optional[IntChoice] = None
+    durations: Optional[IntChoice] = None
+    resolution_default: Optional[str] = None
+    aspect_ratio_default: Optional[str] = None
+    frame_images: tuple[str, ...] = ()
+    settings_at: str = ""
+    settings: tuple[str, ...] = ()
 
 
 # resolution tier -> aspect ratio -> (width, height)
@@ -110,12 +231,18 @@ class _RawModel(_Frozen):
     name: str
     air: str
     workflows: tuple[Workflow, ...]
+    defaults: Optional[str] = None  # a model_defaults entry; generators take "generator" unless set
     sizes: Optional[str] = None
     fps: Optional[IntChoice] = None
-    duration: Optional[IntChoice] = None
+    durations: Optional[IntChoice] = None
+    resolution_default: Optional[str] = None
+    aspect_ratio_default: Optional[str] = None
     frame_images: Optional[tuple[str, ...]] = None
-    provider_settings: Optional[tuple[str, ...]] = None
+    settings_at: Optional[str] = None
+    settings: Optional[tuple[str, ...]] = None
     inputs: tuple[str, ...] = ()
+    layouts: Optional[tuple[str, ...]] = None
+    source: str = ""
 
 
 class ModelSpec(_Frozen):
@@ -127,10 +254,15 @@ class ModelSpec(_Frozen):
     workflows: tuple[Workflow, ...]
     sizes: SizeTable = Field(default_factory=dict)
     fps: Optional[IntChoice] = None
-    duration: Optional[IntChoice] = None
+    durations: Optional[IntChoice] = None
+    resolution_default: Optional[str] = None
+    aspect_ratio_default: Optional[str] = None
     frame_images: tuple[str, ...] = ()
-    provider_settings: tuple[str, ...] = ()
+    settings_at: str = ""
+    settings: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
+    layouts: tuple[str, ...] = ()
+    source: str = ""
 
     @property
     def is_generator(self) -> bool:
@@ -140,8 +272,8 @@ class ModelSpec(_Frozen):
     def label(self) -> str:
         return f"{self.name} ({self.air})"
 
-    def supports(self, provider_setting: str) -> bool:
-        return provider_setting in self.provider_settings
+    def supports(self, setting_input: str) -> bool:
+        return setting_input in self.settings
 
     @property
     def resolutions(self) -> tuple[str, ...]:
@@ -178,33 +310,42 @@ class ModelSpec(_Frozen):
 class CapabilitySpec(_Frozen):
     provider: str
     docs_url: str
-    wire: WireLayout
-    enums: Enums
-    mutually_exclusive: tuple[tuple[str, ...], ...]
-    fast_motion_revert: FastMotionRevert
+    sources: dict[str, str] = Field(default_factory=dict)
+    prompt_fields: dict[str, str]
+    layouts: dict[str, Layout]
+    default_layouts: tuple[str, ...]  # the layouts a model speaks unless it says, preferred first
+    layout_fields_extra: tuple[str, ...] = ()  # besides the layouts' own fields, what a refusal may name
+    settings: tuple[Setting, ...]
+    rules: tuple[Rule, ...] = ()
+    voices: Choice
     text_limits: dict[str, Range]
     seed: Range
     input_image: InputImageLimits
     lipsync_limits: LipSyncLimits
-    generation_defaults: GenerationDefaults
+    default_models: dict[str, str]
     models: tuple[ModelSpec, ...]
 
     @classmethod
     def from_raw(cls, raw: dict) -> "CapabilitySpec":
         raw = dict(raw)
         tables: dict[str, SizeTable] = raw.pop("size_tables")
-        defaults = GenerationDefaults.model_validate(raw["generation_defaults"])
+        defaults = {name: ModelDefaults.model_validate(d) for name, d in raw.pop("model_defaults", {}).items()}
         models = []
         for entry in raw.pop("models"):
             m = _RawModel.model_validate(entry)
-            data = m.model_dump(exclude_none=True)
+            data = m.model_dump(exclude_none=True, exclude={"defaults"})
+            generator = "text-to-video" in m.workflows or "image-to-video" in m.workflows
+            base_name = m.defaults or ("generator" if generator else None)
+            if base_name is not None:
+                if base_name not in defaults:
+                    raise ValueError(f"model {m.key}: unknown model_defaults {base_name!r}")
+                for name, value in defaults[base_name].model_dump(exclude_none=True).items():
+                    data.setdefault(name, value)
             if m.sizes is not None:
                 if m.sizes not in tables:
                     raise ValueError(f"model {m.key}: unknown size table {m.sizes!r}")
                 data["sizes"] = tables[m.sizes]
-            if "text-to-video" in m.workflows or "image-to-video" in m.workflows:
-                for name in ("fps", "duration", "frame_images", "provider_settings"):
-                    data.setdefault(name, getattr(defaults, name))
+            data.setdefault("layouts", tuple(raw.get("default_layouts", ())))
             models.append(data)
         spec = cls.model_validate({**raw, "models": models})
         spec._check_consistency()
@@ -214,23 +355,48 @@ class CapabilitySpec(_Frozen):
         keys = [m.key for m in self.models] + [m.air for m in self.models]
         if len(set(keys)) != len(keys):
             raise ValueError("model keys and AIR ids must be unique")
-        known_settings = set(Enums.model_fields) | {"soundEffectSwitch", "soundEffectContent"}
+        names = [s.input for s in self.settings]
+        if len(set(names)) != len(names):
+            raise ValueError("setting inputs must be unique")
+        if not self.default_layouts or set(self.default_layouts) - set(self.layouts):
+            raise ValueError(f"default_layouts {self.default_layouts} must name layouts")
         for m in self.models:
-            unknown = set(m.provider_settings) - known_settings
+            unknown = set(m.settings) - set(names)
             if unknown:
-                raise ValueError(f"model {m.key}: unknown provider settings {sorted(unknown)}")
-            if m.is_generator and (self.generation_defaults.resolution_default not in m.sizes
-                                   or self.generation_defaults.aspect_ratio_default not in m.aspect_ratios):
-                raise ValueError(f"model {m.key}: default size missing from its table")
+                raise ValueError(f"model {m.key}: unknown settings {sorted(unknown)}")
+            if m.settings and not m.settings_at:
+                raise ValueError(f"model {m.key}: settings need settings_at (where they go in the request)")
+            for layout in m.layouts:
+                if layout not in self.layouts:
+                    raise ValueError(f"model {m.key}: unknown layout {layout!r}")
+            if m.is_generator:
+                if m.durations is None:
+                    raise ValueError(f"model {m.key}: a generator needs durations")
+                if m.resolution_default not in m.sizes or m.aspect_ratio_default not in m.aspect_ratios:
+                    raise ValueError(f"model {m.key}: default size missing from its table")
+        model_keys = {m.key for m in self.models}
+        for rule in self.rules:
+            if rule.models and set(rule.models) - model_keys:
+                raise ValueError(f"rule {rule.when}: unknown models {sorted(set(rule.models) - model_keys)}")
+        for workflow, key in self.default_models.items():
+            model = self.model(key)
+            if workflow not in model.workflows:
+                raise ValueError(f"default model {key} for {workflow} does not do {workflow}")
 
     # -- look-ups ---------------------------------------------------------------------------
 
     def model(self, ident: str) -> ModelSpec:
-        """Find a model by AIR id, key or display label. Raises KeyError naming the choices."""
+        """Find a model by AIR id, key or display label. Raises KeyError."""
         for m in self.models:
             if ident in (m.air, m.key, m.name, m.label):
                 return m
         raise KeyError(ident)
+
+    def models_for(self, workflow: str) -> tuple[ModelSpec, ...]:
+        return tuple(m for m in self.models if workflow in m.workflows)
+
+    def default_model(self, workflow: str) -> ModelSpec:
+        return self.model(self.default_models[workflow])
 
     @property
     def generators(self) -> tuple[ModelSpec, ...]:
@@ -238,34 +404,55 @@ class CapabilitySpec(_Frozen):
 
     @property
     def lipsync_models(self) -> tuple[ModelSpec, ...]:
-        return tuple(m for m in self.models if "video-to-video" in m.workflows)
+        return self.models_for("video-to-video")
 
-    def enum(self, name: str) -> Choice:
-        return getattr(self.enums, name)
+    def setting(self, input_name: str) -> Setting:
+        for s in self.settings:
+            if s.input == input_name:
+                return s
+        raise KeyError(input_name)
 
-    def all_resolutions(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for m in self.generators:
-            seen.update(dict.fromkeys(m.resolutions))
-        return tuple(seen)
+    def settings_of(self, model: ModelSpec) -> tuple[Setting, ...]:
+        """The model's settings, in the spec's order."""
+        return tuple(s for s in self.settings if s.input in model.settings)
 
-    def all_aspect_ratios(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for m in self.generators:
-            seen.update(dict.fromkeys(m.aspect_ratios))
-        return tuple(seen)
+    def settings_for(self, workflow: str) -> tuple[Setting, ...]:
+        """Every setting some model of `workflow` takes, in the spec's order (what a node offers)."""
+        used = {name for m in self.models_for(workflow) for name in m.settings}
+        return tuple(s for s in self.settings if s.input in used)
 
-    def fast_motion_reverts(self, motion_mode: Optional[str], duration: int, resolution: Optional[str]) -> bool:
-        rule = self.fast_motion_revert
-        return motion_mode == rule.mode and (
-            duration in rule.when_duration or resolution in rule.when_resolution)
+    def motion_settings(self) -> tuple[Setting, ...]:
+        return tuple(s for s in self.settings if s.via == "motion")
+
+    def models_taking(self, setting_input: str) -> tuple[ModelSpec, ...]:
+        return tuple(m for m in self.models if m.supports(setting_input))
+
+    def rules_for(self, model: ModelSpec) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.applies_to(model))
+
+    def layout(self, name: str) -> Layout:
+        return self.layouts[name]
+
+    def layout_fields(self) -> set[str]:
+        """Top-level fields that differ between layouts (a refusal naming one may be the layout's fault)."""
+        fields = set(self.layout_fields_extra)
+        for layout in self.layouts.values():
+            for path in (layout.frame_images, layout.video, layout.audio, layout.reference_images):
+                if path:
+                    fields.add(path.removesuffix("[]").split(".")[0])
+            if layout.image_to_video_size == "resolution":
+                fields.add("resolution")
+        return fields
 
     def to_public_json(self) -> dict:
-        """What the web UI receives: the resolved spec, plain JSON."""
+        """The resolved spec, plain JSON."""
         return self.model_dump(mode="json")
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=4)
 def load_spec(path: Optional[str] = None) -> CapabilitySpec:
-    with open(path or SPEC_PATH, encoding="utf-8") as fh:
+    """The spec from `path`, or from PIXVERSE_SPEC_PATH, or the one beside this file."""
+    import os
+
+    with open(path or os.environ.get("PIXVERSE_SPEC_PATH") or SPEC_PATH, encoding="utf-8") as fh:
         return CapabilitySpec.from_raw(json.load(fh))

@@ -1,43 +1,88 @@
-// What each PixVerse node may offer for the model it is set to, computed from the capability spec
-// that the pack serves at /runware/pixverse/spec. No option list is written down here: every value,
-// default and limit comes from that spec. Pure functions, no ComfyUI import, so they run in Node too.
+// What each PixVerse node may offer for the model it is set to. Everything comes from the route
+// /runware/pixverse/spec, which serves, per node kind and model, the options, defaults, sizes and
+// rules that nodes/spec/options.py computes from the capability spec. This file holds no list and
+// knows no setting or rule: it narrows the served options by the served rules exactly as the Python
+// `evaluate` does (tests compare the two), and says what changed. Pure functions, no ComfyUI import.
 
 const same = (a, b) => String(a) === String(b);
-const has = (list, value) => list.some((v) => same(v, value));
-const pick = (list, value) => list.find((v) => same(v, value));
 
-/** The model behind a model-widget label (the label the node offers), or null. */
-export function modelForLabel(spec, label) {
-  const air = spec.ui.model_labels[label];
-  return spec.models.find((m) => m.air === air) ?? null;
-}
-
-export function labelForModel(spec, model) {
-  return Object.keys(spec.ui.model_labels).find((l) => spec.ui.model_labels[l] === model.air);
-}
-
-/** Which node a ComfyUI node type is: "text_to_video", "image_to_video", "lipsync", "effect", "camera" or null. */
+/** The node kind ("text_to_video", "image_to_video", "lipsync", …) of a ComfyUI node type, or null. */
 export function nodeKind(spec, nodeType) {
   const ids = spec.ui.node_ids;
   return Object.keys(ids).find((k) => ids[k] === nodeType) ?? null;
 }
 
-const WORKFLOW = { text_to_video: "text-to-video", image_to_video: "image-to-video", lipsync: "video-to-video" };
-
-export function modelsFor(spec, kind) {
-  return spec.models.filter((m) => m.workflows.includes(WORKFLOW[kind]));
+/** The served entry of a model-widget label on a node kind, or null. */
+export function modelEntry(spec, kind, label) {
+  return spec.nodes?.[kind]?.models?.[label] ?? null;
 }
 
-const supports = (model, setting) => (model.provider_settings ?? []).includes(setting);
-
-/** The input name of a provider setting (e.g. cameraMovement → camera_movement), in words. */
-function settingWords(spec, setting) {
-  return (spec.ui.setting_inputs[setting] ?? setting).replace(/_/g, " ");
+function isSet(spec, value) {
+  if (value === null || value === undefined || value === false) return false;
+  if (typeof value === "string") return !["", spec.ui.none].includes(value.trim().toLowerCase());
+  return true;
 }
 
-/** Names of the generator models that take a provider setting, e.g. "PixVerse v4, PixVerse v4.5". */
-export function modelsTaking(spec, setting) {
-  return spec.models.filter((m) => supports(m, setting)).map((m) => m.name);
+/** Whether `value` is one of a rule's values (the "any set value" marker matches any set value). */
+function valueIn(spec, value, listed) {
+  return listed.some((v) => {
+    if (v === spec.ui.set) return isSet(spec, value);
+    if (typeof v === "boolean" || typeof value === "boolean") return v === value;
+    return same(v, value);
+  });
+}
+
+function matches(spec, rule, values) {
+  return Object.entries(rule.when).every(([name, listed]) => valueIn(spec, values[name], listed));
+}
+
+// null in an options map: free text. Only "set / not set" can be ruled on.
+function restrict(spec, current, listed, keep) {
+  if (current === null) return keep || !listed.includes(spec.ui.set) ? current : [""];
+  return current.filter((v) => valueIn(spec, v, listed) === keep);
+}
+
+/** Whether a value is among the allowed options (null: any text; an unset value always is). */
+export function offered(spec, allowed, value) {
+  if (allowed === null || allowed === undefined || !isSet(spec, value)) return true;
+  return valueIn(spec, value, allowed);
+}
+
+/** {allowed, reasons, notices} for a model (by label) given the node's values: nodes/spec/options.evaluate. */
+export function evaluate(spec, kind, label, values) {
+  const entry = modelEntry(spec, kind, label);
+  if (!entry) return null;
+  const allowed = {};
+  for (const [name, options] of Object.entries(entry.options)) allowed[name] = options === null ? null : [...options];
+  if (entry.aspect_ratios?.[values.resolution]) allowed.aspect_ratio = [...entry.aspect_ratios[values.resolution]];
+  const reasons = {};
+  const notices = [];
+  for (const rule of entry.rules) {
+    if (!matches(spec, rule, values)) continue;
+    for (const [name, listed] of Object.entries(rule.allow ?? {})) {
+      if (name in allowed) {
+        allowed[name] = restrict(spec, allowed[name], listed, true);
+        reasons[name] = rule.why;
+      }
+    }
+    for (const [name, listed] of Object.entries(rule.forbid ?? {})) {
+      if (name in allowed || name in values) {
+        allowed[name] = restrict(spec, name in allowed ? allowed[name] : null, listed, false);
+        reasons[name] = rule.why;
+      }
+    }
+    if (rule.notice) notices.push(rule.notice);
+  }
+  return { allowed, reasons, notices };
+}
+
+/** The value a widget falls back to: the node's own default when allowed, else the model's, else the first. */
+function fallback(entry, name, allowed, nodeDefaults) {
+  if (allowed === null) return "";
+  for (const c of [nodeDefaults?.[name], entry.defaults[name]]) {
+    if (c !== undefined && c !== null && allowed.some((v) => same(v, c))) return allowed.find((v) => same(v, c));
+  }
+  return allowed[0];
 }
 
 function fmtSize([w, h]) {
@@ -45,152 +90,84 @@ function fmtSize([w, h]) {
 }
 
 /**
- * The options each widget may show for `model`, given the current values (aspect ratios depend on the
- * resolution). Returns {name: [allowed values]} for the widgets this node kind has.
- */
-export function allowedOptions(spec, kind, model, values) {
-  const ui = spec.ui;
-  if (kind === "lipsync") {
-    const speech = (model.inputs ?? []).includes("speech");
-    const voice = spec.enums.voice;
-    return {
-      model: modelsFor(spec, kind).map((m) => labelForModel(spec, m)),
-      voice: speech ? [...voice.values] : [voice.default],
-    };
-  }
-  const resolutions = Object.keys(model.sizes);
-  const resolution = has(resolutions, values.resolution) ? values.resolution : null;
-  const aspects = Object.keys(model.sizes[resolution ?? resolutions[0]] ?? {});
-  const motion = spec.enums.motionMode;
-  return {
-    model: modelsFor(spec, kind).map((m) => labelForModel(spec, m)),
-    resolution: resolutions,
-    aspect_ratio: kind === "image_to_video" ? [ui.auto, ...aspects] : aspects,
-    duration: [...model.duration.values],
-    fps: [...model.fps.values],
-    style: supports(model, "style") ? [ui.none, ...spec.enums.style.values] : [ui.none],
-    motion_mode: supports(model, "motionMode") ? [...motion.values] : [motion.default],
-    sound_effects: supports(model, "soundEffectSwitch") ? [false, true] : [false],
-  };
-}
-
-/** The value a widget falls back to for `model`: the node's own default when the model allows it, else the model's. */
-function fallback(spec, kind, model, name, allowed, nodeDefaults) {
-  const candidates = [nodeDefaults?.[name]];
-  const gd = spec.generation_defaults;
-  if (name === "resolution") candidates.push(gd.resolution_default);
-  if (name === "aspect_ratio") candidates.push(kind === "image_to_video" ? spec.ui.auto : gd.aspect_ratio_default);
-  if (name === "duration") candidates.push(model.duration?.default);
-  if (name === "fps") candidates.push(model.fps?.default);
-  if (name === "motion_mode") candidates.push(spec.enums.motionMode.default);
-  if (name === "voice") candidates.push(spec.enums.voice.default);
-  if (name === "model") candidates.push(...allowed.slice(-1));
-  for (const c of candidates) if (c !== undefined && c !== null && has(allowed, c)) return pick(allowed, c);
-  return allowed[0];
-}
-
-/** True when PixVerse will run `fast` motion as `normal` for these choices (spec.fast_motion_revert). */
-export function fastMotionReverts(spec, values) {
-  const rule = spec.fast_motion_revert;
-  return same(values.motion_mode, rule.mode) &&
-    (has(rule.when_duration, values.duration) || has(rule.when_resolution, values.resolution));
-}
-
-export function fastMotionWarning(spec) {
-  const rule = spec.fast_motion_revert;
-  const when = [...rule.when_duration.map((d) => `${d} s`), ...rule.when_resolution].join(" or ");
-  return `${rule.mode} motion will run as ${rule.reverts_to}: PixVerse does that at ${when}.`;
-}
-
-/**
- * Bring a node's values in line with its model.
- * kind: "text_to_video" | "image_to_video" | "lipsync"; values: {widget name: value};
- * nodeDefaults: {widget name: default} from the node definition.
+ * Bring a node's values in line with its model. values: {input name: value} (plus last_frame: connected?);
+ * nodeDefaults: {input name: default} from the node definition.
  * Returns {model, allowed, values, changes: [{name, from, to, note}], warnings: [text], summary: text}.
  */
 export function reconcile(spec, kind, values, nodeDefaults = {}) {
   const out = { ...values };
   const changes = [];
-  const models = modelsFor(spec, kind);
-  let model = modelForLabel(spec, out.model);
-  if (!model || !models.includes(model)) {
-    const labels = models.map((m) => labelForModel(spec, m));
-    const to = fallback(spec, kind, models[0], "model", labels, nodeDefaults);
+  const node = spec.nodes[kind];
+  let entry = modelEntry(spec, kind, out.model);
+  if (!entry) {
+    const labels = Object.keys(node.models);
+    const to = labels.includes(nodeDefaults.model) ? nodeDefaults.model : node.default_model;
     changes.push({ name: "model", from: out.model, to, note: `model "${out.model}" is not offered; using ${to}` });
     out.model = to;
-    model = modelForLabel(spec, to);
+    entry = node.models[to];
   }
-  const replace = (name, allowed, why) => {
-    if (!(name in out) || has(allowed, out[name])) {
-      if (name in out) out[name] = pick(allowed, out[name]);
-      return;
-    }
-    const to = fallback(spec, kind, model, name, allowed, nodeDefaults);
+  let ev = evaluate(spec, kind, out.model, out);
+  // One input at a time, resolution first: the other options depend on it.
+  const names = Object.keys(ev.allowed).filter((n) => n !== "model" && n in out);
+  names.sort((a, b) => (b === "resolution") - (a === "resolution"));
+  for (let pass = 0; pass < names.length + 1; pass += 1) {
+    const name = names.find((n) => !offered(spec, ev.allowed[n], out[n]));
+    if (!name) break;
+    const to = fallback(entry, name, ev.allowed[name], nodeDefaults);
+    const why = ev.reasons[name] ?? `is not offered by ${entry.name}`;
     changes.push({ name, from: out[name], to,
       note: `${name.replace(/_/g, " ")}: ${JSON.stringify(out[name])} ${why}; set to ${JSON.stringify(to)}` });
     out[name] = to;
-  };
-  const notOffered = `is not offered by ${model.name}`;
-  // resolution first: the aspect ratios offered depend on it
-  let allowed = allowedOptions(spec, kind, model, out);
-  if (kind !== "lipsync") {
-    replace("resolution", allowed.resolution, notOffered);
-    allowed = allowedOptions(spec, kind, model, out);
+    ev = evaluate(spec, kind, out.model, out);
   }
-  for (const name of Object.keys(allowed)) {
-    if (name !== "model" && name !== "resolution") replace(name, allowed[name], notOffered);
+  for (const name of names) {  // keep the widget's own value type (8 vs "8")
+    const allowed = ev.allowed[name];
+    if (allowed) out[name] = allowed.find((v) => same(v, out[name]) && typeof v === typeof out[name]) ??
+      allowed.find((v) => same(v, out[name])) ?? out[name];
   }
-  const warnings = [];
-  if (kind === "lipsync") {
-    if (!(model.inputs ?? []).includes("speech") && out.speech_text) {
-      changes.push({ name: "speech_text", from: out.speech_text, to: "",
-        note: `speech text: ${model.name} takes no text-to-speech; cleared` });
-      out.speech_text = "";
-    }
-    const lim = spec.lipsync_limits;
-    const summary = `reference video ≤ ${lim.video_max_seconds} s; audio ≤ ${lim.audio_max_seconds} s ` +
-      `or speech text ≤ ${spec.text_limits.speech_text.max} characters`;
-    return { model, allowed, values: out, changes, warnings, summary };
-  }
-  if ("sound_effect_content" in out && out.sound_effect_content && !supports(model, "soundEffectContent")) {
-    changes.push({ name: "sound_effect_content", from: out.sound_effect_content, to: "",
-      note: `sound effect content: ${model.name} takes none; cleared` });
-    out.sound_effect_content = "";
-  }
-  if (fastMotionReverts(spec, out)) warnings.push(fastMotionWarning(spec));
   let summary;
-  if (kind === "image_to_video" && same(out.aspect_ratio, spec.ui.auto)) {
-    summary = `${model.name}: size follows the first frame (nearest listed ${out.resolution} size), ` +
-      `${out.duration} s, ${out.fps} fps`;
+  if (kind === "lipsync") {
+    const lim = spec.lipsync_limits;
+    summary = `reference video ≤ ${lim.video_max_seconds} s; audio ≤ ${lim.audio_max_seconds} s ` +
+      `or speech text ≤ ${spec.text_limits.speech_text.max} characters`;
+  } else if (same(out.aspect_ratio, spec.ui.auto)) {
+    summary = `${entry.name}: size follows the first frame (nearest listed ${out.resolution} size), ` +
+      `${out.duration} s` + ("fps" in entry.defaults ? `, ${out.fps} fps` : "");
   } else {
-    const size = model.sizes[out.resolution]?.[out.aspect_ratio];
-    summary = `${model.name}: ${size ? fmtSize(size) : "?"} (${out.aspect_ratio}, ${out.resolution}), ` +
+    const size = entry.sizes[out.resolution]?.[out.aspect_ratio];
+    summary = `${entry.name}: ${size ? fmtSize(size) : "?"} (${out.aspect_ratio}, ${out.resolution}), ` +
       `${out.duration} s, ${out.fps} fps`;
   }
-  return { model, allowed, values: out, changes, warnings, summary };
+  return { model: entry, allowed: ev.allowed, values: out, changes, warnings: ev.notices, summary };
+}
+
+/** Names of the models that take a setting (by input name), e.g. "PixVerse v4, PixVerse v4.5". */
+function takers(spec, setting) {
+  return spec.ui.models_taking[setting] ?? [];
 }
 
 /**
- * Whether a motion node (Effect: "effect", Camera: "cameraMovement") may feed a generator set to `model`.
- * Returns null when it may, else the message to show.
+ * Whether a motion node (its setting: "effect", "camera_movement") may feed a generator set to the
+ * model `label`. Returns null when it may, else the message to show.
  */
-export function motionProblem(spec, setting, model) {
-  if (!model || supports(model, setting)) return null;
-  const takers = modelsTaking(spec, setting);
-  return `${model.name} takes no ${settingWords(spec, setting)}` +
-    (takers.length ? ` (only ${takers.join(", ")})` : "") + "; queueing will be refused.";
+export function motionProblem(spec, setting, kind, label) {
+  const entry = modelEntry(spec, kind, label);
+  if (!entry || entry.settings.includes(setting)) return null;
+  const names = takers(spec, setting);
+  return `${entry.name} takes no ${setting.replace(/_/g, " ")}` +
+    (names.length ? ` (only ${names.join(", ")})` : "") + "; queueing will be refused.";
+}
+
+/** What a motion node says about where it may go. */
+export function motionSummary(spec, setting) {
+  const names = takers(spec, setting);
+  return names.length ? `for ${names.join(", ")}` : `no model takes a ${setting.replace(/_/g, " ")}`;
 }
 
 /** Runware reports cost in USD: at least 2 decimals, at most 4. */
 export function fmtCost(cost) {
   const text = Number(cost).toFixed(4).replace(/(\.\d\d\d*?)0+$/, "$1");
   return `$${text}`;
-}
-
-/** What a motion node (Effect: "effect", Camera: "cameraMovement") says about where it may go. */
-export function motionSummary(spec, setting) {
-  const takers = modelsTaking(spec, setting);
-  return takers.length ? `for ${takers.join(", ")}` : `no model takes a ${settingWords(spec, setting)}`;
 }
 
 /** One line for a finished run, from the node's ui payload (pixverse_info). */
@@ -201,5 +178,6 @@ export function runSummary(info) {
   if (info.duration) parts.push(`${info.duration} s`);
   if (info.fps) parts.push(`${Math.round(info.fps * 100) / 100} fps`);
   if (info.seed !== null && info.seed !== undefined) parts.push(`seed ${info.seed}`);
+  if (info.layout) parts.push(`${info.layout} layout`);
   return parts.join(" · ");
 }
