@@ -241,7 +241,8 @@ def estimate_new(task: Mapping[str, Any], *, ledger=None, endpoint: str = "",
 def estimate(task: Mapping[str, Any], *, ledger=None, endpoint: str = "", spec: Optional[CapabilitySpec] = None,
              audio_seconds: Optional[float] = None, exact: bool = True) -> Estimate:
     """The estimate the panel shows. `exact`: `task` holds the real inputs (not stand-ins), so the
-    ledger's fingerprint tells whether this very request is already there (then it costs nothing)."""
+    ledger's fingerprint tells whether this very request is already there (then it costs nothing).
+    Only a text-to-video is exact from widget values; its task is the same in either request layout."""
     if ledger is not None and exact:
         from .ledger import SUBMITTED, SUBMITTING, SUCCEEDED, fingerprint
 
@@ -255,11 +256,13 @@ def estimate(task: Mapping[str, Any], *, ledger=None, endpoint: str = "", spec: 
     return estimate_new(task, ledger=ledger, endpoint=endpoint, spec=spec, audio_seconds=audio_seconds)
 
 
-def task_for_widgets(kind: str, values: Mapping[str, Any], spec: Optional[CapabilitySpec] = None) -> tuple[dict, bool]:
+def task_for_widgets(kind: str, values: Mapping[str, Any], spec: Optional[CapabilitySpec] = None,
+                     layout: Optional[str] = None) -> tuple[dict, bool]:
     """A node's widget values (+ its motion link as {"effect": …} / {"camera_movement": …}) → (task, exact).
 
-    Inputs that arrive by link (images, video, audio) are not known here: stand-ins take their place
-    and `exact` is False (the estimate then cannot say whether the ledger already holds the request)."""
+    Inputs that arrive by link (images, video, audio, a linked prompt) are not known here: stand-ins
+    take their place and `exact` is False (the estimate then cannot say whether the ledger already holds
+    the request). So does a prompt too short or long to send: it does not change the kind of run."""
     from . import widgets
     from .pipeline import PLACEHOLDER_REF
     from .tasks import build_image_to_video, build_lipsync, build_text_to_video
@@ -269,17 +272,27 @@ def task_for_widgets(kind: str, values: Mapping[str, Any], spec: Optional[Capabi
     if kind == "lipsync":
         speech = values.get("speech_text") or None
         built = build_lipsync(video=PLACEHOLDER_REF, audio=None if speech else PLACEHOLDER_REF, speech_text=speech,
-                              voice=values.get("voice"), model=values.get("model"), spec=spec)
+                              voice=values.get("voice"), model=values.get("model"), spec=spec, layout=layout)
         return built.task, False
-    exact = bool(values.get("prompt"))
+    if kind not in ("text_to_video", "image_to_video"):
+        raise PixVerseInputError("node", kind, ["text_to_video", "image_to_video", "lipsync"], "no cost estimate for it")
+    exact = kind == "text_to_video" and bool(values.get("prompt"))
     values["prompt"] = values.get("prompt") or "placeholder prompt"
-    choices = widgets.generation_choices(values)
-    if kind == "image_to_video":
-        built = build_image_to_video(choices, PLACEHOLDER_REF, first_frame_size=(1000, 1000), spec=spec)
-        return built.task, False
-    if kind == "text_to_video":
-        return build_text_to_video(choices, spec=spec).task, exact
-    raise PixVerseInputError("node", kind, ["text_to_video", "image_to_video", "lipsync"], "no cost estimate for it")
+
+    def build(vals: dict) -> dict:
+        choices = widgets.generation_choices(vals, spec)
+        if kind == "image_to_video":
+            return build_image_to_video(choices, PLACEHOLDER_REF, first_frame_size=(1000, 1000), spec=spec,
+                                        layout=layout).task
+        return build_text_to_video(choices, spec=spec, layout=layout).task
+
+    try:
+        return build(values), exact
+    except PixVerseInputError as exc:
+        if exc.parameter not in spec.prompt_fields:
+            raise
+        free_text = {name: "placeholder prompt" for name in spec.prompt_fields if values.get(name)}
+        return build({**values, **free_text}), False
 
 
 def default_endpoint() -> str:

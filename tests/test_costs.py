@@ -390,3 +390,30 @@ def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path):
     assert "over the limit of $0.45 (RUNWARE_PIXVERSE_DAILY_LIMIT)" in proc.stderr
     assert after == before  # 0 uploads, 0 submissions
     assert results[1][2][1] == results[1][1][1] + 1  # (the second run did upload its image: the count is live)
+
+
+def test_estimate_from_widget_values(emu, runner):
+    from jobs import CHOICES
+    from nodes.spec import load_spec
+
+    label = load_spec().model(CHOICES.model).label
+    values = {"model": label, "prompt": CHOICES.prompt, "negative_prompt": "", "aspect_ratio": "16:9",
+              "resolution": "360p", "duration": 5, "fps": 16, "seed": 7, "style": "none", "motion_mode": "normal",
+              "sound_effects": False, "sound_effect_content": ""}
+    task, exact = costs.task_for_widgets("text_to_video", values)
+    node_choices = choices(settings={"motion_mode": "normal"})  # what the node sends for these widgets
+    assert exact and task == {**build_text_to_video(node_choices).task, "taskUUID": task["taskUUID"]}
+    done = runner.run(t2v(settings={"motion_mode": "normal"}))
+    e = costs.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
+    assert (e.source, e.cost, e.task_uuid) == ("reused", 0.0, done.task_uuid)
+    # a prompt still being typed (too short to send) is not this request, but the same kind of run
+    task, exact = costs.task_for_widgets("text_to_video", {**values, "prompt": "a"})
+    e = costs.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
+    assert not exact and (e.source, e.cost) == ("ledger", done.video.cost)
+    # image-to-video from widgets: the image is not known; "auto" still gives the resolution tier
+    task, exact = costs.task_for_widgets("image_to_video", {**values, "aspect_ratio": "auto"})
+    assert not exact and json.loads(costs.cost_class(task))["resolution"] == "360p"
+    task, exact = costs.task_for_widgets("lipsync", {"model": None, "speech_text": "Hi there", "voice": "Emily"})
+    assert not exact and json.loads(costs.cost_class(task))["speech"] == {"voice": "Emily"}
+    with pytest.raises(PixVerseInputError):
+        costs.task_for_widgets("text_to_video", {**values, "duration": 7})  # a choice the node refuses
