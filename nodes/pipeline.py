@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import errors as E
 from .errors import MediaError
-from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync,
+from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
                     build_text_to_video, resolve_model)
 from .spec import CapabilitySpec, load_spec
 
@@ -638,3 +638,30 @@ async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None
         return build_lipsync(video=video_input.ref, audio=uploads[1].ref if wav is not None else None,
                              speech_text=speech_text, voice=voice, model=model, spec=spec, layout=layout)
     return await run_in_layout(client, build, checked.model, opts, notes, uploads)
+
+
+async def modify(client, choices: GenerationChoices, opts: JobOptions, *, video_path: Optional[Path] = None,
+                 frames=None, frames_fps: Optional[float] = None, reference_image=None) -> JobResult:
+    """A source video (a file, or frames at frames_fps) changed as the prompt says."""
+    spec = opts.spec or load_spec()
+    if (video_path is None) == (frames is None):
+        raise MediaError("video / frames: connect exactly one source: a VIDEO or IMAGE frames"
+                         + (" (both are connected)" if video_path is not None else " (neither is connected)"))
+    model = resolve_model(spec, choices.model, "modify")
+    reference_ref = PLACEHOLDER_REF if reference_image is not None else None
+    plan_layout(client, lambda layout: build_modify(choices, PLACEHOLDER_REF, reference_ref, spec=spec,
+                                                    layout=layout), model, opts)
+    notes: list[str] = []
+    if video_path is not None:
+        video_input = encode_video_file_input(Path(video_path), spec, notes)
+    else:
+        video_input = encode_frames_input(frames, frames_fps, spec, notes)
+    uploads = [video_input]
+    if reference_image is not None:
+        image_size(reference_image, "reference_image")
+        uploads.append(encode_image_input(reference_image, spec, "reference_image", notes))
+
+    def build(layout: str) -> BuiltTask:
+        return build_modify(choices, video_input.ref, uploads[1].ref if reference_image is not None else None,
+                            spec=spec, layout=layout)
+    return await run_in_layout(client, build, model, opts, notes, uploads)

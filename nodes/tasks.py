@@ -294,7 +294,11 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
             fps = _whole(refuse, "fps", c.fps, list(model.fps.all))
             if fps not in model.fps.all:
                 raise refuse("fps", fps, list(model.fps.all))
-            task["fps"] = fps
+            if wire.sends_fps:
+                task["fps"] = fps
+            elif fps != model.fps.default:  # left out, the model makes its default rate
+                raise refuse("fps", fps, [model.fps.default], f"Runware's {wire_name(spec, model, layout)} "
+                             "request layout has no fps; other rates need the seed layout")
     if c.seed is not None:
         limit = spec.seed
         seed = c.seed
@@ -302,17 +306,25 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
             raise refuse("seed", seed, f"whole numbers {limit.min}-{limit.max}")
         task["seed"] = seed
 
-    chosen = {name: _check_setting(spec, refuse, model, name, value) for name, value in c.settings.items()}
+    _write_settings(spec, refuse, kind, model, c.settings, task, notices,
+                    resolution=resolution, aspect_ratio=aspect, duration=duration, fps=fps,
+                    last_frame=any(p == "last" for p, _ in frames))
+    return BuiltTask(task, model, notices, wire_name(spec, model, layout))
+
+
+def _write_settings(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: ModelSpec, settings: dict,
+                    task: dict, notices: list[str], **core: Any) -> None:
+    """Check each chosen setting by its description and the spec's rules; write the set ones where the
+    spec says they go."""
+    chosen = {name: _check_setting(spec, refuse, model, name, value) for name, value in settings.items()}
     values = {s.input: s.widget_default for s in spec.settings_of(model)}
     values.update({k: v for k, v in chosen.items() if v is not None})
-    values.update(resolution=resolution, aspect_ratio=aspect, duration=duration, fps=fps,
-                  last_frame=any(p == "last" for p, _ in frames))
+    values.update(core)
     _check_rules(spec, refuse, kind, model, values, notices)
     for setting in spec.settings_of(model):
         value = chosen.get(setting.input)
         if value is not None:
             _put(task, setting_wire(model, setting), value)
-    return BuiltTask(task, model, notices, wire_name(spec, model, layout))
 
 
 def wire_name(spec: CapabilitySpec, model: ModelSpec, layout: Optional[str]) -> str:
@@ -389,3 +401,42 @@ def build_in_any_layout(model: ModelSpec, build, layouts: Optional[Sequence[str]
         except PixVerseInputError as exc:
             first = first or exc
     raise first
+
+
+def build_modify(choices: GenerationChoices, video: str, reference_image: Optional[str] = None, *,
+                 spec: Optional[CapabilitySpec] = None, task_uuid: Optional[str] = None,
+                 layout: Optional[str] = None) -> BuiltTask:
+    """Modify: a source video (an uploaded mediaUUID) changed as the prompt says, optionally towards a
+    reference image (an uploaded imageUUID). The result keeps the source's shape and length at the
+    chosen resolution tier."""
+    spec = spec or load_spec()
+    model = resolve_model(spec, choices.model, "modify")
+    wire = resolve_layout(spec, model, layout)
+    refuse = _Refusals(spec, model, wire)
+    for name in ("width", "height", "duration", "fps"):
+        if getattr(choices, name) is not None:
+            raise refuse(name, getattr(choices, name), "not set", f"{model.name} takes the source video's {name}")
+    if not isinstance(video, str) or not video.strip():
+        raise refuse("video", video, "one uploaded video", "missing")
+    task: dict[str, Any] = {"taskType": "videoInference", "taskUUID": task_uuid or new_task_uuid(),
+                            "model": model.air}
+    task[spec.prompt_fields["prompt"]] = _check_limited_text(spec, refuse, "prompt", choices.prompt)
+    if choices.negative_prompt:
+        raise refuse("negative_prompt", choices.negative_prompt, "empty", f"{model.name} takes no negative prompt")
+    _put(task, wire.video, video)
+    if is_set(reference_image):
+        if "reference_images" not in model.inputs or not wire.reference_images:
+            raise refuse("reference_image", reference_image, "none", f"{model.name} takes no reference image here")
+        _put(task, wire.reference_images, [reference_image])
+    resolution = choices.resolution or model.resolution_default
+    if resolution not in model.sizes:
+        raise refuse("resolution", resolution, list(model.resolutions))
+    task["resolution"] = resolution
+    if choices.seed is not None:
+        limit = spec.seed
+        if isinstance(choices.seed, bool) or not limit.min <= choices.seed <= limit.max:
+            raise refuse("seed", choices.seed, f"whole numbers {limit.min}-{limit.max}")
+        task["seed"] = choices.seed
+    notices: list[str] = []
+    _write_settings(spec, refuse, "modify", model, choices.settings, task, notices, resolution=resolution)
+    return BuiltTask(task, model, notices, wire_name(spec, model, layout))

@@ -23,6 +23,7 @@ NODE_IDS = {
     "effect": "RunwarePixVerseEffect",
     "camera": "RunwarePixVerseCamera",
     "recover": "RunwarePixVerseRecover",
+    "modify": "RunwarePixVerseModify",
 }
 
 # Motion nodes (node key → the setting they pick); they feed a generator's motion input.
@@ -153,6 +154,38 @@ def lipsync_widgets(spec: Optional[CapabilitySpec] = None) -> list[Widget]:
                default=""),
         Widget("voice", "combo", "Voice for speech_text; auto lets PixVerse choose.", voices.values, voices.default),
     ]
+
+
+def modify_widgets(spec: Optional[CapabilitySpec] = None) -> list[Widget]:
+    """PixVerse Modify: a source video (or frames) + a prompt, optionally a reference image."""
+    spec = spec or load_spec()
+    models = spec.models_for("modify")
+    default = spec.default_model("modify")
+    lim = spec.lipsync_limits
+    return [
+        Widget("model", "combo", "PixVerse Modify model.", model_options(spec, "modify"), default.label),
+        Widget("video", "VIDEO", f"The video to change (at most {lim.video_max_seconds:g} s). Connect this or frames.",
+               optional=True),
+        Widget("frames", "IMAGE", "Frames to change instead of a video; encoded to MP4 at frames_fps.", optional=True),
+        Widget("frames_fps", "float", "Frame rate of the frames input.", default=24.0, min=1.0, max=120.0, step=1.0),
+        Widget("reference_image", "IMAGE", "Optional: an image the change should follow (a look, an object, "
+               "a character).", optional=True),
+        Widget("prompt", "text", "What to change in the video ("
+               f"{spec.text_limits['prompt'].min}-{spec.text_limits['prompt'].max} characters).", default=""),
+        Widget("resolution", "combo", "Resolution tier of the result; it keeps the source video's shape and length.",
+               _union(m.resolutions for m in models), default.resolution_default),
+        Widget("seed", "int", "Seed; the same seed and settings give a similar video.", default=0,
+               min=spec.seed.min, max=spec.seed.max, control_after_generate=True),
+        *[setting_widget(s, spec, "modify") for s in node_settings(spec, "modify")],
+    ]
+
+
+def modify_choices(values: dict[str, Any], spec: Optional[CapabilitySpec] = None) -> GenerationChoices:
+    """The Modify node's widget values → the builder's choices."""
+    spec = spec or load_spec()
+    return generation_choices({k: v for k, v in values.items()
+                               if k in {"model", "prompt", "resolution", "seed"} | {s.input for s in spec.settings}},
+                              spec)
 
 
 def motion_node_widgets(node_key: str, spec: Optional[CapabilitySpec] = None) -> list[Widget]:

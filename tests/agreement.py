@@ -13,7 +13,7 @@ from typing import Optional
 from nodes.emulator.validate import TaskError, validate_video_task
 from nodes.errors import PixVerseInputError
 from nodes.spec import CapabilitySpec, ModelSpec
-from nodes.tasks import GenerationChoices, build_text_to_video, setting_wire
+from nodes.tasks import GenerationChoices, build_in_any_layout, build_text_to_video, setting_wire
 
 
 def emulator_accepts(task: dict, spec: CapabilitySpec, layouts: Optional[tuple] = None) -> bool:
@@ -45,8 +45,9 @@ def setting_values(setting) -> list:
 
 
 def base_task(spec: CapabilitySpec, model: ModelSpec, **kw) -> dict:
-    return build_text_to_video(GenerationChoices(model=model.air, prompt="a paper boat on a stream", **kw),
-                               spec=spec).task
+    """The task in the first of the model's layouts that can express it (what the pipeline sends)."""
+    choices = GenerationChoices(model=model.air, prompt="a paper boat on a stream", **kw)
+    return build_in_any_layout(model, lambda layout: build_text_to_video(choices, spec=spec, layout=layout)).task
 
 
 def disagreements(spec: CapabilitySpec, models: Optional[list] = None) -> tuple[int, list[str]]:

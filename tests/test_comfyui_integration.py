@@ -12,6 +12,7 @@ import pytest
 
 import keysafety
 from comfy_harness import ComfyServer, comfyui_path
+from wire import read_task
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
@@ -210,7 +211,7 @@ def test_image_to_video_first_frame(comfy, emulator):
     assert (direct.width, direct.height) == (720, 540)  # 800x600 is 4:3
     assert rebuilt.frame_count == direct.frame_count == 80
     task = last_video_task(emulator)
-    assert [f["frame"] for f in task["frameImages"]] == ["first"]
+    assert read_task(task)["frames"] == ["first"]
     assert any("auto" in n for n in info["notices"])
 
 
@@ -224,7 +225,7 @@ def test_image_to_video_first_and_last_frame(comfy, emulator):
     direct, _, _ = run(comfy, prompt)
     assert (direct.width, direct.height) == (360, 360)
     task = last_video_task(emulator)
-    assert [f["frame"] for f in task["frameImages"]] == ["first", "last"]
+    assert read_task(task)["frames"] == ["first", "last"]
 
 
 def test_lipsync_with_audio(comfy, emulator):
@@ -240,7 +241,8 @@ def test_lipsync_with_audio(comfy, emulator):
     assert direct.has_audio and abs(direct.duration - 2.0) < 0.3
     assert rebuilt.has_audio
     task = last_video_task(emulator)
-    assert len(task["referenceVideos"]) == 1 and len(task["inputAudios"]) == 1 and "speech" not in task
+    wire = read_task(task)
+    assert wire["video"] and wire["audio"] and "speech" not in task
 
 
 def test_lipsync_with_speech_from_frames(comfy, emulator):

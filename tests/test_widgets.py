@@ -33,13 +33,15 @@ def test_generator_inputs_come_from_the_spec(spec):
 def test_input_names_are_the_public_ones():
     names = [w.name for w in widgets.generation_widgets()]
     assert names == ["model", "prompt", "negative_prompt", "aspect_ratio", "resolution", "duration", "fps",
-                     "seed", "style", "motion_mode", "sound_effects", "sound_effect_content", "motion"]
+                     "seed", "style", "motion_mode", "sound_effects", "sound_effect_content", "audio",
+                     "multi_clip", "thinking", "motion"]
     assert [w.name for w in widgets.lipsync_widgets()] == ["model", "video", "frames", "frames_fps", "audio",
                                                            "speech_text", "voice"]
     assert widgets.NODE_IDS == {"text_to_video": "RunwarePixVerseTextToVideo",
                                 "image_to_video": "RunwarePixVerseImageToVideo",
                                 "lipsync": "RunwarePixVerseLipSync", "effect": "RunwarePixVerseEffect",
-                                "camera": "RunwarePixVerseCamera", "recover": "RunwarePixVerseRecover"}
+                                "camera": "RunwarePixVerseCamera", "recover": "RunwarePixVerseRecover",
+                                "modify": "RunwarePixVerseModify"}
     assert [w.name for w in widgets.recover_widgets()] == ["task_uuid"]
 
 
@@ -68,7 +70,7 @@ def test_widget_values_map_to_the_wire(spec):
                       aspect_ratio="9:16", resolution="540p", motion_mode="fast",
                       motion=widgets.motion_value(camera_movement="whip_pan"),
                       sound_effects=True, sound_effect_content="rain on a tin roof")
-    built = build_text_to_video(widgets.generation_choices(values))
+    built = build_text_to_video(widgets.generation_choices(values), layout="seed")  # fps 24 needs the seed layout
     t = built.task
     assert (t["model"], t["width"], t["height"], t["duration"], t["fps"], t["seed"]) == \
         ("pixverse:1@2", 540, 960, 8, 24, 42)
@@ -76,7 +78,8 @@ def test_widget_values_map_to_the_wire(spec):
                                                  "motionMode": "fast", "soundEffectSwitch": True,
                                                  "soundEffectContent": "rain on a tin roof"}
     assert built.notices and "8 s" in built.notices[0]
-    built = build_text_to_video(widgets.generation_choices(defaults(motion=widgets.motion_value(effect="kiss kiss"))))
+    built = build_text_to_video(widgets.generation_choices(defaults(model=spec.model("v5").label,
+                                                                    motion=widgets.motion_value(effect="kiss kiss"))))
     assert built.task["providerSettings"]["pixverse"]["effect"] == "kiss kiss"
     assert "style" not in built.task["providerSettings"]["pixverse"]  # "none" is left out
 

@@ -14,6 +14,7 @@ import json
 import pytest
 
 import workflow_tools as T
+from wire import read_task
 from comfy_harness import ComfyServer, comfyui_path
 from nodes import widgets as W
 from nodes.spec import load_spec
@@ -72,7 +73,8 @@ def test_widget_order_is_the_frontends():
     names = [w.name for w in t2v.widgets]
     assert names[names.index("seed") + 1] == "control_after_generate"
     assert names == ["model", "prompt", "negative_prompt", "aspect_ratio", "resolution", "duration", "fps", "seed",
-                     "control_after_generate", "style", "motion_mode", "sound_effects", "sound_effect_content"]
+                     "control_after_generate", "style", "motion_mode", "sound_effects", "sound_effect_content",
+                     "audio", "multi_clip", "thinking"]
     i2v = T.pack_nodes()[W.NODE_IDS["image_to_video"]]
     assert [s[0] for s in i2v.sockets] == ["first_frame", "last_frame", "motion"]
     lip = T.pack_nodes()[W.NODE_IDS["lipsync"]]
@@ -88,7 +90,7 @@ def test_checker_catches_broken_workflows():
     cases = {}
     w = copy.deepcopy(wf)
     _gen(w)["widgets_values"].pop(8)  # drop control_after_generate: everything after it shifts
-    cases["shifted widgets"] = (w, "widget values")
+    cases["shifted widgets"] = (w, "is not valid")
     w = copy.deepcopy(wf)
     _gen(w)["widgets_values"][0] = "PixVerse v6 (pixverse:1@9)"
     cases["unknown model"] = (w, "model")
@@ -222,9 +224,9 @@ def test_example_runs_through_prompt_against_the_emulator(name, comfy, emulator)
     if name == "text_to_video_camera":
         assert pixverse["cameraMovement"] == "crane_up"
     if name.startswith("image_to_video"):
-        assert [f["frame"] for f in task["frameImages"]] == (["first", "last"] if "last" in name else ["first"])
+        assert read_task(task)["frames"] == (["first", "last"] if "last" in name else ["first"])
     if name == "lipsync_audio":
-        assert len(task["inputAudios"]) == 1 and "speech" not in task
+        assert read_task(task)["audio"] and "speech" not in task
     if name == "lipsync_speech":
-        assert task["speech"]["voice"] == "Emily" and "inputAudios" not in task
+        assert task["speech"]["voice"] == "Emily" and read_task(task)["audio"] is None
     assert SENTINEL_KEY not in json.dumps(entry)

@@ -179,7 +179,8 @@ def check_ui_workflow(workflow: dict, defs: Optional[dict[str, NodeDef]] = None)
             problems.append(f"{where}: unknown node type")
             continue
         values = n.get("widgets_values") or []
-        if len(values) != len(d.widgets):
+        # fewer values than widgets: saved before inputs were appended; the frontend keeps the defaults
+        if len(values) > len(d.widgets):
             problems.append(f"{where}: {len(values)} widget values, the node has {len(d.widgets)} "
                             f"({', '.join(w.name for w in d.widgets)})")
         for slot, value in zip(d.widgets, values):

@@ -10,8 +10,8 @@ from comfy_api.latest import io
 
 from .. import pipeline, widgets
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
-from ..tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_text_to_video,
-                     resolve_model)
+from ..tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify,
+                     build_text_to_video, resolve_model)
 from ..spec import load_spec
 from .runtime import NodeRuntime, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
@@ -150,6 +150,35 @@ def _video_input_path(video: Any) -> Path:
     return path
 
 
+class PixVerseModify(_VideoResultNode):
+    @classmethod
+    def define_schema(cls):
+        return cls._schema("modify", "PixVerse Modify (Runware)",
+                           "Change a video as a prompt says (optionally following a reference image) with "
+                           "PixVerse Modify, through Runware.", widgets.modify_widgets())
+
+    @classmethod
+    def validate_inputs(cls, **kw) -> bool | str:
+        values = {**kw, "prompt": kw.get("prompt") or _PLACEHOLDER_PROMPT}
+        try:
+            choices = widgets.modify_choices(values)
+            model = resolve_model(load_spec(), choices.model, "modify")
+            build_in_any_layout(model, lambda layout: build_modify(choices, pipeline.PLACEHOLDER_REF, layout=layout))
+        except PixVerseInputError as exc:
+            return str(exc)
+        return True
+
+    @classmethod
+    async def execute(cls, video=None, frames=None, frames_fps=24.0, reference_image=None, **kw) -> io.NodeOutput:
+        choices = widgets.modify_choices(kw)
+
+        async def job(client, opts):
+            video_path = _video_input_path(video) if video is not None else None
+            return await pipeline.modify(client, choices, opts, video_path=video_path, frames=frames,
+                                         frames_fps=frames_fps, reference_image=reference_image)
+        return await _run(cls, job)
+
+
 class _MotionNode(io.ComfyNode):
     """A node that picks one motion setting (widgets.MOTION_NODES) for a generator's motion input."""
 
@@ -215,4 +244,4 @@ class PixVerseRecover(_VideoResultNode):
 
 
 NODE_CLASSES = [PixVerseTextToVideo, PixVerseImageToVideo, PixVerseLipSync, PixVerseEffect, PixVerseCamera,
-                PixVerseRecover]
+                PixVerseRecover, PixVerseModify]

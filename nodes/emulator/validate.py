@@ -36,7 +36,7 @@ SPEECH_MIN_SECONDS = 1.0
 # Top-level fields every videoInference task may carry, whatever the layout (Runware's common video
 # fields); the prompts, the layouts' own fields and the settings objects come from the spec.
 KNOWN_VIDEO_FIELDS = (
-    "taskType", "taskUUID", "model", "width", "height", "duration", "fps", "seed", "deliveryMethod",
+    "taskType", "taskUUID", "model", "width", "height", "duration", "seed", "deliveryMethod",
     "includeCost", "outputFormat", "outputQuality", "numberResults", "webhookURL", "ttl", "speech",
     "outputType",
 )
@@ -335,6 +335,8 @@ def layout_roots(layout: Layout) -> set[str]:
     roots = {_root(p) for p in layout_paths(layout)}
     if layout.image_to_video_size == "resolution":
         roots.add("resolution")
+    if layout.sends_fps:
+        roots.add("fps")
     return roots
 
 
@@ -411,7 +413,7 @@ def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
     # Fields the model has no use for, read from the spec: prompts and frames belong to
     # generators, sizes/fps/duration to models that list them, media inputs to models whose
     # `inputs` name them, settings to models that have them.
-    usable = {spec.prompt_fields["prompt"]: model.is_generator,
+    usable = {spec.prompt_fields["prompt"]: model.is_generator or "modify" in model.workflows,
               spec.prompt_fields["negative_prompt"]: model.is_generator,
               "width": bool(model.sizes), "height": bool(model.sizes), "resolution": bool(model.sizes),
               "fps": model.fps is not None, "duration": model.durations is not None,
@@ -427,6 +429,8 @@ def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
 
     if model.is_generator:
         plan = _plan_generation(task, spec, layout, model, settings, images, seed, notices)
+    elif "modify" in model.workflows:
+        plan = _plan_modify(task, spec, layout, model, settings, images, media, seed, notices)
     else:
         plan = _plan_lipsync(task, spec, layout, model, media, seed, notices)
     plan.include_cost = include_cost
@@ -804,6 +808,42 @@ def _plan_lipsync(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout,
     return JobPlan(model=model.air, width=int(video.width), height=int(video.height), fps=fps,
                    duration=float(seconds), with_audio=True, seed=seed, audio_seconds=float(seconds),
                    lipsync=True, notices=notices)
+
+
+def _plan_modify(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout, model: ModelSpec,
+                 settings: Mapping[str, Any], images: Mapping[str, ImageInfo], media: Mapping[str, MediaInfo],
+                 seed: int, notices: list[str]) -> JobPlan:
+    """A source video changed by a prompt: the result has the source's shape (at the chosen tier),
+    frame rate and length."""
+    prompt_field = spec.prompt_fields["prompt"]
+    lim = spec.text_limits["prompt"]
+    if prompt_field not in task:
+        raise missing(prompt_field, f"Send {lim.min}–{lim.max} characters.")
+    _text(prompt_field, task[prompt_field], lim.min, lim.max)
+    video_field = layout.video.removesuffix("[]")
+    if not _get(task, layout.video)[0]:
+        raise missing(video_field, "Modify needs one source video (a mediaUUID).")
+    param, ref, video = _media_ref(task, layout.video, media, 1)
+    vlim = spec.lipsync_limits
+    if video.probe_error or not video.has_video:
+        raise invalid(param, ref, f"Not a usable video: {video.probe_error or 'no video stream'}.")
+    if video.duration is None or video.duration > vlim.video_max_seconds + 1e-3:
+        raise invalid(param, ref, f"Video lasts {video.duration} s; the limit is {vlim.video_max_seconds:g} s.")
+    if layout.reference_images:
+        present, refs = _get(task, layout.reference_images)
+        if present:
+            if not isinstance(refs, list) or len(refs) != 1:
+                raise invalid(layout.reference_images, refs, "Must be an array of one image.")
+            _resolve_image(refs[0], f"{layout.reference_images}[0]", images)
+    res = task.get("resolution", model.resolution_default)
+    if res not in model.sizes:
+        raise invalid("resolution", res, f"Unsupported resolution for {model.air}.", list(model.sizes))
+    width, height = model.sizes[res][model.nearest_aspect_ratio(res, int(video.width), int(video.height))]
+    _check_rules(spec, model, "modify", {**settings, "resolution": res}, notices)
+    fps = video.fps or 24.0
+    sound = any(settings.get(s.input) is True for s in spec.settings_of(model) if s.makes_sound) or video.has_audio
+    return JobPlan(model=model.air, width=width, height=height, fps=float(round(fps)) if abs(fps - round(fps)) < 1e-3
+                   else fps, duration=float(video.duration), with_audio=sound, seed=seed, notices=notices)
 
 
 def new_uuid() -> str:

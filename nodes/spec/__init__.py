@@ -209,6 +209,7 @@ class Layout(_Frozen):
     audio: str
     reference_images: Optional[str] = None
     image_to_video_size: Literal["width_height", "resolution"]
+    sends_fps: bool = True  # whether fps can be sent at all (else only the model's default, by omission)
     source: str = ""
 
 
@@ -334,6 +335,7 @@ class CapabilitySpec(_Frozen):
         for entry in raw.pop("models"):
             m = _RawModel.model_validate(entry)
             data = m.model_dump(exclude_none=True, exclude={"defaults"})
+            data.update({k: None for k, v in entry.items() if v is None})  # null: explicitly none (no fps)
             generator = "text-to-video" in m.workflows or "image-to-video" in m.workflows
             base_name = m.defaults or ("generator" if generator else None)
             if base_name is not None:

@@ -126,10 +126,12 @@ export function reconcile(spec, kind, values, nodeDefaults = {}) {
       allowed.find((v) => same(v, out[name])) ?? out[name];
   }
   let summary;
-  if (kind === "lipsync") {
+  if (!("duration" in entry.defaults)) {  // a model that keeps its source's length (Modify) or lipsync
     const lim = spec.lipsync_limits;
-    summary = `reference video ≤ ${lim.video_max_seconds} s; audio ≤ ${lim.audio_max_seconds} s ` +
-      `or speech text ≤ ${spec.text_limits.speech_text.max} characters`;
+    summary = "resolution" in out
+      ? `${entry.name}: the source video's shape and length (≤ ${lim.video_max_seconds} s) at ${out.resolution}`
+      : `reference video ≤ ${lim.video_max_seconds} s; audio ≤ ${lim.audio_max_seconds} s ` +
+        `or speech text ≤ ${spec.text_limits.speech_text.max} characters`;
   } else if (same(out.aspect_ratio, spec.ui.auto)) {
     summary = `${entry.name}: size follows the first frame (nearest listed ${out.resolution} size), ` +
       `${out.duration} s` + ("fps" in entry.defaults ? `, ${out.fps} fps` : "");
