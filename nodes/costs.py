@@ -144,15 +144,19 @@ def cost_class(task: Mapping[str, Any], spec: Optional[CapabilitySpec] = None) -
     body = _strip(body, "", _free_text_paths(spec, model) | {"taskUUID", "taskType", "seed"})
     if inputs:
         body["inputs_given"] = inputs
+    try:
+        model_spec = spec.model(model)
+    except KeyError:
+        model_spec = None
     width, height = body.get("width"), body.get("height")
-    if isinstance(width, int) and isinstance(height, int):
-        try:
-            located = spec.model(model).locate_size(width, height)
-        except KeyError:
-            located = None
+    if model_spec is not None and isinstance(width, int) and isinstance(height, int):
+        located = model_spec.locate_size(width, height)
         if located is not None:
             del body["width"], body["height"]
             body["resolution"] = located[0]
+    # one layout sends the model's default frame rate, the other leaves it out: the same run
+    if model_spec is not None and model_spec.fps is not None and body.get("fps") == model_spec.fps.default:
+        del body["fps"]
     return canonical_json(body)
 
 
@@ -173,6 +177,12 @@ def documented_price(model: str, cls: str, duration: Optional[float],
     """(cost, price entry) from a price Runware documents for this kind of run, or None."""
     resolution = _resolution(cls)
     for entry in documented_prices().get(model, []):
+        if "table" in entry:  # whole prices per resolution tier and duration
+            price = entry["table"].get(resolution or "", {}).get(str(duration))
+            if price is not None:
+                quote = entry["quote"].format(resolution=resolution, duration=duration, price=price)
+                return round(float(price), 4), {**entry, "quote": quote}
+            continue
         tiers = entry.get("resolutions")
         if tiers and resolution not in tiers:
             continue
@@ -274,8 +284,18 @@ def task_for_widgets(kind: str, values: Mapping[str, Any], spec: Optional[Capabi
         built = build_lipsync(video=PLACEHOLDER_REF, audio=None if speech else PLACEHOLDER_REF, speech_text=speech,
                               voice=values.get("voice"), model=values.get("model"), spec=spec, layout=layout)
         return built.task, False
+    if kind == "modify":  # the source video arrives by link: a stand-in
+        values["prompt"] = values.get("prompt") or "placeholder prompt"
+        from .tasks import build_in_any_layout, build_modify, resolve_model
+
+        choices = widgets.modify_choices(values)
+        model = resolve_model(spec, choices.model, "modify")
+        built = build_in_any_layout(model, lambda name: build_modify(choices, PLACEHOLDER_REF, spec=spec, layout=name),
+                                    [layout] if layout else None)
+        return built.task, False
     if kind not in ("text_to_video", "image_to_video"):
-        raise PixVerseInputError("node", kind, ["text_to_video", "image_to_video", "lipsync"], "no cost estimate for it")
+        raise PixVerseInputError("node", kind, ["text_to_video", "image_to_video", "lipsync", "modify"],
+                                 "no cost estimate for it")
     exact = kind == "text_to_video" and bool(values.get("prompt"))
     values["prompt"] = values.get("prompt") or "placeholder prompt"
 

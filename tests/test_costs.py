@@ -75,9 +75,11 @@ def test_cost_class_ignores_free_text_seed_and_inputs_but_not_settings():
     same = build_text_to_video(choices(prompt="another prompt entirely", seed=99, negative_prompt="blur")).task
     assert costs.cost_class(base) == costs.cost_class(same)
     for change in (dict(duration=8), dict(resolution="720p"), dict(model="pixverse:1@3"),
-                   dict(settings={"style": "anime"}), dict(fps=24),
-                   dict(model="pixverse:1@3", settings={"sound_effects": True})):
+                   dict(settings={"style": "anime"}), dict(model="pixverse:1@3", settings={"sound_effects": True})):
         assert costs.cost_class(build_text_to_video(choices(**change)).task) != costs.cost_class(base), change
+    # the seed layout sends the default fps, the current one leaves it out: one kind; another rate is another
+    assert costs.cost_class(build_text_to_video(choices(), layout="seed").task) == costs.cost_class(base)
+    assert costs.cost_class(build_text_to_video(choices(fps=24), layout="seed").task) != costs.cost_class(base)
     # a sound description is free text: it does not change the class, switching sound on does
     with_sound = build_text_to_video(choices(model="pixverse:1@3", settings={
         "sound_effects": True, "sound_effect_content": "rain"})).task
@@ -87,7 +89,7 @@ def test_cost_class_ignores_free_text_seed_and_inputs_but_not_settings():
     # the size counts as its resolution tier: 16:9 and 1:1 at 360p are one kind
     assert costs.cost_class(build_text_to_video(choices(aspect_ratio="1:1")).task) == costs.cost_class(base)
     cls = json.loads(costs.cost_class(base))
-    assert cls == {"model": "pixverse:1@5", "resolution": "360p", "duration": 5, "fps": 16}
+    assert cls == {"model": "pixverse:1@5", "resolution": "360p", "duration": 5}
     # inputs: another image is the same kind of run, in either request layout
     i2v_choices = choices(aspect_ratio="auto")
     a = build_image_to_video(i2v_choices, "sha256:" + "ab" * 32, first_frame_size=(640, 360), layout="current").task
@@ -109,6 +111,9 @@ def test_documented_price_is_used_only_where_runware_states_one():
     assert "Runware's price page" in at_1080.text and "$0.0598/s at 1080p" in at_1080.text
     at_360 = costs.estimate_new(build_text_to_video(choices()).task)  # Runware states no 360p price
     assert (at_360.source, at_360.cost, at_360.text) == ("unknown", None, "unknown: no run of this kind yet")
+    fast = costs.estimate_new(build_text_to_video(choices(model="pixverse:1@5-fast", resolution="720p", duration=8,
+                                                          fps=None)).task)
+    assert (fast.source, fast.cost) == ("price", 0.2475) and "720p, 8 s: $0.2475" in fast.text  # Runware's table
     entries = [e for model in costs.documented_prices().values() for e in model]
     assert entries and all(e["source"].startswith("https://runware.ai/docs/models/pixverse") and e["read"]
                            for e in entries)
@@ -415,5 +420,9 @@ def test_estimate_from_widget_values(emu, runner):
     assert not exact and json.loads(costs.cost_class(task))["resolution"] == "360p"
     task, exact = costs.task_for_widgets("lipsync", {"model": None, "speech_text": "Hi there", "voice": "Emily"})
     assert not exact and json.loads(costs.cost_class(task))["speech"] == {"voice": "Emily"}
+    spec = load_spec()
+    modify = spec.default_model("modify")
+    task, exact = costs.task_for_widgets("modify", {"model": modify.label, "prompt": "make it snow"})
+    assert not exact and json.loads(costs.cost_class(task))["model"] == modify.air
     with pytest.raises(PixVerseInputError):
         costs.task_for_widgets("text_to_video", {**values, "duration": 7})  # a choice the node refuses

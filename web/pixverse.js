@@ -176,7 +176,7 @@ async function fetchEstimate(node) {
 /** Ask for the estimate once the widgets have been still for ESTIMATE_DELAY ms. */
 function scheduleEstimate(node) {
   const s = state(node);
-  if (!["text_to_video", "image_to_video", "lipsync"].includes(s.kind)) return;
+  if (!["text_to_video", "image_to_video", "lipsync", "modify"].includes(s.kind)) return;
   clearTimeout(s.estimateTimer);
   s.estimateTimer = setTimeout(() => fetchEstimate(node), ESTIMATE_DELAY);
 }
