@@ -14,11 +14,13 @@ import pytest
 import keysafety
 from comfy_harness import ComfyServer, comfyui_path
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
+from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
                                 reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
 
 SENTINEL_KEY = keysafety.SENTINEL_KEY
+SPEC = load_spec()
 EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) accepts
 I2V = "RunwarePixVerseImageToVideo"
 RUN_COST = 5 * FAKE_COST_PER_SECOND_USD  # the emulator's price of a 360p, 5 s video: $0.20
@@ -39,15 +41,29 @@ def comfy(emulator):
            "RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST": ""}  # the settings below decide
     server = ComfyServer(comfyui_path(), base, env)
     server.start()
+    _read_defaults(server)
     yield server
     server.stop()
     print("\n--- ComfyUI log tail ---\n" + server.log()[-2000:])
 
 
+_DEFAULTS: dict = {}
+
+
 def widgets(prompt: str, seed: int) -> dict:
-    return {"model": "PixVerse v5 (pixverse:1@5)", "prompt": prompt, "negative_prompt": "", "aspect_ratio": "auto",
-            "resolution": "360p", "duration": 5, "fps": 16, "seed": seed, "style": "none", "motion_mode": "normal",
-            "sound_effects": False, "sound_effect_content": ""}
+    """The Image to Video node's widget values: each input's default from /object_info (so a setting added
+    to the spec needs no change here), then v5 at 360p, 5 s."""
+    values = dict(_DEFAULTS)
+    values.update(model=SPEC.model("pixverse:1@5").label, prompt=prompt, aspect_ratio="auto", resolution="360p",
+                  duration=5, seed=seed)
+    return values
+
+
+def _read_defaults(comfy) -> None:
+    inputs = comfy.object_info()[I2V]["input"]
+    for name, spec in {**inputs.get("required", {}), **inputs.get("optional", {})}.items():
+        if isinstance(spec, list) and len(spec) > 1 and isinstance(spec[1], dict) and "default" in spec[1]:
+            _DEFAULTS[name] = spec[1]["default"]
 
 
 def i2v_prompt(image: str, prompt: str, seed: int) -> dict:
