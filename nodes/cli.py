@@ -5,12 +5,17 @@
     python -m nodes generate lipsync --video talk.mp4 --speech-text "Hello there" --voice Emily
     python -m nodes recover 6ba7b810-9dad-41d1-80b4-00c04fd430c8
     python -m nodes options            # what each model takes, from the capability spec
+    python -m nodes spend              # what the ledger recorded: today, this month, per model
 
 `--offline` starts the local Runware emulator in this process (no key, no charge).
 
 Every job is written to a job ledger (`<out>/pixverse-ledger.sqlite3` unless `--ledger` says
 otherwise) before it is submitted: the same command run again reuses the finished video, or resumes
 the unfinished task, instead of paying for a new one. `--new` submits a new task anyway.
+
+Spending limits (nodes/costs.py) apply here too, from RUNWARE_PIXVERSE_DAILY_LIMIT (US dollars a day,
+counted in the ledger used), RUNWARE_PIXVERSE_PROMPT_LIMIT (per command) and
+RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1.
 """
 from __future__ import annotations
 
@@ -109,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--deadline", type=float, default=20 * 60)
     _add_ledger_arg(rec)
     sub.add_parser("options", help="list models and their choices")
+    spend = sub.add_parser("spend", help="what the job ledger recorded: today, this month, per model")
+    spend.add_argument("--out", type=Path, default=Path("pixverse-output"))
+    spend.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _add_ledger_arg(spend)
     return parser
 
 
@@ -163,7 +172,11 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
         raise PixVerseError(f"cannot open the job ledger {ledger_path(args)}: {exc}; choose another file "
                             "with --ledger") from None
     print(f"ledger: {ledger.path}", file=sys.stderr, flush=True)
-    opts = pipeline.JobOptions(output_dir=args.out, deadline_s=args.deadline, on_progress=_progress,
+    from uuid import uuid4
+
+    from .costs import load_policy
+
+    opts = pipeline.JobOptions(budget=load_policy(prompt_id=f"cli:{uuid4()}"), output_dir=args.out, deadline_s=args.deadline, on_progress=_progress,
                                decode_frames=False, decode_audio=False, ledger=ledger,
                                endpoint=OFFLINE_ENDPOINT if offline else None,
                                fresh=getattr(args, "new", False), resume_unfinished=not offline)
@@ -203,10 +216,40 @@ def _print_options() -> int:
     return 0
 
 
+def _print_spend(args) -> int:
+    import json
+
+    from .costs import format_spend, load_policy, spend_summary
+    from .ledger import Ledger
+
+    path = ledger_path(args)
+    if not path.is_file():
+        print(f"no job ledger at {path}: nothing was spent through it (choose one with --ledger)", file=sys.stderr)
+        return 1
+    try:
+        with Ledger(path) as ledger:
+            summary = spend_summary(ledger)
+        policy = load_policy()
+    except (OSError, sqlite3.Error) as exc:
+        raise PixVerseError(f"cannot read the job ledger {path}: {exc}") from None
+    if args.json:
+        print(json.dumps({**summary, "limits": policy.to_json(), "ledger": str(path)}, indent=2))
+    else:
+        print(f"ledger: {path}")
+        print(format_spend(summary, policy))
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "options":
         return _print_options()
+    if args.command == "spend":
+        try:
+            return _print_spend(args)
+        except PixVerseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     with ExitStack() as stack:
         base_url = os.environ.get("RUNWARE_BASE_URL")
         api_key = os.environ.get("RUNWARE_API_KEY")

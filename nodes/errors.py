@@ -178,3 +178,17 @@ def error_class_for(code: Optional[str], status: Optional[int]) -> type[RunwareE
     if status is not None and status >= 500:
         return RunwareServerError
     return RunwareProviderError
+
+
+class PixVerseBudgetError(PixVerseError):
+    """A run the pack's spending limit refused (nodes/costs.py), before anything was uploaded or submitted.
+
+    The message says what was spent, the limit, and how to raise it."""
+
+    def __init__(self, message: str, *, spent: Optional[float], limit: Optional[float],
+                 expected: Optional[float], scope: str):
+        self.spent = spent
+        self.limit = limit
+        self.expected = expected
+        self.scope = scope  # daily | prompt | unknown | ledger
+        super().__init__(message)

@@ -34,7 +34,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 # -- Runware facts (not PixVerse-specific, so not in the capability spec) ----------------------
 RUNWARE_UPLOAD_RETENTION_DAYS = 30  # Runware keeps an upload for 30 days after it was last used
@@ -42,7 +42,11 @@ UPLOAD_REUSE_MARGIN_DAYS = 1        # reuse a cached upload only while a day of 
 UPLOAD_REUSE_SECONDS = (RUNWARE_UPLOAD_RETENTION_DAYS - UPLOAD_REUSE_MARGIN_DAYS) * 86400
 
 LEDGER_FILENAME = "pixverse-ledger.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns added after version 1 (ALTER TABLE on open: an older ledger gains them, keeping its rows).
+# reserved: the expected cost set aside when the row was claimed (nodes/costs.py, the spending limit);
+# prompt_id: the ComfyUI prompt that claimed it; cost_class: what kind of run it is, for estimates.
+_ADDED_COLUMNS = (("reserved", "REAL"), ("prompt_id", "TEXT"), ("cost_class", "TEXT"))
 # A row may stay `preparing`/`submitting` this long while the process that claimed it is alive
 # (uploads and a rate-limited submit with its retries); after that it is treated as abandoned.
 OWNER_STALE_SECONDS = 15 * 60
@@ -170,6 +174,9 @@ class Entry:
     updated_at: float = 0.0
     submitted_at: Optional[float] = None
     finished_at: Optional[float] = None
+    reserved: Optional[float] = None
+    prompt_id: Optional[str] = None
+    cost_class: Optional[str] = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Entry":
@@ -235,8 +242,12 @@ class Ledger:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
+                have = {row[1] for row in self._conn.execute("PRAGMA table_info(jobs)")}
+                for name, kind in _ADDED_COLUMNS:
+                    if name not in have:
+                        self._conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
                 version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-                if version == 0:
+                if version < SCHEMA_VERSION:
                     self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def __repr__(self) -> str:
@@ -286,10 +297,15 @@ class Ledger:
 
     def claim(self, *, fingerprint: str, endpoint: str, task_uuid: str, model: str = "",
               request: Optional[dict] = None, inputs: Optional[dict] = None,
-              notices: Iterable[str] = (), fresh: bool = False, resume: bool = True) -> Claim:
+              notices: Iterable[str] = (), fresh: bool = False, resume: bool = True,
+              guard: Optional[Callable[[sqlite3.Connection], dict]] = None) -> Claim:
         """Atomically: return the row to follow for this request, or insert ours (`new=True`).
 
         `fresh`: insert a new row whatever exists (the user asked for a new task).
+        `guard(conn)`: called inside the same transaction just before our row is inserted (never when
+        an existing row is followed); returns extra columns for it (reserved, prompt_id, cost_class) or
+        raises to insert nothing (the spending limit, nodes/costs.py: concurrent claims are serialized
+        by BEGIN IMMEDIATE, so each sees the reservations of the ones before it).
         `resume=False`: only a reusable finished row counts; unfinished ones are marked lost (for an
         endpoint that cannot know earlier tasks, like the CLI's per-run offline emulator)."""
         now = time.time()
@@ -306,13 +322,24 @@ class Ledger:
                     self._conn.execute(
                         "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE task_uuid = ?",
                         (LOST, "not resumable at this endpoint", now, found.task_uuid))
+            extra = guard(self._conn) if guard is not None else {}
+            unknown = set(extra) - {name for name, _ in _ADDED_COLUMNS}
+            if unknown:
+                raise ValueError(f"not claimable: {sorted(unknown)}")
             self._conn.execute(
                 "INSERT INTO jobs (task_uuid, fingerprint, endpoint, model, status, request, inputs, "
-                "notices, owner, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "notices, owner, created_at, updated_at" + "".join(f", {k}" for k in extra) + ") VALUES "
+                "(?,?,?,?,?,?,?,?,?,?,?" + ",?" * len(extra) + ")",
                 (task_uuid, fingerprint, endpoint, model, PREPARING,
                  canonical_json(request) if request is not None else None,
-                 json.dumps(inputs or {}, sort_keys=True), json.dumps(list(notices)), _owner(), now, now))
+                 json.dumps(inputs or {}, sort_keys=True), json.dumps(list(notices)), _owner(), now, now,
+                 *extra.values()))
         return Claim(self.get(task_uuid), new=True)
+
+    def read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query (the spend figures and cost estimates, nodes/costs.py)."""
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
 
     def adopt(self, task_uuid: str, *, endpoint: str = "", model: str = "") -> Entry:
         """A row for a taskUUID this ledger has not seen (recovering a task from elsewhere)."""

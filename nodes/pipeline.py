@@ -61,6 +61,7 @@ class JobOptions:
     resume_unfinished: bool = True  # False: the endpoint cannot know earlier tasks (per-run emulator)
     layout: Optional[str] = None  # force a request layout (else RUNWARE_PIXVERSE_LAYOUT, memory, the model's)
     layout_memory: Any = None  # nodes.layouts.LayoutMemory; default: beside the ledger
+    budget: Any = None  # nodes.costs.BudgetPolicy: the spending limits checked before a new task is claimed
 
     def report(self, phase: str, message: str, **kw: Any) -> None:
         if self.on_progress is not None:
@@ -322,6 +323,9 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
     is actually submitted."""
     notices = list(built.notices) + list(notes or [])
     uploads = list(uploads)
+    from .costs import budget_guard  # the spending limit: checked (and reserved) when the task is claimed
+
+    guard = budget_guard(opts, built, uploads, _endpoint(client, opts))
     if opts.ledger is None:
         refs, _ = await upload_inputs(client, uploads, opts, _endpoint(client, opts))
         task = with_refs(built.task, refs)
@@ -330,11 +334,11 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
         # A submit whose reply was lost is resolved by polling the same taskUUID, never by resending.
         return await _finish(client, built.task_uuid, built.model.air, opts, notices,
                              acknowledged=submitted.acknowledged)
-    return await _run_with_ledger(client, built, opts, notices, uploads)
+    return await _run_with_ledger(client, built, opts, notices, uploads, guard)
 
 
 async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: list[str],
-                           uploads: list[UploadInput]) -> JobResult:
+                           uploads: list[UploadInput], guard=None) -> JobResult:
     from .ledger import fingerprint, working_on
 
     ledger = opts.ledger
@@ -346,7 +350,7 @@ async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: 
     for _ in range(4):
         claim = ledger.claim(fingerprint=fp, endpoint=endpoint, task_uuid=task_uuid, model=built.model.air,
                              request=request, inputs={u.parameter: u.sha256 for u in uploads},
-                             notices=notices, fresh=fresh, resume=opts.resume_unfinished)
+                             notices=notices, fresh=fresh, resume=opts.resume_unfinished, guard=guard)
         fresh, task_uuid = False, str(uuid.uuid4())
         if not claim.new:
             result = await _follow(client, claim.entry, opts, notices, deadline_at)

@@ -519,3 +519,41 @@ def test_run_shows_task_and_cost_and_the_key_is_nowhere(tab, comfy, emulator, ke
         if path.is_file():
             assert SENTINEL_KEY.encode() not in path.read_bytes(), path
     assert re.search(r"\bpixverse\b", saved.read_text())  # it is the workflow we ran
+
+
+def test_the_panel_shows_the_cost_before_run_and_settings_show_the_spending(tab, comfy):
+    """The estimate line follows the widgets (debounced; from the server's estimate route); the daily
+    limit set in the frontend reaches the server (comfy.settings.json); Settings → Runware shows the spend."""
+    tab.page.evaluate("app.extensionManager.setting.set('Runware.PixVerse.DailyLimit', 2)")
+    tab.page.wait_for_function("app.extensionManager.setting.get('Runware.PixVerse.DailyLimit') === 2")
+    wf = T.load_examples()["text_to_video"]
+    tab.open_template("text_to_video")
+    gen = gen_id(wf)
+    estimate = lambda: [text for kind, text in tab.notes(gen) if kind == "estimate"]  # noqa: E731
+
+    def wait_estimate(pred_js: str):
+        tab.page.wait_for_function(
+            "([id, s]) => (__pvt.notes(id) || []).some(([k, t]) => k === 'estimate' && t.includes(s))",
+            arg=[gen, pred_js], timeout=30_000)
+        return estimate()[0]
+
+    first = wait_estimate("Estimated cost: ")
+    # after the run test, this very request is in the ledger: free; run alone, nothing like it ran yet
+    assert "free: re-uses finished task" in first or "unknown: no run of this kind yet" in first, first
+    to_docs(tab.shot("estimate-before-run"), "screenshot-estimate.png")
+    now = tab.page.evaluate("id => __pvt.value(id, 'duration')", gen)
+    other = [d for d in tab.page.evaluate("id => __pvt.options(id, 'duration')", gen) if str(d) != str(now)][0]
+    tab.pick(gen, "duration", other)
+    changed = wait_estimate("unknown: no run of this kind yet")
+    assert changed.endswith("of $2.00 a day"), changed  # the limit set in the frontend reached the server
+    tab.shot("estimate-after-change")
+
+    tab.command("Comfy.ShowSettingsDialog")
+    tab.page.get_by_role("option", name="Runware").click()
+    spend = tab.page.locator('[data-testid="pixverse-spend"] pre')
+    spend.scroll_into_view_if_needed()
+    tab.page.wait_for_function("(document.querySelector('[data-testid=\"pixverse-spend\"] pre')?.textContent || '')"
+                               ".includes('daily limit: $2.00 (setting)')")
+    assert spend.inner_text().startswith("today (")
+    to_docs(tab.shot("settings-spending"), "screenshot-settings-spending.png")
+    tab.page.keyboard.press("Escape")

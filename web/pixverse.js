@@ -5,6 +5,9 @@
 // - Warns on the node when `fast` motion will run as `normal`, and flags an Effect/Camera node
 //   wired into a model that does not take it.
 // - After a run, shows the last taskUUID and cost (the node's `pixverse_info` ui payload).
+// - Before a run, shows the expected cost (POST /runware/pixverse/estimate, debounced on widget changes).
+// - Settings → Runware → Spending: the spending limits (read by the server from ComfyUI's settings file)
+//   and what was spent (GET /runware/pixverse/spend).
 // - Settings → Runware: the API key, sent once to the pack's server route; never stored in a
 //   setting, a widget, a workflow or a prompt.
 //
@@ -17,6 +20,9 @@ import * as R from "./lib/rules.js";
 
 const SPEC_ROUTE = "/runware/pixverse/spec";
 const KEY_ROUTE = "/runware/pixverse/key";
+const ESTIMATE_ROUTE = "/runware/pixverse/estimate";
+const SPEND_ROUTE = "/runware/pixverse/spend";
+const ESTIMATE_DELAY = 400; // ms after the last widget change before the estimate is asked for
 const NOTES_WIDGET = "pixverse_notes";
 const PANEL_MARGIN = 6; // px around the notes panel inside the node (the frontend's DOM widget margin)
 const LINE = 15; // px per line of notes (see .pixverse-notes below)
@@ -114,6 +120,7 @@ function render(node) {
   const w = ensureNotes(node);
   const lines = [];
   if (s.summary) lines.push(["summary", s.summary]);
+  if (s.estimate) lines.push(["estimate", `Estimated cost: ${s.estimate}`]);
   for (const c of s.changes) lines.push(["changed", `Changed: ${c.note}`]);
   for (const text of s.warnings) lines.push(["warning", `Warning: ${text}`]);
   for (const text of s.motion) lines.push(["error", `Not supported: ${text}`]);
@@ -130,6 +137,48 @@ function render(node) {
   w.element.style.display = rows ? "" : "none";
   w.element.dataset.kinds = lines.map(([cls]) => cls).join(" ");
   node.setDirtyCanvas?.(true, true);
+}
+
+// -- the cost before Run (POST /runware/pixverse/estimate; the server computes it from the ledger) --
+
+/** The linked Effect/Camera node's choice, as the generator's motion input carries it. */
+function motionOf(node) {
+  try {
+    const input = node.inputs?.find((i) => i.name === "motion");
+    const link = linkById(node.graph, input?.link);
+    const origin = link && node.graph.getNodeById(link.origin_id);
+    const name = origin && motionSetting(origin); // the setting's input name, also the motion node's widget
+    const value = name && widget(origin, name)?.value;
+    return value ? { [name]: value } : {};
+  } catch {
+    return {};
+  }
+}
+
+async function fetchEstimate(node) {
+  const s = state(node);
+  const body = { node: node.type ?? node.comfyClass, values: values(node), motion: motionOf(node) };
+  const asked = (s.estimateAsked = (s.estimateAsked ?? 0) + 1);
+  try {
+    const r = await api.fetchApi(ESTIMATE_ROUTE, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), cache: "no-store",
+    });
+    const data = await r.json();
+    if (asked !== s.estimateAsked) return; // a newer request is on its way
+    s.estimate = data.text ?? (data.error ? `no estimate (${data.error})` : "");
+  } catch (err) {
+    s.estimate = "";
+    console.debug("[PixVerse] estimate not available", err);
+  }
+  render(node);
+}
+
+/** Ask for the estimate once the widgets have been still for ESTIMATE_DELAY ms. */
+function scheduleEstimate(node) {
+  const s = state(node);
+  if (!["text_to_video", "image_to_video", "lipsync", "modify"].includes(s.kind)) return;
+  clearTimeout(s.estimateTimer);
+  s.estimateTimer = setTimeout(() => fetchEstimate(node), ESTIMATE_DELAY);
 }
 
 // -- generators and LipSync: options per model ------------------------------------------------
@@ -231,6 +280,7 @@ function setUp(node, kind, defaults) {
       reconcileNode(node, { announce: true });
       render(node);
       scheduleRefresh(node.graph);
+      scheduleEstimate(node);
       return r;
     };
     w.__pixverseWrapped = true;
@@ -239,6 +289,7 @@ function setUp(node, kind, defaults) {
   if (SPEC && setting) s.summary = R.motionSummary(SPEC, setting);
   reconcileNode(node, { announce: false });
   render(node);
+  scheduleEstimate(node);
 }
 
 function chain(proto, name, after) {
@@ -349,6 +400,71 @@ function renderKeyEditor() {
   return root;
 }
 
+// -- Settings → Runware: spending limits and what was spent ------------------------------------
+
+function renderSpend() {
+  const root = document.createElement("div");
+  root.className = "pixverse-spend";
+  root.dataset.testid = "pixverse-spend";
+  const text = document.createElement("pre");
+  const refresh = document.createElement("button");
+  refresh.textContent = "Refresh";
+  const load = async () => {
+    try {
+      const r = await api.fetchApi(SPEND_ROUTE, { cache: "no-store" });
+      const data = await r.json();
+      text.textContent = data.text ?? data.error ?? `HTTP ${r.status}`;
+    } catch (err) {
+      text.textContent = String(err);
+    }
+  };
+  refresh.addEventListener("click", load);
+  root.append(text, refresh);
+  load();
+  return root;
+}
+
+const SPENDING_SETTINGS = [
+  {
+    id: "Runware.PixVerse.DailyLimit",
+    category: ["Runware", "Spending", "Daily limit"],
+    name: "Daily spending limit (US dollars; 0 = none)",
+    tooltip:
+      "The most this pack may spend per day (local time), counted in its job ledger. A run that would pass it is " +
+      "refused before anything is uploaded or submitted. RUNWARE_PIXVERSE_DAILY_LIMIT in ComfyUI's environment wins.",
+    type: "number",
+    defaultValue: 0,
+    attrs: { min: 0, step: 0.5 },
+  },
+  {
+    id: "Runware.PixVerse.PromptLimit",
+    category: ["Runware", "Spending", "Prompt limit"],
+    name: "Spending limit per queued prompt (US dollars; 0 = none)",
+    tooltip: "The most one queued prompt may spend. RUNWARE_PIXVERSE_PROMPT_LIMIT wins.",
+    type: "number",
+    defaultValue: 0,
+    attrs: { min: 0, step: 0.5 },
+  },
+  {
+    id: "Runware.PixVerse.AllowUnknownCost",
+    category: ["Runware", "Spending", "Unknown cost"],
+    name: "Allow runs of unknown cost under a limit",
+    tooltip:
+      "A run of a kind the ledger has not seen (and without a price Runware documents) has no expected cost; under " +
+      "a limit it is refused unless this is on (or RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1).",
+    type: "boolean",
+    defaultValue: false,
+  },
+  {
+    id: "Runware.PixVerse.Spent",
+    category: ["Runware", "Spending", "Spent"],
+    name: "Spent (from the job ledger)",
+    defaultValue: "",
+    telemetry: { trackChanges: false },
+    type: () => renderSpend(),
+  },
+];
+
 const STYLE = `
 .pixverse-notes { font: 11px/15px sans-serif; padding: 4px 6px; overflow: hidden; box-sizing: border-box;
   color: var(--descrip-text, #999); background: var(--comfy-input-bg, #222); border-radius: 6px; }
@@ -357,6 +473,8 @@ const STYLE = `
 .pixverse-changed, .pixverse-warning { color: #f5b942; }
 .pixverse-error { color: #ff6b6b; font-weight: bold; }
 .pixverse-last { color: #6fcf97; }
+.pixverse-estimate { color: #c9a0ff; }
+.pixverse-spend pre { font-size: 0.85em; white-space: pre-wrap; margin: 0 0 4px 0; }
 .pixverse-last-notice { color: #8ab4f8; }
 .pixverse-key { display: flex; flex-direction: column; gap: 6px; min-width: 22rem; max-width: 34rem; }
 .pixverse-key-row { display: flex; gap: 6px; align-items: center; }
@@ -386,6 +504,7 @@ app.registerExtension({
       // A custom renderer: the key goes to the pack's route, never into this setting's value.
       type: () => renderKeyEditor(),
     },
+    ...SPENDING_SETTINGS,
   ],
 
   async init() {
@@ -410,6 +529,7 @@ app.registerExtension({
       reconcileNode(this, { announce: true });
       render(this);
       scheduleRefresh(this.graph);
+      scheduleEstimate(this);
     });
     chain(proto, "onResize", function () {
       if (this.__pixverse && widget(this, NOTES_WIDGET)) render(this); // lines re-wrap to the new width
@@ -420,12 +540,14 @@ app.registerExtension({
         render(this);
       }
       scheduleRefresh(this.graph);
+      if (this.__pixverse) scheduleEstimate(this);
     });
     chain(proto, "onExecuted", function (output) {
       const info = output?.pixverse_info?.[0];
       if (!info) return;
       state(this).last = info;
       render(this);
+      scheduleEstimate(this); // the same settings again now re-use this task: free
     });
     if (kind === "effect" || kind === "camera") chain(proto, "onDrawForeground", drawFlag);
   },

@@ -6,6 +6,10 @@
 - ``POST /runware/pixverse/key`` ``{"key": "..."}``: checks the key with Runware (an ``authentication``
   task, at ``RUNWARE_BASE_URL``), then stores it in ComfyUI's user directory (mode 0600).
 - ``DELETE /runware/pixverse/key``: removes the stored key.
+- ``POST /runware/pixverse/estimate`` ``{"node": "<node id>", "values": {widget: value}, "motion": {...}}``:
+  the expected cost of a run with these widgets, ``{cost, source, text, limits, today}`` (nodes/costs.py).
+- ``GET  /runware/pixverse/spend``: what the job ledger recorded today and this month, per model, and the
+  spending limits in force with where each comes from.
 
 The key only ever travels browser → this server, once, in a POST body. It is not echoed, logged,
 put into a setting, a widget, a workflow or a prompt.
@@ -138,6 +142,87 @@ def add_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
         return web.json_response({"removed": removed, **key_status(folder)}, headers=NO_STORE)
 
 
+def _ledger_if_present():
+    """The ComfyUI job ledger when it exists (an estimate or a figure never creates it)."""
+    from ..ledger import open_ledger
+    from .runtime import ledger_path
+
+    path = ledger_path()
+    return open_ledger(path) if os.path.isfile(path) else None
+
+
+def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
+    """(HTTP status, reply) of the estimate route."""
+    from .. import costs
+    from ..errors import PixVerseError
+
+    if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
+        return 400, {"error": "POST {\"node\": <node id>, \"values\": {widget: value}}"}
+    kinds = {node_id: kind for kind, node_id in _node_ids().items()}
+    kind = kinds.get(body.get("node"), body.get("node"))
+    values = dict(body["values"])
+    if isinstance(body.get("motion"), dict) and body["motion"]:
+        values["motion"] = body["motion"]
+    try:
+        task, exact = costs.task_for_widgets(str(kind), values)
+        ledger = _ledger_if_present()
+        est = costs.estimate(task, ledger=ledger, endpoint=costs.default_endpoint(), exact=exact)
+        policy = costs.load_policy(costs.read_comfy_settings(user_dir))
+        today = costs.spent_since(ledger, costs.day_start()) if ledger is not None else 0.0
+    except PixVerseError as exc:  # a choice the node would refuse: say so instead of a figure
+        return 200, {"cost": None, "source": "invalid", "text": f"no estimate: {exc}", "today": None, "limits": None}
+    reply = {**est.to_json(), "today": round(today, 4), "limits": policy.to_json()}
+    if policy.daily_limit is not None:
+        reply["text"] += f" · today {costs.usd(today)} of {costs.usd(policy.daily_limit)} a day"
+    return 200, reply
+
+
+def spend_for(user_dir: str) -> dict:
+    from .. import costs
+    from .runtime import ledger_path
+
+    ledger = _ledger_if_present()
+    policy = costs.load_policy(costs.read_comfy_settings(user_dir))
+    if ledger is None:
+        summary = costs.spend_summary(_EmptyLedger())
+    else:
+        summary = costs.spend_summary(ledger)
+    return {**summary, "limits": policy.to_json(), "ledger": ledger_path(),
+            "text": costs.format_spend(summary, policy)}
+
+
+class _EmptyLedger:
+    def read(self, sql, params=()):
+        return []
+
+
+def _node_ids() -> dict:
+    from .. import widgets
+
+    return dict(widgets.NODE_IDS)
+
+
+def add_budget_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
+    """The cost estimate and spend routes (nodes/costs.py)."""
+    from ..errors import PixVerseError
+
+    @routes.post(f"{ROUTE_PREFIX}/estimate")
+    async def post_estimate(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except Exception:
+            body = None
+        status, reply = estimate_for(body, user_dir())
+        return web.json_response(reply, status=status, headers=NO_STORE)
+
+    @routes.get(f"{ROUTE_PREFIX}/spend")
+    async def get_spend(request: web.Request) -> web.Response:
+        try:
+            return web.json_response(spend_for(user_dir()), headers=NO_STORE)
+        except PixVerseError as exc:  # e.g. a limit setting that is not a number
+            return web.json_response({"error": str(exc)}, status=400, headers=NO_STORE)
+
+
 def register() -> None:
     """Add the routes to ComfyUI's server (once)."""
     global _registered
@@ -146,4 +231,5 @@ def register() -> None:
     from server import PromptServer
 
     add_routes(PromptServer.instance.routes, _user_dir)
+    add_budget_routes(PromptServer.instance.routes, _user_dir)
     _registered = True

@@ -45,6 +45,22 @@ def open_job_ledger():
         return None
 
 
+def budget_policy():
+    """The spending limits for a job: the environment, else this ComfyUI's settings (comfy.settings.json of
+    its default user, re-read for every job so a changed setting applies at once), and the queued prompt."""
+    from ..costs import load_policy, read_comfy_settings
+
+    prompt_id = None
+    try:
+        from comfy_execution.utils import get_executing_context
+
+        ctx = get_executing_context()
+        prompt_id = getattr(ctx, "prompt_id", None)
+    except Exception:  # noqa: BLE001 - no executing context (older ComfyUI): no per-prompt limit
+        log.debug("no executing context for the per-prompt spending limit", exc_info=True)
+    return load_policy(read_comfy_settings(user_dir()), prompt_id=prompt_id)
+
+
 def decode_plan(wanted: Optional[set[str]]) -> tuple[bool, bool]:
     """(decode frames?, decode audio?) for a node whose connected outputs are `wanted` (None: not
     known, decode both). A 1080p 8 s result is 4.8 GB as frames; nothing is decoded for a node
@@ -124,7 +140,7 @@ class NodeRuntime:
         frames, audio = decode_plan(wanted)
         return pipeline.JobOptions(output_dir=output_dir(), cancel_check=interrupted,
                                    on_progress=self.on_progress, decode_frames=frames, decode_audio=audio,
-                                   ledger=open_job_ledger())
+                                   ledger=open_job_ledger(), budget=budget_policy())
 
     def client(self):
         from ..client import RunwareClient

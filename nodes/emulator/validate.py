@@ -24,8 +24,10 @@ DOCS_ROOT = "https://runware.ai/docs/en"
 VIDEO_DOCS = f"{DOCS_ROOT}/video-inference/api-reference"
 
 # Emulator-only, made up: a fake price per second of output video, so that `includeCost` has
-# something to report. It is NOT Runware's or PixVerse's price.
+# something to report. It is NOT Runware's or PixVerse's price. It grows with the video's short side
+# (× short side / 360 px, at least × 1), so runs of different sizes cost differently, as real ones do.
 FAKE_COST_PER_SECOND_USD = 0.04
+FAKE_COST_BASE_SIDE = 360
 
 # Emulator-only: length of a text-to-speech clip, per character of text, and its minimum.
 SPEECH_SECONDS_PER_CHAR = 0.07
@@ -266,8 +268,9 @@ class JobPlan:
 
     @property
     def cost(self) -> float:
-        """Emulator-only fake price (FAKE_COST_PER_SECOND_USD), not a real one."""
-        return round(self.duration * FAKE_COST_PER_SECOND_USD, 4)
+        """Emulator-only fake price (FAKE_COST_PER_SECOND_USD × size factor), not a real one."""
+        factor = max(1.0, min(self.width, self.height) / FAKE_COST_BASE_SIDE)
+        return round(self.duration * FAKE_COST_PER_SECOND_USD * factor, 4)
 
 
 # ---------------------------------------------------------------------------------------------

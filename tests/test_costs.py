@@ -1,0 +1,428 @@
+"""The bill (nodes/costs.py): the cost class, the estimate before Run, the spending limit and its
+reservation in the ledger's claim transaction, and the `spend` figures — against the emulator, whose
+(fake) price grows with duration and size."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from jobs import Runner, choices, cli_command, video_submissions
+from keysafety import ROOT, SENTINEL_KEY, artifact_dir, save_text
+from nodes import costs, pipeline
+from nodes import ledger as L
+from nodes.costs import BudgetPolicy
+from nodes.emulator import FAKE_COST_PER_SECOND_USD
+from nodes.errors import PixVerseBudgetError, PixVerseInputError
+from nodes.ledger import Ledger
+from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
+
+
+@pytest.fixture(scope="module")
+def emu_server():
+    from nodes.emulator import EmulatorServer
+
+    with EmulatorServer(job_seconds=0.3, api_key=SENTINEL_KEY) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emu_server):
+    emu_server.reset()
+    yield emu_server
+    emu_server.reset()
+
+
+@pytest.fixture
+def runner(emu, request):
+    r = Runner(emu, request.node.name)
+    yield r
+    r.close()
+
+
+def frame(seed: int, h: int = 360, w: int = 640) -> torch.Tensor:
+    g = np.random.default_rng(seed)
+    return torch.from_numpy(g.random((1, h, w, 3), dtype=np.float32))
+
+
+def t2v(**over):
+    return lambda client, opts: pipeline.text_to_video(client, choices(**over), opts)
+
+
+def i2v(image, **over):
+    return lambda client, opts: pipeline.image_to_video(client, choices(**over), image, None, opts)
+
+
+def est(runner, **over):
+    task = build_text_to_video(choices(**over)).task
+    return costs.estimate(task, ledger=runner.ledger, endpoint=runner.emu.base_url)
+
+
+def counts(emu):
+    s = emu.stats()
+    return s["uploads"], s["image_uploads"], s["media_uploads"], s["video_submissions"], s["video_submit_attempts"]
+
+
+# -- the cost class --------------------------------------------------------------------------------
+
+def test_cost_class_ignores_free_text_seed_and_inputs_but_not_settings():
+    base = build_text_to_video(choices()).task
+    same = build_text_to_video(choices(prompt="another prompt entirely", seed=99, negative_prompt="blur")).task
+    assert costs.cost_class(base) == costs.cost_class(same)
+    for change in (dict(duration=8), dict(resolution="720p"), dict(model="pixverse:1@3"),
+                   dict(settings={"style": "anime"}), dict(model="pixverse:1@3", settings={"sound_effects": True})):
+        assert costs.cost_class(build_text_to_video(choices(**change)).task) != costs.cost_class(base), change
+    # the seed layout sends the default fps, the current one leaves it out: one kind; another rate is another
+    assert costs.cost_class(build_text_to_video(choices(), layout="seed").task) == costs.cost_class(base)
+    assert costs.cost_class(build_text_to_video(choices(fps=24), layout="seed").task) != costs.cost_class(base)
+    # a sound description is free text: it does not change the class, switching sound on does
+    with_sound = build_text_to_video(choices(model="pixverse:1@3", settings={
+        "sound_effects": True, "sound_effect_content": "rain"})).task
+    other_sound = build_text_to_video(choices(model="pixverse:1@3", settings={
+        "sound_effects": True, "sound_effect_content": "thunder and wind"})).task
+    assert costs.cost_class(with_sound) == costs.cost_class(other_sound)
+    # the size counts as its resolution tier: 16:9 and 1:1 at 360p are one kind
+    assert costs.cost_class(build_text_to_video(choices(aspect_ratio="1:1")).task) == costs.cost_class(base)
+    cls = json.loads(costs.cost_class(base))
+    assert cls == {"model": "pixverse:1@5", "resolution": "360p", "duration": 5}
+    # inputs: another image is the same kind of run, in either request layout
+    i2v_choices = choices(aspect_ratio="auto")
+    a = build_image_to_video(i2v_choices, "sha256:" + "ab" * 32, first_frame_size=(640, 360), layout="current").task
+    b = build_image_to_video(i2v_choices.model_copy(update={"prompt": "x y"}), "sha256:" + "cd" * 32,
+                             first_frame_size=(640, 360), layout="seed").task
+    assert "inputs" in a and "frameImages" in b  # the two layouts
+    assert costs.cost_class(a) == costs.cost_class(b) != costs.cost_class(base)
+    assert json.loads(costs.cost_class(a))["inputs_given"] == {"frames": ["first"]}
+    # lipsync: the speech text is free text, the voice a setting
+    l1 = build_lipsync(video="sha256:" + "ab" * 32, speech_text="Hello there", voice="Emily", layout="current").task
+    l2 = build_lipsync(video="sha256:" + "cd" * 32, speech_text="Something else", voice="Emily", layout="seed").task
+    l3 = build_lipsync(video="sha256:" + "cd" * 32, speech_text="Hello there", voice="James").task
+    assert costs.cost_class(l1) == costs.cost_class(l2) != costs.cost_class(l3)
+
+
+def test_documented_price_is_used_only_where_runware_states_one():
+    at_1080 = costs.estimate_new(build_text_to_video(choices(resolution="1080p", duration=5)).task)
+    assert at_1080.source == "price" and at_1080.cost == pytest.approx(0.299)  # Runware: $0.0598/s, 5 s: $0.299
+    assert "Runware's price page" in at_1080.text and "$0.0598/s at 1080p" in at_1080.text
+    at_360 = costs.estimate_new(build_text_to_video(choices()).task)  # Runware states no 360p price
+    assert (at_360.source, at_360.cost, at_360.text) == ("unknown", None, "unknown: no run of this kind yet")
+    fast = costs.estimate_new(build_text_to_video(choices(model="pixverse:1@5-fast", resolution="720p", duration=8,
+                                                          fps=None)).task)
+    assert (fast.source, fast.cost) == ("price", 0.2475) and "720p, 8 s: $0.2475" in fast.text  # Runware's table
+    entries = [e for model in costs.documented_prices().values() for e in model]
+    assert entries and all(e["source"].startswith("https://runware.ai/docs/models/pixverse") and e["read"]
+                           for e in entries)
+
+
+# -- the estimate after runs of known cost ---------------------------------------------------------
+
+def test_estimate_after_runs_of_known_cost(emu, runner):
+    assert est(runner).source == "unknown"
+    first = runner.run(t2v())  # 360p, 5 s
+    assert first.video.cost == pytest.approx(5 * FAKE_COST_PER_SECOND_USD)
+    e = est(runner, prompt="a different prompt", seed=3)
+    assert (e.source, e.cost, e.runs) == ("ledger", first.video.cost, 1)
+    assert e.text == f"≈ {costs.usd(first.video.cost)} (the last run like this)"
+    # the very same request again is the ledger's finished task: free
+    same = est(runner)
+    assert (same.source, same.cost, same.task_uuid) == ("reused", 0.0, first.task_uuid)
+    assert same.text.startswith("free: re-uses finished task " + first.task_uuid)
+    # other kinds of run are not guessed from this one; once run, each has its own (different) figure
+    for over in (dict(duration=8), dict(resolution="720p")):
+        assert est(runner, prompt="new", **over).source == "unknown"
+        done = runner.run(t2v(prompt="another boat", **over))
+        e = est(runner, prompt="yet another", **over)
+        assert e.source == "ledger" and e.cost == done.video.cost != first.video.cost
+    # the median of the last 3 runs of a kind
+    for i in range(3):
+        runner.run(t2v(prompt=f"boat number {i}"))
+    rows = [r for r in runner.ledger.entries() if r.cost is not None and json.loads(r.cost_class)["duration"] == 5
+            and json.loads(r.cost_class)["resolution"] == "360p"]
+    assert len(rows) == 4 and all(r.cost_class == costs.cost_class(json.loads(r.request)) for r in rows)
+    e = est(runner, prompt="pp")
+    assert (e.source, e.runs) == ("ledger", 3) and e.text.endswith("(median of the last 3 runs like this)")
+    # another endpoint's history (the emulator vs Runware) does not count
+    assert costs.estimate(build_text_to_video(choices(prompt="pp")).task, ledger=runner.ledger,
+                          endpoint="https://api.runware.ai/v1").source == "unknown"
+
+
+# -- the spending limit ------------------------------------------------------------------------------
+
+def test_the_limit_refuses_the_run_that_would_cross_it_before_any_upload(emu, runner):
+    cost = 5 * FAKE_COST_PER_SECOND_USD  # 0.20
+    policy = BudgetPolicy(daily_limit=2 * cost + 0.05, daily_source="env", allow_unknown=True)
+    one = runner.run(i2v(frame(1)), budget=policy)  # unknown cost (first of its kind): allowed by the policy
+    two = runner.run(i2v(frame(2), prompt="the boat sinks slowly"), budget=policy)  # expected 0.20: 0.40 ≤ 0.45
+    assert runner.entry(one.task_uuid).reserved is None and runner.entry(two.task_uuid).reserved == pytest.approx(cost)
+    before = counts(emu)
+    outcome = runner.attempt(i2v(frame(3), prompt="a third boat"), budget=policy)
+    assert isinstance(outcome.error, PixVerseBudgetError), outcome.error
+    assert counts(emu) == before  # nothing uploaded, nothing submitted
+    text = outcome.text
+    assert "Daily spending limit reached: $0.40 spent today" in text and "over the limit of $0.45" in text
+    assert "expected cost $0.20 (median of the last 2 runs like this) = $0.60" in text
+    assert "Nothing was uploaded or submitted" in text and "RUNWARE_PIXVERSE_DAILY_LIMIT" in text
+    assert (outcome.error.spent, outcome.error.limit, outcome.error.expected) == (pytest.approx(0.4), 0.45,
+                                                                                  pytest.approx(0.2))
+    assert len(runner.ledger.entries()) == 2  # no row for the refused run
+    # a reused result costs nothing and is never refused
+    again = runner.run(i2v(frame(1)), budget=policy)
+    assert again.origin == "reused" and counts(emu) == before
+    # a setting as the source: the message says where to raise it
+    refused = runner.attempt(i2v(frame(5), prompt="x y z"), budget=BudgetPolicy(daily_limit=0.3, daily_source="setting"))
+    assert "Settings → Runware → Spending → Daily spending limit" in refused.text
+
+
+def test_unknown_cost_is_refused_under_a_limit_unless_allowed(emu, runner):
+    before = counts(emu)
+    out = runner.attempt(i2v(frame(4)), budget=BudgetPolicy(daily_limit=100.0, daily_source="setting"))
+    assert isinstance(out.error, PixVerseBudgetError) and "cost is unknown" in out.text
+    assert "RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1" in out.text and counts(emu) == before
+    assert "$0.00 spent today of the limit of $100.00 (ComfyUI setting)" in out.text
+    ok = runner.run(i2v(frame(4)), budget=BudgetPolicy(daily_limit=100.0, allow_unknown=True))
+    assert ok.origin == "new"
+    assert runner.run(i2v(frame(4)), budget=BudgetPolicy(daily_limit=0.01)).origin == "reused"  # never refused
+
+
+def test_per_prompt_limit(emu, runner):
+    policy = BudgetPolicy(prompt_limit=0.3, prompt_source="setting", allow_unknown=True, prompt_id="prompt-A")
+    runner.run(t2v(prompt="first of prompt A"), budget=policy)
+    out = runner.attempt(t2v(prompt="second of prompt A"), budget=policy)
+    assert isinstance(out.error, PixVerseBudgetError) and "Spending limit per queued prompt reached" in out.text
+    assert "$0.20 spent by this queued prompt" in out.text
+    other = BudgetPolicy(prompt_limit=0.3, allow_unknown=True, prompt_id="prompt-B")
+    assert runner.run(t2v(prompt="first of prompt B"), budget=other).origin == "new"
+
+
+def test_two_prompts_at_once_cannot_together_pass_the_limit(emu, runner, monkeypatch):
+    """Limit above one run's cost, below two: of two runs started at the same moment in two threads, each
+    with its own ledger connection (as two processes would have), exactly one is submitted. The check is
+    slowed down inside the claim transaction, so without BEGIN IMMEDIATE both would read the same
+    spending and both pass."""
+    import threading
+
+    runner.run(t2v(prompt="history"))  # a known cost (0.20) for this kind of run
+    spent = 5 * FAKE_COST_PER_SECOND_USD
+    policy = BudgetPolicy(daily_limit=spent + 0.3, daily_source="env")  # room for one more run, not two
+    check = costs.check_budget
+
+    def slow_check(*args, **kw):
+        check(*args, **kw)
+        time.sleep(0.5)  # between reading the spending and inserting the reservation
+
+    monkeypatch.setattr(costs, "check_budget", slow_check)
+    before = video_submissions(emu)
+    ledgers = [Ledger(runner.ledger_path), Ledger(runner.ledger_path)]
+    start = threading.Barrier(2)
+    results: list = [None, None]
+
+    async def one(i):
+        from jobs import FAST_POLL, FAST_RETRY
+        from nodes.client import RunwareClient
+
+        opts = runner.opts(ledger=ledgers[i], budget=policy)
+        async with RunwareClient(base_url=emu.base_url, poll_policy=FAST_POLL, retry_policy=FAST_RETRY) as client:
+            start.wait()
+            return await pipeline.text_to_video(client, choices(prompt=f"concurrent boat {i}"), opts)
+
+    def thread(i):
+        try:
+            results[i] = asyncio.run(one(i))
+        except BaseException as exc:  # noqa: BLE001 - examined below
+            results[i] = exc
+
+    threads = [threading.Thread(target=thread, args=(i,)) for i in (0, 1)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        for led in ledgers:
+            led.close()
+    errors = [r for r in results if isinstance(r, BaseException)]
+    done = [r for r in results if not isinstance(r, BaseException)]
+    save_text(f"jobs/{runner.dir.name}/errors.txt", "\n".join(map(str, errors)))
+    assert len(done) == 1 and len(errors) == 1 and isinstance(errors[0], PixVerseBudgetError), results
+    assert "reached: $0.40 spent today" in str(errors[0])  # the first run's reservation counted
+    assert video_submissions(emu) == before + 1
+    total = costs.spent_since(runner.ledger, costs.day_start())
+    assert total == pytest.approx(2 * spent) and total <= policy.daily_limit
+
+
+def test_a_reservation_is_replaced_by_the_real_cost_and_released_when_nothing_was_charged(runner):
+    led = runner.ledger
+    guard = lambda conn: {"reserved": 0.5, "cost_class": "k"}  # noqa: E731
+    led.claim(fingerprint="f1", endpoint="e", task_uuid="u1", guard=guard)
+    led.claim(fingerprint="f2", endpoint="e", task_uuid="u2", guard=guard)
+    assert costs.spent_since(led, 0) == pytest.approx(1.0)  # two reservations under way
+    led.record_success("u1", video_uuid="v", result_url="x", seed=1, cost=0.2, notices=[])
+    led.settle("u2", L.REFUSED, "refused by Runware")
+    assert costs.spent_since(led, 0) == pytest.approx(0.2)
+
+
+def test_policy_sources_and_bad_values():
+    settings = {costs.SETTING_DAILY_LIMIT: 5, costs.SETTING_ALLOW_UNKNOWN: True, costs.SETTING_PROMPT_LIMIT: 0}
+    p = costs.load_policy(settings, env={})
+    assert (p.daily_limit, p.daily_source, p.prompt_limit, p.allow_unknown, p.allow_source) == (5.0, "setting", None,
+                                                                                                True, "setting")
+    p = costs.load_policy(settings, env={costs.ENV_DAILY_LIMIT: "2.5", costs.ENV_ALLOW_UNKNOWN: "0"})
+    assert (p.daily_limit, p.daily_source, p.allow_unknown) == (2.5, "env", False)  # the environment wins
+    assert not costs.load_policy({}, env={}).active
+    with pytest.raises(PixVerseInputError) as err:
+        costs.load_policy({}, env={costs.ENV_DAILY_LIMIT: "ten dollars"})
+    assert "RUNWARE_PIXVERSE_DAILY_LIMIT = 'ten dollars'" in str(err.value) and "US dollars" in str(err.value)
+    with pytest.raises(PixVerseInputError):
+        costs.load_policy({costs.SETTING_DAILY_LIMIT: -1}, env={})
+
+
+# -- the ledger: old files survive the new columns -----------------------------------------------------
+
+def test_a_version_1_ledger_gains_the_new_columns_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE jobs (task_uuid TEXT PRIMARY KEY, fingerprint TEXT, endpoint TEXT NOT NULL DEFAULT '',
+            model TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, request TEXT, inputs TEXT,
+            notices TEXT NOT NULL DEFAULT '[]', video_uuid TEXT, result_url TEXT, seed INTEGER, cost REAL,
+            local_file TEXT, file_bytes INTEGER, error TEXT, owner TEXT, created_at REAL NOT NULL,
+            updated_at REAL NOT NULL, submitted_at REAL, finished_at REAL);
+        PRAGMA user_version=1;""")
+    now = time.time()
+    conn.execute("INSERT INTO jobs (task_uuid, endpoint, model, status, request, cost, created_at, updated_at) "
+                 "VALUES ('old', 'e', 'pixverse:1@5', 'finished', ?, 0.2, ?, ?)",
+                 (json.dumps(build_text_to_video(choices()).task), now, now))
+    conn.commit()
+    conn.close()
+    with Ledger(path) as led:
+        assert led.read("PRAGMA user_version")[0][0] == L.SCHEMA_VERSION == 2
+        old = led.get("old")
+        assert (old.cost, old.reserved, old.cost_class) == (0.2, None, None)
+        # an old row without a stored class still counts for the estimate and the spend
+        e = costs.estimate_new(build_text_to_video(choices(prompt="new")).task, ledger=led, endpoint="e")
+        assert (e.source, e.cost) == ("ledger", 0.2)
+        assert costs.spend_summary(led)["today"]["total"] == pytest.approx(0.2)
+    with Ledger(path) as led:  # opening again changes nothing
+        assert led.get("old").cost == 0.2
+
+
+# -- what was spent -------------------------------------------------------------------------------------
+
+def _row(led, uuid, model, cost, created, status=L.FINISHED, reserved=None):
+    led.claim(fingerprint=uuid, endpoint="e", task_uuid=uuid, model=model, guard=lambda c: {"reserved": reserved})
+    if cost is not None:
+        led.record_success(uuid, video_uuid="v", result_url="x", seed=1, cost=cost, notices=[])
+    with led._tx():  # backdate the row, and give it its final status
+        led._conn.execute("UPDATE jobs SET status = ?, created_at = ? WHERE task_uuid = ?", (status, created, uuid))
+
+
+def test_spend_figures_against_the_ledger(runner, tmp_path):
+    led = runner.ledger
+    now = time.time()
+    today, month = costs.day_start(now), costs.month_start(now)
+    _row(led, "a", "pixverse:1@5", 0.2, today + 1)
+    _row(led, "b", "pixverse:1@5", 0.3, today + 2)
+    _row(led, "c", "pixverse:1@3", 0.5, today + 3)
+    _row(led, "d", "pixverse:1@3", None, today + 4, status=L.SUBMITTED, reserved=0.25)  # under way: reserved
+    _row(led, "e", "pixverse:1@3", None, today + 5, status=L.REFUSED, reserved=0.25)  # not charged
+    _row(led, "f", "pixverse:1@5", 1.0, today - 1 if today - 1 >= month else month)  # yesterday (or today on the 1st)
+    _row(led, "g", "pixverse:1@5", 7.0, month - 86400)  # last month
+    s = costs.spend_summary(led, now)
+    on_first = today - 1 < month
+    assert s["today"]["total"] == pytest.approx(1.25 + (1.0 if on_first else 0))
+    assert s["today"]["pending"] == pytest.approx(0.25)
+    assert s["this_month"]["total"] == pytest.approx(2.25) and s["this_month"]["runs"] == 5
+    by_model = {m["model"]: m for m in s["this_month"]["by_model"]}
+    assert by_model["pixverse:1@5"]["total"] == pytest.approx(1.5) and by_model["pixverse:1@5"]["runs"] == 3
+    assert by_model["pixverse:1@3"]["total"] == pytest.approx(0.75) and by_model["pixverse:1@3"]["name"] == "PixVerse v4.5"
+    # the same figures from `python -m nodes spend`
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RUNWARE_PIXVERSE_")}
+    env[costs.ENV_DAILY_LIMIT] = "3"
+    proc = subprocess.run([sys.executable, "-m", "nodes", "spend", "--ledger", str(runner.ledger_path), "--json"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["today"] == s["today"] and data["this_month"] == s["this_month"]
+    assert data["limits"]["daily_limit"] == 3.0 and data["limits"]["daily_source"] == "env"
+    text = subprocess.run([sys.executable, "-m", "nodes", "spend", "--ledger", str(runner.ledger_path)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120).stdout
+    save_text(f"jobs/{runner.dir.name}/spend.txt", text)
+    assert f"this month ({s['month']}): $2.25 in 5 runs, of which $0.25 reserved for runs under way" in text
+    assert "  PixVerse v5 (pixverse:1@5): $1.50 in 3 runs" in text and "daily limit: $3.00 (environment)" in text
+    missing = subprocess.run([sys.executable, "-m", "nodes", "spend", "--ledger", str(tmp_path / "none.sqlite3")],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "no job ledger at" in missing.stderr
+    assert not (tmp_path / "none.sqlite3").exists()
+
+
+# -- the limit in the CLI ---------------------------------------------------------------------------------
+
+def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path):
+    from PIL import Image
+
+    log = artifact_dir("jobs", "cli-limit")
+    out, ledger = log / "out", log / "ledger.sqlite3"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RUNWARE_PIXVERSE_")}
+    env.update(RUNWARE_BASE_URL=emu.base_url, PYTHONUNBUFFERED="1", RUNWARE_PIXVERSE_DAILY_LIMIT="0.45",
+               RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST="1")
+    import subprocess
+
+    results = []
+    for i in range(3):
+        img = log / f"frame{i}.png"
+        Image.fromarray((np.random.default_rng(i).random((360, 640, 3)) * 255).astype(np.uint8)).save(img)
+        before = counts(emu)
+        proc = subprocess.run(cli_command("generate", "image-to-video", "--first-frame", str(img), "--prompt",
+                                          f"a paper boat, take {i}", "--model", "pixverse:1@5", "--resolution", "360p",
+                                          "--duration", "5", "--fps", "16", "--seed", "7", "--out", str(out),
+                                          "--ledger", str(ledger), "--deadline", "60"),
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+        (log / f"run{i}.txt").write_text(proc.stdout + proc.stderr)
+        results.append((proc, before, counts(emu)))
+    for proc, _, _ in results[:2]:
+        assert proc.returncode == 0, proc.stderr
+    proc, before, after = results[2]
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "error: Daily spending limit reached: $0.40 spent today" in proc.stderr
+    assert "over the limit of $0.45 (RUNWARE_PIXVERSE_DAILY_LIMIT)" in proc.stderr
+    assert after == before  # 0 uploads, 0 submissions
+    assert results[1][2][1] == results[1][1][1] + 1  # (the second run did upload its image: the count is live)
+
+
+def test_estimate_from_widget_values(emu, runner):
+    from jobs import CHOICES
+    from nodes.spec import load_spec
+
+    label = load_spec().model(CHOICES.model).label
+    values = {"model": label, "prompt": CHOICES.prompt, "negative_prompt": "", "aspect_ratio": "16:9",
+              "resolution": "360p", "duration": 5, "fps": 16, "seed": 7, "style": "none", "motion_mode": "normal",
+              "sound_effects": False, "sound_effect_content": ""}
+    task, exact = costs.task_for_widgets("text_to_video", values)
+    node_choices = choices(settings={"motion_mode": "normal"})  # what the node sends for these widgets
+    assert exact and task == {**build_text_to_video(node_choices).task, "taskUUID": task["taskUUID"]}
+    done = runner.run(t2v(settings={"motion_mode": "normal"}))
+    e = costs.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
+    assert (e.source, e.cost, e.task_uuid) == ("reused", 0.0, done.task_uuid)
+    # a prompt still being typed (too short to send) is not this request, but the same kind of run
+    task, exact = costs.task_for_widgets("text_to_video", {**values, "prompt": "a"})
+    e = costs.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
+    assert not exact and (e.source, e.cost) == ("ledger", done.video.cost)
+    # image-to-video from widgets: the image is not known; "auto" still gives the resolution tier
+    task, exact = costs.task_for_widgets("image_to_video", {**values, "aspect_ratio": "auto"})
+    assert not exact and json.loads(costs.cost_class(task))["resolution"] == "360p"
+    task, exact = costs.task_for_widgets("lipsync", {"model": None, "speech_text": "Hi there", "voice": "Emily"})
+    assert not exact and json.loads(costs.cost_class(task))["speech"] == {"voice": "Emily"}
+    spec = load_spec()
+    modify = spec.default_model("modify")
+    task, exact = costs.task_for_widgets("modify", {"model": modify.label, "prompt": "make it snow"})
+    assert not exact and json.loads(costs.cost_class(task))["model"] == modify.air
+    with pytest.raises(PixVerseInputError):
+        costs.task_for_widgets("text_to_video", {**values, "duration": 7})  # a choice the node refuses
