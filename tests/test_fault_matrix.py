@@ -103,22 +103,37 @@ def test_poll_5xx(emu, runner, status):
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_submit_5xx_not_processed(emu, runner, status):
-    """A 5xx to the submit is ambiguous: the pipeline polls, learns Runware never got the task
-    (nothing charged), marks the ledger row lost; the re-run submits exactly once."""
+    """A 5xx to the submit is ambiguous: the pipeline polls over the grace period, learns Runware never
+    got the task, and sends the same request (same taskUUID) again by itself: one run, one video, one
+    accepted task; the resend is recorded in the ledger row."""
     emu.inject("http_status", status=status, on="submit")
-    first = runner.attempt()
-    assert isinstance(first.error, E.RunwareSubmissionLost), first.text
-    assert "nothing was charged" in first.text and first.error.task_uuid in first.text
-    assert runner.entry(first.error.task_uuid).status == L.LOST
-    assert emu.stats()["video_submit_attempts"] == 1 and video_submissions(emu) == 0
-    second = runner.attempt()
-    assert second.error is None, second.text
-    assert_video(second.result)
-    assert second.result.task_uuid != first.error.task_uuid and second.result.origin == "new"
-    assert video_submissions(emu) == 1
+    out = runner.attempt()
+    assert out.error is None, out.text
+    assert_video(out.result)
+    assert_finished_in_ledger(runner, out.result)
+    sent = [r["body"][0]["taskUUID"] for r in emu.requests
+            if r["method"] == "POST" and r["body"][0]["taskType"] == "videoInference"]
+    assert sent == [out.result.task_uuid] * 2  # the same request, the same taskUUID
+    assert emu.stats()["video_submit_attempts"] == 2 and video_submissions(emu) == 1
+    entry = runner.entry(out.result.task_uuid)
+    assert any("sent again (resend 1 of at most 2" in n for n in entry.notices), entry.notices
+    assert any("sent again" in n for n in out.result.notices)
     fault_matrix.record(f"submit: HTTP {status}, not processed",
-                        "SubmissionLost after polling (nothing charged); re-run → video",
-                        video_submissions(emu), first.seconds + second.seconds)
+                        "polled over the grace period: never created → same request resent once → video",
+                        video_submissions(emu), out.seconds)
+
+
+def test_submit_5xx_every_time_bounded(emu, runner):
+    """Runware keeps refusing: resent at most RetryPolicy.submit_lost_resends times, then a clear
+    error (nothing charged); the ledger row says lost."""
+    emu.inject("http_status", status=503, on="submit", times=10)
+    out = runner.attempt()
+    assert isinstance(out.error, E.RunwareSubmissionLost), out.text
+    assert "nothing was charged" in out.text and out.error.task_uuid in out.text
+    assert emu.stats()["video_submit_attempts"] == 3 and video_submissions(emu) == 0
+    assert runner.entry(out.error.task_uuid).status == L.LOST
+    fault_matrix.record("submit: HTTP 503 every time", "resent twice (bounded), then SubmissionLost; "
+                        "ledger: lost", video_submissions(emu), out.seconds)
 
 
 def test_connection_reset_on_submit_after_accept(emu, runner):
