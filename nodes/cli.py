@@ -215,6 +215,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         except PixVerseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except Exception as exc:  # noqa: BLE001 - never a traceback for the user; the log has the details
+            import logging
+
+            from .client.urls import redact_text
+
+            logging.getLogger("pixverse").debug("unexpected error", exc_info=True)
+            print(f"error: unexpected {type(exc).__name__}: {redact_text(str(exc))}. A task submitted above "
+                  "(its taskUUID is printed there) is not lost: `python -m nodes recover <taskUUID>` fetches it, "
+                  "and the same command again resumes it from the ledger", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
             print("interrupted: a submitted task may still finish; the same command again resumes it from "
                   "the ledger, and `python -m nodes recover <taskUUID>` fetches it (the taskUUID is printed "

@@ -472,6 +472,10 @@ async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices:
                                             cancel_check=opts.cancel_check, on_progress=on_poll,
                                             acknowledged=acknowledged)
     except E.RunwareError as exc:
+        video = await _from_task_details(client, task_uuid, exc) if acknowledged and _not_found(exc) else None
+        if video is not None:
+            notices.append("getResponse no longer knew this task; its result was found with getTaskDetails")
+            return await _delivered(client, task_uuid, model, video, opts, notices, origin, started, deadline_at)
         if ledger is not None and not (resend_on_lost and isinstance(exc, E.RunwareSubmissionLost)):
             try:
                 _record_wait_error(ledger, task_uuid, exc)
@@ -479,11 +483,32 @@ async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices:
                 log.warning("PixVerse: the job ledger could not record %s for taskUUID=%s", type(exc).__name__,
                             task_uuid, exc_info=True)
         raise
+    return await _delivered(client, task_uuid, model, video, opts, notices, origin, started, deadline_at)
+
+
+async def _from_task_details(client, task_uuid: str, why: BaseException):
+    """The last resort when getResponse does not know an accepted task: Runware's getTaskDetails."""
+    details = getattr(client, "get_task_details", None)
+    if details is None:
+        return None
+    try:
+        found = client.video_from_details(await details(task_uuid), task_uuid)
+    except E.RunwareError as exc:
+        log.info("PixVerse: getTaskDetails for taskUUID=%s did not help (%s)", task_uuid, exc)
+        return None
+    if found is not None:
+        log.warning("PixVerse: getResponse does not know taskUUID=%s (%s); getTaskDetails has its result",
+                    task_uuid, getattr(why, "code", None) or type(why).__name__)
+    return found
+
+
+async def _delivered(client, task_uuid: str, model: str, video: Any, opts: JobOptions, notices: list[str],
+                     origin: str, started: float, deadline_at: float) -> JobResult:
     dest = result_path(Path(os.path.abspath(opts.output_dir)), task_uuid)
     try:
         return await _deliver(client, task_uuid, model, video, dest, opts, notices, origin, started, deadline_at)
     except BaseException as exc:
-        raise aftercare.failure(exc, task_uuid, ledger=ledger, dest=dest,
+        raise aftercare.failure(exc, task_uuid, ledger=opts.ledger, dest=dest,
                                 scrub=getattr(client, "_scrub", lambda t: t)) from None
 
 

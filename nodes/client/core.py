@@ -21,7 +21,7 @@ import httpx
 
 from .. import errors as E
 from .download import download_to
-from .urls import URLPolicy, public_url
+from .urls import URLPolicy, install_log_redaction, public_url, register_secret
 from .envelope import (Envelope, MalformedReply, error_of_data_item, exception_for,
                        exception_for_status, parse_envelope)
 from .http import (AMBIGUOUS_TRANSPORT, API_TIMEOUT, NEVER_SENT, Waiter, describe,
@@ -51,15 +51,22 @@ class RunwareClient:
         if not key:
             raise E.RunwareAuthError(no_key_message())
         self.__key = key
+        register_secret(key)
+        install_log_redaction()
         url = (base_url or os.environ.get("RUNWARE_BASE_URL") or DEFAULT_BASE_URL).strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise E.RunwareConnectionError(
                 f"The Runware base URL must be an http(s) URL such as {DEFAULT_BASE_URL}; got "
                 f"{public_url(url, self._scrub)!r} (from RUNWARE_BASE_URL or the pack's settings)")
-        self._post_url = url.rstrip("/") if parts.path not in ("", "/") else url
+        # Userinfo is dropped: Runware authenticates by the Bearer header (httpx would turn userinfo
+        # into a Basic header replacing it), and a key written there must not be shown anywhere.
+        bare = public_url(url) + (f"?{parts.query}" if parts.query else "")
+        self._post_url = bare.rstrip("/") if parts.path not in ("", "/") else bare
         # Shown (errors, logs) and used as the job ledger's endpoint: never with userinfo or a query.
         self._secrets = [s for s in (parts.password, parts.username) if s and len(s) >= 4]
+        for secret in self._secrets:
+            register_secret(secret)
         self.base_url = public_url(self._post_url, self._scrub)
         self._log_path = parts.path or "/"
         self.url_policy = URLPolicy.for_base_url(url)
@@ -415,6 +422,37 @@ class RunwareClient:
         except asyncio.CancelledError:
             log.info("wait for taskUUID=%s cancelled; the remote job may still finish", task_uuid)
             raise
+
+    async def get_task_details(self, task_uuid: str) -> dict:
+        """Runware's `getTaskDetails`: the original request and the response of a past task
+        (``{"request": …, "response": …}``), also when `getResponse` no longer knows it."""
+        body = [{"taskType": "getTaskDetails", "taskUUID": task_uuid}]
+        status, env, _ = await self._call(body, op="getTaskDetails", task_uuid=task_uuid)
+        if env is None or status >= 300:
+            raise self._reply_error(status, env, task_uuid=task_uuid, op="getTaskDetails")
+        for item in env.data_for(task_uuid):
+            if "response" in item or "request" in item:
+                return item
+        raise self._reply_error(status, env, task_uuid=task_uuid, op="getTaskDetails") if env.errors else \
+            E.RunwareServerError("Runware's reply to getTaskDetails had no request or response",
+                                 task_uuid=task_uuid, status=status)
+
+    def video_from_details(self, details: dict, task_uuid: str) -> Optional[VideoResult]:
+        """The finished video a `getTaskDetails` answer describes, or None (not finished, failed,
+        or a shape not understood). The response may be one item, a list, or an envelope."""
+        response = details.get("response")
+        if isinstance(response, dict) and not any(k in response for k in ("data", "errors", "error")):
+            items = [response]
+        else:
+            try:
+                items = parse_envelope(response).data if response is not None else []
+            except MalformedReply:
+                items = []
+        for item in items:
+            if isinstance(item, dict) and (not item.get("taskUUID") or item.get("taskUUID") == task_uuid) \
+                    and self._is_success(item) and (item.get("videoURL") or item.get("mediaURL")):
+                return self._result(item, task_uuid, 0, 0.0)
+        return None
 
     async def generate_video(self, task: dict, *, deadline: float,
                              cancel_check: Optional[Callable[[], bool]] = None,

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
+import re
 import socket
+import threading
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
@@ -124,3 +127,51 @@ class URLPolicy:
                 raise URLRefused(f"its host {host} is a loopback, link-local or private address ({addr}); "
                                  "result URLs are fetched only from public addresses (unless the Runware "
                                  "base URL is itself local, as the emulator is)")
+
+
+# -- third-party log records --------------------------------------------------------------------
+# httpx logs every request's full URL at INFO ("HTTP Request: GET https://cdn/…?signature=…") and
+# httpcore at DEBUG. This filter, on those loggers, drops query strings and userinfo from the URLs
+# in such records and masks the keys clients registered (a hostile server may echo one in a path).
+
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+_URL_IN_TEXT = re.compile(r"(https?://)([^/\s\"'@]*@)?([^\s\"'?#]*)(\?[^\s\"'#]*)?")
+
+
+def register_secret(secret: str) -> None:
+    if secret and len(secret) >= 8:
+        with _SECRETS_LOCK:
+            _SECRETS.add(secret)
+
+
+def redact_text(text: str) -> str:
+    text = _URL_IN_TEXT.sub(lambda m: m.group(1) + m.group(3) + ("?…" if m.group(4) else ""), text)
+    with _SECRETS_LOCK:
+        secrets = list(_SECRETS)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a record that cannot format is left as it is
+            return True
+        cleaned = redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def install_log_redaction() -> None:
+    for name in ("httpx", "httpcore", "httpcore.http11", "httpcore.connection", "httpcore.http2"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

@@ -38,6 +38,8 @@ async def _run(cls, job, *, local=None):
     except PixVerseError as exc:
         rt.text(f"error: {exc}")
         raise
+    except Exception as exc:  # noqa: BLE001 - shown as a PixVerse error naming the task, not a bare internal one
+        raise rt.unexpected(exc) from exc
     return rt.outputs(result)
 
 
