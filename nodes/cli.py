@@ -123,8 +123,9 @@ async def _job(client, args, opts):
     if args.workflow == "text-to-video":
         return await pipeline.text_to_video(client, _choices(args), opts)
     if args.workflow == "image-to-video":
-        first = load_image_file(args.first_frame)
-        last = load_image_file(args.last_frame) if args.last_frame else None
+        side = load_spec().input_image.max_side  # no need to decode more than is ever sent
+        first = load_image_file(args.first_frame, max_side=side)
+        last = load_image_file(args.last_frame, max_side=side) if args.last_frame else None
         return await pipeline.image_to_video(client, _choices(args), first, last, opts)
     audio = load_audio_file(args.audio) if args.audio else None
     return await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import PixVerseInputError
 from .spec import CapabilitySpec, ModelSpec, load_spec
@@ -122,6 +122,20 @@ class GenerationChoices(BaseModel):
     motion_mode: Optional[str] = None
     sound_effects: bool = False
     sound_effect_content: str = ""
+
+    def __init__(self, **data: Any):
+        # The Python API's callers build this directly: a wrong type (a NaN seed, a bytes prompt) is
+        # a PixVerseInputError naming the field, like every other refused choice, not pydantic's error.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _input_error(exc) from None
+
+
+def _input_error(exc: ValidationError) -> PixVerseInputError:
+    err = exc.errors()[0]
+    name = str(err["loc"][0]) if err.get("loc") else "?"
+    return PixVerseInputError(name, err.get("input"), reason=f"wrong type or value ({err.get('msg', 'invalid')})")
 
 
 WIRE_NAMES = {
