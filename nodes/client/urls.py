@@ -116,8 +116,10 @@ class URLPolicy:
             raise URLRefused("it names no host")
         if self.allow_local:
             return
+        literal = _address(host)
         try:
-            addresses = await self._resolve(host, port or (443 if scheme == "https" else 80))
+            addresses = [literal] if literal is not None else \
+                await self._resolve(host, port or (443 if scheme == "https" else 80))
         except OSError as exc:
             raise URLRefused(f"its host {host} does not resolve ({exc.strerror or exc})") from None
         if not addresses:
