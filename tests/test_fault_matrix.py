@@ -658,3 +658,35 @@ def test_hostile_server_puts_the_key_in_the_video_url(tmp_path):
         assert all(r["endpoint"] == f"http://127.0.0.1:{server.port}/v1" for r in rows)
     fault_matrix.record("hostile server: key in the videoURL path + signed query; key as base-URL userinfo",
                         "key and query absent from errors, ledger, info and logs", 2, 0.0)
+
+
+def test_cli_after_payment_failure_is_a_clear_error(emu, runner):
+    """The CLI shows the same clear error (taskUUID, Recover) and no traceback; the same command run
+    again after the cause is gone resumes the paid task."""
+    from tinyfs import tiny_fs
+
+    logs = artifact_dir("jobs", runner.dir.name, "cli")
+    with tiny_fs(runner.dir / "cli-out", 8 << 20) as fs:
+        args = cli_generate_args(fs.path, runner.ledger_path)
+        emu.job_seconds = 1.5
+        proc = start_cli(emu, args, logs, "first")
+        try:
+            assert wait_until(lambda: video_submissions(emu) == 1, timeout=60), (logs / "first.stderr").read_text()
+            fs.read_only()
+            assert proc.wait(120) == 2
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        stderr = (logs / "first.stderr").read_text()
+        [entry] = runner.ledger.entries()
+        assert "Traceback" not in stderr and "read-only" in stderr, stderr
+        assert entry.task_uuid in stderr and f"python -m nodes recover {entry.task_uuid}" in stderr
+        assert entry.status == L.SUCCEEDED and "video not downloaded" in entry.error
+        fs.writable()
+        code, stdout, stderr2 = run_cli(emu, args, logs, "second")
+        assert code == 0, stderr2
+        assert value_of(stdout, "taskUUID") == entry.task_uuid and video_submissions(emu) == 1
+    fault_matrix.record("CLI: output folder turns read-only mid-run, then the same command again",
+                        "exit 2, 'error: … read-only …' with taskUUID + recover command, no traceback; "
+                        "re-run resumes → video", video_submissions(emu), 0.0)
