@@ -93,3 +93,21 @@ def test_file_url_after_payment_names_the_task_and_recover(comfy, emulator):
     assert "Traceback" not in text
     fault_matrix.record("ComfyUI: videoURL file:// after the submit",
                         "execution error naming the taskUUID + Recover node; no traceback in the message", 1, 0.0)
+
+
+@pytest.mark.parametrize("what,headers,body", [
+    ("text/plain form POST, no Origin", {"Content-Type": "text/plain"}, '{"key": "rw-attacker-key-000000000"}'),
+    ("DNS rebinding: Host evil.example", {"Host": "evil.example:{port}", "Origin": "http://evil.example:{port}",
+                                          "Content-Type": "application/json", "X-PixVerse-Request": "1"},
+     '{"key": "rw-attacker-key-000000000"}'),
+    ("LAN-style Host with another site's Origin", {"Host": "192.168.7.7:{port}", "Origin": "http://evil.example",
+                                                   "Content-Type": "application/json", "X-PixVerse-Request": "1"},
+     '{"key": "rw-attacker-key-000000000"}')])
+def test_key_route_refuses_other_sites_in_comfyui(comfy, emulator, what, headers, body):
+    headers = {k: v.replace("{port}", str(comfy.port)) for k, v in headers.items()}
+    auth_before = emulator.stats()["auth_checks"]
+    r = comfy.http.post("/runware/pixverse/key", content=body, headers=headers)
+    assert r.status_code == 403, (what, r.status_code, r.text)
+    assert "PixVerse" in r.json()["error"]  # refused by the pack's own check, not only ComfyUI's middleware
+    assert emulator.stats()["auth_checks"] == auth_before
+    assert not (comfy.user_dir / "runware" / "api_key").exists()
