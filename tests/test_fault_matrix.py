@@ -690,3 +690,21 @@ def test_cli_after_payment_failure_is_a_clear_error(emu, runner):
     fault_matrix.record("CLI: output folder turns read-only mid-run, then the same command again",
                         "exit 2, 'error: … read-only …' with taskUUID + recover command, no traceback; "
                         "re-run resumes → video", video_submissions(emu), 0.0)
+
+
+def test_submit_5xx_but_accepted_and_hidden_is_never_billed_twice(emu, runner):
+    """The worst case for a resend: Runware took the task, answered 503, and its polls cannot find the
+    task over the whole grace period. The resend carries the same taskUUID, Runware refuses it as a
+    duplicate, and the run follows the one task: one submission, one video."""
+    emu.inject("http_status", status=503, on="submit", after_accept=True)
+    emu.inject("hide_task", times=5)
+    out = runner.attempt()
+    assert out.error is None, out.text
+    assert_video(out.result)
+    stats = emu.stats()
+    assert stats["video_submit_attempts"] == 2 and stats["duplicate_submits"] == 1
+    assert video_submissions(emu) == 1
+    assert_finished_in_ledger(runner, out.result)
+    fault_matrix.record("submit: HTTP 503 though accepted, task hidden from polls over the grace period",
+                        "resent with the same taskUUID → refused as duplicate → followed → video (one task)",
+                        video_submissions(emu), out.seconds)

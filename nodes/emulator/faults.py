@@ -7,7 +7,10 @@ Kinds and their parameters (defaults in brackets):
 
 - ``http_status``: status [503] (429/500/502/503/…), retry_after [None] seconds → Retry-After
   header, on ["any"], times [1], code [rateLimitExceeded for 429, else serverError], message.
-  The request is answered with ``{"errors":[…]}`` and not processed.
+  The request is answered with ``{"errors":[…]}`` and not processed (with after_accept [False]: it is
+  processed first, so a submit IS accepted though its reply is an error).
+- ``hide_task``: the next `times` [1] getResponse polls answer taskNotFound even for a known task
+  (a Runware that has the task but cannot find it yet).
 - ``drop_connection``: on ["submit"], after_accept [True], times [1]. With after_accept the
   request is processed (a submit IS accepted and its job runs) and then the connection is closed
   without a reply; without it the connection is closed before anything is processed.
@@ -46,7 +49,8 @@ ON_VALUES = ("submit", "poll", "details", "upload", "auth", "download", "any")
 # kind -> (defaults, whether `on` applies)
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     "http_status": {"status": 503, "retry_after": None, "on": "any", "times": 1,
-                    "code": None, "message": None},
+                    "code": None, "message": None, "after_accept": False},
+    "hide_task": {"times": 1},
     "drop_connection": {"on": "submit", "after_accept": True, "times": 1},
     "slow": {"delay": 5.0, "on": "any", "times": 1},
     "malformed_json": {"on": "any", "after_accept": True, "times": 1},

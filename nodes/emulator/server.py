@@ -412,7 +412,7 @@ class EmulatorServer:
         if drop is not None and not drop.get("after_accept"):
             return self._drop(request)
         http = self.faults.take("http_status", targets)
-        if http is not None:
+        if http is not None and not http.get("after_accept"):
             return self._http_fault(http, body)
         malformed = self.faults.take("malformed_json", targets)
         if malformed is not None and not malformed.get("after_accept"):
@@ -422,6 +422,8 @@ class EmulatorServer:
 
         if drop is not None:
             return self._drop(request)
+        if http is not None:
+            return self._http_fault(http, body)
         if malformed is not None:
             return self._malformed()
         payload: dict[str, Any] = {}
@@ -617,6 +619,9 @@ class EmulatorServer:
             raise invalid("taskUUID", task_uuid, "Must be a UUID.")
         with self._lock:
             job = self._jobs.get(task_uuid)
+        if job is not None and self.faults.take("hide_task") is not None:
+            job = None
+        with self._lock:
             if job is None:
                 raise TaskError("taskNotFound",
                                 f"No task with taskUUID {task_uuid} was found.", "taskUUID")
