@@ -182,4 +182,5 @@ async def download_to(http: httpx.AsyncClient, url: str, dest: Path, *, max_byte
         except FileNotFoundError:
             pass
         except OSError:
-            log.warning("could not remove partial download %s", part.name)
+            if part.exists():  # (a read-only file system answers EROFS even for a missing file)
+                log.warning("could not remove partial download %s", part.name)
