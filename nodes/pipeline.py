@@ -303,7 +303,7 @@ async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: 
 async def _submit_claimed(client, built: BuiltTask, task_uuid: str, uploads: list[UploadInput],
                           opts: JobOptions, notices: list[str], endpoint: str, retry_uploads: bool,
                           deadline_at: float) -> JobResult:
-    from .ledger import ABANDONED, REFUSED, SUBMITTED, SUBMITTING
+    from .ledger import ABANDONED, REFUSED, SUBMITTING
 
     ledger = opts.ledger
     try:

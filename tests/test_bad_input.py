@@ -4,10 +4,8 @@ and counts uploads and video submissions on the emulator (both must be 0). conft
 """
 from __future__ import annotations
 
-import asyncio
 import math
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -15,7 +13,7 @@ import pytest
 import torch
 
 import fault_matrix
-from jobs import CHOICES, Runner, cli_command, cli_env, run_cli
+from jobs import CHOICES, Runner, run_cli
 from keysafety import SENTINEL_KEY, artifact_dir
 from nodes import errors as E
 from nodes import ledger as L

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from jobs import CHOICES, Runner
+from jobs import Runner
 from keysafety import SENTINEL_KEY
 from nodes import pipeline, webguard
 from nodes.client.models import is_definite_failure, looks_not_found

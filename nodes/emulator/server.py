@@ -625,7 +625,7 @@ class EmulatorServer:
             if job is None:
                 raise TaskError("taskNotFound",
                                 f"No task with taskUUID {task_uuid} was found.", "taskUUID")
-            state, error, video_uuid, plan = job.state, job.error, job.video_uuid, job.plan
+            state, error = job.state, job.error
         if state == "success" and self.forget_finished:
             raise TaskError("taskNotFound", f"No task with taskUUID {task_uuid} was found.", "taskUUID")
         if state == "processing":
