@@ -144,8 +144,9 @@ async def _job(client, args, opts):
     if args.workflow == "text-to-video":
         return await pipeline.text_to_video(client, _choices(args), opts)
     if args.workflow == "image-to-video":
-        first = load_image_file(args.first_frame)
-        last = load_image_file(args.last_frame) if args.last_frame else None
+        side = load_spec().input_image.max_side  # no need to decode more than is ever sent
+        first = load_image_file(args.first_frame, max_side=side)
+        last = load_image_file(args.last_frame, max_side=side) if args.last_frame else None
         return await pipeline.image_to_video(client, _choices(args), first, last, opts)
     audio = load_audio_file(args.audio) if args.audio else None
     return await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
@@ -267,6 +268,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         except PixVerseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except Exception as exc:  # noqa: BLE001 - never a traceback for the user; the log has the details
+            import logging
+
+            from .client.urls import redact_text
+
+            logging.getLogger("pixverse").debug("unexpected error", exc_info=True)
+            print(f"error: unexpected {type(exc).__name__}: {redact_text(str(exc))}. A task submitted above "
+                  "(its taskUUID is printed there) is not lost: `python -m nodes recover <taskUUID>` fetches it, "
+                  "and the same command again resumes it from the ledger", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
             print("interrupted: a submitted task may still finish; the same command again resumes it from "
                   "the ledger, and `python -m nodes recover <taskUUID>` fetches it (the taskUUID is printed "

@@ -139,8 +139,18 @@ class RunwareDownloadError(RunwareError):
     """The result exists but could not be downloaded (recoverable by taskUUID)."""
 
 
+class RunwareResultError(RunwareError):
+    """A task Runware accepted (and bills) ended here without its video: not downloaded, not
+    saved, or not readable. The message says what happened; the task is recoverable by taskUUID."""
+
+
 class MediaError(PixVerseError, ValueError):
     """A media input that cannot be sent (too long, too large, undecodable)."""
+
+
+class PreflightError(PixVerseError):
+    """A check made before anything is uploaded or paid failed: the output folder, its free
+    space, or the job ledger. Nothing was sent."""
 
 
 # Runware error codes → exception class, for codes whose class the HTTP status alone would not give.
@@ -192,3 +202,23 @@ class PixVerseBudgetError(PixVerseError):
         self.expected = expected
         self.scope = scope  # daily | prompt | unknown | ledger
         super().__init__(message)
+
+
+def os_error_text(exc: OSError, path: object = None) -> str:
+    """An OSError in words a user can act on: what is wrong with which folder or file."""
+    import errno
+
+    where = f" {path}" if path is not None else ""
+    reasons = {
+        errno.ENOSPC: f"the disk holding{where} is full",
+        errno.EDQUOT: f"the disk quota for{where} is used up",
+        errno.EROFS: f"{where.strip() or 'the folder'} is on a read-only file system",
+        errno.EACCES: f"no permission to write{where}",
+        errno.EPERM: f"no permission to write{where}",
+        errno.ENOENT: f"{where.strip() or 'the folder'} does not exist",
+        errno.ENOTDIR: f"{where.strip() or 'a part of the path'} is not a folder",
+        errno.EISDIR: f"{where.strip() or 'the path'} is a folder",
+    }
+    reason = reasons.get(exc.errno)
+    detail = exc.strerror or type(exc).__name__
+    return f"{reason} ({detail})" if reason else f"{detail}{where}"

@@ -16,6 +16,8 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
+import sqlite3
 import tempfile
 import time
 import uuid
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from . import aftercare, preflight, resubmit
 from . import errors as E
 from .errors import MediaError
 from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
@@ -87,7 +90,7 @@ class JobResult:
         info = {
             "taskUUID": self.task_uuid,
             "videoUUID": getattr(v, "video_uuid", None),
-            "videoURL": getattr(v, "video_url", None),
+            "videoURL": _shown_url(None, v) if getattr(v, "video_url", None) else None,
             "seed": getattr(v, "seed", None),
             "cost": getattr(v, "cost", None),
             "model": self.model,
@@ -179,11 +182,12 @@ def encode_video_file_input(path: Path, spec: CapabilitySpec, notes: list[str]) 
         raise MediaError(f"video: {info.duration:.1f} s is too long; PixVerse LipSync takes at most "
                          f"{lim.video_max_seconds:g} s")
     if info.size_bytes > lim.video_max_bytes:
-        fitted = Path(tempfile.mkdtemp(prefix="pixverse-")) / "reference.mp4"
-        info = reencode_to_fit(path, lim.video_max_bytes, fitted)
-        notes.append(f"video: re-encoded to {info.size_bytes / 1e6:.1f} MB to fit the "
-                     f"{lim.video_max_bytes / 2**20:g} MB limit")
-        path = fitted
+        with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # removed once read
+            fitted = Path(tmp) / "reference.mp4"
+            info = reencode_to_fit(path, lim.video_max_bytes, fitted)
+            notes.append(f"video: re-encoded to {info.size_bytes / 1e6:.1f} MB to fit the "
+                         f"{lim.video_max_bytes / 2**20:g} MB limit")
+            return UploadInput("video", "media", fitted.read_bytes(), "video/mp4")
     return UploadInput("video", "media", Path(path).read_bytes(), "video/mp4")
 
 
@@ -200,9 +204,10 @@ def encode_frames_input(frames, fps: float, spec: CapabilitySpec, notes: list[st
     if seconds > spec.lipsync_limits.video_max_seconds + 1e-6:
         raise MediaError(f"frames: {shape[0]} frames at {fps:g} fps is {seconds:.1f} s; PixVerse LipSync "
                          f"takes at most {spec.lipsync_limits.video_max_seconds:g} s")
-    path = Path(tempfile.mkdtemp(prefix="pixverse-")) / "frames.mp4"
-    encode_frames_mp4(frames, fps, path, audio=audio)
-    return encode_video_file_input(path, spec, notes)
+    with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # no MP4 left behind
+        path = Path(tmp) / "frames.mp4"
+        encode_frames_mp4(frames, fps, path, audio=audio)
+        return encode_video_file_input(path, spec, notes)
 
 
 def _endpoint(client, opts: JobOptions) -> str:
@@ -252,15 +257,6 @@ def with_refs(value: Any, refs: dict[str, str]) -> Any:
 
 class _StaleUploads(Exception):
     """Runware refused cached upload references: upload again and resubmit (nothing was charged)."""
-
-
-async def _submit(client, task: dict, opts: JobOptions):
-    """client.submit_video, with its refusals marked: raised there, no task was created."""
-    try:
-        return await client.submit_video(task, cancel_check=opts.cancel_check)
-    except E.RunwareError as exc:
-        exc.refused_at_submit = True
-        raise
 
 
 def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions):
@@ -327,13 +323,12 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
 
     guard = budget_guard(opts, built, uploads, _endpoint(client, opts))
     if opts.ledger is None:
+        preflight.check_destination(opts.output_dir, built)
         refs, _ = await upload_inputs(client, uploads, opts, _endpoint(client, opts))
         task = with_refs(built.task, refs)
         opts.report("submitting", f"submitting {built.model.name} task", task_uuid=built.task_uuid)
-        submitted = await _submit(client, task, opts)
-        # A submit whose reply was lost is resolved by polling the same taskUUID, never by resending.
-        return await _finish(client, built.task_uuid, built.model.air, opts, notices,
-                             acknowledged=submitted.acknowledged)
+        return await resubmit.send_and_finish(client, task, built.task_uuid, built.model.air, opts, notices,
+                                              time.monotonic() + opts.deadline_s, _finish)
     return await _run_with_ledger(client, built, opts, notices, uploads, guard)
 
 
@@ -348,9 +343,10 @@ async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: 
     deadline_at = time.monotonic() + opts.deadline_s
     fresh, retry_uploads, task_uuid = opts.fresh, True, built.task_uuid
     for _ in range(4):
-        claim = ledger.claim(fingerprint=fp, endpoint=endpoint, task_uuid=task_uuid, model=built.model.air,
-                             request=request, inputs={u.parameter: u.sha256 for u in uploads},
-                             notices=notices, fresh=fresh, resume=opts.resume_unfinished, guard=guard)
+        with preflight.ledger_usable(ledger):
+            claim = ledger.claim(fingerprint=fp, endpoint=endpoint, task_uuid=task_uuid, model=built.model.air,
+                                 request=request, inputs={u.parameter: u.sha256 for u in uploads},
+                                 notices=notices, fresh=fresh, resume=opts.resume_unfinished, guard=guard)
         fresh, task_uuid = False, str(uuid.uuid4())
         if not claim.new:
             result = await _follow(client, claim.entry, opts, notices, deadline_at)
@@ -369,20 +365,26 @@ async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: 
 async def _submit_claimed(client, built: BuiltTask, task_uuid: str, uploads: list[UploadInput],
                           opts: JobOptions, notices: list[str], endpoint: str, retry_uploads: bool,
                           deadline_at: float) -> JobResult:
-    from .ledger import ABANDONED, REFUSED, SUBMITTED, SUBMITTING
+    from .ledger import ABANDONED, REFUSED, SUBMITTING
 
     ledger = opts.ledger
     try:
+        preflight.check_destination(opts.output_dir, built)
         refs, cached = await upload_inputs(client, uploads, opts, endpoint)
+        task = {**with_refs(built.task, refs), "taskUUID": task_uuid}
+        with preflight.ledger_usable(ledger):
+            ledger.advance(task_uuid, SUBMITTING)  # on disk before the POST: a restart polls, never resends
     except BaseException as exc:
-        ledger.settle(task_uuid, ABANDONED, f"stopped before submitting: {type(exc).__name__}: {exc}")
+        aftercare.ledger_write(ledger, "settle", task_uuid, ABANDONED,
+                               f"stopped before submitting: {type(exc).__name__}: {exc}", task_uuid=task_uuid)
         raise
-    task = {**with_refs(built.task, refs), "taskUUID": task_uuid}
-    ledger.advance(task_uuid, SUBMITTING)  # on disk before the POST: a restart polls, never resends
     opts.report("submitting", f"submitting {built.model.name} task", task_uuid=task_uuid)
     try:
-        submitted = await _submit(client, task, opts)
-    except E.RunwareError as exc:
+        return await resubmit.send_and_finish(client, task, task_uuid, built.model.air, opts, notices,
+                                              deadline_at, _finish, ledger=ledger, endpoint=endpoint,
+                                              uploads=uploads)
+    except resubmit.Refused as refused:
+        exc = refused.error
         # submit_video raises only when Runware did not take the task (refused, rate limited, never
         # reached, cancelled before sending); an unclear outcome comes back as acknowledged=False.
         if isinstance(exc, E.RunwareInterrupted) or (isinstance(exc, E.RunwareConnectionError)
@@ -394,12 +396,7 @@ async def _submit_claimed(client, built: BuiltTask, task_uuid: str, uploads: lis
             log.warning("Runware refused cached upload references (%s); uploading again", exc)
             ledger.forget_uploads(endpoint, [(u.kind, u.sha256) for u in cached])
             raise _StaleUploads() from exc
-        raise
-    if submitted.acknowledged:
-        ledger.advance(task_uuid, SUBMITTED, submitted_at=time.time())
-    ledger.touch_uploads(endpoint, [(u.kind, u.sha256) for u in uploads])
-    return await _finish(client, task_uuid, built.model.air, opts, notices,
-                         acknowledged=submitted.acknowledged, deadline_at=deadline_at)
+        raise exc from None
 
 
 async def _follow(client, entry, opts: JobOptions, notices: list[str], deadline_at: float) -> Optional[JobResult]:
@@ -464,6 +461,7 @@ async def _reuse(entry, opts: JobOptions, origin: str = "reused") -> Optional[Jo
 def _not_found(exc: BaseException) -> bool:
     from .client.models import NOT_FOUND_CODES
 
+    # The client turns every wording of "not found" (after its grace period) into one of these.
     return isinstance(exc, E.RunwareSubmissionLost) or getattr(exc, "code", None) in NOT_FOUND_CODES
 
 
@@ -511,8 +509,13 @@ def _record_wait_error(ledger, task_uuid: str, exc: BaseException) -> None:
 
 async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices: list[str],
                   acknowledged: bool = True, origin: str = "new",
-                  deadline_at: Optional[float] = None) -> JobResult:
+                  deadline_at: Optional[float] = None, resend_on_lost: bool = False) -> JobResult:
+    """Wait for the task, download, verify and decode its video. From here on the task is Runware's
+    (and billed): every failure is a typed error naming the taskUUID and how to recover it
+    (see nodes/aftercare.py). `resend_on_lost`: a `RunwareSubmissionLost` is left to the caller
+    (which sends the task again) instead of marking the ledger row lost."""
     started = time.monotonic()
+    deadline_at = started + opts.deadline_s if deadline_at is None else deadline_at
     ledger = opts.ledger
     seen = [acknowledged]
 
@@ -520,32 +523,85 @@ async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices:
         if not seen[0] and ledger is not None:  # an unclear submit turned out to be received
             from .ledger import SUBMITTED
 
-            ledger.advance(task_uuid, SUBMITTED, submitted_at=time.time())
+            aftercare.ledger_write(ledger, "advance", task_uuid, SUBMITTED, submitted_at=time.time(),
+                                   task_uuid=task_uuid, tell=notices)
             seen[0] = True
         opts.report(event.phase, f"{event.phase} {event.elapsed:.0f} s", task_uuid=task_uuid,
                     elapsed=event.elapsed, polls=event.polls)
 
-    deadline = opts.deadline_s if deadline_at is None else max(0.0, deadline_at - time.monotonic())
     try:
-        video = await client.wait_for_video(task_uuid, deadline=deadline,
+        video = await client.wait_for_video(task_uuid, deadline=max(0.0, deadline_at - time.monotonic()),
                                             cancel_check=opts.cancel_check, on_progress=on_poll,
                                             acknowledged=acknowledged)
     except E.RunwareError as exc:
-        if ledger is not None:
-            _record_wait_error(ledger, task_uuid, exc)
+        video = await _from_task_details(client, task_uuid, exc) if acknowledged and _not_found(exc) else None
+        if video is not None:
+            notices.append("getResponse no longer knew this task; its result was found with getTaskDetails")
+            return await _delivered(client, task_uuid, model, video, opts, notices, origin, started, deadline_at)
+        if ledger is not None and not (resend_on_lost and isinstance(exc, E.RunwareSubmissionLost)):
+            try:
+                _record_wait_error(ledger, task_uuid, exc)
+            except (sqlite3.Error, OSError):
+                log.warning("PixVerse: the job ledger could not record %s for taskUUID=%s", type(exc).__name__,
+                            task_uuid, exc_info=True)
         raise
+    return await _delivered(client, task_uuid, model, video, opts, notices, origin, started, deadline_at)
+
+
+async def _from_task_details(client, task_uuid: str, why: BaseException):
+    """The last resort when getResponse does not know an accepted task: Runware's getTaskDetails."""
+    details = getattr(client, "get_task_details", None)
+    if details is None:
+        return None
+    try:
+        found = client.video_from_details(await details(task_uuid), task_uuid)
+    except E.RunwareError as exc:
+        log.info("PixVerse: getTaskDetails for taskUUID=%s did not help (%s)", task_uuid, exc)
+        return None
+    if found is not None:
+        log.warning("PixVerse: getResponse does not know taskUUID=%s (%s); getTaskDetails has its result",
+                    task_uuid, getattr(why, "code", None) or type(why).__name__)
+    return found
+
+
+async def _delivered(client, task_uuid: str, model: str, video: Any, opts: JobOptions, notices: list[str],
+                     origin: str, started: float, deadline_at: float) -> JobResult:
+    dest = result_path(Path(os.path.abspath(opts.output_dir)), task_uuid)
+    try:
+        return await _deliver(client, task_uuid, model, video, dest, opts, notices, origin, started, deadline_at)
+    except BaseException as exc:
+        raise aftercare.failure(exc, task_uuid, ledger=opts.ledger, dest=dest,
+                                scrub=getattr(client, "_scrub", lambda t: t)) from None
+
+
+async def _deliver(client, task_uuid: str, model: str, video: Any, dest: Path, opts: JobOptions,
+                   notices: list[str], origin: str, started: float, deadline_at: float) -> JobResult:
+    ledger = opts.ledger
     notices.extend(n for n in (getattr(video, "notices", None) or []) if n not in notices)
-    if ledger is not None:
-        ledger.record_success(task_uuid, video_uuid=video.video_uuid, result_url=video.video_url,
-                              seed=video.seed, cost=video.cost, notices=notices)
-    dest = result_path(opts.output_dir, task_uuid)
-    probe = await _fetch_verified(client, video.video_url, dest, task_uuid, opts, started)
-    if ledger is not None:
-        ledger.record_file(task_uuid, dest, dest.stat().st_size)
+    aftercare.ledger_write(ledger, "record_success", task_uuid, video_uuid=video.video_uuid,
+                           result_url=_shown_url(client, video), seed=video.seed, cost=video.cost,
+                           notices=list(notices), task_uuid=task_uuid, tell=notices)
+    probe = await _fetch_verified(client, video.video_url, dest, task_uuid, opts, started, deadline_at)
+    aftercare.ledger_write(ledger, "record_file", task_uuid, dest, dest.stat().st_size, task_uuid=task_uuid,
+                           tell=notices)
     return await finish_local(task_uuid, dest, model, video, notices, opts, probe=probe, origin=origin)
 
 
-async def _fetch_verified(client, url: str, dest: Path, task_uuid: str, opts: JobOptions, started: float):
+def _shown_url(client, video: Any) -> str:
+    """The result URL as the ledger and the node's info may keep it: no query, userinfo or key."""
+    shown = getattr(video, "shown_url", "") or ""
+    if shown:
+        return shown
+    public = getattr(client, "public_url", None)
+    if public is not None:
+        return public(video.video_url)
+    from .client.urls import public_url
+
+    return public_url(video.video_url)
+
+
+async def _fetch_verified(client, url: str, dest: Path, task_uuid: str, opts: JobOptions, started: float,
+                          deadline_at: Optional[float] = None):
     """Download (unless a good copy is there) and check that the MP4 plays; one more download if not."""
     from .media import probe_video
 
@@ -553,8 +609,8 @@ async def _fetch_verified(client, url: str, dest: Path, task_uuid: str, opts: Jo
         if not dest.exists():
             opts.report("downloading", "downloading result", task_uuid=task_uuid,
                         elapsed=time.monotonic() - started)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            await client.download(url, dest, task_uuid=task_uuid)
+            left = None if deadline_at is None else max(0.0, deadline_at - time.monotonic())
+            await client.download(url, dest, task_uuid=task_uuid, deadline=left, cancel_check=opts.cancel_check)
         try:
             return await asyncio.to_thread(probe_video, dest)
         except MediaError as exc:
@@ -597,8 +653,10 @@ async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) ->
 async def image_to_video(client, choices: GenerationChoices, first_frame, last_frame, opts: JobOptions) -> JobResult:
     spec = opts.spec or load_spec()
     first_size = image_size(first_frame, "first_frame")
+    preflight.check_image(first_frame, "first_frame")
     if last_frame is not None:
         image_size(last_frame, "last_frame")
+        preflight.check_image(last_frame, "last_frame")
     # Validate everything before the first upload: nothing is sent for a request Runware would refuse.
     model = resolve_model(spec, choices.model, "image-to-video")
 
@@ -624,6 +682,13 @@ async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None
                          + (" (both are connected)" if video_path is not None else " (neither is connected)"))
     checked = build_lipsync(video=PLACEHOLDER_REF, audio=PLACEHOLDER_REF if audio is not None else None,
                             speech_text=speech_text, voice=voice, model=model, spec=spec)
+    # Judged by content before anything is encoded or sent: a picture as the video, NaN samples, …
+    if video_path is not None:
+        preflight.check_video_file(Path(video_path), "video")
+    else:
+        preflight.check_frames(frames, frames_fps, "frames")
+    if audio is not None:
+        preflight.check_audio(audio, "audio")
     wav = encode_audio(audio, spec) if audio is not None else None  # refuse a long clip before any upload
     notes: list[str] = []
     if video_path is not None:
@@ -651,6 +716,13 @@ async def modify(client, choices: GenerationChoices, opts: JobOptions, *, video_
     reference_ref = PLACEHOLDER_REF if reference_image is not None else None
     plan_layout(client, lambda layout: build_modify(choices, PLACEHOLDER_REF, reference_ref, spec=spec,
                                                     layout=layout), model, opts)
+    if video_path is not None:  # judged by content before anything is encoded or sent
+        preflight.check_video_file(Path(video_path), "video")
+    else:
+        preflight.check_frames(frames, frames_fps, "frames")
+    if reference_image is not None:
+        image_size(reference_image, "reference_image")
+        preflight.check_image(reference_image, "reference_image")
     notes: list[str] = []
     if video_path is not None:
         video_input = encode_video_file_input(Path(video_path), spec, notes)
@@ -658,7 +730,6 @@ async def modify(client, choices: GenerationChoices, opts: JobOptions, *, video_
         video_input = encode_frames_input(frames, frames_fps, spec, notes)
     uploads = [video_input]
     if reference_image is not None:
-        image_size(reference_image, "reference_image")
         uploads.append(encode_image_input(reference_image, spec, "reference_image", notes))
 
     def build(layout: str) -> BuiltTask:

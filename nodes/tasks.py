@@ -16,10 +16,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import PixVerseInputError
-from .spec import AUTO, NONE, CapabilitySpec, Layout, ModelSpec, Setting, is_set, load_spec
+from .spec import AUTO, CapabilitySpec, Layout, ModelSpec, Setting, is_set, load_spec
 from .spec.options import evaluate, fps_unset_value, offered, unsupported_value
 
 
@@ -48,8 +48,8 @@ class GenerationChoices(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str
-    prompt: Any
-    negative_prompt: Any = ""
+    prompt: str
+    negative_prompt: str = ""
     width: Optional[int] = None
     height: Optional[int] = None
     resolution: Optional[str] = None
@@ -58,6 +58,17 @@ class GenerationChoices(BaseModel):
     fps: Optional[int] = None
     seed: Optional[int] = None
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    def __init__(self, **data: Any):
+        # The Python API's callers build this directly: a wrong type (a NaN seed, a bytes prompt) is
+        # a PixVerseInputError naming the field, like every other refused choice, not pydantic's error.
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = str(err["loc"][0]) if err.get("loc") else "?"
+            raise PixVerseInputError(name, err.get("input"),
+                                     reason=f"wrong type or value ({err.get('msg', 'invalid')})") from None
 
     @model_validator(mode="before")
     @classmethod

@@ -65,6 +65,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("=", "fault matrix (pipeline + job ledger against the Runware emulator)")
         for line in rows:
             terminalreporter.write_line(line)
+    bad = fault_matrix.bad_input_table()
+    if bad:
+        terminalreporter.write_sep("=", "bad inputs (refused before any upload or submission; counted on the emulator)")
+        for line in bad:
+            terminalreporter.write_line(line)
+    if fault_matrix.FIGURES:
+        terminalreporter.write_sep("=", "measured figures")
+        for line in fault_matrix.FIGURES:
+            terminalreporter.write_line(line)
     terminalreporter.write_line(f"test artifacts (searched for the sentinel key): {keysafety.ARTIFACTS}")
 
 

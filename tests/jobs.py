@@ -71,7 +71,8 @@ class Runner:
         kw.setdefault("decode_frames", False)
         kw.setdefault("decode_audio", False)
         kw.setdefault("ledger", self.ledger)
-        return pipeline.JobOptions(output_dir=self.out, **kw)
+        kw.setdefault("output_dir", self.out)
+        return pipeline.JobOptions(**kw)
 
     async def _go(self, job, client_kw: dict, opt_kw: dict):
         async with self.client(**client_kw) as client:

@@ -103,22 +103,37 @@ def test_poll_5xx(emu, runner, status):
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_submit_5xx_not_processed(emu, runner, status):
-    """A 5xx to the submit is ambiguous: the pipeline polls, learns Runware never got the task
-    (nothing charged), marks the ledger row lost; the re-run submits exactly once."""
+    """A 5xx to the submit is ambiguous: the pipeline polls over the grace period, learns Runware never
+    got the task, and sends the same request (same taskUUID) again by itself: one run, one video, one
+    accepted task; the resend is recorded in the ledger row."""
     emu.inject("http_status", status=status, on="submit")
-    first = runner.attempt()
-    assert isinstance(first.error, E.RunwareSubmissionLost), first.text
-    assert "nothing was charged" in first.text and first.error.task_uuid in first.text
-    assert runner.entry(first.error.task_uuid).status == L.LOST
-    assert emu.stats()["video_submit_attempts"] == 1 and video_submissions(emu) == 0
-    second = runner.attempt()
-    assert second.error is None, second.text
-    assert_video(second.result)
-    assert second.result.task_uuid != first.error.task_uuid and second.result.origin == "new"
-    assert video_submissions(emu) == 1
+    out = runner.attempt()
+    assert out.error is None, out.text
+    assert_video(out.result)
+    assert_finished_in_ledger(runner, out.result)
+    sent = [r["body"][0]["taskUUID"] for r in emu.requests
+            if r["method"] == "POST" and r["body"][0]["taskType"] == "videoInference"]
+    assert sent == [out.result.task_uuid] * 2  # the same request, the same taskUUID
+    assert emu.stats()["video_submit_attempts"] == 2 and video_submissions(emu) == 1
+    entry = runner.entry(out.result.task_uuid)
+    assert any("sent again (resend 1 of at most 2" in n for n in entry.notices), entry.notices
+    assert any("sent again" in n for n in out.result.notices)
     fault_matrix.record(f"submit: HTTP {status}, not processed",
-                        "SubmissionLost after polling (nothing charged); re-run → video",
-                        video_submissions(emu), first.seconds + second.seconds)
+                        "polled over the grace period: never created → same request resent once → video",
+                        video_submissions(emu), out.seconds)
+
+
+def test_submit_5xx_every_time_bounded(emu, runner):
+    """Runware keeps refusing: resent at most RetryPolicy.submit_lost_resends times, then a clear
+    error (nothing charged); the ledger row says lost."""
+    emu.inject("http_status", status=503, on="submit", times=10)
+    out = runner.attempt()
+    assert isinstance(out.error, E.RunwareSubmissionLost), out.text
+    assert "nothing was charged" in out.text and out.error.task_uuid in out.text
+    assert emu.stats()["video_submit_attempts"] == 3 and video_submissions(emu) == 0
+    assert runner.entry(out.error.task_uuid).status == L.LOST
+    fault_matrix.record("submit: HTTP 503 every time", "resent twice (bounded), then SubmissionLost; "
+                        "ledger: lost", video_submissions(emu), out.seconds)
 
 
 def test_connection_reset_on_submit_after_accept(emu, runner):
@@ -384,3 +399,312 @@ def test_two_processes_racing(emu, runner):
     assert video_submissions(emu) == 1
     fault_matrix.record("two CLI processes, same command, same moment", "one task; the other resumed/reused it",
                         video_submissions(emu), time.monotonic() - t0)
+
+
+# -- after an accepted task: the result cannot be fetched or kept ---------------------------------
+
+def _on_phase(phase: str, action):
+    """An on_progress callback that runs `action` once, the first time `phase` is reported."""
+    done = []
+
+    def report(event):
+        if event.phase == phase and not done:
+            done.append(True)
+            action()
+    return report
+
+
+def assert_recoverable(out, runner, *words):
+    """A clear error after acceptance: typed, naming the taskUUID and both ways to recover it."""
+    assert isinstance(out.error, E.RunwareError), f"{type(out.error).__name__}: {out.text}"
+    uuid = out.error.task_uuid
+    assert uuid and uuid in out.text, out.text
+    assert "PixVerse Recover node" in out.text and f"python -m nodes recover {uuid}" in out.text, out.text
+    for word in words:
+        assert word in out.text, out.text
+    assert "Traceback" not in out.text
+    return uuid
+
+
+def test_output_folder_read_only_after_accept(emu, runner):
+    from tinyfs import tiny_fs
+
+    with tiny_fs(runner.dir / "ro-out", 8 << 20) as fs:
+        out = runner.attempt(output_dir=fs.path, on_progress=_on_phase("processing", fs.read_only))
+        uuid = assert_recoverable(out, runner, "read-only")
+        assert isinstance(out.error, E.RunwareResultError)
+        entry = runner.entry(uuid)
+        assert entry.status == L.SUCCEEDED and entry.local_file is None, entry
+        assert entry.error.startswith("video not downloaded:") and "read-only" in entry.error
+        assert video_submissions(emu) == 1
+        fs.writable()
+        recovered = runner.attempt(lambda client, opts: pipeline.recover(client, uuid, opts), output_dir=fs.path)
+        assert recovered.error is None, recovered.text
+        assert recovered.result.task_uuid == uuid and recovered.result.video_path.is_file()
+        assert runner.entry(uuid).status == L.FINISHED and video_submissions(emu) == 1
+    fault_matrix.record("output folder turns read-only after the submit (ledger elsewhere)",
+                        "RunwareResultError naming taskUUID + Recover; ledger: succeeded, 'video not "
+                        "downloaded'; Recover → video", video_submissions(emu), out.seconds)
+
+
+def test_disk_full_while_writing_the_mp4(emu, runner):
+    from tinyfs import tiny_fs
+
+    with tiny_fs(runner.dir / "full-out", 4 << 20) as fs:
+        filler = []
+        out = runner.attempt(output_dir=fs.path,
+                             on_progress=_on_phase("processing", lambda: filler.append(fs.fill(48 << 10))))
+        uuid = assert_recoverable(out, runner, "is full")
+        assert isinstance(out.error, E.RunwareResultError)
+        assert not list(fs.path.glob("*.part")) and not pipeline.result_path(fs.path, uuid).exists()
+        entry = runner.entry(uuid)
+        assert entry.status == L.SUCCEEDED and "video not downloaded" in entry.error
+        filler[0].unlink()
+        again = runner.attempt(output_dir=fs.path)  # the same job again: resumes the paid task
+        assert again.error is None, again.text
+        assert again.result.task_uuid == uuid and again.result.origin == "resumed"
+        assert video_submissions(emu) == 1
+    fault_matrix.record("disk full while writing the MP4 (4 MB tmpfs filled mid-run)",
+                        "RunwareResultError 'disk is full' + Recover, no .part left; re-run resumes → video",
+                        video_submissions(emu), out.seconds)
+
+
+def _lock_ledger(path):
+    """Another program (a separate process) holding the ledger locked; returns it (kill to release)."""
+    import subprocess
+    import sys
+
+    code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_ledger_locked_by_another_program_while_processing(emu, runner):
+    ledger = L.Ledger(runner.ledger_path, timeout=0.3)
+    holder = []
+    try:
+        out = runner.attempt(ledger=ledger,
+                             on_progress=_on_phase("processing", lambda: holder.append(_lock_ledger(runner.ledger_path))))
+    finally:
+        for proc in holder:
+            proc.stdin.close()
+            proc.wait(10)
+        ledger.close()
+    assert holder, "the lock was never taken"
+    assert out.error is None, out.text
+    assert out.result.video_path.is_file()
+    assert any("could not be updated" in n and out.result.task_uuid in n for n in out.result.notices), out.result.notices
+    entry = runner.entry(out.result.task_uuid)
+    assert entry.status == L.SUBMITTED  # what is true in the ledger: not recorded as finished
+    again = runner.attempt()  # lock gone: resumes the task, finds the file, records it
+    assert again.error is None and again.result.task_uuid == out.result.task_uuid
+    assert runner.entry(out.result.task_uuid).status == L.FINISHED
+    assert video_submissions(emu) == 1
+    fault_matrix.record("ledger locked by another process while the job runs",
+                        "video delivered + notice naming the taskUUID; ledger row stays 'submitted'; "
+                        "next run records it (no new task)", video_submissions(emu), out.seconds)
+
+
+def test_video_url_with_file_scheme(emu, runner):
+    emu.inject("result_url", url="file:///etc/passwd")
+    out = runner.attempt()
+    uuid = assert_recoverable(out, runner, "scheme is 'file'", "only http and https")
+    assert isinstance(out.error, E.RunwareDownloadError)
+    entry = runner.entry(uuid)
+    assert entry.status == L.SUCCEEDED and entry.local_file is None and "video not downloaded" in entry.error
+    assert emu.stats()["downloads"] == 0 and video_submissions(emu) == 1
+    fault_matrix.record("videoURL file:///etc/passwd (hostile server)",
+                        "DownloadError 'only http and https' + Recover; nothing fetched; ledger: succeeded, "
+                        "not downloaded", video_submissions(emu), out.seconds)
+
+
+def test_video_url_on_a_link_local_address(emu, runner):
+    from nodes.client.urls import URLPolicy
+
+    emu.inject("result_url", url="http://169.254.169.254/latest/meta-data/{video}.mp4")
+
+    async def job(client, opts):
+        client.url_policy = URLPolicy(allow_local=False)  # as with Runware's public base URL
+        return await pipeline.text_to_video(client, CHOICES, opts)
+    out = runner.attempt(job)
+    assert_recoverable(out, runner, "169.254.169.254", "private address")
+    assert video_submissions(emu) == 1
+    fault_matrix.record("videoURL on a link-local address (169.254.169.254)",
+                        "refused before any request (public addresses only) + Recover",
+                        video_submissions(emu), out.seconds)
+
+
+@pytest.mark.parametrize("location,ok", [("file:///etc/passwd", False), ("{origin}/media/{video}.mp4", True)])
+def test_download_redirect(emu, runner, location, ok):
+    emu.inject("download_redirect", location=location)
+    out = runner.attempt()
+    if ok:
+        assert out.error is None, out.text
+        assert_video(out.result)
+        assert emu.stats()["downloads"] == 2
+    else:
+        assert_recoverable(out, runner, "scheme is 'file'")
+        assert emu.stats()["downloads"] == 1
+    assert video_submissions(emu) == 1
+    fault_matrix.record(f"download redirected to {location.split(':')[0]}{'' if ok else '://'}…",
+                        "followed (http) → video" if ok else "redirect refused (only http/https) + Recover",
+                        video_submissions(emu), out.seconds)
+
+
+def test_dripping_download_ends_by_the_deadline(emu, runner):
+    emu.inject("download_drip", chunk=1, interval=5.0)
+    out = runner.attempt(deadline_s=3.0)
+    assert_recoverable(out, runner, "deadline")
+    assert isinstance(out.error, E.RunwareTimeoutError)
+    assert out.seconds < 4.0, f"took {out.seconds:.2f} s for a 3 s deadline"
+    assert not list(runner.out.glob("*.part"))
+    assert runner.entry(out.error.task_uuid).status == L.SUCCEEDED and video_submissions(emu) == 1
+    fault_matrix.record("download drips 1 byte / 5 s (deadline 3 s)", "TimeoutError by the deadline + Recover; "
+                        "no .part left", video_submissions(emu), out.seconds)
+
+
+def test_dripping_download_ends_on_cancel(emu, runner):
+    emu.inject("download_drip", chunk=1, interval=5.0)
+    pressed = []
+    out = runner.attempt(cancel_check=lambda: bool(pressed),
+                         on_progress=_on_phase("downloading", lambda: pressed.append(time.monotonic())))
+    assert_recoverable(out, runner, "Cancelled while downloading")
+    assert isinstance(out.error, E.RunwareInterrupted)
+    late = time.monotonic() - pressed[0]
+    assert late < 1.0, f"cancel took {late:.2f} s"
+    fault_matrix.record("download drips 1 byte / 5 s, user cancels", f"Interrupted {late:.2f} s after the "
+                        "cancel + Recover", video_submissions(emu), out.seconds)
+
+
+def test_poll_answer_not_understood_is_unknown_not_failed(emu, runner):
+    emu.inject("http_status", status=400, code="somethingOdd", message="Mysterious.", on="poll", times=2)
+    out = runner.attempt()
+    assert out.error is None, out.text
+    assert_video(out.result)
+    assert video_submissions(emu) == 1
+    emu.inject("http_status", status=400, code="somethingOdd", message="Mysterious.", on="poll", times=20)
+    second = runner.attempt(fresh=True)
+    uuid = assert_recoverable(second, runner, "not understood")
+    assert runner.entry(uuid).status == L.SUBMITTED  # unknown: resumable, never 'failed'
+    fault_matrix.record("poll: error code not understood (twice; then always)",
+                        "treated as unknown: retried → video; always → error + Recover, ledger stays "
+                        "'submitted' (not failed)", "1 (+1 fresh)", out.seconds + second.seconds)
+
+
+def test_recover_falls_back_to_get_task_details(emu, runner):
+    first = runner.run()
+    uuid = first.task_uuid
+    first.video_path.unlink()
+    emu.forget_finished = True  # getResponse no longer knows finished tasks
+    out = runner.attempt(lambda client, opts: pipeline.recover(client, uuid, opts))
+    assert out.error is None, out.text
+    assert out.result.task_uuid == uuid and out.result.video_path.is_file()
+    assert any("getTaskDetails" in n for n in out.result.notices)
+    assert emu.stats()["task_details"] == 1 and runner.entry(uuid).status == L.FINISHED
+    assert video_submissions(emu) == 1
+    fault_matrix.record("Recover after getResponse forgot the task", "getTaskDetails → the same video, no new task",
+                        video_submissions(emu), out.seconds)
+
+
+def test_hostile_server_puts_the_key_in_the_video_url(tmp_path):
+    """A server that echoes the key into the videoURL path and signs it with a query: neither the
+    key nor the query reaches an error, the ledger, the info output or the log."""
+    import logging
+
+    from nodes.emulator import EmulatorServer
+
+    key = "hostile-test-key-" + "7" * 24  # not the session's sentinel: the emulator records its paths
+    with EmulatorServer(job_seconds=0.2) as server:
+        run_dir = artifact_dir("jobs", "hostile_key")
+        ledger = L.Ledger(run_dir / "ledger.sqlite3")
+        records = []
+        handler = logging.Handler()
+        handler.emit = lambda record: records.append(record.getMessage())
+        logging.getLogger().addHandler(handler)
+        try:
+            for url, expect_ok in ((f"{{origin}}/media/{{video}}.mp4?sig=SIGNED-SECRET&k={key}", True),
+                                   (f"{{origin}}/media/{key}/{{video}}.mp4?sig=SIGNED-SECRET", False)):
+                server.inject("result_url", url=url)
+
+                async def go():
+                    from jobs import FAST_POLL, FAST_RETRY
+                    from nodes.client import RunwareClient
+
+                    async with RunwareClient(api_key=key, base_url=f"http://user:{key}@127.0.0.1:{server.port}/v1",
+                                             poll_policy=FAST_POLL, retry_policy=FAST_RETRY) as client:
+                        assert key not in client.base_url and key not in repr(client)
+                        opts = pipeline.JobOptions(output_dir=run_dir / "out", ledger=ledger, decode_frames=False,
+                                                   decode_audio=False, deadline_s=30, fresh=True)
+                        return await pipeline.text_to_video(client, CHOICES, opts)
+                try:
+                    result, error = asyncio.run(go()), None
+                except E.PixVerseError as exc:
+                    result, error = None, exc
+                if expect_ok:
+                    assert error is None, error
+                    assert "SIGNED-SECRET" not in result.info_json() and key not in result.info_json()
+                else:
+                    assert isinstance(error, E.RunwareDownloadError), error
+                    assert key not in str(error) and "***" in str(error)
+        finally:
+            logging.getLogger().removeHandler(handler)
+        rows = [vars(e) for e in ledger.entries()]
+        ledger.close()
+        blob = repr(rows) + "\n".join(records)
+        assert key not in blob and "SIGNED-SECRET" not in blob
+        assert all(r["endpoint"] == f"http://127.0.0.1:{server.port}/v1" for r in rows)
+    fault_matrix.record("hostile server: key in the videoURL path + signed query; key as base-URL userinfo",
+                        "key and query absent from errors, ledger, info and logs", 2, 0.0)
+
+
+def test_cli_after_payment_failure_is_a_clear_error(emu, runner):
+    """The CLI shows the same clear error (taskUUID, Recover) and no traceback; the same command run
+    again after the cause is gone resumes the paid task."""
+    from tinyfs import tiny_fs
+
+    logs = artifact_dir("jobs", runner.dir.name, "cli")
+    with tiny_fs(runner.dir / "cli-out", 8 << 20) as fs:
+        args = cli_generate_args(fs.path, runner.ledger_path)
+        emu.job_seconds = 1.5
+        proc = start_cli(emu, args, logs, "first")
+        try:
+            assert wait_until(lambda: video_submissions(emu) == 1, timeout=60), (logs / "first.stderr").read_text()
+            fs.read_only()
+            assert proc.wait(120) == 2
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        stderr = (logs / "first.stderr").read_text()
+        [entry] = runner.ledger.entries()
+        assert "Traceback" not in stderr and "read-only" in stderr, stderr
+        assert entry.task_uuid in stderr and f"python -m nodes recover {entry.task_uuid}" in stderr
+        assert entry.status == L.SUCCEEDED and "video not downloaded" in entry.error
+        fs.writable()
+        code, stdout, stderr2 = run_cli(emu, args, logs, "second")
+        assert code == 0, stderr2
+        assert value_of(stdout, "taskUUID") == entry.task_uuid and video_submissions(emu) == 1
+    fault_matrix.record("CLI: output folder turns read-only mid-run, then the same command again",
+                        "exit 2, 'error: … read-only …' with taskUUID + recover command, no traceback; "
+                        "re-run resumes → video", video_submissions(emu), 0.0)
+
+
+def test_submit_5xx_but_accepted_and_hidden_is_never_billed_twice(emu, runner):
+    """The worst case for a resend: Runware took the task, answered 503, and its polls cannot find the
+    task over the whole grace period. The resend carries the same taskUUID, Runware refuses it as a
+    duplicate, and the run follows the one task: one submission, one video."""
+    emu.inject("http_status", status=503, on="submit", after_accept=True)
+    emu.inject("hide_task", times=5)
+    out = runner.attempt()
+    assert out.error is None, out.text
+    assert_video(out.result)
+    stats = emu.stats()
+    assert stats["video_submit_attempts"] == 2 and stats["duplicate_submits"] == 1
+    assert video_submissions(emu) == 1
+    assert_finished_in_ledger(runner, out.result)
+    fault_matrix.record("submit: HTTP 503 though accepted, task hidden from polls over the grace period",
+                        "resent with the same taskUUID → refused as duplicate → followed → video (one task)",
+                        video_submissions(emu), out.seconds)

@@ -137,14 +137,15 @@ def generation_values(draw, image_to_video=False):
         values["sound_effect_content"] = ""
     if values.get("prompt") is not None and draw(st.booleans()):
         values["prompt"] = "a lighthouse on a cliff in a storm"  # often valid, to reach the upload path
-        if values.get("model") in {m.label for m in SPEC.models} and draw(st.booleans()):
+        if isinstance(values.get("model"), str) and values["model"] in {m.label for m in SPEC.models} \
+                and draw(st.booleans()):
             # the model's own resting values for everything it does not take: reach valid runs
             from nodes.spec.options import defaults
             kind = "image_to_video" if image_to_video else "text_to_video"
             model = SPEC.model(values["model"])
             own = defaults(SPEC, kind, model)
             for name, value in own.items():
-                if name in values and name not in ("model", "resolution", "aspect_ratio", "duration"):
+                if name in values and name not in ("model", "resolution", "aspect_ratio"):
                     if not model.supports(name) or draw(st.booleans()):
                         values[name] = value
     return values

@@ -208,8 +208,10 @@ async def _call(user_dir: Path, calls: list[tuple]) -> list[tuple[int, dict, str
     out = []
     async with TestClient(TestServer(app)) as client:
         for method, path, body in calls:
-            resp = await client.request(method, path, json=body) if body is not None else \
-                await client.request(method, path)
+            # What web/pixverse.js sends with every key request.
+            headers = {"Content-Type": "application/json", "X-PixVerse-Request": "1"} if method != "GET" else {}
+            resp = await client.request(method, path, json=body, headers=headers) if body is not None else \
+                await client.request(method, path, headers=headers)
             text = await resp.text()
             out.append((resp.status, json.loads(text), resp.headers.get("Cache-Control", "")))
     return out

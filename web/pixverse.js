@@ -315,7 +315,12 @@ function drawFlag(ctx) {
 // -- the API key in Settings → Runware ---------------------------------------------------------
 
 async function keyRequest(method, body) {
-  const init = { method, headers: { "Content-Type": "application/json" }, cache: "no-store" };
+  // The custom header makes a browser ask before any cross-site request; the server insists on it.
+  const init = {
+    method,
+    headers: { "Content-Type": "application/json", "X-PixVerse-Request": "1" },
+    cache: "no-store",
+  };
   if (body !== undefined) init.body = JSON.stringify(body);
   const r = await api.fetchApi(KEY_ROUTE, init);
   let data = {};

@@ -21,11 +21,13 @@ import httpx
 
 from .. import errors as E
 from .download import download_to
+from .urls import URLPolicy, install_log_redaction, public_url, register_secret
 from .envelope import (Envelope, MalformedReply, error_of_data_item, exception_for,
                        exception_for_status, parse_envelope)
 from .http import (AMBIGUOUS_TRANSPORT, API_TIMEOUT, NEVER_SENT, Waiter, describe,
                    parse_retry_after, with_hint)
-from .models import (DEFAULT_BASE_URL, LOGGER_NAME, NOT_FOUND_CODES, QUEUED_STATUSES, SDK_NAME,
+from .models import (DEFAULT_BASE_URL, LOGGER_NAME, QUEUED_STATUSES, SDK_NAME, is_definite_failure,
+                     looks_not_found,
                      PollPolicy, ProgressEvent, RetryPolicy, SubmitResult, UploadedMedia,
                      VideoResult, as_float, as_int, no_key_message, recovery_hint)
 
@@ -49,14 +51,25 @@ class RunwareClient:
         if not key:
             raise E.RunwareAuthError(no_key_message())
         self.__key = key
+        register_secret(key)
+        install_log_redaction()
         url = (base_url or os.environ.get("RUNWARE_BASE_URL") or DEFAULT_BASE_URL).strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise E.RunwareConnectionError(
                 f"The Runware base URL must be an http(s) URL such as {DEFAULT_BASE_URL}; got "
-                f"{self._scrub(url)!r} (from RUNWARE_BASE_URL or the pack's settings)")
-        self.base_url = url.rstrip("/") if parts.path not in ("", "/") else url
+                f"{public_url(url, self._scrub)!r} (from RUNWARE_BASE_URL or the pack's settings)")
+        # Userinfo is dropped: Runware authenticates by the Bearer header (httpx would turn userinfo
+        # into a Basic header replacing it), and a key written there must not be shown anywhere.
+        bare = public_url(url) + (f"?{parts.query}" if parts.query else "")
+        self._post_url = bare.rstrip("/") if parts.path not in ("", "/") else bare
+        # Shown (errors, logs) and used as the job ledger's endpoint: never with userinfo or a query.
+        self._secrets = [s for s in (parts.password, parts.username) if s and len(s) >= 4]
+        for secret in self._secrets:
+            register_secret(secret)
+        self.base_url = public_url(self._post_url, self._scrub)
         self._log_path = parts.path or "/"
+        self.url_policy = URLPolicy.for_base_url(url)
         self.sdk_version = sdk_version
         self.poll_policy = poll_policy
         self.retry_policy = retry_policy
@@ -103,8 +116,17 @@ class RunwareClient:
         return self._http
 
     def _scrub(self, text: str) -> str:
-        key = getattr(self, "_RunwareClient__key", "")
-        return text.replace(key, "***") if key and text else text
+        if not text:
+            return text
+        for secret in [getattr(self, "_RunwareClient__key", "")] + list(getattr(self, "_secrets", ())):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def public_url(self, url: str) -> str:
+        """A URL as it may be shown or stored: no userinfo, no query (signed URLs carry tokens
+        there), no API key anywhere in it."""
+        return public_url(url, self._scrub)
 
     def _backoff(self, attempt: int, retry_after: Optional[float] = None) -> float:
         p = self.retry_policy
@@ -122,7 +144,7 @@ class RunwareClient:
                    "Accept": "application/json"}
         t0 = time.monotonic()
         try:
-            resp = await http.post(self.base_url, content=body, headers=headers)
+            resp = await http.post(self._post_url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             log.info("POST %s %s taskUUID=%s failed after %.2fs: %s", self._log_path, op, task_uuid,
                      time.monotonic() - t0, type(exc).__name__)
@@ -288,6 +310,7 @@ class RunwareClient:
         if not isinstance(notices, list):
             notices = [notices]
         return VideoResult(task_uuid=task_uuid, video_uuid=item.get("videoUUID"), video_url=str(url),
+                           shown_url=self.public_url(str(url)),
                            seed=as_int(item.get("seed")), cost=as_float(item.get("cost")),
                            raw=item, notices=notices, polls=polls, elapsed=elapsed)
 
@@ -298,7 +321,8 @@ class RunwareClient:
             not status and bool(item.get("videoURL")))
 
     def _read_poll(self, status: int, env: Optional[Envelope], task_uuid: str):
-        """('success', item) | ('pending', status) | ('notfound', None); raises task errors."""
+        """('success', item) | ('pending', status) | ('notfound', None) | ('unknown', error);
+        raises task errors."""
         if env is None:
             if status == 404:
                 return "notfound", None
@@ -308,12 +332,23 @@ class RunwareClient:
         for item in items:
             if self._is_success(item):
                 return "success", item
-        failures = [e for e in map(error_of_data_item, items) if e] + env.errors_for(task_uuid)
+        stated = [e for e in map(error_of_data_item, items) if e]
+        failures = stated + env.errors_for(task_uuid)
         if failures:
-            if any(str(f.get("code")) in NOT_FOUND_CODES for f in failures):
+            if any(looks_not_found(f.get("code"), f.get("message")) for f in failures):
                 return "notfound", None
-            exc = exception_for(failures[0], status=status, task_uuid=task_uuid, scrub=self._scrub)
-            raise with_hint(exc, _AUTH_HINT) if isinstance(exc, E.RunwareAuthError) else exc
+            first = failures[0]
+            exc = exception_for(first, status=status, task_uuid=task_uuid, scrub=self._scrub)
+            if isinstance(exc, E.RunwareAuthError):
+                raise with_hint(exc, _AUTH_HINT)
+            if not is_definite_failure(first, explicit_status=bool(stated)) and \
+                    not isinstance(exc, (E.RunwarePermissionError, E.RunwareBalanceError)):
+                # An error we cannot place: the task may still be running (and billed). Unknown,
+                # not failed: retried like a failed poll, and the ledger keeps the task resumable.
+                return "unknown", E.RunwareServerError(
+                    f"Runware's answer about the task was not understood ({exc.detail})",
+                    task_uuid=task_uuid, code=exc.code, status=status)
+            raise exc
         if status >= 300:
             if status == 404:
                 return "notfound", None
@@ -350,8 +385,14 @@ class RunwareClient:
                     log.warning("poll taskUUID=%s failed (%s); still waiting", task_uuid,
                                 type(exc).__name__)
                     continue
-                failures = 0
                 kind, value = self._read_poll(status, env, task_uuid)
+                if kind == "unknown":
+                    failures += 1
+                    if failures >= pp.max_poll_failures:
+                        raise with_hint(value, recovery_hint(task_uuid))
+                    log.warning("poll taskUUID=%s: unclear answer (%s); still waiting", task_uuid, value.detail)
+                    continue
+                failures = 0
                 if kind == "success":
                     log.info("taskUUID=%s finished after %.1fs, %d polls", task_uuid,
                              waiter.elapsed(), waiter.polls)
@@ -381,6 +422,37 @@ class RunwareClient:
         except asyncio.CancelledError:
             log.info("wait for taskUUID=%s cancelled; the remote job may still finish", task_uuid)
             raise
+
+    async def get_task_details(self, task_uuid: str) -> dict:
+        """Runware's `getTaskDetails`: the original request and the response of a past task
+        (``{"request": …, "response": …}``), also when `getResponse` no longer knows it."""
+        body = [{"taskType": "getTaskDetails", "taskUUID": task_uuid}]
+        status, env, _ = await self._call(body, op="getTaskDetails", task_uuid=task_uuid)
+        if env is None or status >= 300:
+            raise self._reply_error(status, env, task_uuid=task_uuid, op="getTaskDetails")
+        for item in env.data_for(task_uuid):
+            if "response" in item or "request" in item:
+                return item
+        raise self._reply_error(status, env, task_uuid=task_uuid, op="getTaskDetails") if env.errors else \
+            E.RunwareServerError("Runware's reply to getTaskDetails had no request or response",
+                                 task_uuid=task_uuid, status=status)
+
+    def video_from_details(self, details: dict, task_uuid: str) -> Optional[VideoResult]:
+        """The finished video a `getTaskDetails` answer describes, or None (not finished, failed,
+        or a shape not understood). The response may be one item, a list, or an envelope."""
+        response = details.get("response")
+        if isinstance(response, dict) and not any(k in response for k in ("data", "errors", "error")):
+            items = [response]
+        else:
+            try:
+                items = parse_envelope(response).data if response is not None else []
+            except MalformedReply:
+                items = []
+        for item in items:
+            if isinstance(item, dict) and (not item.get("taskUUID") or item.get("taskUUID") == task_uuid) \
+                    and self._is_success(item) and (item.get("videoURL") or item.get("mediaURL")):
+                return self._result(item, task_uuid, 0, 0.0)
+        return None
 
     async def generate_video(self, task: dict, *, deadline: float,
                              cancel_check: Optional[Callable[[], bool]] = None,
@@ -431,7 +503,14 @@ class RunwareClient:
         return True
 
     async def download(self, url: str, dest: Path, *, max_bytes: int = 2_000_000_000,
-                       attempts: int = 6, task_uuid: Optional[str] = None) -> Path:
-        """Stream `url` to `dest` (via a `.part` file, renamed when complete). Never sends the key."""
+                       attempts: int = 6, task_uuid: Optional[str] = None,
+                       deadline: Optional[float] = None,
+                       cancel_check: Optional[Callable[[], bool]] = None) -> Path:
+        """Stream `url` to `dest` (via a `.part` file, renamed when complete). Never sends the key.
+
+        Only http(s), only public addresses unless the base URL is local (see `urls`); `deadline`
+        (seconds from now) bounds the whole download; `cancel_check` is honoured within 0.25 s."""
         return await download_to(self._client(), url, Path(dest), max_bytes=max_bytes,
-                                 attempts=attempts, backoff=self._backoff, task_uuid=task_uuid)
+                                 attempts=attempts, backoff=self._backoff, task_uuid=task_uuid,
+                                 deadline=deadline, cancel_check=cancel_check,
+                                 policy=self.url_policy, scrub=self._scrub)

@@ -1,6 +1,7 @@
 """Plain data the client takes and returns: policies, results, progress events."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -12,8 +13,36 @@ LOGGER_NAME = "pixverse.runware"
 # Statuses that mean "not finished yet". Runware says `processing`; older docs say `pending`.
 QUEUED_STATUSES = frozenset({"pending", "queued", "scheduled", "waiting", "submitted", "accepted"})
 PROCESSING_STATUSES = frozenset({"processing", "in_progress", "inprogress", "running", "started"})
-# Error codes that mean "Runware does not know this taskUUID".
+# Error codes that mean "Runware does not know this taskUUID". Other wordings are recognised by
+# `looks_not_found` (a code or message saying "not found", "does not exist", "unknown task", …).
 NOT_FOUND_CODES = frozenset({"taskNotFound", "taskUUIDNotFound", "notFound"})
+_NOT_FOUND_CODE = re.compile(r"not[\s_-]*found|no[\s_-]*such[\s_-]*task|unknown[\s_-]*task(uuid)?$|"
+                             r"task[\s_-]*(uuid[\s_-]*)?(does[\s_-]*not|doesn'?t)[\s_-]*exist", re.I)
+_NOT_FOUND_TEXT = re.compile(r"\b(not\s+(be\s+)?found|does\s+not\s+exist|doesn'?t\s+exist|no\s+such\s+task|"
+                             r"unknown\s+task(\s*uuid)?|no\s+task\s+(with|for|found))\b", re.I)
+
+
+def looks_not_found(code: Any = None, message: Any = None) -> bool:
+    """Whether an error item says that the task is unknown, however it is worded."""
+    from ..errors import CODE_CLASSES
+
+    code_text = str(code or "")
+    if code_text in NOT_FOUND_CODES or (code_text and _NOT_FOUND_CODE.search(code_text)):
+        return True
+    if code_text in CODE_CLASSES or code_text.startswith(("invalid", "missing", "unsupported")):
+        return False  # a known failure code: its message ("model not found") is about something else
+    return bool(message) and bool(_NOT_FOUND_TEXT.search(str(message)))
+
+
+def is_definite_failure(item: dict, explicit_status: bool) -> bool:
+    """Whether a poll's error item says the task failed (as opposed to an answer we do not
+    understand, which is "unknown": the task may still be running and billed)."""
+    from ..errors import CODE_CLASSES
+
+    if explicit_status:  # a data item of this task with "status": "error"
+        return True
+    code = str(item.get("code") or "")
+    return code in CODE_CLASSES or code.startswith(("invalid", "missing", "unsupported"))
 
 
 @dataclass(frozen=True)
@@ -50,6 +79,9 @@ class RetryPolicy:
     retry_after_cap: float = 60.0
     submit_rate_limit_retries: int = 3
     submit_connect_retries: int = 2
+    # After an unclear submit (reply lost, 5xx) and polling over the grace period shows Runware never
+    # created the task, the same request (same taskUUID) is sent again at most this many times.
+    submit_lost_resends: int = 2
 
 
 @dataclass(frozen=True)
@@ -82,6 +114,7 @@ class VideoResult:
     notices: list = field(default_factory=list)
     polls: int = 0
     elapsed: float = 0.0
+    shown_url: str = ""  # video_url as it may be shown or stored (no query, userinfo or key)
 
 
 @dataclass(frozen=True)

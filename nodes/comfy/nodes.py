@@ -39,6 +39,8 @@ async def _run(cls, job, *, local=None):
     except PixVerseError as exc:
         rt.text(f"error: {exc}")
         raise
+    except Exception as exc:  # noqa: BLE001 - shown as a PixVerse error naming the task, not a bare internal one
+        raise rt.unexpected(exc) from exc
     return rt.outputs(result)
 
 
@@ -133,21 +135,20 @@ class PixVerseLipSync(_VideoResultNode):
     async def execute(cls, model=None, video=None, frames=None, frames_fps=24.0, audio=None, speech_text="",
                       voice=None, **_) -> io.NodeOutput:
         async def job(client, opts):
-            video_path = None
-            if video is not None:
-                video_path = _video_input_path(video)
-            return await pipeline.lipsync(client, opts, video_path=video_path, frames=frames,
-                                          frames_fps=frames_fps, audio=audio, speech_text=speech_text or None,
-                                          voice=voice, model=model)
+            with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # removed after the job
+                video_path = _video_input_path(video, Path(tmp)) if video is not None else None
+                return await pipeline.lipsync(client, opts, video_path=video_path, frames=frames,
+                                              frames_fps=frames_fps, audio=audio, speech_text=speech_text or None,
+                                              voice=voice, model=model)
         return await _run(cls, job)
 
 
-def _video_input_path(video: Any) -> Path:
-    """A VIDEO input as a file: the file itself when it is one, else the video saved to a temp MP4."""
+def _video_input_path(video: Any, tmp: Path) -> Path:
+    """A VIDEO input as a file: the file itself when it is one, else the video saved to an MP4 in `tmp`."""
     source = getattr(video, "get_stream_source", lambda: None)()
     if isinstance(source, str) and Path(source).is_file():
         return Path(source)
-    path = Path(tempfile.mkdtemp(prefix="pixverse-")) / "reference.mp4"
+    path = tmp / "reference.mp4"
     video.save_to(str(path))
     return path
 

@@ -11,6 +11,10 @@
 - ``GET  /runware/pixverse/spend``: what the job ledger recorded today and this month, per model, and the
   spending limits in force with where each comes from.
 
+The key routes refuse other sites themselves (nodes/webguard.py): Host must be a loopback name or an
+IP literal (or listed in RUNWARE_PIXVERSE_ALLOWED_HOSTS), a browser's Origin must match Host, and
+POST/DELETE need ``Content-Type: application/json`` and ``X-PixVerse-Request: 1``.
+
 The key only ever travels browser → this server, once, in a POST body. It is not echoed, logged,
 put into a setting, a widget, a workflow or a prompt.
 """
@@ -22,7 +26,7 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
-from .. import keystore
+from .. import keystore, webguard
 from ..spec import CapabilitySpec, load_spec
 
 log = logging.getLogger("pixverse")
@@ -103,6 +107,17 @@ async def check_key(key: str) -> tuple[int, Optional[str]]:
     return 200, None
 
 
+def _refused(request: web.Request) -> Optional[web.Response]:
+    """The key routes' own check against other sites and DNS rebinding (see nodes/webguard.py)."""
+    why = webguard.refusal(request.method, request.headers, request.scheme)
+    if why is None:
+        return None
+    status, message = why
+    log.warning("PixVerse: refused %s %s (Host %r, Origin %r): %s", request.method, request.path,
+                request.headers.get("Host"), request.headers.get("Origin"), message)
+    return web.json_response({"error": message}, status=status, headers=NO_STORE)
+
+
 def add_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
     """Add the pack's routes to `routes`; `user_dir()` is ComfyUI's user directory (where the key lives)."""
 
@@ -112,10 +127,16 @@ def add_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
 
     @routes.get(f"{ROUTE_PREFIX}/key")
     async def get_key(request: web.Request) -> web.Response:
+        refused = _refused(request)
+        if refused is not None:
+            return refused
         return web.json_response(key_status(user_dir()), headers=NO_STORE)
 
     @routes.post(f"{ROUTE_PREFIX}/key")
     async def post_key(request: web.Request) -> web.Response:
+        refused = _refused(request)
+        if refused is not None:
+            return refused
         try:
             body = await request.json()
         except Exception:
@@ -137,6 +158,9 @@ def add_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
 
     @routes.delete(f"{ROUTE_PREFIX}/key")
     async def delete_key(request: web.Request) -> web.Response:
+        refused = _refused(request)
+        if refused is not None:
+            return refused
         folder = user_dir()
         removed = keystore.delete_key(folder)
         return web.json_response({"removed": removed, **key_status(folder)}, headers=NO_STORE)

@@ -150,6 +150,23 @@ class NodeRuntime:
             raise RunwareAuthError(keystore.MISSING_KEY_HELP)
         return RunwareClient(api_key=key)
 
+    def unexpected(self, exc: Exception) -> Exception:
+        """An error no layer below turned into a PixVerse error: say what it was and, once a task
+        was submitted, how to get its video."""
+        from ..aftercare import recover_hint
+        from ..client.urls import redact_text
+        from ..errors import PixVerseError, RunwareResultError
+
+        log.warning("PixVerse: unexpected error", exc_info=True)
+        text = f"unexpected {type(exc).__name__}: {redact_text(str(exc))}"
+        if self.task_uuid:
+            err: Exception = RunwareResultError(f"Task {self.task_uuid} stopped here: {text}. "
+                                                + recover_hint(self.task_uuid), task_uuid=self.task_uuid)
+        else:
+            err = PixVerseError(f"PixVerse: {text}; no task was submitted")
+        self.text(f"error: {err}")
+        return err
+
     def interrupted(self, exc: Exception) -> None:
         """Cancel pressed while waiting: say how to recover, then end the way ComfyUI expects."""
         self.text(f"Cancelled. {exc}")

@@ -7,7 +7,10 @@ Kinds and their parameters (defaults in brackets):
 
 - ``http_status``: status [503] (429/500/502/503/…), retry_after [None] seconds → Retry-After
   header, on ["any"], times [1], code [rateLimitExceeded for 429, else serverError], message.
-  The request is answered with ``{"errors":[…]}`` and not processed.
+  The request is answered with ``{"errors":[…]}`` and not processed (with after_accept [False]: it is
+  processed first, so a submit IS accepted though its reply is an error).
+- ``hide_task``: the next `times` [1] getResponse polls answer taskNotFound even for a known task
+  (a Runware that has the task but cannot find it yet).
 - ``drop_connection``: on ["submit"], after_accept [True], times [1]. With after_accept the
   request is processed (a submit IS accepted and its job runs) and then the connection is closed
   without a reply; without it the connection is closed before anything is processed.
@@ -22,9 +25,16 @@ Kinds and their parameters (defaults in brackets):
 - ``download_truncate``: the next GET of a result video announces the full Content-Length, sends
   half the bytes and closes the connection; times [1].
 - ``corrupt_mp4``: the next finished job's file is garbage bytes served as video/mp4; times [1].
+- ``result_url``: the next finished job reports `url` as its videoURL instead of its own; `url` may
+  hold ``{origin}`` (this emulator) and ``{video}`` (the videoUUID); times [1]. For hostile-server
+  tests: a ``file://`` URL, a private address, a query with a signature, a key in the path.
+- ``download_redirect``: the next `times` [1] GETs of a result video answer `status` [302] with
+  ``Location: location`` (``{origin}`` and ``{video}`` filled in as above).
+- ``download_drip``: the next GET of a result video announces the full Content-Length and then
+  sends `chunk` [1] byte(s) every `interval` [5.0] seconds; times [1].
 
 ``on`` (where it applies) is one of "submit" (a request holding a videoInference task), "poll"
-(getResponse), "upload" (imageUpload / mediaStorage), "auth" (authentication), "download"
+(getResponse), "details" (getTaskDetails), "upload" (imageUpload / mediaStorage), "auth" (authentication), "download"
 (GET of a result video) or "any" (any POST to /v1).
 """
 from __future__ import annotations
@@ -34,12 +44,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-ON_VALUES = ("submit", "poll", "upload", "auth", "download", "any")
+ON_VALUES = ("submit", "poll", "details", "upload", "auth", "download", "any")
 
 # kind -> (defaults, whether `on` applies)
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     "http_status": {"status": 503, "retry_after": None, "on": "any", "times": 1,
-                    "code": None, "message": None},
+                    "code": None, "message": None, "after_accept": False},
+    "hide_task": {"times": 1},
     "drop_connection": {"on": "submit", "after_accept": True, "times": 1},
     "slow": {"delay": 5.0, "on": "any", "times": 1},
     "malformed_json": {"on": "any", "after_accept": True, "times": 1},
@@ -50,6 +61,9 @@ FAULT_KINDS: dict[str, dict[str, Any]] = {
     "download_status": {"status": 422, "times": 1},
     "download_truncate": {"times": 1},
     "corrupt_mp4": {"times": 1},
+    "result_url": {"url": "file:///etc/passwd", "times": 1},
+    "download_redirect": {"location": "{origin}/media/{video}.mp4", "status": 302, "times": 1},
+    "download_drip": {"chunk": 1, "interval": 5.0, "times": 1},
 }
 
 TASK_ERROR_FORMS = ("data_status", "errors_item")

@@ -39,13 +39,14 @@ from .validate import (DOCS_ROOT, ImageInfo, JobPlan, MediaInfo, TaskError, chec
 
 log = logging.getLogger("runware_emulator")
 
-TASK_TYPES = ("authentication", "imageUpload", "mediaStorage", "videoInference", "getResponse")
+TASK_TYPES = ("authentication", "imageUpload", "mediaStorage", "videoInference", "getResponse",
+              "getTaskDetails")
 TASK_FAMILY = {"videoInference": "submit", "getResponse": "poll", "imageUpload": "upload",
-               "mediaStorage": "upload", "authentication": "auth"}
+               "mediaStorage": "upload", "authentication": "auth", "getTaskDetails": "details"}
 MAX_BODY_BYTES = 128 * 1024 * 1024
 RECORD_STRING_MAX = 200
 COUNTERS = ("requests", "video_submissions", "video_submit_attempts", "duplicate_submits",
-            "rejected_submits", "polls", "uploads", "image_uploads", "media_uploads", "downloads",
+            "rejected_submits", "polls", "task_details", "uploads", "image_uploads", "media_uploads", "downloads",
             "auth_checks", "auth_failures")
 IMAGE_EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 
@@ -60,6 +61,9 @@ class Job:
     error: Optional[dict[str, Any]] = None  # code, message, provider_message, form, http_status
     never_finish: bool = False
     runner: Optional[asyncio.Task] = None
+    url_override: Optional[str] = None     # result_url fault: the videoURL reported instead
+    request: Optional[dict[str, Any]] = None  # the task as submitted (for getTaskDetails)
+    finished_at: Optional[float] = None
 
 
 @dataclass
@@ -103,6 +107,9 @@ class EmulatorServer:
         self.spec = spec or load_spec()
         self.faults = FaultBook()
         self._job_seconds = float(job_seconds)
+        # True: getResponse answers taskNotFound for finished tasks (as Runware does once it no longer
+        # keeps a result there); getTaskDetails still knows them.
+        self.forget_finished = False
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._media_dir_arg = media_dir
@@ -203,6 +210,7 @@ class EmulatorServer:
         with self._lock:
             runners = [job.runner for job in self._jobs.values() if job.runner is not None]
             self._reset_state()
+            self.forget_finished = False
         self.faults.reset()
         loop = self._loop
         if loop is not None and loop.is_running():
@@ -396,6 +404,8 @@ class EmulatorServer:
                 self._count("video_submit_attempts")
             elif tt == "getResponse":
                 self._count("polls")
+            elif tt == "getTaskDetails":
+                self._count("task_details")
             elif tt in ("imageUpload", "mediaStorage"):
                 self._count("uploads")
                 self._count("image_uploads" if tt == "imageUpload" else "media_uploads")
@@ -409,7 +419,7 @@ class EmulatorServer:
         if drop is not None and not drop.get("after_accept"):
             return self._drop(request)
         http = self.faults.take("http_status", targets)
-        if http is not None:
+        if http is not None and not http.get("after_accept"):
             return self._http_fault(http, body)
         malformed = self.faults.take("malformed_json", targets)
         if malformed is not None and not malformed.get("after_accept"):
@@ -419,6 +429,8 @@ class EmulatorServer:
 
         if drop is not None:
             return self._drop(request)
+        if http is not None:
+            return self._http_fault(http, body)
         if malformed is not None:
             return self._malformed()
         payload: dict[str, Any] = {}
@@ -477,6 +489,8 @@ class EmulatorServer:
                 elif tt == "getResponse":
                     item = self._task_get_response(request, task)
                     data.append(item)
+                elif tt == "getTaskDetails":
+                    data.append(self._task_details(request, task))
                 elif tt is None:
                     raise missing("taskType")
                 else:
@@ -589,7 +603,7 @@ class EmulatorServer:
             self._count("rejected_submits")
             raise
         seen.add(task_uuid)
-        job = Job(task_uuid=task_uuid, plan=plan, submitted_at=time.time())
+        job = Job(task_uuid=task_uuid, plan=plan, submitted_at=time.time(), request=_redact(copy.deepcopy(task)))
         fail = self.faults.take("task_error")
         if fail is not None:
             job.error = {"code": fail.get("code"), "message": fail.get("message"),
@@ -612,10 +626,15 @@ class EmulatorServer:
             raise invalid("taskUUID", task_uuid, "Must be a UUID.")
         with self._lock:
             job = self._jobs.get(task_uuid)
+        if job is not None and self.faults.take("hide_task") is not None:
+            job = None
+        with self._lock:
             if job is None:
                 raise TaskError("taskNotFound",
                                 f"No task with taskUUID {task_uuid} was found.", "taskUUID")
-            state, error, video_uuid, plan = job.state, job.error, job.video_uuid, job.plan
+            state, error = job.state, job.error
+        if state == "success" and self.forget_finished:
+            raise TaskError("taskNotFound", f"No task with taskUUID {task_uuid} was found.", "taskUUID")
         if state == "processing":
             return {"taskType": "videoInference", "taskUUID": task_uuid, "status": "processing"}
         if state == "error":
@@ -629,10 +648,36 @@ class EmulatorServer:
             return {"taskType": "videoInference", "taskUUID": task_uuid, "status": "error",
                     "error": {"code": error["code"], "message": error["message"],
                               "responseContent": error.get("provider_message")}}
+        return self._success_item(request, job)
+
+    def _task_details(self, request: web.Request, task: dict) -> dict[str, Any]:
+        """getTaskDetails: the original request and the response it produced (or its state now)."""
+        task_uuid = task.get("taskUUID")
+        if not is_uuid(task_uuid):
+            raise invalid("taskUUID", task_uuid, "Must be a UUID.")
+        with self._lock:
+            job = self._jobs.get(task_uuid)
+            if job is None:
+                raise TaskError("taskNotFound", f"No task with taskUUID {task_uuid} was found.", "taskUUID")
+            state, original = job.state, copy.deepcopy(job.request)
+        if state == "success":
+            response: dict[str, Any] = self._success_item(request, job)
+        elif state == "error":
+            response = {"taskType": "videoInference", "taskUUID": task_uuid, "status": "error",
+                        "error": {"code": job.error["code"], "message": job.error["message"]}}
+        else:
+            response = {"taskType": "videoInference", "taskUUID": task_uuid, "status": "processing"}
+        return {"taskType": "getTaskDetails", "taskUUID": task_uuid, "request": original, "response": response}
+
+    def _success_item(self, request: web.Request, job: Job) -> dict[str, Any]:
+        task_uuid, video_uuid, plan = job.task_uuid, job.video_uuid, job.plan
+        url = f"{self._origin(request)}/media/{video_uuid}.mp4"
+        if job.url_override:
+            url = job.url_override.replace("{origin}", self._origin(request)).replace("{video}", str(video_uuid))
         item: dict[str, Any] = {
             "taskType": "videoInference", "taskUUID": task_uuid, "status": "success",
             "videoUUID": video_uuid,
-            "videoURL": f"{self._origin(request)}/media/{video_uuid}.mp4",
+            "videoURL": url,
             "seed": plan.seed,
         }
         if plan.include_cost:
@@ -671,10 +716,13 @@ class EmulatorServer:
             corrupt = self.faults.take("corrupt_mp4")
             video = VideoFile(data=self._garbage(job.task_uuid)) if corrupt else VideoFile(path=path)
             video_uuid = new_uuid()
+            override = self.faults.take("result_url")
             with self._lock:
                 self._videos[video_uuid] = video
                 job.video_uuid = video_uuid
+                job.url_override = override.get("url") if override is not None else None
                 job.state = "success"
+                job.finished_at = time.time()
         except asyncio.CancelledError:
             if render is not None and not render.done():
                 render.cancel()
@@ -755,6 +803,22 @@ class EmulatorServer:
             start, end = span
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
             data, status = data[start:end + 1], 206
+        redirect = self.faults.take("download_redirect") if is_get else None
+        if redirect is not None:
+            location = str(redirect.get("location")).replace("{origin}", self._origin(request)).replace(
+                "{video}", ident)
+            return web.Response(status=int(redirect.get("status")), headers={"Location": location})
+        drip = self.faults.take("download_drip") if is_get else None
+        if drip is not None:
+            resp = web.StreamResponse(status=status, headers={
+                **headers, "Content-Type": "video/mp4", "Content-Length": str(len(data))})
+            await resp.prepare(request)
+            step, interval = max(1, int(drip.get("chunk"))), float(drip.get("interval"))
+            for start in range(0, len(data), step):
+                await resp.write(data[start:start + step])
+                await asyncio.sleep(interval)
+            await resp.write_eof()
+            return resp
         if is_get and self.faults.take("download_truncate") is not None:
             resp = web.StreamResponse(status=status, headers={
                 **headers, "Content-Type": "video/mp4", "Content-Length": str(len(data))})
@@ -856,12 +920,14 @@ class EmulatorServer:
                 body = await request.json()
                 if not isinstance(body, dict):
                     raise ValueError("body must be an object")
-                unknown = set(body) - {"job_seconds"}
+                unknown = set(body) - {"job_seconds", "forget_finished"}
                 if unknown:
-                    raise ValueError(f"unknown config keys {sorted(unknown)}; known: job_seconds")
+                    raise ValueError(f"unknown config keys {sorted(unknown)}; known: job_seconds, forget_finished")
                 if "job_seconds" in body:
                     self.job_seconds = body["job_seconds"]
+                if "forget_finished" in body:
+                    self.forget_finished = bool(body["forget_finished"])
             except (ValueError, TypeError) as exc:
                 return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response({"job_seconds": self.job_seconds,
+        return web.json_response({"job_seconds": self.job_seconds, "forget_finished": self.forget_finished,
                                   "api_key_required": self.api_key is not None})

@@ -195,11 +195,13 @@ def probe_image(data: bytes) -> ImageInfo:
 
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > 64_000_000:  # checked before decoding: no bombs in the emulator
+                raise ValueError(f"{im.width}x{im.height} is too large to decode")
             im.verify()
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             return ImageInfo(data=data, width=im.width, height=im.height, format=im.format or "")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a decodable image ({exc})") from None
 
 

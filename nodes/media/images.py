@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 import struct
 import zlib
@@ -246,20 +247,87 @@ def data_uri(encoded: EncodedImage) -> str:
     return f"data:{encoded.mime};base64,{base64.b64encode(encoded.data).decode('ascii')}"
 
 
-def load_image_file(path: Union[str, Path]) -> torch.Tensor:
-    """An image file → IMAGE tensor [1,H,W,3] float32 0..1 (EXIF rotation applied)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+# Refused before decoding: no photo a video frame comes from is this big, and a decompression bomb
+# (a few KB of PNG declaring 20000x20000) is. Under it, big files are reduced while they decode.
+MAX_DECODE_PIXELS = 120_000_000
+_EXIF_ORIENTATION = 0x0112
+
+
+def _transpose_for(orientation) -> Optional[int]:
+    from PIL import Image
+
+    T = Image.Transpose
+    return {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE,
+            6: T.ROTATE_270, 7: T.TRANSVERSE, 8: T.ROTATE_90}.get(orientation)
+
+
+def load_image_file(path: Union[str, Path], *, max_side: Optional[int] = None,
+                    max_pixels: int = MAX_DECODE_PIXELS) -> torch.Tensor:
+    """An image file → IMAGE tensor [1,H,W,3] float32 0..1 (EXIF rotation applied).
+
+    The size is read from the header first: over `max_pixels` the file is refused before any pixel
+    is decoded (decompression bombs). With `max_side`, a larger image is brought down to about that
+    long side while it is loaded: JPEGs decode at 1/2, 1/4 or 1/8 scale directly (`draft`), others
+    are box-reduced by an integer factor in 8-bit before anything else (`reduce`), so the float32
+    tensor and the alpha/EXIF steps only ever see the small image. Peak memory for a 100 MP PNG is
+    its 8-bit decode (~300 MB), not 8-bit + float32 copies of the full size (~2.4 GB)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                # Same rule as encode_image_for_upload: alpha composited on black.
-                im = im.convert("RGBA")
-                black = Image.new("RGBA", im.size, (0, 0, 0, 255))
-                im = Image.alpha_composite(black, im)
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below
+            with Image.open(path) as source:
+                im = source
+                width, height = im.size
+                if width * height > max_pixels:
+                    raise MediaError(
+                        f"image file {path}: {width}x{height} is {width * height / 1e6:.0f} megapixels; "
+                        f"images over {max_pixels / 1e6:.0f} megapixels are refused before decoding (a "
+                        f"decompression bomb, or far more than a video frame uses). Downscale it first.")
+                if width < 1 or height < 1:
+                    raise MediaError(f"image file {path}: it declares a size of {width}x{height}")
+                orientation = im.getexif().get(_EXIF_ORIENTATION)
+                long_side = max(width, height)
+                if max_side and long_side > max_side:
+                    scale = max_side / long_side
+                    im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
+                im.load()
+                if im.mode not in ("L", "LA", "RGB", "RGBA", "RGBX"):
+                    has_alpha = im.mode in ("PA", "La") or (im.mode == "P" and "transparency" in im.info)
+                    im = im.convert("RGBA" if has_alpha else "RGB")
+                if max_side and max(im.size) > max_side:
+                    factor = max(im.size) // max_side
+                    if factor >= 2:
+                        im = im.reduce(factor)  # 8-bit box filter: the big buffer is freed right after
+                    if max(im.size) > max_side:
+                        scale = max_side / max(im.size)
+                        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                                       Image.Resampling.LANCZOS)
+                    source.close()  # the full-size decode is freed now, before any further copy
+                transpose = _transpose_for(orientation)
+                if transpose is not None:
+                    im = im.transpose(transpose)
+                if im.mode in ("RGBA", "LA"):
+                    # Same rule as encode_image_for_upload: alpha composited on black.
+                    im = im.convert("RGBA")
+                    black = Image.new("RGBA", im.size, (0, 0, 0, 255))
+                    im = Image.alpha_composite(black, im)
+                arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except Image.DecompressionBombError as exc:  # Pillow's own check at open, above 2x its limit
+        import re
+
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
+        raise MediaError(f"image file {path}: it declares {size}; images over {max_pixels / 1e6:.0f} megapixels "
+                         f"are refused before decoding (a decompression bomb, or far more than a video frame "
+                         f"uses). Downscale it first.") from None
+    except MediaError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, MemoryError) as exc:
         raise MediaError(f"cannot read image file {path}: {exc}") from exc
-    out = torch.from_numpy(arr.copy()).to(torch.float32).div_(255)
-    return out.unsqueeze(0)
+    h, w = arr.shape[:2]
+    out = torch.empty((1, h, w, 3), dtype=torch.float32)
+    np.divide(arr, np.float32(255.0), out=out[0].numpy(), dtype=np.float32)
+    return out

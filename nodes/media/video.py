@@ -68,10 +68,19 @@ def _reading(path: PathLike, what: str = "read") -> Iterator:
         raise MediaError(f"cannot {what} video file {path} (corrupt, truncated or not a video?): {exc}") from exc
 
 
+# Refused before decoding: 8K is 33 MP; a stream declaring more is broken or hostile.
+MAX_VIDEO_PIXELS = 8192 * 8192
+
+
 def _video_stream(container, path: PathLike):
     if not container.streams.video:
         raise MediaError(f"{path}: the file has no video stream")
-    return container.streams.video[0]
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+    if width * height > MAX_VIDEO_PIXELS:
+        raise MediaError(f"{path}: the video declares {width}x{height} frames ({width * height / 1e6:.0f} "
+                         f"megapixels); over {MAX_VIDEO_PIXELS / 1e6:.0f} megapixels it is refused before decoding")
+    return stream
 
 
 def _stream_fps(stream) -> float:

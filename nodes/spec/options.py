@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from . import AUTO, NONE, SET, CapabilitySpec, ModelSpec, Rule, Setting, is_set, value_in
+from . import AUTO, NONE, SET, CapabilitySpec, ModelSpec, Setting, is_set, value_in
 
 NODE_WORKFLOWS = {
     "text_to_video": "text-to-video",
