@@ -113,6 +113,9 @@ def comfy(emulator, frontend, tmp_path_factory):
     name, root = frontend
     base = tmp_path_factory.mktemp(f"comfy-browser-{name}")
     (base / "input").mkdir()  # empty, as on a fresh ComfyUI: the pack writes the templates' samples
+    # A returning user: no first-visit tutorial (newer frontends open a getting-started workflow over ours).
+    (base / "user" / "default").mkdir(parents=True)
+    (base / "user" / "default" / "comfy.settings.json").write_text(json.dumps({"Comfy.TutorialCompleted": True}))
     # No key in the environment: the user enters it in the settings dialog.
     server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": ""},
                          extra_args=["--front-end-root", str(root)] if root else [])
@@ -188,7 +191,7 @@ class Page:
     def wait_for_graph(self, workflow: dict):
         want = sorted([n["id"], n["type"]] for n in workflow["nodes"])
         self.page.wait_for_function(
-            "want => JSON.stringify(app.graph._nodes.map((n) => [n.id, n.type]).sort((a, b) => a[0] - b[0]))"
+            "want => JSON.stringify(app.graph._nodes.map((n) => [Number(n.id), n.type]).sort((a, b) => a[0] - b[0]))"
             " === JSON.stringify(want)", arg=want)
         self.page.wait_for_timeout(800)
 
@@ -430,7 +433,8 @@ def test_fast_motion_that_will_revert_is_warned_on_the_node(tab):
 
 def open_key_settings(tab):
     tab.command("Comfy.ShowSettingsDialog")
-    tab.page.get_by_role("option", name="Runware").click()
+    # the settings dialog's category list: options in 1.27, buttons in newer frontends
+    tab.page.get_by_role("option", name="Runware").or_(tab.page.get_by_role("button", name="Runware", exact=True)).click()
     tab.page.wait_for_selector('[data-testid="pixverse-key-status"]')
     tab.page.wait_for_function("document.querySelector('[data-testid=\"pixverse-key-status\"]').textContent.length > 0")
 

@@ -139,7 +139,11 @@ class PixVerseLipSync(_VideoResultNode):
 
 def _video_input_path(video: Any) -> Path:
     """A VIDEO input as a file: the file itself when it is one, else the video saved to a temp MP4."""
-    source = getattr(video, "get_stream_source", lambda: None)()
+    # Newer ComfyUI lets Load Video trim/crop without re-encoding: the stream source is then the
+    # unedited file, and only save_to() applies the edits (0.3.64 has neither method).
+    edited = getattr(video, "has_pending_frame_edits", lambda: False)() or \
+        tuple(getattr(video, "get_active_trim_window", lambda: (0.0, 0.0))()) != (0.0, 0.0)
+    source = None if edited else getattr(video, "get_stream_source", lambda: None)()
     if isinstance(source, str) and Path(source).is_file():
         return Path(source)
     path = Path(tempfile.mkdtemp(prefix="pixverse-")) / "reference.mp4"
