@@ -5,11 +5,14 @@ ComfyUI imports this file. Outside ComfyUI (tests, the CLI) it imports cleanly a
 WEB_DIRECTORY = "./web"
 _COMFY_MODULES = ("comfy_api", "comfy", "folder_paths", "server", "comfy_execution")
 
-try:
-    from .nodes.comfy import comfy_entrypoint  # noqa: F401  (ComfyUI looks for this name)
-except ModuleNotFoundError as exc:  # no ComfyUI here: the core under nodes/ still works on its own
-    if (exc.name or "").split(".")[0] not in _COMFY_MODULES:
-        raise
+if not __package__:  # imported as a lone file (pytest does so when the clone's folder name is no identifier)
     comfy_entrypoint = None
+else:
+    try:
+        from .nodes.comfy import comfy_entrypoint  # noqa: F401  (ComfyUI looks for this name)
+    except ModuleNotFoundError as exc:  # no ComfyUI here: the core under nodes/ still works on its own
+        if (exc.name or "").split(".")[0] not in _COMFY_MODULES:
+            raise
+        comfy_entrypoint = None
 
 __all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

@@ -26,6 +26,23 @@ def comfyui_path() -> Optional[Path]:
     return Path(value) if value else None
 
 
+def frontend_roots() -> list[tuple[str, Optional[Path], Optional[str]]]:
+    """The frontends the browser test runs against: (name, --front-end-root or None, why it is missing).
+
+    'pinned' is the frontend ComfyUI's requirements pin (1.27.10 for 0.3.64). 'latest' is the newest
+    comfyui-frontend-package from PyPI, unpacked by .ci/run into PIXVERSE_FRONTEND_LATEST (its static/
+    folder); PIXVERSE_FRONTEND_LATEST_ERROR says why it could not be fetched."""
+    latest = os.environ.get("PIXVERSE_FRONTEND_LATEST")
+    if latest and (Path(latest) / "index.html").is_file():
+        why = None
+    elif os.environ.get("PIXVERSE_FRONTEND_LATEST_ERROR"):
+        why = os.environ["PIXVERSE_FRONTEND_LATEST_ERROR"]
+    else:
+        why = ("the newest frontend is not fetched: set PIXVERSE_FRONTEND_LATEST to the static/ folder of "
+               "comfyui-frontend-package (pip download comfyui-frontend-package; .ci/run does it)")
+    return [("pinned", None, None), ("latest", Path(latest) if not why else None, why)]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -33,8 +50,9 @@ def free_port() -> int:
 
 
 class ComfyServer:
-    def __init__(self, checkout: Path, base_dir: Path, env: dict[str, str]):
+    def __init__(self, checkout: Path, base_dir: Path, env: dict[str, str], extra_args: Optional[list[str]] = None):
         self.checkout = checkout
+        self.extra_args = list(extra_args or [])
         self.base_dir = base_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,7 +83,7 @@ class ComfyServer:
         python = str(venv_python if venv_python.exists() else sys.executable)
         cmd = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                "--base-directory", str(self.base_dir), "--disable-auto-launch",
-               "--user-directory", str(self.user_dir)]
+               "--user-directory", str(self.user_dir)] + self.extra_args
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=self.checkout, stdout=self._log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"})

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 import workflow_tools as T
-from comfy_harness import ComfyServer, comfyui_path
+from comfy_harness import ComfyServer, comfyui_path, frontend_roots
 from nodes import widgets as W
 from nodes.spec import load_spec
 from web_expect import expected_options, load_routes, synthetic_spec
@@ -99,13 +99,28 @@ def artifacts():
 EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) accepts
 
 
+@pytest.fixture(scope="module", params=frontend_roots(), ids=lambda f: f[0])
+def frontend(request):
+    """Every test runs against the frontend ComfyUI pins and against the newest one on PyPI."""
+    name, root, why = request.param
+    if why:
+        pytest.skip(f"frontend '{name}': {why}")
+    return name, root
+
+
 @pytest.fixture(scope="module")
-def comfy(emulator, tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy-browser")
-    T.make_inputs(base / "input")
+def comfy(emulator, frontend, tmp_path_factory):
+    name, root = frontend
+    base = tmp_path_factory.mktemp(f"comfy-browser-{name}")
+    (base / "input").mkdir()  # empty, as on a fresh ComfyUI: the pack writes the templates' samples
+    # A returning user: no first-visit tutorial (newer frontends open a getting-started workflow over ours).
+    (base / "user" / "default").mkdir(parents=True)
+    (base / "user" / "default" / "comfy.settings.json").write_text(json.dumps({"Comfy.TutorialCompleted": True}))
     # No key in the environment: the user enters it in the settings dialog.
-    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": ""})
+    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": ""},
+                         extra_args=["--front-end-root", str(root)] if root else [])
     server.start()
+    server.frontend = name
     yield server
     server.stop()
     print("\n--- ComfyUI log tail ---\n" + server.log()[-2000:])
@@ -176,7 +191,7 @@ class Page:
     def wait_for_graph(self, workflow: dict):
         want = sorted([n["id"], n["type"]] for n in workflow["nodes"])
         self.page.wait_for_function(
-            "want => JSON.stringify(app.graph._nodes.map((n) => [n.id, n.type]).sort((a, b) => a[0] - b[0]))"
+            "want => JSON.stringify(app.graph._nodes.map((n) => [Number(n.id), n.type]).sort((a, b) => a[0] - b[0]))"
             " === JSON.stringify(want)", arg=want)
         self.page.wait_for_timeout(800)
 
@@ -211,7 +226,8 @@ class Page:
         return self.page.evaluate("id => __pvt.notes(id)", node_id)
 
     def shot(self, name: str) -> Path:
-        path = ARTIFACTS / f"{name}.png"
+        prefix = "" if getattr(self.comfy, "frontend", "pinned") == "pinned" else f"{self.comfy.frontend}-"
+        path = ARTIFACTS / f"{prefix}{name}.png"  # docs and thumbnails come from the pinned frontend only
         self.page.wait_for_timeout(300)
         self.page.screenshot(path=str(path))
         return path
@@ -236,14 +252,14 @@ def node_id(workflow: dict, node_type: str) -> int:
 
 
 def to_docs(src: Path, name: str) -> None:
-    if UPDATE_DOCS:
+    if UPDATE_DOCS and not src.name.startswith("latest-"):
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(src, ROOT / "docs" / name)
 
 
 def thumbnail(src: Path, name: str) -> None:
     """The template browser shows example_workflows/<name>.jpg on the example's card."""
-    if not UPDATE_DOCS:
+    if not UPDATE_DOCS or src.name.startswith("latest-"):
         return
     from PIL import Image
 
@@ -417,7 +433,8 @@ def test_fast_motion_that_will_revert_is_warned_on_the_node(tab):
 
 def open_key_settings(tab):
     tab.command("Comfy.ShowSettingsDialog")
-    tab.page.get_by_role("option", name="Runware").click()
+    # the settings dialog's category list: options in 1.27, buttons in newer frontends
+    tab.page.get_by_role("option", name="Runware").or_(tab.page.get_by_role("button", name="Runware", exact=True)).click()
     tab.page.wait_for_selector('[data-testid="pixverse-key-status"]')
     tab.page.wait_for_function("document.querySelector('[data-testid=\"pixverse-key-status\"]').textContent.length > 0")
 

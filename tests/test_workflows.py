@@ -118,6 +118,36 @@ def test_checker_catches_broken_workflows():
         assert problems and any(needle in p for p in problems), (what, problems)
 
 
+def test_examples_load_only_the_samples_the_pack_writes():
+    """A template that loads a file a fresh user lacks fails at once: every file an example loads is one of
+    the samples the pack writes into ComfyUI's input folder (nodes/samples.py)."""
+    from nodes.samples import SAMPLE_FILES
+
+    loaded = {n["widgets_values"][0] for wf in EXAMPLES.values() for n in wf["nodes"]
+              if n["type"] in ("LoadImage", "LoadVideo", "LoadAudio")}
+    assert loaded and loaded <= set(SAMPLE_FILES.values()), loaded
+
+
+def test_samples_are_written_where_missing_and_never_replace_a_file(tmp_path):
+    from nodes.media import probe_video
+    from nodes.samples import IMAGE_SIZE, SAMPLE_FILES, TALK_SIZE, write_samples
+    from PIL import Image
+
+    mine = tmp_path / SAMPLE_FILES["talk"]
+    mine.write_bytes(b"the user's own video")
+    written = write_samples(tmp_path)
+    assert sorted(p.name for p in written) == sorted([SAMPLE_FILES["image"], SAMPLE_FILES["speech"]])
+    assert mine.read_bytes() == b"the user's own video"
+    with Image.open(tmp_path / SAMPLE_FILES["image"]) as im:
+        assert im.size == IMAGE_SIZE
+    assert probe_video(tmp_path / SAMPLE_FILES["speech"]).has_audio
+    mine.unlink()
+    assert [p.name for p in write_samples(tmp_path)] == [SAMPLE_FILES["talk"]]
+    assert (probe_video(mine).width, probe_video(mine).height) == TALK_SIZE
+    assert write_samples(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SAMPLE_FILES.values())  # no temp files left
+
+
 def test_examples_carry_no_secret():
     for name, wf in EXAMPLES.items():
         text = json.dumps(wf).lower()
@@ -135,7 +165,8 @@ EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) acc
 @pytest.fixture(scope="module")
 def comfy(emulator, tmp_path_factory):
     base = tmp_path_factory.mktemp("comfy-workflows")
-    T.make_inputs(base / "input")
+    # An EMPTY input folder, as on a fresh ComfyUI: the pack writes the examples' sample inputs on load.
+    (base / "input").mkdir()
     server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url,
                                                  "RUNWARE_API_KEY": SENTINEL_KEY})
     server.start()
@@ -147,6 +178,14 @@ def comfy(emulator, tmp_path_factory):
 def _object_info_inputs(info: dict) -> list[str]:
     order = info.get("input_order") or {}
     return list(order.get("required", [])) + list(order.get("optional", []))
+
+
+@needs_comfy
+def test_pack_wrote_the_sample_inputs_into_an_empty_input_folder(comfy):
+    from nodes.samples import SAMPLE_FILES
+
+    assert sorted(p.name for p in comfy.input_dir.iterdir()) == sorted(SAMPLE_FILES.values())
+    assert "wrote the sample input" in comfy.log()
 
 
 @needs_comfy
@@ -186,11 +225,11 @@ def expected_size(name: str, prompt: dict) -> tuple[int, int]:
     gen = next(n for n in prompt.values() if n["class_type"] in GENERATORS)
     inputs = gen["inputs"]
     if gen["class_type"] == W.NODE_IDS["lipsync"]:
-        return 320, 240  # the reference video's size (make_inputs)
+        return 320, 240  # the reference video's size (nodes/samples.py)
     model = SPEC.model(inputs["model"])
     aspect = inputs["aspect_ratio"]
     if aspect == "auto":
-        aspect = model.nearest_aspect_ratio(inputs["resolution"], 768, 768)  # example.png is square
+        aspect = model.nearest_aspect_ratio(inputs["resolution"], 768, 768)  # the sample picture is square
     return model.size(inputs["resolution"], aspect)
 
 

@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from nodes import widgets as W  # noqa: E402
+from nodes.samples import SAMPLE_FILES, write_samples  # noqa: E402
 from nodes.spec import load_spec  # noqa: E402
 
 EXAMPLES_DIR = ROOT / "example_workflows"
@@ -28,9 +29,11 @@ CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
 SOCKET_TYPES = {"IMAGE": "IMAGE", "AUDIO": "AUDIO", "VIDEO": "VIDEO", "motion": W.MOTION_TYPE}
 WIDGET_TYPES = {"combo": "COMBO", "string": "STRING", "text": "STRING", "int": "INT", "float": "FLOAT",
                 "boolean": "BOOLEAN"}
-# Files the examples load from ComfyUI's input folder. example.png ships with ComfyUI; the videos are
-# the user's own (the tests make small stand-ins).
-INPUT_FILES = {"image": "example.png", "talk": "pixverse_talk.mp4", "speech": "pixverse_speech.mp4"}
+# Files the examples load from ComfyUI's input folder: samples of the pack's own making, which it writes
+# there on load where missing (nodes/samples.py), so every example runs on a fresh ComfyUI.
+INPUT_FILES = SAMPLE_FILES
+SAMPLE_NOTE = ("The {what} is a sample the pack placed in ComfyUI's input folder ({name}); pick your own in "
+               "the Load {node} node.")
 
 
 @dataclass
@@ -399,7 +402,8 @@ def build_examples() -> dict[str, dict]:
 
     b = Builder(defs)
     note(b, "Image to video: Load Image gives the first frame. aspect_ratio 'auto' picks the model's listed "
-            "size nearest to the image's shape; the image is fitted automatically.", pos=(-380, 380))
+            "size nearest to the image's shape; the image is fitted automatically. "
+         + SAMPLE_NOTE.format(what="picture", name=INPUT_FILES["image"], node="Image"), pos=(-380, 380))
     img = b.add("LoadImage", (-380, 0), (340, 340), {"image": INPUT_FILES["image"]})
     gen = b.add(ids["image_to_video"], (0, 0), gen_size, {
         **base, "model": _label("pixverse:1@5"),
@@ -410,7 +414,8 @@ def build_examples() -> dict[str, dict]:
 
     b = Builder(defs)
     note(b, "First + last frame: the video moves from the first image to the last one. Using the same "
-            "image for both makes a seamless loop.", pos=(-380, 760))
+            "image for both makes a seamless loop. "
+         + SAMPLE_NOTE.format(what="picture", name=INPUT_FILES["image"], node="Image"), pos=(-380, 760))
     first = b.add("LoadImage", (-380, 0), (340, 340), {"image": INPUT_FILES["image"]}, title="First frame")
     last = b.add("LoadImage", (-380, 380), (340, 340), {"image": INPUT_FILES["image"]}, title="Last frame")
     gen = b.add(ids["image_to_video"], (0, 0), gen_size, {
@@ -425,7 +430,10 @@ def build_examples() -> dict[str, dict]:
     lim = load_spec().lipsync_limits
     note(b, f"LipSync with audio: a video of a face talking (at most {lim.video_max_seconds:g} s) and the speech "
             f"to lip-sync (at most {lim.audio_max_seconds:g} s). Here the speech comes from a second video "
-            "through Get Video Components; ComfyUI's Load Audio node plugs into audio the same way.",
+            "through Get Video Components; ComfyUI's Load Audio node plugs into audio the same way. The two "
+            f"videos are samples the pack placed in ComfyUI's input folder ({INPUT_FILES['talk']}, "
+            f"{INPUT_FILES['speech']}: a test pattern and a tone, not a face and speech); pick your own in the "
+            "Load Video nodes.",
          pos=(-760, 420))
     talk = b.add("LoadVideo", (-380, 0), (340, 360), {"file": INPUT_FILES["talk"]}, title="Reference video")
     speech = b.add("LoadVideo", (-760, 0), (340, 360), {"file": INPUT_FILES["speech"]}, title="Speech (audio source)")
@@ -440,7 +448,9 @@ def build_examples() -> dict[str, dict]:
     b = Builder(defs)
     note(b, f"LipSync with speech: PixVerse speaks the text (at most "
             f"{load_spec().text_limits['speech_text'].max} characters) in the chosen voice and lip-syncs the "
-            "video to it. Leave audio unconnected.", pos=(-380, 400))
+            "video to it. Leave audio unconnected. The reference video is a sample the pack placed in ComfyUI's "
+            f"input folder ({INPUT_FILES['talk']}, a test pattern, not a face); pick a video of a face talking in "
+            "the Load Video node.", pos=(-380, 400))
     talk = b.add("LoadVideo", (-380, 0), (340, 360), {"file": INPUT_FILES["talk"]}, title="Reference video")
     gen = b.add(ids["lipsync"], (0, 0), (400, 340), {
         "model": _label("pixverse:lipsync@1"), "voice": "Emily",
@@ -452,23 +462,10 @@ def build_examples() -> dict[str, dict]:
 
 
 def make_inputs(input_dir: Path) -> dict[str, Path]:
-    """Small stand-ins for the files the examples load, written into a ComfyUI input folder:
-    a 768x768 picture as example.png, a 2 s talking-head stand-in and a 3 s speech clip (with sound)."""
-    import numpy as np
-    from PIL import Image
-
-    from nodes.media import render_test_video
-
-    input_dir = Path(input_dir)
-    input_dir.mkdir(parents=True, exist_ok=True)
-    y, x = np.mgrid[0:768, 0:768]
-    rgb = np.stack([(x * 255 // 767), (y * 255 // 767), ((x + y) * 255 // 1534)], -1).astype(np.uint8)
-    paths = {"image": input_dir / INPUT_FILES["image"], "talk": input_dir / INPUT_FILES["talk"],
-             "speech": input_dir / INPUT_FILES["speech"]}
-    Image.fromarray(rgb).save(paths["image"])
-    render_test_video(paths["talk"], width=320, height=240, fps=16, duration=2.0, with_audio=True)
-    render_test_video(paths["speech"], width=160, height=120, fps=16, duration=3.0, with_audio=True, seed=3)
-    return paths
+    """The files the examples load, written into a ComfyUI input folder as the pack itself writes them
+    (nodes/samples.py): a 768x768 picture, a 2 s 320x240 reference clip and a 3 s speech clip (with sound)."""
+    write_samples(input_dir)
+    return {kind: Path(input_dir) / name for kind, name in INPUT_FILES.items()}
 
 
 def load_examples() -> dict[str, dict]:

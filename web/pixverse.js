@@ -224,8 +224,9 @@ function motionSetting(node) {
 }
 
 function refreshMotion(graph) {
-  if (!SPEC || !graph?._nodes) return;
-  const nodes = graph._nodes;
+  // graph.nodes is the public list (frontends ≥ 1.2x); _nodes is the older, private field behind it
+  const nodes = graph?.nodes ?? graph?._nodes;
+  if (!SPEC || !Array.isArray(nodes)) return;
   for (const node of nodes) if (node.__pixverse) state(node).motion = [];
   for (const node of nodes) {
     const setting = motionSetting(node);

@@ -145,7 +145,11 @@ class PixVerseLipSync(_VideoResultNode):
 
 def _video_input_path(video: Any, tmp: Path) -> Path:
     """A VIDEO input as a file: the file itself when it is one, else the video saved to an MP4 in `tmp`."""
-    source = getattr(video, "get_stream_source", lambda: None)()
+    # Newer ComfyUI lets Load Video trim/crop without re-encoding: the stream source is then the
+    # unedited file, and only save_to() applies the edits (0.3.64 has neither method).
+    edited = getattr(video, "has_pending_frame_edits", lambda: False)() or \
+        tuple(getattr(video, "get_active_trim_window", lambda: (0.0, 0.0))()) != (0.0, 0.0)
+    source = None if edited else getattr(video, "get_stream_source", lambda: None)()
     if isinstance(source, str) and Path(source).is_file():
         return Path(source)
     path = tmp / "reference.mp4"
@@ -176,9 +180,10 @@ class PixVerseModify(_VideoResultNode):
         choices = widgets.modify_choices(kw)
 
         async def job(client, opts):
-            video_path = _video_input_path(video) if video is not None else None
-            return await pipeline.modify(client, choices, opts, video_path=video_path, frames=frames,
-                                         frames_fps=frames_fps, reference_image=reference_image)
+            with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # removed after the job
+                video_path = _video_input_path(video, Path(tmp)) if video is not None else None
+                return await pipeline.modify(client, choices, opts, video_path=video_path, frames=frames,
+                                             frames_fps=frames_fps, reference_image=reference_image)
         return await _run(cls, job)
 
 
