@@ -22,8 +22,9 @@ from nodes.spec import load_spec
 SPEC = load_spec()
 EXAMPLES = T.load_examples()
 USES = {"text_to_video", "text_to_video_effect", "text_to_video_camera", "image_to_video",
-        "image_to_video_first_last_frame", "lipsync_audio", "lipsync_speech"}
-GENERATORS = {W.NODE_IDS[k] for k in ("text_to_video", "image_to_video", "lipsync")}
+        "image_to_video_first_last_frame", "lipsync_audio", "lipsync_speech", "text_to_video_v6_multishot",
+        "image_to_video_v6_first_last_frame", "modify"}
+GENERATORS = {W.NODE_IDS[k] for k in ("text_to_video", "image_to_video", "lipsync", "modify")}
 needs_comfy = pytest.mark.skipif(comfyui_path() is None,
                                  reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the examples in")
 

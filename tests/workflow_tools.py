@@ -91,6 +91,7 @@ def pack_nodes() -> dict[str, NodeDef]:
         ids["lipsync"]: _pack_def(ids["lipsync"], W.lipsync_widgets(), gen_out),
         ids["effect"]: _pack_def(ids["effect"], W.motion_node_widgets("effect"), motion_out),
         ids["camera"]: _pack_def(ids["camera"], W.motion_node_widgets("camera"), motion_out),
+        ids["modify"]: _pack_def(ids["modify"], W.modify_widgets(), gen_out),
     }
 
 
@@ -237,8 +238,15 @@ def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> 
     example may be refused later)."""
     from nodes import pipeline
     from nodes.errors import PixVerseInputError
-    from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
+    from nodes.spec import load_spec
+    from nodes.tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify,
+                             build_text_to_video)
 
+    spec = load_spec()
+
+    def any_layout(choices, workflow, build):
+        model = spec.model(choices.model) if choices.model in {m.label for m in spec.models} else None
+        return build(None) if model is None else build_in_any_layout(model, build)
     prompt = ui_to_api(workflow, defs)
     problems = []
     ids = W.NODE_IDS
@@ -250,11 +258,20 @@ def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> 
             kw["motion"] = W.motion_value(**src["inputs"])
         try:
             if node["class_type"] == ids["text_to_video"]:
-                build_text_to_video(W.generation_choices(kw))
+                c = W.generation_choices(kw)
+                any_layout(c, "text-to-video", lambda layout: build_text_to_video(c, layout=layout))
             elif node["class_type"] == ids["image_to_video"]:
-                build_image_to_video(W.generation_choices(kw), pipeline.PLACEHOLDER_REF,
-                                     first_frame_size=(1000, 1000),
-                                     last_frame=pipeline.PLACEHOLDER_REF if "last_frame" in kw else None)
+                c = W.generation_choices(kw)
+                any_layout(c, "image-to-video", lambda layout: build_image_to_video(
+                    c, pipeline.PLACEHOLDER_REF, first_frame_size=(1000, 1000), layout=layout,
+                    last_frame=pipeline.PLACEHOLDER_REF if "last_frame" in kw else None))
+            elif node["class_type"] == ids["modify"]:
+                if "video" not in kw and "frames" not in kw:
+                    problems.append(f"node {nid}: Modify needs video or frames connected")
+                c = W.modify_choices(kw)
+                any_layout(c, "modify", lambda layout: build_modify(
+                    c, pipeline.PLACEHOLDER_REF, pipeline.PLACEHOLDER_REF if "reference_image" in kw else None,
+                    layout=layout))
             elif node["class_type"] == ids["lipsync"]:
                 speech = kw.get("speech_text") or None
                 if "video" not in kw and "frames" not in kw:
@@ -458,6 +475,47 @@ def build_examples() -> dict[str, dict]:
     b.link(talk, "VIDEO", gen, "video")
     b.show_results(gen, "lipsync_speech", 440)
     out["lipsync_speech"] = b.workflow()
+
+    v6 = {"resolution": "540p", "seed": 42, "model": _label("pixverse:1@8")}
+    b = Builder(defs)
+    note(b, "PixVerse v6, multi-shot with sound: multi_clip on makes the model cut between shots; write the "
+            "prompt as beats, one per shot. audio on gives the video its own sound (speech, effects, music). "
+            "v6 takes any whole length from 1 to 15 s.", pos=(-380, 0))
+    gen = b.add(ids["text_to_video"], (0, 0), gen_size, {
+        **v6, "duration": 10, "audio": True, "multi_clip": True, "thinking": "auto",
+        "prompt": "Shot 1: a lighthouse keeper lights the lamp at dusk, wind howling. Shot 2: the beam sweeps "
+                  "over a stormy sea. Shot 3: a small boat turns towards the light and the keeper smiles."})
+    b.show_results(gen, "text_to_video_v6_multishot", 440)
+    out["text_to_video_v6_multishot"] = b.workflow()
+
+    b = Builder(defs)
+    note(b, "PixVerse v6 from a first and a last frame: the video travels from one image to the other. With "
+            "two frames v6 needs thinking enabled or disabled (not auto). "
+         + SAMPLE_NOTE.format(what="picture", name=INPUT_FILES["image"], node="Image"), pos=(-380, 760))
+    first = b.add("LoadImage", (-380, 0), (340, 340), {"image": INPUT_FILES["image"]}, title="First frame")
+    last = b.add("LoadImage", (-380, 380), (340, 340), {"image": INPUT_FILES["image"]}, title="Last frame")
+    gen = b.add(ids["image_to_video"], (0, 0), gen_size, {
+        **v6, "duration": 5, "thinking": "enabled", "audio": True,
+        "prompt": "The scene wakes up and settles back: light sweeps across, then returns to where it began"})
+    b.link(first, "IMAGE", gen, "first_frame")
+    b.link(last, "IMAGE", gen, "last_frame")
+    b.show_results(gen, "image_to_video_v6_first_last_frame", 440)
+    out["image_to_video_v6_first_last_frame"] = b.workflow()
+
+    b = Builder(defs)
+    note(b, "PixVerse Modify: change a video as the prompt says, keeping its shape and length; an optional "
+            "reference image shows the look to follow. The video and picture are samples the pack placed in "
+            f"ComfyUI's input folder ({INPUT_FILES['talk']}, {INPUT_FILES['image']}); pick your own.",
+         pos=(-760, 420))
+    src = b.add("LoadVideo", (-380, 0), (340, 360), {"file": INPUT_FILES["talk"]}, title="Source video")
+    ref = b.add("LoadImage", (-760, 0), (340, 340), {"image": INPUT_FILES["image"]}, title="Reference image")
+    gen = b.add(ids["modify"], (0, 0), (400, 420), {
+        "model": _label("pixverse:modify@0"), "resolution": "540p", "seed": 42,
+        "prompt": "Turn the scene into a hand-painted watercolour, soft paper texture, gentle colour bleeding"})
+    b.link(src, "VIDEO", gen, "video")
+    b.link(ref, "IMAGE", gen, "reference_image")
+    b.show_results(gen, "modify", 440)
+    out["modify"] = b.workflow()
     return out
 
 
