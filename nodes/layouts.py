@@ -35,9 +35,21 @@ class LayoutChoice:
     forced: bool = False  # asked for by the user: never replaced by the other layout
 
 
+SETTING_ID = "Runware.PixVerse.Layout"  # the ComfyUI setting (comfy.settings.json); the environment wins
+
+
 def override_from_env() -> Optional[str]:
     value = os.environ.get(ENV_VAR, "").strip().lower()
     return value if value and value != AUTO else None
+
+
+def override(settings: Optional[dict] = None) -> Optional[str]:
+    """The forced layout: RUNWARE_PIXVERSE_LAYOUT, else the ComfyUI setting, else None (automatic)."""
+    value = override_from_env()
+    if value is None and isinstance(settings, dict):
+        text = str(settings.get(SETTING_ID) or "").strip().lower()
+        value = text if text and text != AUTO else None
+    return value
 
 
 class LayoutMemory:

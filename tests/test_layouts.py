@@ -140,3 +140,11 @@ def test_a_frame_rate_only_the_seed_layout_can_send_goes_out_there(emu_for, monk
         assert result.layout == "current" and "fps" not in emu.video_tasks()[-1]  # the default, by omission
     finally:
         fresh.close()
+
+
+def test_the_override_reads_the_environment_then_the_comfyui_setting(monkeypatch):
+    monkeypatch.delenv(layouts.ENV_VAR, raising=False)
+    assert layouts.override({layouts.SETTING_ID: "Seed"}) == "seed"
+    assert layouts.override({layouts.SETTING_ID: ""}) is None and layouts.override(None) is None
+    monkeypatch.setenv(layouts.ENV_VAR, "current")
+    assert layouts.override({layouts.SETTING_ID: "seed"}) == "current"

@@ -511,6 +511,18 @@ app.registerExtension({
       type: () => renderKeyEditor(),
     },
     ...SPENDING_SETTINGS,
+    {
+      // Free text, not a list: the layouts are the spec's (python -m nodes options lists them per model).
+      id: "Runware.PixVerse.Layout",
+      category: ["Runware", "PixVerse", "Request layout"],
+      name: "Request layout (empty: automatic)",
+      tooltip:
+        "Empty: each model's preferred request layout, Runware's current one first, falling back once when " +
+        "Runware refuses it, and remembered. A layout name forces that layout for the models that speak it. " +
+        "RUNWARE_PIXVERSE_LAYOUT in ComfyUI's environment wins.",
+      type: "text",
+      defaultValue: "",
+    },
   ],
 
   async init() {

@@ -138,9 +138,13 @@ class NodeRuntime:
 
     def job_options(self, wanted: Optional[set[str]]) -> pipeline.JobOptions:
         frames, audio = decode_plan(wanted)
+        from ..costs import read_comfy_settings
+        from ..layouts import override
+
         return pipeline.JobOptions(output_dir=output_dir(), cancel_check=interrupted,
                                    on_progress=self.on_progress, decode_frames=frames, decode_audio=audio,
-                                   ledger=open_job_ledger(), budget=budget_policy())
+                                   ledger=open_job_ledger(), budget=budget_policy(),
+                                   layout=override(read_comfy_settings(user_dir())))
 
     def client(self):
         from ..client import RunwareClient
