@@ -23,9 +23,7 @@ log = logging.getLogger("pixverse")
 
 
 def recover_hint(task_uuid: str) -> str:
-    return (f"The video is still on Runware: get it with the PixVerse Recover node (taskUUID {task_uuid}) or "
-            f"`python -m nodes recover {task_uuid}`; running the same job again also picks this task up "
-            f"instead of paying for a new one.")
+    return E.recover_hint(task_uuid, finished=True)
 
 
 def ledger_write(ledger: Any, method: str, *args: Any, task_uuid: str,

@@ -222,3 +222,26 @@ def os_error_text(exc: OSError, path: object = None) -> str:
     reason = reasons.get(exc.errno)
     detail = exc.strerror or type(exc).__name__
     return f"{reason} ({detail})" if reason else f"{detail}{where}"
+
+
+# -- texts shown in many places, written once -------------------------------------------------
+
+EMULATOR_BASE_URL = "http://127.0.0.1:8765/v1"  # `python -m nodes.emulator` listens here by default
+
+
+def recover_hint(task_uuid: Optional[str], finished: bool = False) -> str:
+    """How to get a task's video without paying again (the Recover node, the CLI, the same job again)."""
+    if not task_uuid:
+        return ""
+    where = "The video is still on Runware" if finished else "The job may still finish on Runware (and be billed)"
+    return (f"{where}: get it with the PixVerse Recover node (taskUUID {task_uuid}) or "
+            f"`python -m nodes recover {task_uuid}`; running the same job again also picks this task up "
+            f"instead of paying for a new one.")
+
+
+def no_key_message() -> str:
+    return ("No Runware API key. Set the RUNWARE_API_KEY environment variable before starting ComfyUI (or "
+            "the CLI), or enter the key under ComfyUI's Settings → Runware (stored in its user directory, "
+            "never in workflows). For an offline dry run without a key or charges, start the local emulator "
+            f"(`python -m nodes.emulator` in this pack's folder) and set RUNWARE_BASE_URL={EMULATOR_BASE_URL} "
+            "with any RUNWARE_API_KEY.")

@@ -8,16 +8,13 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from .errors import no_key_message
+
 ENV_VAR = "RUNWARE_API_KEY"
 KEY_DIR = "runware"
 KEY_FILE = "api_key"
 
-MISSING_KEY_HELP = (
-    "No Runware API key. Set the RUNWARE_API_KEY environment variable before starting ComfyUI, or enter "
-    "the key under Settings → Runware (stored in ComfyUI's user directory, never in workflows). "
-    "For an offline dry run without a key or charges, start the local emulator "
-    "(`python -m nodes.emulator --port 8765` in this pack's folder) and start ComfyUI with "
-    "RUNWARE_BASE_URL=http://127.0.0.1:8765/v1 and any RUNWARE_API_KEY.")
+MISSING_KEY_HELP = no_key_message()
 
 
 def key_path(user_dir: os.PathLike | str) -> Path:

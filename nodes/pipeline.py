@@ -619,8 +619,7 @@ async def _fetch_verified(client, url: str, dest: Path, task_uuid: str, opts: Jo
             if attempt == 2:
                 raise E.RunwareDownloadError(
                     f"The result of task {task_uuid} downloaded but is not a playable video, twice "
-                    f"({exc}); the file was removed. Runware still has the task: fetch it again later "
-                    f"with the PixVerse Recover node or `python -m nodes recover {task_uuid}`",
+                    f"({exc}); the file was removed. " + E.recover_hint(task_uuid, finished=True),
                     task_uuid=task_uuid) from None
 
 

@@ -156,7 +156,7 @@ def test_no_key_explains_how(monkeypatch):
     with pytest.raises(E.RunwareAuthError) as info:
         RunwareClient()
     text = str(info.value)
-    assert "RUNWARE_API_KEY" in text and "settings" in text and "python -m nodes.emulator" in text
+    assert "RUNWARE_API_KEY" in text and "Settings" in text and "python -m nodes.emulator" in text
     assert "RUNWARE_BASE_URL=http://127.0.0.1:8765/v1" in text
 
 

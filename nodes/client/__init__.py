@@ -1,7 +1,8 @@
 """Runware client: async video tasks, uploads, downloads. Knows nothing about PixVerse or ComfyUI."""
 from .core import RunwareClient
 from .envelope import Envelope, MalformedReply, error_of_data_item, exception_for, parse_envelope
-from .models import (DEFAULT_BASE_URL, EMULATOR_BASE_URL, LOGGER_NAME, SDK_NAME, PollPolicy,
+from ..errors import EMULATOR_BASE_URL
+from .models import (DEFAULT_BASE_URL, LOGGER_NAME, SDK_NAME, PollPolicy,
                      ProgressEvent, RetryPolicy, SubmitResult, UploadedMedia, VideoResult,
                      recovery_hint)
 

@@ -35,8 +35,7 @@ class _Retry(Exception):
 def _hint(task_uuid: Optional[str]) -> str:
     if not task_uuid:
         return "Try again later; the result stays on Runware for a while."
-    return (f"The video is still on Runware: fetch it again with the PixVerse Recover node or "
-            f"`python -m nodes recover {task_uuid}`.")
+    return E.recover_hint(task_uuid, finished=True)
 
 
 class _DownloadWaiter(Waiter):

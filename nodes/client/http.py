@@ -85,9 +85,6 @@ class Waiter:
     def elapsed(self) -> float:
         return time.monotonic() - self.start
 
-    def remaining(self) -> float:
-        return self.end - time.monotonic()
-
     def _interrupted(self) -> E.RunwareInterrupted:
         if not self.submitted:
             return E.RunwareInterrupted(

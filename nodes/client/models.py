@@ -5,14 +5,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .. import errors as E
+
 DEFAULT_BASE_URL = "https://api.runware.ai/v1"
-EMULATOR_BASE_URL = "http://127.0.0.1:8765/v1"
 SDK_NAME = "comfyui-pixverse-runware"
 LOGGER_NAME = "pixverse.runware"
 
 # Statuses that mean "not finished yet". Runware says `processing`; older docs say `pending`.
 QUEUED_STATUSES = frozenset({"pending", "queued", "scheduled", "waiting", "submitted", "accepted"})
-PROCESSING_STATUSES = frozenset({"processing", "in_progress", "inprogress", "running", "started"})
 # Error codes that mean "Runware does not know this taskUUID". Other wordings are recognised by
 # `looks_not_found` (a code or message saying "not found", "does not exist", "unknown task", …).
 NOT_FOUND_CODES = frozenset({"taskNotFound", "taskUUIDNotFound", "notFound"})
@@ -124,18 +124,10 @@ class UploadedMedia:
 
 
 def recovery_hint(task_uuid: Optional[str]) -> str:
-    if not task_uuid:
-        return ""
-    return (f"The job may still finish on Runware (and be billed): recover its video later with the "
-            f"PixVerse Recover node (taskUUID {task_uuid}) or `python -m nodes recover {task_uuid}`; "
-            f"running the same job again also picks this task up instead of paying for a new one.")
+    return E.recover_hint(task_uuid, finished=False)
 
 
-def no_key_message() -> str:
-    return ("No Runware API key. Set the environment variable RUNWARE_API_KEY or enter the key in "
-            "this pack's settings. For an offline dry run (nothing is charged), start the local "
-            f"emulator with `python -m nodes.emulator` and set RUNWARE_BASE_URL={EMULATOR_BASE_URL} "
-            "(any key is accepted there).")
+no_key_message = E.no_key_message
 
 
 def as_float(value: Any) -> Optional[float]:
