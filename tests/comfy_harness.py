@@ -144,3 +144,12 @@ class ComfyServer:
 
     def output_file(self, item: dict) -> Path:
         return self.output_dir / item.get("subfolder", "") / item["filename"]
+
+
+def generator_defaults(image_to_video: bool = False) -> dict:
+    """Every widget input of a generator at its default (what a node queued from the UI carries,
+    settings that later models added included)."""
+    from nodes import widgets
+
+    return {w.name: w.default for w in widgets.generation_widgets(image_to_video=image_to_video)
+            if w.kind not in ("IMAGE", "motion")}

@@ -333,14 +333,14 @@ def test_model_switch_offers_what_each_model_supports(tab):
     for model in [m for m in SPEC.models if "text-to-video" in m.workflows]:
         tab.pick(gen, "model", model.label)
         res = tab.page.evaluate("([id]) => __pvt.value(id, 'resolution')", [gen])
-        want = expected_options(SPEC, "text_to_video", model, res)
+        want = expected_options(SPEC, "text_to_video", model, node_values(tab, gen))
         for widget in ("resolution", "aspect_ratio", "duration", "fps", "style", "motion_mode"):
             assert tab.offered(gen, widget) == [str(v) for v in want[widget]], (model.key, widget)
         notes = dict(tab.notes(gen))
         w, h = model.size(res, tab.page.evaluate("([id]) => __pvt.value(id, 'aspect_ratio')", [gen]))
         assert f"{w}×{h}" in notes["summary"], notes
         camera_notes = [text for kind, text in tab.notes(cam) if kind == "error"]
-        if model.supports("cameraMovement"):
+        if model.supports("camera_movement"):
             assert not camera_notes and "error" not in notes, model.key
         else:
             assert camera_notes and model.name in camera_notes[0] and "error" in notes, (model.key, camera_notes)
@@ -354,8 +354,7 @@ def test_model_switch_offers_what_each_model_supports(tab):
     gen = gen_id(wf)
     for model in [m for m in SPEC.models if "image-to-video" in m.workflows]:
         tab.pick(gen, "model", model.label)
-        res = tab.page.evaluate("([id]) => __pvt.value(id, 'resolution')", [gen])
-        want = expected_options(SPEC, "image_to_video", model, res)
+        want = expected_options(SPEC, "image_to_video", model, node_values(tab, gen))
         assert tab.offered(gen, "aspect_ratio") == want["aspect_ratio"]
         assert tab.offered(gen, "resolution") == want["resolution"]
 
@@ -363,7 +362,7 @@ def test_model_switch_offers_what_each_model_supports(tab):
     tab.open_template("lipsync_speech")
     gen = gen_id(wf)
     assert tab.offered(gen, "model") == [m.label for m in SPEC.lipsync_models]
-    assert tab.offered(gen, "voice") == expected_options(SPEC, "lipsync", SPEC.lipsync_models[0], "")["voice"]
+    assert tab.offered(gen, "voice") == expected_options(SPEC, "lipsync", SPEC.lipsync_models[0], {})["voice"]
 
 
 def test_a_value_the_model_does_not_offer_is_replaced_with_a_note(tab):
@@ -401,11 +400,12 @@ def test_the_extension_follows_the_spec_it_is_served(browser, comfy, artifacts):
         assert len(changed) == 4 and all(v35.name in c for c in changed), changed
         assert tab.page.locator(".p-toast-message", has_text="1080p").count() >= 1
         to_docs(tab.shot("values-replaced-on-model-switch"), "screenshot-model-switch.png")
-        want = expected_options(cut, "text_to_video", v35, "720p")
+        want = expected_options(cut, "text_to_video", v35, node_values(tab, gen))
         for widget in ("resolution", "aspect_ratio", "fps", "style", "motion_mode"):
             assert tab.offered(gen, widget) == [str(v) for v in want[widget]], widget
         tab.pick(gen, "resolution", "360p")
-        assert tab.offered(gen, "aspect_ratio") == expected_options(cut, "text_to_video", v35, "360p")["aspect_ratio"]
+        assert tab.offered(gen, "aspect_ratio") == expected_options(cut, "text_to_video", v35,
+                                                                    node_values(tab, gen))["aspect_ratio"]
         assert "9:16" not in tab.offered(gen, "aspect_ratio")
     finally:
         tab.close()
@@ -415,20 +415,33 @@ def test_fast_motion_that_will_revert_is_warned_on_the_node(tab):
     wf = T.load_examples()["text_to_video"]
     tab.load(wf)
     gen = gen_id(wf)
-    rule = SPEC.fast_motion_revert
+    notices = [r for r in SPEC.rules if r.notice and "motion_mode" in r.when]  # fast motion's reverts
+    at_duration = next(r for r in notices if "duration" in r.when)
+    at_resolution = next(r for r in notices if "resolution" in r.when)
+    fast = at_duration.when["motion_mode"][0]
     warnings = lambda: [text for kind, text in tab.notes(gen) if kind == "warning"]  # noqa: E731
-    tab.pick(gen, "motion_mode", rule.mode)
+    tab.pick(gen, "motion_mode", fast)
     assert warnings() == []  # 5 s at 540p: fast stays fast
-    tab.pick(gen, "duration", rule.when_duration[0])
-    (text,) = warnings()
-    assert rule.mode in text and rule.reverts_to in text and f"{rule.when_duration[0]} s" in text
+    tab.pick(gen, "duration", at_duration.when["duration"][0])
+    assert warnings() == [at_duration.notice]
     to_docs(tab.shot("fast-motion-warning"), "screenshot-fast-motion.png")
-    tab.pick(gen, "duration", SPEC.default_model("text-to-video").durations.default)
+    tab.pick(gen, "duration", SPEC.model(wf_model(wf)).durations.default)
     assert warnings() == []
-    tab.pick(gen, "resolution", rule.when_resolution[0])
-    assert len(warnings()) == 1
+    tab.pick(gen, "resolution", at_resolution.when["resolution"][0])
+    assert warnings() == [at_resolution.notice]
     tab.pick(gen, "motion_mode", SPEC.setting("motion_mode").default)
     assert warnings() == []
+
+
+def wf_model(wf) -> str:
+    gen = next(n for n in wf["nodes"] if n["type"] == T2V)
+    return gen["widgets_values"][0]
+
+
+def node_values(tab, node_id) -> dict:
+    """The node's widget values as the page holds them (what the extension's rules see)."""
+    return tab.page.evaluate("([id]) => Object.fromEntries(app.graph.getNodeById(id).widgets"
+                             ".filter((w) => w.name).map((w) => [w.name, w.value]))", [node_id])
 
 
 def open_key_settings(tab):

@@ -11,7 +11,7 @@ import pytest
 
 import fault_matrix
 import keysafety
-from comfy_harness import ComfyServer, comfyui_path
+from comfy_harness import generator_defaults, ComfyServer, comfyui_path
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
@@ -52,7 +52,8 @@ def counts(emulator) -> tuple[int, int]:
 
 
 def generator(model="pixverse:1@5", **over):
-    values = {"model": SPEC.model(model).label, "prompt": "a lighthouse in a storm", "negative_prompt": "",
+    values = {**generator_defaults(), "model": SPEC.model(model).label, "prompt": "a lighthouse in a storm",
+              "negative_prompt": "",
               "aspect_ratio": "16:9", "resolution": "360p", "duration": 5, "fps": 16, "seed": 3,
               "style": "none", "motion_mode": "normal", "sound_effects": False, "sound_effect_content": ""}
     values.update(over)
