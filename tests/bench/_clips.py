@@ -49,6 +49,9 @@ CLIPS = {
     "1080p": ClipSpec("1080p", 1920, 1080, 24, 8, True, 9_000_000),
     "720p": ClipSpec("720p", 1280, 720, 16, 5, False, 5_000_000),
     "portrait": ClipSpec("portrait", 1080, 1920, 24, 5, True, 9_000_000),
+    # PixVerse v6 takes any whole duration 1-15 s at every resolution: its largest result, 360
+    # frames, is an 8.96 GB float32 IMAGE. Needs ~10 GB free per measurement (one at a time).
+    "1080p-15s": ClipSpec("1080p-15s", 1920, 1080, 24, 15, True, 9_000_000),
 }
 LIPSYNC_SOURCE = ClipSpec("lipsync-src", 1280, 720, 24, 30, True, 5_000_000)
 

@@ -2,7 +2,8 @@
 
     /work/venv/bin/python tests/bench/bench_media.py                 # everything (~15 min)
     /work/venv/bin/python tests/bench/bench_media.py --quick         # 1 rep, no 120 s poll case
-    ... --sections decode,client,load,encode   --reps 3   --ablation   --clips 1080p,720p,portrait
+    ... --sections decode,client,load,encode   --reps 3   --ablation   --clips 1080p,720p,portrait,1080p-15s
+    ... --sections decode --clips 1080p-15s --reps 1 --modes ours   # one decode of the v6-size clip
 
 Sections (each prints its figures, ratios and targets):
 
@@ -11,8 +12,10 @@ decode  Test clips made with PyAV (x264 "medium" at a realistic bitrate, see _cl
         raw PyAV decode (no conversion), a first-touch write of the output tensor's bytes, our
         frames+audio decode, and ComfyUI core's VideoFromFile(...).get_components() (when
         COMFYUI_PATH is set; run by ComfyUI's own venv python). Medians. The limit = raw decode +
-        first-touch write. Targets: peak extra ≤ 1.10× the tensor, ≥ 1.5× core's speed, ≥ 0.5× the
-        limit's speed. --ablation adds the alternatives tried (on the first clip).
+        first-touch write. Targets: peak extra ≤ 1.10× the tensor (≤ 1.05× for 1080p-15s), ≥ 1.5× core's speed, ≥ 0.5× the
+        limit's speed. --ablation adds the alternatives tried (on the first clip). The clip
+        1080p-15s (PixVerse v6's largest result: 360 frames, an 8.96 GB tensor) needs ~10 GB free
+        per measurement; a measurement that would not fit in the free memory is skipped, not run.
 client  The pipeline + RunwareClient against the local emulator finishing a 720p 5 s job at
         T = 3, 30, 120 s: the node's extra wall time beyond T, split into the wait for the next
         poll, the download and the decode, and the poll count. Plus the poll schedule's worst case
@@ -53,6 +56,9 @@ import _clips  # noqa: E402
 
 GB = 1e9
 TARGET_PEAK = 1.10
+# Issue 10 item 8: frames at PixVerse v6 scale (the 1080p-15s clip) at ≤ 1.05× the tensor. The decode's
+# overhead is a roughly constant ~0.05-0.13 GB, so small clips (720p 5 s: 0.88 GB) keep 1.10.
+TARGET_PEAK_BY_CLIP = {"1080p-15s": 1.05}
 TARGET_VS_CORE = 1.5
 TARGET_VS_LIMIT = 0.5
 
@@ -64,12 +70,40 @@ def load_avg() -> str:
         return "load average ?"
 
 
-def mem_available() -> int:
+def _meminfo(field: str) -> int:
     with open("/proc/meminfo") as f:
         for line in f:
-            if line.startswith("MemAvailable:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def mem_available() -> int:
+    return _meminfo("MemAvailable")
+
+
+# What a measurement holds at its peak, in output tensors (with headroom): ComfyUI core keeps the
+# uint8 frames and a float copy of them side by side; the others hold one tensor.
+NEED_TENSORS = {"raw": 0.0, "core": 3.1}
+
+
+def wait_for_memory(mode: str, spec, rep: int) -> bool:
+    """True when there is memory for `mode` on `spec` (waiting up to 2 min for other processes
+    to free it); False (and a line saying so) when there is not: skipped rather than swapped/OOM."""
+    need = NEED_TENSORS.get(mode, 1.15) * spec.tensor_bytes + 0.5 * GB
+    if need > _meminfo("MemTotal"):
+        print(f"  skipped {mode} on {spec.name} (rep {rep + 1}): it needs ~{need / GB:.1f} GB, more than "
+              f"this machine's {_meminfo('MemTotal') / GB:.1f} GB")
+        return False
+    waited = 0
+    while mem_available() < need and waited < 120:
+        time.sleep(5)
+        waited += 5
+    if mem_available() < need:
+        print(f"  skipped {mode} on {spec.name} (rep {rep + 1}): {mem_available() / GB:.1f} GB "
+              f"available, it needs ~{need / GB:.1f} GB")
+        return False
+    return True
 
 
 def med(values):
@@ -123,7 +157,7 @@ def run_worker(mode: str, clip: Path, timeout: float = 900) -> dict:
 
 def bench_decode(args) -> dict:
     print(f"\n== decode: frames into memory ({load_avg()}) ==")
-    modes = [m for m in DECODE_MODES if m != "core" or comfy_python()]
+    modes = [m for m in DECODE_MODES if (m != "core" or comfy_python()) and (not args.modes or m in args.modes)]
     if not comfy_python():
         print("  COMFYUI_PATH not set: ComfyUI core's decode is not measured")
     clips = {}
@@ -136,16 +170,8 @@ def bench_decode(args) -> dict:
         for name, (spec, path, _) in clips.items():
             extra = ABLATION_MODES if (args.ablation and name == args.clips[0]) else []
             for mode in modes + extra:
-                if mode == "core":
-                    need = 3.1 * spec.tensor_bytes
-                    waited = 0
-                    while mem_available() < need and waited < 120:
-                        time.sleep(5)
-                        waited += 5
-                    if mem_available() < need:
-                        print(f"  skipped core on {name} (rep {rep + 1}): {mem_available() / GB:.1f} GB "
-                              f"available, it needs ~{need / GB:.1f} GB")
-                        continue
+                if not wait_for_memory(mode, spec, rep):
+                    continue
                 r = run_worker(mode, path)
                 runs.setdefault((name, mode), []).append(r)
                 print(f"  rep {rep + 1} {name:8s} {mode:16s} {r['wall']:7.2f} s  peak +"
@@ -181,7 +207,8 @@ def bench_decode(args) -> dict:
         if "ours" in m:
             ours = m["ours"]
             peak_ratio = ours["peak"] / tensor
-            print(f"  ours: peak extra / tensor = {peak_ratio:.3f} (target ≤ {TARGET_PEAK}) {ok(peak_ratio <= TARGET_PEAK)}")
+            target = TARGET_PEAK_BY_CLIP.get(name, TARGET_PEAK)
+            print(f"  ours: peak extra / tensor = {peak_ratio:.3f} (target ≤ {target}) {ok(peak_ratio <= target)}")
             res["peak_ratio"] = peak_ratio
             if "limit" in m:
                 vs_limit = m["limit"]["wall"] / ours["wall"]
@@ -558,10 +585,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--clips", default=",".join(_clips.CLIPS))
     ap.add_argument("--ablation", action="store_true", help="also run the decode alternatives tried")
+    ap.add_argument("--modes", default="", help="decode: only these of " + ",".join(DECODE_MODES)
+                    + " (default all)")
     ap.add_argument("--quick", action="store_true", help="1 rep, client T = 3 and 30 s only")
     ap.add_argument("--client-T", default="3,30,120")
     args = ap.parse_args()
     args.clips = [c for c in args.clips.split(",") if c]
+    args.modes = [m for m in args.modes.split(",") if m]
+    unknown = [c for c in args.clips if c not in _clips.CLIPS] + [m for m in args.modes if m not in DECODE_MODES]
+    if unknown:
+        ap.error(f"unknown clip or mode {', '.join(unknown)}; clips: {', '.join(_clips.CLIPS)}; "
+                 f"modes: {', '.join(DECODE_MODES)}")
     args.client_T = [float(x) for x in args.client_T.split(",")]
     if args.quick:
         args.reps = 1
