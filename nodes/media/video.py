@@ -394,11 +394,6 @@ class _Rgb24Frames:
         return self.u8
 
 
-def _frame_to_rgb24(frame: torch.Tensor, h: int, w: int) -> np.ndarray:
-    """One [H',W',C] float frame → a new uint8 RGB array [h,w,3] (cropped, or padded with black)."""
-    return _Rgb24Frames(h, w)(frame).copy()
-
-
 def _even(n: int) -> int:
     # Crop odd sides by one pixel (H.264 4:2:0 needs even sides); a 1-px side is padded to 2.
     return max(2, n - (n % 2))

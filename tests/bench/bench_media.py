@@ -1,7 +1,7 @@
 """Performance benchmark: frames at the memory and speed limits, side by side with ComfyUI core.
 
-    /work/venv/bin/python tests/bench/bench_media.py                 # everything (~15 min)
-    /work/venv/bin/python tests/bench/bench_media.py --quick         # 1 rep, no 120 s poll case
+    python tests/bench/bench_media.py                 # everything (~15 min)
+    python tests/bench/bench_media.py --quick         # 1 rep, no 120 s poll case
     ... --sections decode,client,load,encode   --reps 3   --ablation   --clips 1080p,720p,portrait,1080p-15s
     ... --sections decode --clips 1080p-15s --reps 1 --modes ours   # one decode of the v6-size clip
 
