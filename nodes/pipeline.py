@@ -672,6 +672,21 @@ async def image_to_video(client, choices: GenerationChoices, first_frame, last_f
     return await run_in_layout(client, build, model, opts, notes, uploads)
 
 
+def check_video_source(video_path: Optional[Path], frames, frames_fps) -> None:
+    """A VIDEO file or IMAGE frames, judged by content before anything is encoded or sent."""
+    if video_path is not None:
+        preflight.check_video_file(Path(video_path), "video")
+    else:
+        preflight.check_frames(frames, frames_fps, "frames")
+
+
+def encode_video_source(video_path: Optional[Path], frames, frames_fps, spec: CapabilitySpec,
+                        notes: list[str]) -> UploadInput:
+    if video_path is not None:
+        return encode_video_file_input(Path(video_path), spec, notes)
+    return encode_frames_input(frames, frames_fps, spec, notes)
+
+
 async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None, frames=None,
                   frames_fps: Optional[float] = None, audio=None, speech_text: Optional[str] = None,
                   voice: Optional[str] = None, model: Optional[str] = None) -> JobResult:
@@ -682,18 +697,12 @@ async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None
     checked = build_lipsync(video=PLACEHOLDER_REF, audio=PLACEHOLDER_REF if audio is not None else None,
                             speech_text=speech_text, voice=voice, model=model, spec=spec)
     # Judged by content before anything is encoded or sent: a picture as the video, NaN samples, …
-    if video_path is not None:
-        preflight.check_video_file(Path(video_path), "video")
-    else:
-        preflight.check_frames(frames, frames_fps, "frames")
+    check_video_source(video_path, frames, frames_fps)
     if audio is not None:
         preflight.check_audio(audio, "audio")
     wav = encode_audio(audio, spec) if audio is not None else None  # refuse a long clip before any upload
     notes: list[str] = []
-    if video_path is not None:
-        video_input = encode_video_file_input(Path(video_path), spec, notes)
-    else:
-        video_input = encode_frames_input(frames, frames_fps, spec, notes)
+    video_input = encode_video_source(video_path, frames, frames_fps, spec, notes)
     uploads = [video_input]
     if wav is not None:
         uploads.append(UploadInput("audio", "media", wav.data, "audio/wav"))
@@ -715,23 +724,16 @@ async def modify(client, choices: GenerationChoices, opts: JobOptions, *, video_
     reference_ref = PLACEHOLDER_REF if reference_image is not None else None
     plan_layout(client, lambda layout: build_modify(choices, PLACEHOLDER_REF, reference_ref, spec=spec,
                                                     layout=layout), model, opts)
-    if video_path is not None:  # judged by content before anything is encoded or sent
-        preflight.check_video_file(Path(video_path), "video")
-    else:
-        preflight.check_frames(frames, frames_fps, "frames")
+    check_video_source(video_path, frames, frames_fps)
     if reference_image is not None:
         image_size(reference_image, "reference_image")
         preflight.check_image(reference_image, "reference_image")
     notes: list[str] = []
-    if video_path is not None:
-        video_input = encode_video_file_input(Path(video_path), spec, notes)
-    else:
-        video_input = encode_frames_input(frames, frames_fps, spec, notes)
-    uploads = [video_input]
+    uploads = [encode_video_source(video_path, frames, frames_fps, spec, notes)]
     if reference_image is not None:
         uploads.append(encode_image_input(reference_image, spec, "reference_image", notes))
 
     def build(layout: str) -> BuiltTask:
-        return build_modify(choices, video_input.ref, uploads[1].ref if reference_image is not None else None,
+        return build_modify(choices, uploads[0].ref, uploads[1].ref if reference_image is not None else None,
                             spec=spec, layout=layout)
     return await run_in_layout(client, build, model, opts, notes, uploads)

@@ -119,3 +119,28 @@ def emulator(request):
 
     with EmulatorServer(job_seconds=1.0, api_key=request.module.EMULATOR_KEY) as emu:
         yield emu
+
+
+@pytest.fixture(scope="module")
+def emu_server():
+    """One emulator per module for pipeline and ledger tests (the session's key only); `emu` resets it."""
+    from nodes.emulator import EmulatorServer
+
+    with EmulatorServer(job_seconds=0.3, api_key=keysafety.SENTINEL_KEY) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emu_server):
+    emu_server.reset()
+    yield emu_server
+    emu_server.reset()
+
+
+@pytest.fixture
+def runner(emu, request):
+    from jobs import Runner
+
+    r = Runner(emu, request.node.name)
+    yield r
+    r.close()

@@ -161,3 +161,12 @@ def dead_pid() -> int:
     return int(proc.stdout.strip())
 
 
+
+
+def frame(seed: int, h: int = 360, w: int = 640):
+    """A random IMAGE tensor [1,h,w,3] (a different picture per seed)."""
+    import numpy as np
+    import torch
+
+    g = np.random.default_rng(seed)
+    return torch.from_numpy(g.random((1, h, w, 3), dtype=np.float32))

@@ -13,36 +13,14 @@ import pytest
 import torch
 
 import fault_matrix
-from jobs import CHOICES, Runner, run_cli
-from keysafety import SENTINEL_KEY, artifact_dir
+from jobs import CHOICES, run_cli
+from keysafety import artifact_dir
 from nodes import errors as E
 from nodes import ledger as L
 from nodes import pipeline
 from nodes.tasks import GenerationChoices
 
 SPEECH = {"speech_text": "Hello there", "voice": None}
-
-
-@pytest.fixture(scope="module")
-def emu_server():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=0.3, api_key=SENTINEL_KEY) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emu_server):
-    emu_server.reset()
-    yield emu_server
-    emu_server.reset()
-
-
-@pytest.fixture
-def runner(emu, request):
-    r = Runner(emu, request.node.name)
-    yield r
-    r.close()
 
 
 def counts(emu) -> tuple[int, int]:

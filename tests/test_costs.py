@@ -10,10 +10,9 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
-from jobs import Runner, choices, cli_command, video_submissions
-from keysafety import ROOT, SENTINEL_KEY, artifact_dir, save_text
+from jobs import choices, cli_command, frame, video_submissions
+from keysafety import ROOT, artifact_dir, save_text
 from nodes import costs, pipeline
 from nodes import ledger as L
 from nodes.costs import BudgetPolicy
@@ -23,31 +22,6 @@ from nodes.ledger import Ledger
 from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
 
 
-@pytest.fixture(scope="module")
-def emu_server():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=0.3, api_key=SENTINEL_KEY) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emu_server):
-    emu_server.reset()
-    yield emu_server
-    emu_server.reset()
-
-
-@pytest.fixture
-def runner(emu, request):
-    r = Runner(emu, request.node.name)
-    yield r
-    r.close()
-
-
-def frame(seed: int, h: int = 360, w: int = 640) -> torch.Tensor:
-    g = np.random.default_rng(seed)
-    return torch.from_numpy(g.random((1, h, w, 3), dtype=np.float32))
 
 
 def t2v(**over):

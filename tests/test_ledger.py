@@ -10,12 +10,10 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
-import torch
 
-from jobs import Runner, choices, dead_pid, video_submissions, wait_until
-from keysafety import ROOT, SENTINEL_KEY, artifact_dir
+from jobs import Runner, choices, dead_pid, frame, video_submissions, wait_until
+from keysafety import ROOT, artifact_dir
 from nodes import ledger as L
 from nodes import pipeline
 from nodes.ledger import Ledger, fingerprint
@@ -198,31 +196,6 @@ def test_upload_retention_is_runwares_30_days(ledger):
 
 # -- the pipeline with a ledger, against the emulator ----------------------------------------------
 
-@pytest.fixture(scope="module")
-def emu_server():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=0.3, api_key=SENTINEL_KEY) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emu_server):
-    emu_server.reset()
-    yield emu_server
-    emu_server.reset()
-
-
-@pytest.fixture
-def runner(emu, request):
-    r = Runner(emu, request.node.name)
-    yield r
-    r.close()
-
-
-def frame(seed: int, h: int = 360, w: int = 640) -> torch.Tensor:
-    g = np.random.default_rng(seed)
-    return torch.from_numpy(g.random((1, h, w, 3), dtype=np.float32))
 
 
 def i2v(image, last=None, **over):
