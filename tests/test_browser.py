@@ -244,7 +244,7 @@ def tab(browser, comfy, artifacts):
 
 
 def gen_id(workflow: dict) -> int:
-    return next(n["id"] for n in workflow["nodes"] if n["type"] in (T2V, I2V, LIP))
+    return next(n["id"] for n in workflow["nodes"] if n["type"] in (T2V, I2V, LIP, W.NODE_IDS["modify"]))
 
 
 def node_id(workflow: dict, node_type: str) -> int:
@@ -579,7 +579,7 @@ def test_the_panel_shows_the_cost_before_run_and_settings_show_the_spending(tab,
     tab.shot("estimate-after-change")
 
     tab.command("Comfy.ShowSettingsDialog")
-    tab.page.get_by_role("option", name="Runware").click()
+    tab.page.get_by_role("option", name="Runware").or_(tab.page.get_by_role("button", name="Runware", exact=True)).click()
     spend = tab.page.locator('[data-testid="pixverse-spend"] pre')
     spend.scroll_into_view_if_needed()
     tab.page.wait_for_function("(document.querySelector('[data-testid=\"pixverse-spend\"] pre')?.textContent || '')"
