@@ -228,6 +228,8 @@ def expected_size(name: str, prompt: dict) -> tuple[int, int]:
     if gen["class_type"] == W.NODE_IDS["lipsync"]:
         return 320, 240  # the reference video's size (nodes/samples.py)
     model = SPEC.model(inputs["model"])
+    if gen["class_type"] == W.NODE_IDS["modify"]:  # the source video's shape at the chosen tier
+        return model.size(inputs["resolution"], model.nearest_aspect_ratio(inputs["resolution"], 320, 240))
     aspect = inputs["aspect_ratio"]
     if aspect == "auto":
         aspect = model.nearest_aspect_ratio(inputs["resolution"], 768, 768)  # the sample picture is square
