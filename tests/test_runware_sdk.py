@@ -1,0 +1,150 @@
+"""Runware's own Python SDK (runware-sdk, a test-only dependency) against our emulator and our builder.
+
+1. The official client, REST transport pointed at the emulator, drives an image upload, a media upload,
+   a v6 text to video, a v6 first + last frame image to video in Runware's current layout, and a
+   lipsync: the emulator must answer it as Runware would, and the videos must be what was asked for.
+2. For every model and every layout it speaks, every top-level key our builder sends is one that the
+   SDK's request type for that model declares (current layout), or one the seed page's examples use
+   (seed layout).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import itertools
+import re
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+import keysafety
+from nodes.emulator import EmulatorServer
+from nodes.media import probe_video, render_test_video
+from nodes.spec import load_spec
+from nodes.tasks import GenerationChoices, build_image_to_video, build_lipsync, build_modify, build_text_to_video
+
+runware = pytest.importorskip("runware", reason="runware-sdk is not installed (requirements-dev.txt)")
+from runware.types import task_map  # noqa: E402
+
+SPEC = load_spec()
+
+
+def sdk_params() -> dict[str, set[str]]:
+    """AIR → the keys the SDK's generated request type declares for it."""
+    out = {}
+    for name, cls in vars(task_map).items():
+        if name.startswith("Pixverse") and name.endswith("Params"):
+            air = re.search(r"`([^`]+)`", cls.__doc__ or "").group(1)
+            out[air] = set(cls.__annotations__)
+    return out
+
+
+def png_data_uri(w=640, h=480) -> str:
+    y, x = np.mgrid[0:h, 0:w]
+    buf = io.BytesIO()
+    Image.fromarray(np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_the_official_sdk_drives_the_emulator(tmp_path):
+    from runware import Runware
+
+    talk = tmp_path / "talk.mp4"
+    render_test_video(talk, width=320, height=240, fps=16, duration=2.0, with_audio=True)
+    with EmulatorServer(job_seconds=0.3, api_key=keysafety.SENTINEL_KEY, layouts=("current",)) as emu:
+        async def go():
+            async with Runware(api_key=keysafety.SENTINEL_KEY, transport="rest", http_base_url=emu.base_url,
+                               poll_timeout=60_000, max_retries=1) as rw:
+                first = (await rw.image_upload({"image": png_data_uri()}))[0]["imageUUID"]
+                last = (await rw.image_upload({"image": png_data_uri(480, 640)}))[0]["imageUUID"]
+                media = (await rw.media_storage({"operation": "upload",
+                                                 "media": base64.b64encode(talk.read_bytes()).decode()}))[0]
+                v6 = "pixverse:1@8"
+                t2v = build_text_to_video(GenerationChoices(model=v6, prompt="a lighthouse at dusk",
+                                                            resolution="360p", duration=3, audio=True),
+                                          layout="current").task
+                i2v = build_image_to_video(GenerationChoices(model=v6, prompt="from one picture to the other",
+                                                             resolution="540p", aspect_ratio="auto", duration=2,
+                                                             thinking="enabled"),
+                                           first, last, first_frame_size=(640, 480), layout="current").task
+                lip = build_lipsync(video=media["mediaUUID"], audio=media["mediaUUID"], layout="current").task
+                results = []
+                for task in (t2v, i2v, lip):
+                    task = {k: v for k, v in task.items() if k != "taskUUID"}  # the SDK makes its own
+                    results.append((task, (await rw.run({**task, "includeCost": True}))[0]))
+                return results
+        results = asyncio.run(go())
+        assert len(emu.video_tasks()) == 3 and emu.stats()["jobs"]["success"] == 3
+        sizes = [(640, 360, 3.0), (720, 540, 2.0), (320, 240, 2.0)]
+        for (task, result), (w, h, seconds) in zip(results, sizes):
+            assert result["status"] == "success" and result["videoURL"] and result.get("cost") is not None
+            path = tmp_path / f"{result['taskUUID']}.mp4"
+            path.write_bytes(httpx.get(result["videoURL"], timeout=30).content)
+            info = probe_video(path)
+            assert (info.width, info.height) == (w, h) and abs(info.duration - seconds) < 0.2, (task["model"], info)
+        sent = emu.video_tasks()
+        assert "inputs" in sent[1] and sent[1]["inputs"]["frameImages"][1]["frame"] == "last"
+        assert sent[2]["inputs"] == {"video": results[2][0]["inputs"]["video"], "audio": results[2][0]["inputs"]["audio"]}
+
+
+def representative_tasks(model, layout):
+    """Every workflow of the model with every setting it takes set (first + last frame; audio and speech)."""
+    settings = {}
+    for s in SPEC.settings_of(model):
+        if s.via:
+            continue
+        settings[s.input] = {"enum": s.values[0] if s.values else None, "boolean": True,
+                             "text": "rain on a tin roof", "integer": s.min}[s.kind]
+    if "thinking" in settings:
+        settings["thinking"] = "enabled"
+    tasks = []
+    if "text-to-video" in model.workflows:
+        c = GenerationChoices(model=model.air, prompt="a paper boat", negative_prompt="blurry", seed=3,
+                              resolution=model.resolution_default, aspect_ratio=model.aspect_ratio_default,
+                              **settings)
+        tasks.append(build_text_to_video(c, layout=layout).task)
+        effect = [s for s in SPEC.motion_settings() if model.supports(s.input)]
+        for s in effect:
+            tasks.append(build_text_to_video(c.model_copy(update={"settings": {**settings, s.input: s.values[0]}}),
+                                             layout=layout).task)
+    if "image-to-video" in model.workflows:
+        c = GenerationChoices(model=model.air, prompt="a paper boat", aspect_ratio="auto", **settings)
+        tasks.append(build_image_to_video(c, "img-1", "img-2", first_frame_size=(640, 480), layout=layout).task)
+    if "video-to-video" in model.workflows:
+        tasks.append(build_lipsync(video="v-1", audio="a-1", model=model.air, layout=layout).task)
+        tasks.append(build_lipsync(video="v-1", speech_text="hello", voice="Emily", model=model.air,
+                                   layout=layout).task)
+    if "modify" in model.workflows:
+        c = GenerationChoices(model=model.air, prompt="make it snow", resolution="540p", seed=1, **settings)
+        tasks.append(build_modify(c, "v-1", "img-1", layout=layout).task)
+    return tasks
+
+
+def seed_page_keys(seed) -> set[str]:
+    keys = set()
+    for model in seed["models"].values():
+        for _, task in model["examples"]:
+            keys |= set(task)
+    for _, task in seed["intro_examples"]:
+        keys |= set(task)
+    return keys
+
+
+@pytest.mark.parametrize("model", [m.air for m in SPEC.models])
+def test_every_key_we_send_is_declared_for_the_model(model, seed):
+    declared = sdk_params()
+    m = SPEC.model(model)
+    transport = {"deliveryMethod", "includeCost"}  # the client adds these; both are declared too
+    for layout in m.layouts:
+        # seed layout: what the seed page's examples send, plus Runware's common fields the SDK declares
+        # for the model (seed, negativePrompt) that are not the current layout's own (inputs, resolution)
+        current_only = {"inputs", "resolution"}
+        allowed = declared[m.air] if layout == "current" else \
+            seed_page_keys(seed) | transport | (declared[m.air] - current_only)
+        for task in representative_tasks(m, layout):
+            extra = set(task) - allowed
+            assert not extra, f"{m.air} in the {layout} layout sends {sorted(extra)}, not declared"
+    assert set(declared) == {m.air for m in SPEC.models}, "the SDK and our spec know the same PixVerse models"
