@@ -246,21 +246,14 @@ class _RawModel(_Frozen):
     source: str = ""
 
 
-class ModelSpec(_Frozen):
-    """One model with every inherited default resolved."""
+class ModelSpec(ModelDefaults):
+    """One model with every inherited default resolved (the fields it can inherit: ModelDefaults)."""
 
     key: str
     name: str
     air: str
     workflows: tuple[Workflow, ...]
     sizes: SizeTable = Field(default_factory=dict)
-    fps: Optional[IntChoice] = None
-    durations: Optional[IntChoice] = None
-    resolution_default: Optional[str] = None
-    aspect_ratio_default: Optional[str] = None
-    frame_images: tuple[str, ...] = ()
-    settings_at: str = ""
-    settings: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
     layouts: tuple[str, ...] = ()
     source: str = ""
