@@ -1,0 +1,213 @@
+"""The house picture of `nodes/`: import cycles, imports that run back up the layers, function-local
+imports, long functions. `python tests/structure.py` prints it; tests/test_structure.py holds the
+limits (issue 16). Plain `ast`: nothing is imported or run.
+
+Layers, lowest first (DESIGN.md §3): a module may import its own layer and the ones below it. The
+emulator is a Runware stand-in beside the product: it may read the spec and the request builder
+(it validates against the same spec), and nothing in the product imports it except the CLI's
+offline mode and its own entry point.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "nodes"
+
+# module prefix → layer; the longest matching prefix wins. Unlisted modules are reported.
+LAYERS = {
+    "nodes": 0, "nodes.errors": 0, "nodes.spec": 0,
+    "nodes.kinds": 1, "nodes.tasks": 1, "nodes.draft": 1, "nodes.widgets": 1, "nodes.layouts": 1,
+    "nodes.webguard": 1, "nodes.keystore": 1, "nodes.settings": 1,
+    "nodes.client": 2, "nodes.media": 2, "nodes.ledger": 2, "nodes.pricing": 2, "nodes.limits": 2,
+    "nodes.preflight": 2, "nodes.samples": 2, "nodes.balance": 2,
+    "nodes.inputs": 3, "nodes.resubmit": 3, "nodes.aftercare": 3, "nodes.delivery": 3, "nodes.pipeline": 3,
+    "nodes.jobs": 3, "nodes.costs": 3,
+    "nodes.batch": 4, "nodes.cli": 4, "nodes.__main__": 5, "nodes.comfy": 5,
+    "nodes.emulator": 9,
+}
+EMULATOR = "nodes.emulator"
+LONG_FUNCTION = 60
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def layer_of(module: str) -> int | None:
+    best = None
+    for prefix, layer in LAYERS.items():
+        if module == prefix or module.startswith(prefix + "."):
+            if best is None or len(prefix) > len(best[0]):
+                best = (prefix, layer)
+    return None if best is None else best[1]
+
+
+@dataclass
+class Import:
+    source: str
+    target: str
+    line: int
+    local: bool  # inside a function
+    why: str = ""  # the comment on the import's line
+
+
+@dataclass
+class Picture:
+    modules: list[str] = field(default_factory=list)
+    imports: list[Import] = field(default_factory=list)
+    long_functions: list[tuple[str, str, int]] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> list[str]:
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    if node.level:
+        base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+        prefix = ".".join(base + ([node.module] if node.module else []))
+    else:
+        prefix = node.module or ""
+    if not prefix.startswith("nodes"):
+        return []
+    # `from . import x` may name submodules
+    return [f"{prefix}.{a.name}" for a in node.names] + [prefix]
+
+
+def read(package: Path = PACKAGE) -> Picture:
+    pic = Picture()
+    files = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    known = {module_name(p) for p in files}
+    pic.modules = sorted(known)
+    for path in files:
+        module = module_name(path)
+        text = path.read_text(encoding="utf-8")
+        source_lines = text.splitlines()
+        pic.lines[module] = len(source_lines)
+        tree = ast.parse(text)
+        is_package = path.name == "__init__.py"
+        funcs: list[ast.AST] = []
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                funcs.append(node)
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > LONG_FUNCTION:
+                    pic.long_functions.append((module, node.name, length))
+        local_lines = {n.lineno for f in funcs for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                candidates = _resolve(module, is_package, node)
+                # the most specific known module per imported name
+                named = [c for c in candidates[:-1] if c in known]
+                targets = named or ([candidates[-1]] if candidates and candidates[-1] in known else [])
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("nodes") and a.name in known]
+            if not targets:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and not (node.module or "").startswith("nodes"):
+                continue
+            line_text = source_lines[node.lineno - 1]
+            why = line_text.split("#", 1)[1].strip() if "#" in line_text else ""
+            for target in targets:
+                if target != module:
+                    pic.imports.append(Import(module, target, node.lineno, node.lineno in local_lines, why))
+    return pic
+
+
+def cycles(pic: Picture) -> list[list[str]]:
+    """Strongly connected components of more than one module (local imports count: they still run)."""
+    graph: dict[str, set[str]] = {m: set() for m in pic.modules}
+    for imp in pic.imports:
+        # a package's __init__ is imported by every submodule; it only counts when it imports back
+        graph[imp.source].add(imp.target)
+    index, low, stack, on, out = {}, {}, [], set(), []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in graph:
+        if v not in index:
+            strong(v)
+    return out
+
+
+def upward(pic: Picture) -> list[Import]:
+    """Imports from a lower layer into a higher one (the emulator excepted as a target of the CLI)."""
+    found = []
+    for imp in pic.imports:
+        a, b = layer_of(imp.source), layer_of(imp.target)
+        if a is None or b is None:
+            continue
+        if imp.source.startswith(EMULATOR):
+            if not imp.target.startswith(EMULATOR) and b > 2:  # the spec, the builders and media codecs only
+                found.append(imp)
+            continue
+        if imp.target.startswith(EMULATOR):
+            if imp.source not in ("nodes.cli", "nodes.__main__") and not imp.source.startswith("nodes.batch"):
+                found.append(imp)
+            continue
+        if b > a:
+            found.append(imp)
+    return found
+
+
+def unlayered(pic: Picture) -> list[str]:
+    return [m for m in pic.modules if layer_of(m) is None]
+
+
+def local_imports(pic: Picture, *, include_emulator: bool = False) -> list[Import]:
+    return [i for i in pic.imports if i.local and (include_emulator or not i.source.startswith(EMULATOR))]
+
+
+def report(pic: Picture) -> str:
+    out = []
+    cyc = cycles(pic)
+    up = upward(pic)
+    local = local_imports(pic)
+    longs = [f for f in pic.long_functions if not f[0].startswith(EMULATOR)]
+    out.append(f"modules: {len(pic.modules)}; import cycles: {len(cyc)}; arrows back up: {len(up)}; "
+               f"function-local relative imports (outside the emulator): {len(local)} "
+               f"({len(local_imports(pic, include_emulator=True))} with it); functions over {LONG_FUNCTION} "
+               f"lines (outside the emulator): {len(longs)}; pipeline.py: {pic.lines.get('nodes.pipeline', 0)} lines")
+    for c in cyc:
+        out.append("  cycle: " + " ↔ ".join(c))
+    for i in up:
+        out.append(f"  up: {i.source}:{i.line} → {i.target}")
+    for m in unlayered(pic):
+        out.append(f"  no layer: {m}")
+    for i in local:
+        out.append(f"  local: {i.source}:{i.line} → {i.target}" + (f"  # {i.why}" if i.why else "  (no reason given)"))
+    for m, name, n in sorted(longs, key=lambda f: -f[2]):
+        out.append(f"  long: {m}.{name} {n} lines")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(report(read(Path(sys.argv[1]) if len(sys.argv) > 1 else PACKAGE)))
