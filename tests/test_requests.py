@@ -238,3 +238,12 @@ def test_lipsync_needs_exactly_one_sound_source():
 def test_task_uuid_is_fresh_each_build():
     a, b = build_text_to_video(base()), build_text_to_video(base())
     assert a.task_uuid != b.task_uuid and len(a.task_uuid) == 36
+
+
+def test_v5_fast_takes_a_first_frame_only():
+    fast = GenerationChoices(model="pixverse:1@5-fast", prompt="a cat on a roof", aspect_ratio="auto")
+    built = build_image_to_video(fast, "img-1", first_frame_size=(640, 360))
+    assert [f["frame"] for f in built.task["inputs"]["frameImages"]] == ["first"]
+    with pytest.raises(PixVerseInputError) as caught:
+        build_image_to_video(fast, "img-1", "img-2", first_frame_size=(640, 360))
+    assert caught.value.parameter == "last_frame" and "does not take a last frame" in str(caught.value)
