@@ -93,6 +93,29 @@ def test_documented_price_is_used_only_where_runware_states_one():
                            for e in entries)
 
 
+def test_modify_price_is_per_second_of_the_source_video_and_unpublished_prices_are_said():
+    """Runware's Modify page: $0.04 / $0.05 / $0.06 per second at 360p / 540p / 720p. A Modify task carries
+    no duration (the video keeps its source's length), so the price needs the probed length as `duration`."""
+    from nodes.tasks import build_modify
+
+    for tier, per_second in (("360p", 0.04), ("540p", 0.05), ("720p", 0.06)):
+        task = build_modify(choices(model="pixverse:modify@0", resolution=tier, aspect_ratio="auto", duration=None,
+                                    fps=None), "sha256:" + "ab" * 32, layout="current").task
+        assert "duration" not in task
+        cls = costs.cost_class(task)
+        assert json.loads(cls)["resolution"] == tier
+        cost, entry = costs.documented_price("pixverse:modify@0", cls, 10.0, None)
+        assert cost == pytest.approx(10 * per_second) and entry["source"].endswith("/pixverse-modify")
+        assert costs.documented_price("pixverse:modify@0", cls, None, None) is None  # no length: no figure
+    # where Runware publishes no price, prices.json says so (pages checked, date) and holds no figure
+    raw = json.loads(costs.PRICES_PATH.read_text(encoding="utf-8"))
+    unpublished = raw["not_published"]
+    assert set(unpublished) == {"pixverse:1@1", "pixverse:1@3", "pixverse:1@6", "pixverse:1@7", "pixverse:1@8"}
+    assert not set(unpublished) & set(raw["prices"])
+    assert all(e["pages"] and all(p.startswith("https://runware.ai/docs/models/pixverse") for p in e["pages"])
+               and "2026-" in e["note"] for e in unpublished.values())
+
+
 # -- the estimate after runs of known cost ---------------------------------------------------------
 
 def test_estimate_after_runs_of_known_cost(emu, runner):

@@ -251,12 +251,27 @@ def test_sound_effect_switch_adds_audio_and_cost(emu, client):
 
 def test_fast_motion_reverts_notice_at_8_seconds(emu, client):
     fast = {"pixverse": {"motionMode": "fast"}}
-    item = submit_and_wait(client, emu, t2v(width=360, height=360, duration=8, providerSettings=fast))
+    v45 = "pixverse:1@3"  # v4 refuses provider settings at 8 s (below); v4.5 runs them with a notice
+    item = submit_and_wait(client, emu, t2v(model=v45, width=360, height=360, duration=8, providerSettings=fast))
     assert item["notices"] == [r.notice for r in SPEC.rules if r.notice and r.when.get("duration") == (8,)]
     assert "will run as 'normal'" in item["notices"][0]
     assert probe(client.get(item["videoURL"]).content)["frames"] == 128
-    item = submit_and_wait(client, emu, t2v(width=360, height=360, providerSettings=fast))
+    item = submit_and_wait(client, emu, t2v(model=v45, width=360, height=360, providerSettings=fast))
     assert "notices" not in item
+
+
+def test_v4_refuses_provider_settings_at_8_seconds_or_1080p(emu, client):
+    """Runware's v4 page: with providerSettings, duration 5 and 360p-720p only (a refusal, nothing billed)."""
+    for over, parameter, allowed in ((dict(duration=8), "duration", [5]),
+                                     (dict(width=1920, height=1080), "resolution", None)):
+        r = post(client, emu, [t2v(providerSettings={"pixverse": {"style": "anime"}}, **over)])
+        assert r.status_code == 400
+        err = error_of(r)
+        assert err["code"] == "incompatibleParameters" and err["parameter"] == parameter, err
+        assert "5 s and 360p-720p" in err["message"]
+        if allowed is not None:
+            assert err["allowedValues"] == allowed
+        assert submit_and_wait(client, emu, t2v(**over))["status"] == "success"  # no settings: fine
 
 
 def test_image_to_video_with_uploaded_first_frame(emu, client):
