@@ -1,7 +1,7 @@
 """The node inputs as data, and widget values → core calls. No ComfyUI import here.
 
-Input names and node ids are public API (saved workflows store them); every option list comes
-from the capability spec. `nodes/comfy/` turns these definitions into ComfyUI V3 schema objects,
+Input names and their order are public API (saved workflows store widget values by position), as
+are the node ids of nodes/spec/kinds.py; every option list comes from the capability spec. `nodes/comfy/` turns these definitions into ComfyUI V3 schema objects,
 so the mapping below is testable without ComfyUI.
 """
 from __future__ import annotations

@@ -11,8 +11,8 @@
 // - Settings → Runware: the API key, sent once to the pack's server route; never stored in a
 //   setting, a widget, a workflow or a prompt.
 //
-// Every list comes from the capability spec the pack serves (GET /runware/pixverse/spec); this file
-// holds none. Uses only public extension APIs: app.registerExtension, beforeRegisterNodeDef,
+// Every list comes from the capability spec the pack serves (GET /runware/pixverse/spec), and so do the
+// node kinds, the ids of the settings the server reads and the cost format; this file holds none. Uses only public extension APIs: app.registerExtension, beforeRegisterNodeDef,
 // node callbacks, addDOMWidget, settings entries, api.fetchApi.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
