@@ -33,7 +33,7 @@ from ..client import RetryPolicy, RunwareClient
 from ..errors import PixVerseError, RunwareAuthError, RunwareError
 from ..ledger import open_ledger
 from ..spec import AUTO, NONE, SET, CapabilitySpec, load_spec
-from ..spec.kinds import KINDS, MOTION_NODES, NODE_IDS, kind_of
+from ..spec.kinds import KINDS, kind_of
 from ..spec.options import served
 
 log = logging.getLogger("pixverse")
@@ -70,12 +70,10 @@ def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
         "text_limits": {k: v.model_dump() for k, v in spec.text_limits.items()},
         "settings": {s.input: {"kind": s.kind, "via": s.via} for s in spec.settings},
         "ui": {
-            "node_ids": dict(NODE_IDS),
             "auto": AUTO,
             "none": NONE,
             "set": SET,
             "motion_type": widgets.MOTION_TYPE,
-            "motion_nodes": {NODE_IDS[k]: v for k, v in MOTION_NODES.items()},
             "models_taking": {s.input: [m.name for m in spec.models_taking(s.input)] for s in spec.settings},
             "setting_ids": setting_ids(),
             "cost_format": dict(COST_FORMAT),
