@@ -62,7 +62,8 @@ def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str,
         return Draft(_build(kind, {**values, **free_text}, spec, layout), False)
 
 
-def _build(kind: str, values: dict[str, Any], spec: CapabilitySpec, layout: Optional[str]) -> BuiltTask:
+def _build(kind: str, values: Mapping[str, Any], spec: CapabilitySpec, layout: Optional[str]) -> BuiltTask:
+    values = dict(values)
     if kind == "lipsync":
         model = resolve_model(spec, values.get("model") or spec.default_model("video-to-video").air,
                               "video-to-video")
