@@ -345,3 +345,15 @@ def test_estimate_and_node_agree_on_v6_image_to_video_at_16_9(tmp_path, monkeypa
     (tmp_path / "default" / "comfy.settings.json").write_text(json.dumps({layouts.SETTING_ID: "current"}))
     status, reply = routes.estimate_for({"node": NODE_IDS["image_to_video"], "values": values}, str(tmp_path))
     assert reply["source"] == "invalid" and "Allowed: auto" in reply["text"]
+
+
+def test_the_rule_context_is_the_pythons():
+    """A connected last frame is "last_frame": true for the rules in the extension, as a task with a
+    last frame image is in Python (nodes/spec/paths.rule_context, used by the builder and the emulator)."""
+    from nodes.spec.paths import rule_context
+    v6 = SPEC.model("pixverse:1@8")
+    for connected, positions in ((False, ["first"]), (True, ["first", "last"])):
+        ours = rule_context(SPEC, v6, {"thinking": "auto"}, positions)
+        theirs, = js(("ruleContext", {"model": v6.label, "thinking": "auto"},
+                      {"first_frame": True, "last_frame": connected}))
+        assert theirs["last_frame"] is ours["last_frame"] is connected and theirs["thinking"] == ours["thinking"]

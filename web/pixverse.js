@@ -184,15 +184,16 @@ function scheduleEstimate(node) {
 // -- generators and LipSync: options per model ------------------------------------------------
 
 function values(node) {
-  const out = {};
+  const widgets = {};
   for (const w of node.widgets ?? []) {
-    if (w.name && w.name !== NOTES_WIDGET && w.name !== "control_after_generate") out[w.name] = w.value;
+    if (w.name && w.name !== NOTES_WIDGET && w.name !== "control_after_generate") widgets[w.name] = w.value;
   }
   // rules may depend on whether an optional input (a last frame) is connected
+  const sockets = {};
   for (const input of node.inputs ?? []) {
-    if (!(input.name in out) && input.type !== SPEC?.ui.motion_type) out[input.name] = input.link != null;
+    if (input.type !== SPEC?.ui.motion_type) sockets[input.name] = input.link != null;
   }
-  return out;
+  return R.ruleContext(widgets, sockets);
 }
 
 /** Re-read the model and make every widget offer (and hold) what it supports. */

@@ -21,6 +21,16 @@ export function motionSettingOf(spec, kind) {
   return spec.kinds[kind]?.motion_setting ?? null;
 }
 
+/**
+ * The values a node's rules are matched against (in Python: nodes/spec/paths.rule_context): its widget
+ * values, and for each input socket that is not a widget whether it is connected (so "last_frame" is
+ * true when a last frame is connected, as a task with a last frame image). widgets: {name: value};
+ * sockets: {name: connected?}, the motion socket left out (its choice arrives as a setting).
+ */
+export function ruleContext(widgets, sockets) {
+  return { ...sockets, ...widgets };
+}
+
 /** The served entry of a model-widget label on a node kind, or null. */
 export function modelEntry(spec, kind, label) {
   return spec.nodes?.[kind]?.models?.[label] ?? null;
