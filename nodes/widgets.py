@@ -1,8 +1,9 @@
 """The node inputs as data, and widget values → core calls. No ComfyUI import here.
 
-Input names and their order are public API (saved workflows store widget values by position), as
-are the node ids of nodes/spec/kinds.py; every option list comes from the capability spec. `nodes/comfy/` turns these definitions into ComfyUI V3 schema objects,
-so the mapping below is testable without ComfyUI.
+Input names and their order are public API (saved workflows store widget values by position; new
+inputs are only ever appended), as are the node ids of nodes/spec/kinds.py; every option list comes
+from the capability spec. `nodes/comfy/` turns these definitions into ComfyUI V3 schema objects, so
+the mapping below is testable without ComfyUI.
 """
 from __future__ import annotations
 
@@ -14,11 +15,9 @@ from pydantic import ValidationError
 
 from .errors import PixVerseInputError
 from .spec import AUTO, CapabilitySpec, Setting, load_spec
-from .spec.kinds import MOTION_NODES, NODE_IDS, workflow_of
+from .spec.kinds import MOTION_NODES, NODE_IDS, workflow_of  # noqa: F401 (NODE_IDS: offered here too)
 from .spec.options import fps_unset_value, node_settings
 from .tasks import GenerationChoices
-
-__all__ = ["CATEGORY", "MOTION_TYPE", "NODE_IDS", "MOTION_NODES", "GENERATOR_OUTPUTS", "Widget", "widgets_for"]
 
 CATEGORY = "Runware/PixVerse"
 MOTION_TYPE = "PIXVERSE_MOTION"
