@@ -27,13 +27,13 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import aftercare, preflight, resubmit
 from . import errors as E
+from .draft import PLACEHOLDER_REF  # stands in for an upload while validating
 from .errors import MediaError
 from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
                     build_text_to_video, resolve_model)
 from .spec import CapabilitySpec, load_spec
 
 DEFAULT_DEADLINE_S = 20 * 60  # Runware's SDK gives video tasks 20 minutes
-PLACEHOLDER_REF = "00000000-0000-4000-8000-000000000000"  # stands in for an upload while validating
 
 log = logging.getLogger("pixverse")
 
