@@ -263,7 +263,7 @@ def test_fast_motion_reverts_notice_at_8_seconds(emu, client):
 def test_v4_refuses_provider_settings_at_8_seconds_or_1080p(emu, client):
     """Runware's v4 page: with providerSettings, duration 5 and 360p-720p only (a refusal, nothing billed)."""
     for over, parameter, allowed in ((dict(duration=8), "duration", [5]),
-                                     (dict(width=1920, height=1080), "resolution", None)):
+                                     (dict(width=1920, height=1080), "width/height", None)):
         r = post(client, emu, [t2v(providerSettings={"pixverse": {"style": "anime"}}, **over)])
         assert r.status_code == 400
         err = error_of(r)

@@ -70,14 +70,14 @@ def test_the_defaults_are_valid_for_every_model(model):
 
 
 def test_widget_values_map_to_the_wire(spec):
-    values = defaults(model=spec.model("v4").label, style="clay", seed=42, duration=8, fps=24,
+    values = defaults(model=spec.model("pixverse:1@3").label, style="clay", seed=42, duration=8, fps=24,
                       aspect_ratio="9:16", resolution="540p", motion_mode="fast",
                       motion=widgets.motion_value(camera_movement="whip_pan"),
                       sound_effects=True, sound_effect_content="rain on a tin roof")
     built = build_text_to_video(widgets.generation_choices(values), layout="seed")  # fps 24 needs the seed layout
     t = built.task
     assert (t["model"], t["width"], t["height"], t["duration"], t["fps"], t["seed"]) == \
-        ("pixverse:1@2", 540, 960, 8, 24, 42)
+        ("pixverse:1@3", 540, 960, 8, 24, 42)  # v4.5: v4 takes provider settings only at 5 s
     assert t["providerSettings"]["pixverse"] == {"style": "clay", "cameraMovement": "whip_pan",
                                                  "motionMode": "fast", "soundEffectSwitch": True,
                                                  "soundEffectContent": "rain on a tin roof"}
