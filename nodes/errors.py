@@ -144,6 +144,17 @@ class RunwareResultError(RunwareError):
     saved, or not readable. The message says what happened; the task is recoverable by taskUUID."""
 
 
+class SubmitRefused(PixVerseError):
+    """Runware refused a video task's submit, so no task was created and nothing is charged.
+
+    `error` is Runware's answer (a RunwareError). The pipeline settles the ledger row, may rebuild
+    the request in the other layout (nodes/layouts.py) or upload again, and otherwise raises `error`."""
+
+    def __init__(self, error: RunwareError):
+        super().__init__(str(error))
+        self.error = error
+
+
 class MediaError(PixVerseError, ValueError):
     """A media input that cannot be sent (too long, too large, undecodable)."""
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -35,6 +36,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
+
+log = logging.getLogger("pixverse")
 
 # -- Runware facts (not PixVerse-specific, so not in the capability spec) ----------------------
 RUNWARE_UPLOAD_RETENTION_DAYS = 30  # Runware keeps an upload for 30 days after it was last used
@@ -220,6 +223,77 @@ class Entry:
 class Claim:
     entry: Entry
     new: bool  # True: this run inserted the row and must submit; False: follow `entry`
+
+
+class Job:
+    """One task's life in the ledger, as typed transitions:
+    claimed (preparing) → submitting → submitted → succeeded → finished, or it ends
+    failed / lost / refused / abandoned.
+
+    `submitting()` is the one write that must reach the disk (before the POST: a restart then polls,
+    never resends), so its error is raised. Every other write may fail (a locked, read-only or full
+    ledger): Runware has, or never got, the task either way, so the taskUUID is kept here, the run goes
+    on, and the failure is logged; for the writes that matter to the next run (submitted, succeeded,
+    finished) the user is told in `notices`. Without a ledger every transition does nothing."""
+
+    def __init__(self, ledger: Optional["Ledger"], task_uuid: str, notices: Optional[list] = None):
+        self.ledger = ledger
+        self.task_uuid = task_uuid
+        self.notices = notices if notices is not None else []
+
+    def _write(self, what: Callable[..., Any], *args: Any, tell: bool = False, **kw: Any) -> bool:
+        if self.ledger is None:
+            return False
+        try:
+            what(*args, **kw)
+            return True
+        except (sqlite3.Error, OSError) as exc:
+            text = (f"the job ledger {self.ledger.path} could not be updated ({type(exc).__name__}: {exc}); "
+                    f"task {self.task_uuid} is not recorded as finished there, so the next run of this job "
+                    f"polls it again (no new charge)")
+            log.warning("PixVerse: %s", text)
+            if tell and text not in self.notices:
+                self.notices.append(text)
+            return False
+
+    # forward
+    def submitting(self) -> None:
+        if self.ledger is not None:
+            self.ledger.advance(self.task_uuid, SUBMITTING)
+
+    def submitted(self) -> bool:
+        return self._write(lambda: self.ledger.advance(self.task_uuid, SUBMITTED, submitted_at=time.time()),
+                           tell=True)
+
+    def succeeded(self, *, video_uuid: Optional[str], result_url: Optional[str], seed: Optional[int],
+                  cost: Optional[float]) -> bool:
+        return self._write(lambda: self.ledger.record_success(
+            self.task_uuid, video_uuid=video_uuid, result_url=result_url, seed=seed, cost=cost,
+            notices=list(self.notices)), tell=True)
+
+    def finished(self, path: os.PathLike | str, size: int) -> bool:
+        return self._write(lambda: self.ledger.record_file(self.task_uuid, path, size), tell=True)
+
+    # ends
+    def failed(self, error: str) -> bool:
+        return self._write(lambda: self.ledger.settle(self.task_uuid, FAILED, error))
+
+    def lost(self, error: str) -> bool:
+        return self._write(lambda: self.ledger.settle(self.task_uuid, LOST, error))
+
+    def refused(self, error: str) -> bool:
+        return self._write(lambda: self.ledger.settle(self.task_uuid, REFUSED, error))
+
+    def abandoned(self, error: str) -> bool:
+        return self._write(lambda: self.ledger.settle(self.task_uuid, ABANDONED, error))
+
+    # neither
+    def note(self, error: str) -> bool:
+        """The last error of a task that stays resumable (timeout, cancel, network, a failed save)."""
+        return self._write(lambda: self.ledger.note_error(self.task_uuid, error))
+
+    def used_uploads(self, endpoint: str, keys: Iterable[tuple[str, str]]) -> bool:
+        return self._write(lambda: self.ledger.touch_uploads(endpoint, list(keys)))
 
 
 class Ledger:

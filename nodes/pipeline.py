@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -27,6 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import aftercare, preflight, resubmit
 from . import errors as E
+from .ledger import Job
 from .errors import MediaError
 from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
                     build_text_to_video, resolve_model)
@@ -294,21 +294,32 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
     choice, built = plan_layout(client, build, model, opts)
     try:
         result = await run_task(client, built, opts, notes, uploads)
-    except E.RunwareValidationError as exc:
-        field_name = L.refusal_field(spec, exc) if getattr(exc, "refused_at_submit", False) else None
-        other = L.other_layout(model, choice.name) if field_name and not choice.forced else None
-        if other is None:
-            raise
-        why = f"Runware refused the {choice.name} layout ({exc.code or 'invalid'} on {field_name}); rebuilt in " \
-              f"the {other} layout and sent once more (the refused submit created no task)"
-        log.warning("PixVerse: %s", why)
-        opts.report("submitting", why)
-        choice = L.LayoutChoice(other, why)
-        result = await run_task(client, build(choice.name), opts, notes, uploads)
+    except E.SubmitRefused as refused:
+        choice = _relayout(spec, model, choice, refused.error, opts)
+        try:
+            result = await run_task(client, build(choice.name), opts, notes, uploads)
+        except E.SubmitRefused as again:
+            raise again.error from None
     if result.origin in ("new", "resumed"):
         opts.layout_memory.remember(endpoint, model.air, choice.name)
     result.layout, result.layout_reason = choice.name, choice.reason
     return result
+
+
+def _relayout(spec, model, choice, exc: E.RunwareError, opts: JobOptions):
+    """The model's other layout when Runware refused the submit naming a field of this one (no task was
+    created, so a rebuilt request may be sent); else `exc` is raised."""
+    from . import layouts as L
+
+    field_name = L.refusal_field(spec, exc) if isinstance(exc, E.RunwareValidationError) else None
+    other = L.other_layout(model, choice.name) if field_name and not choice.forced else None
+    if other is None:
+        raise exc from None
+    why = f"Runware refused the {choice.name} layout ({exc.code or 'invalid'} on {field_name}); rebuilt in " \
+          f"the {other} layout and sent once more (the refused submit created no task)"
+    log.warning("PixVerse: %s", why)
+    opts.report("submitting", why)
+    return L.LayoutChoice(other, why)
 
 
 async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[list[str]] = None,
@@ -327,8 +338,8 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
         refs, _ = await upload_inputs(client, uploads, opts, _endpoint(client, opts))
         task = with_refs(built.task, refs)
         opts.report("submitting", f"submitting {built.model.name} task", task_uuid=built.task_uuid)
-        return await resubmit.send_and_finish(client, task, built.task_uuid, built.model.air, opts, notices,
-                                              time.monotonic() + opts.deadline_s, _finish)
+        return await _send(client, task, Job(None, built.task_uuid, notices), built.model.air, opts,
+                           time.monotonic() + opts.deadline_s)
     return await _run_with_ledger(client, built, opts, notices, uploads, guard)
 
 
@@ -365,38 +376,49 @@ async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: 
 async def _submit_claimed(client, built: BuiltTask, task_uuid: str, uploads: list[UploadInput],
                           opts: JobOptions, notices: list[str], endpoint: str, retry_uploads: bool,
                           deadline_at: float) -> JobResult:
-    from .ledger import ABANDONED, REFUSED, SUBMITTING
-
     ledger = opts.ledger
+    job = Job(ledger, task_uuid, notices)
     try:
         preflight.check_destination(opts.output_dir, built)
         refs, cached = await upload_inputs(client, uploads, opts, endpoint)
         task = {**with_refs(built.task, refs), "taskUUID": task_uuid}
         with preflight.ledger_usable(ledger):
-            ledger.advance(task_uuid, SUBMITTING)  # on disk before the POST: a restart polls, never resends
+            job.submitting()  # on disk before the POST: a restart polls, never resends
     except BaseException as exc:
-        aftercare.ledger_write(ledger, "settle", task_uuid, ABANDONED,
-                               f"stopped before submitting: {type(exc).__name__}: {exc}", task_uuid=task_uuid)
+        job.abandoned(f"stopped before submitting: {type(exc).__name__}: {exc}")
         raise
     opts.report("submitting", f"submitting {built.model.name} task", task_uuid=task_uuid)
     try:
-        return await resubmit.send_and_finish(client, task, task_uuid, built.model.air, opts, notices,
-                                              deadline_at, _finish, ledger=ledger, endpoint=endpoint,
-                                              uploads=uploads)
-    except resubmit.Refused as refused:
+        return await _send(client, task, job, built.model.air, opts, deadline_at, endpoint=endpoint,
+                           uploads=uploads)
+    except E.SubmitRefused as refused:
         exc = refused.error
         # submit_video raises only when Runware did not take the task (refused, rate limited, never
         # reached, cancelled before sending); an unclear outcome comes back as acknowledged=False.
         if isinstance(exc, E.RunwareInterrupted) or (isinstance(exc, E.RunwareConnectionError)
                                                      and exc.status is None):
-            ledger.settle(task_uuid, ABANDONED, str(exc))
+            job.abandoned(str(exc))
         else:
-            ledger.settle(task_uuid, REFUSED, str(exc))
+            job.refused(str(exc))
         if cached and retry_uploads and isinstance(exc, E.RunwareValidationError):
             log.warning("Runware refused cached upload references (%s); uploading again", exc)
             ledger.forget_uploads(endpoint, [(u.kind, u.sha256) for u in cached])
             raise _StaleUploads() from exc
-        raise exc from None
+        raise
+
+
+async def _send(client, task: dict, job: Job, model: str, opts: JobOptions, deadline_at: float, *,
+                endpoint: Optional[str] = None, uploads: Sequence[UploadInput] = ()) -> JobResult:
+    """Submit, then wait and download; send again only when Runware provably never got it (nodes/resubmit.py).
+    A refused submit raises errors.SubmitRefused."""
+    sender = resubmit.Sender(client, job, opts, task, deadline_at, endpoint=endpoint, uploads=uploads)
+    while True:
+        sent = await sender.send()
+        try:
+            return await _finish(client, job, model, opts, acknowledged=sent.acknowledged,
+                                 deadline_at=deadline_at, resend_on_lost=sent.may_resend)
+        except E.RunwareSubmissionLost as lost:
+            await sender.before_resend(lost)
 
 
 async def _follow(client, entry, opts: JobOptions, notices: list[str], deadline_at: float) -> Optional[JobResult]:
@@ -432,7 +454,7 @@ async def _follow(client, entry, opts: JobOptions, notices: list[str], deadline_
     opts.report("queued", f"resuming task {task_uuid} from the ledger (not submitted again)", task_uuid=task_uuid)
     merged = list(notices) + [n for n in entry.notices if n not in notices]
     try:
-        return await _finish(client, task_uuid, entry.model, opts, merged, acknowledged=acknowledged,
+        return await _finish(client, Job(ledger, task_uuid, merged), entry.model, opts, acknowledged=acknowledged,
                              origin="resumed", deadline_at=deadline_at)
     except (E.RunwareSubmissionLost, E.RunwareProviderError) as exc:
         if _not_found(exc):
@@ -492,22 +514,21 @@ async def recover(client, task_uuid: str, opts: JobOptions, model: str = "") -> 
             if result is not None:
                 return result
         acknowledged = entry.status != SUBMITTING
-    return await _finish(client, task_uuid, model, opts, notices, acknowledged=acknowledged, origin="recovered")
+    return await _finish(client, Job(ledger, task_uuid, notices), model, opts, acknowledged=acknowledged,
+                         origin="recovered")
 
 
-def _record_wait_error(ledger, task_uuid: str, exc: BaseException) -> None:
-    from .ledger import FAILED, LOST
-
+def _record_wait_error(job: Job, exc: BaseException) -> None:
     text = str(exc)
     if _not_found(exc):
-        ledger.settle(task_uuid, LOST, text)
+        job.lost(text)
     elif isinstance(exc, (E.RunwareProviderError, E.RunwareContentPolicyError, E.RunwareValidationError)):
-        ledger.settle(task_uuid, FAILED, text)
+        job.failed(text)
     else:  # timeout, cancel, network: the task is still recoverable by its taskUUID
-        ledger.note_error(task_uuid, text)
+        job.note(text)
 
 
-async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices: list[str],
+async def _finish(client, job: Job, model: str, opts: JobOptions, *,
                   acknowledged: bool = True, origin: str = "new",
                   deadline_at: Optional[float] = None, resend_on_lost: bool = False) -> JobResult:
     """Wait for the task, download, verify and decode its video. From here on the task is Runware's
@@ -516,15 +537,12 @@ async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices:
     (which sends the task again) instead of marking the ledger row lost."""
     started = time.monotonic()
     deadline_at = started + opts.deadline_s if deadline_at is None else deadline_at
-    ledger = opts.ledger
+    task_uuid = job.task_uuid
     seen = [acknowledged]
 
     def on_poll(event) -> None:
-        if not seen[0] and ledger is not None:  # an unclear submit turned out to be received
-            from .ledger import SUBMITTED
-
-            aftercare.ledger_write(ledger, "advance", task_uuid, SUBMITTED, submitted_at=time.time(),
-                                   task_uuid=task_uuid, tell=notices)
+        if not seen[0]:  # an unclear submit turned out to be received
+            job.submitted()
             seen[0] = True
         opts.report(event.phase, f"{event.phase} {event.elapsed:.0f} s", task_uuid=task_uuid,
                     elapsed=event.elapsed, polls=event.polls)
@@ -536,16 +554,12 @@ async def _finish(client, task_uuid: str, model: str, opts: JobOptions, notices:
     except E.RunwareError as exc:
         video = await _from_task_details(client, task_uuid, exc) if acknowledged and _not_found(exc) else None
         if video is not None:
-            notices.append("getResponse no longer knew this task; its result was found with getTaskDetails")
-            return await _delivered(client, task_uuid, model, video, opts, notices, origin, started, deadline_at)
-        if ledger is not None and not (resend_on_lost and isinstance(exc, E.RunwareSubmissionLost)):
-            try:
-                _record_wait_error(ledger, task_uuid, exc)
-            except (sqlite3.Error, OSError):
-                log.warning("PixVerse: the job ledger could not record %s for taskUUID=%s", type(exc).__name__,
-                            task_uuid, exc_info=True)
+            job.notices.append("getResponse no longer knew this task; its result was found with getTaskDetails")
+            return await _delivered(client, job, model, video, opts, origin, started, deadline_at)
+        if not (resend_on_lost and isinstance(exc, E.RunwareSubmissionLost)):
+            _record_wait_error(job, exc)
         raise
-    return await _delivered(client, task_uuid, model, video, opts, notices, origin, started, deadline_at)
+    return await _delivered(client, job, model, video, opts, origin, started, deadline_at)
 
 
 async def _from_task_details(client, task_uuid: str, why: BaseException):
@@ -564,27 +578,24 @@ async def _from_task_details(client, task_uuid: str, why: BaseException):
     return found
 
 
-async def _delivered(client, task_uuid: str, model: str, video: Any, opts: JobOptions, notices: list[str],
+async def _delivered(client, job: Job, model: str, video: Any, opts: JobOptions,
                      origin: str, started: float, deadline_at: float) -> JobResult:
-    dest = result_path(Path(os.path.abspath(opts.output_dir)), task_uuid)
+    dest = result_path(Path(os.path.abspath(opts.output_dir)), job.task_uuid)
     try:
-        return await _deliver(client, task_uuid, model, video, dest, opts, notices, origin, started, deadline_at)
+        return await _deliver(client, job, model, video, dest, opts, origin, started, deadline_at)
     except BaseException as exc:
-        raise aftercare.failure(exc, task_uuid, ledger=opts.ledger, dest=dest,
-                                scrub=getattr(client, "_scrub", lambda t: t)) from None
+        raise aftercare.failure(exc, job, dest=dest, scrub=getattr(client, "scrub", lambda t: t)) from None
 
 
-async def _deliver(client, task_uuid: str, model: str, video: Any, dest: Path, opts: JobOptions,
-                   notices: list[str], origin: str, started: float, deadline_at: float) -> JobResult:
-    ledger = opts.ledger
+async def _deliver(client, job: Job, model: str, video: Any, dest: Path, opts: JobOptions,
+                   origin: str, started: float, deadline_at: float) -> JobResult:
+    notices = job.notices
     notices.extend(n for n in (getattr(video, "notices", None) or []) if n not in notices)
-    aftercare.ledger_write(ledger, "record_success", task_uuid, video_uuid=video.video_uuid,
-                           result_url=_shown_url(client, video), seed=video.seed, cost=video.cost,
-                           notices=list(notices), task_uuid=task_uuid, tell=notices)
-    probe = await _fetch_verified(client, video.video_url, dest, task_uuid, opts, started, deadline_at)
-    aftercare.ledger_write(ledger, "record_file", task_uuid, dest, dest.stat().st_size, task_uuid=task_uuid,
-                           tell=notices)
-    return await finish_local(task_uuid, dest, model, video, notices, opts, probe=probe, origin=origin)
+    job.succeeded(video_uuid=video.video_uuid, result_url=_shown_url(client, video), seed=video.seed,
+                  cost=video.cost)
+    probe = await _fetch_verified(client, video.video_url, dest, job.task_uuid, opts, started, deadline_at)
+    job.finished(dest, dest.stat().st_size)
+    return await finish_local(job.task_uuid, dest, model, video, notices, opts, probe=probe, origin=origin)
 
 
 def _shown_url(client, video: Any) -> str:
