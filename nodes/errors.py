@@ -202,7 +202,7 @@ def error_class_for(code: Optional[str], status: Optional[int]) -> type[RunwareE
 
 
 class PixVerseBudgetError(PixVerseError):
-    """A run the pack's spending limit refused (nodes/costs.py), before anything was uploaded or submitted.
+    """A run the pack's spending limit refused (nodes/limits.py), before anything was uploaded or submitted.
 
     The message says what was spent, the limit, and how to raise it."""
 

@@ -17,6 +17,13 @@ Two runs racing on one fingerprint (two ComfyUI prompts, two processes) claim it
 ``BEGIN IMMEDIATE`` transaction: one inserts the row and submits, the other gets that row and
 waits for it, then polls the same taskUUID.
 
+A run follows its row through a `Job` (typed transitions: submitting → submitted → succeeded →
+finished, or failed / lost / refused / abandoned). Once Runware has a task, a failed local write
+(locked, read-only, full) never loses it: the Job keeps the taskUUID, the run goes on and says so.
+
+The spend and recent-cost figures (`spent_since`, `charges_since`, `recent_costs`) are read here too:
+this module holds all of the pack's SQL.
+
 The ledger also keeps the upload cache: content hash → imageUUID/mediaUUID, reused while Runware
 still keeps the upload (see RUNWARE_UPLOAD_RETENTION_DAYS).
 
@@ -47,7 +54,7 @@ UPLOAD_REUSE_SECONDS = (RUNWARE_UPLOAD_RETENTION_DAYS - UPLOAD_REUSE_MARGIN_DAYS
 LEDGER_FILENAME = "pixverse-ledger.sqlite3"
 SCHEMA_VERSION = 2
 # Columns added after version 1 (ALTER TABLE on open: an older ledger gains them, keeping its rows).
-# reserved: the expected cost set aside when the row was claimed (nodes/costs.py, the spending limit);
+# reserved: the expected cost set aside when the row was claimed (nodes/limits.py, the spending limit);
 # prompt_id: the ComfyUI prompt that claimed it; cost_class: what kind of run it is, for estimates.
 _ADDED_COLUMNS = (("reserved", "REAL"), ("prompt_id", "TEXT"), ("cost_class", "TEXT"))
 # A row may stay `preparing`/`submitting` this long while the process that claimed it is alive
@@ -66,6 +73,9 @@ REFUSED = "refused"        # Runware refused the submit (nothing charged)
 ABANDONED = "abandoned"    # the run stopped before submitting (nothing sent)
 ACTIVE = (PREPARING, SUBMITTING, SUBMITTED, SUCCEEDED, FINISHED)
 _RANK = {PREPARING: 0, SUBMITTING: 1, SUBMITTED: 2, SUCCEEDED: 3, FINISHED: 4}
+# What a row counts against a spending limit: its cost, else its reservation while it is under way.
+_CHARGED = (f"CASE WHEN cost IS NOT NULL THEN cost WHEN status IN ({','.join(repr(s) for s in ACTIVE)}) "
+            f"THEN COALESCE(reserved, 0) ELSE 0 END")
 
 HOST = socket.gethostname()
 _ACTIVE_HERE: set[str] = set()  # taskUUIDs a coroutine of this process is preparing/submitting
@@ -372,13 +382,13 @@ class Ledger:
     def claim(self, *, fingerprint: str, endpoint: str, task_uuid: str, model: str = "",
               request: Optional[dict] = None, inputs: Optional[dict] = None,
               notices: Iterable[str] = (), fresh: bool = False, resume: bool = True,
-              guard: Optional[Callable[[sqlite3.Connection], dict]] = None) -> Claim:
+              guard: Optional[Callable[["Ledger"], dict]] = None) -> Claim:
         """Atomically: return the row to follow for this request, or insert ours (`new=True`).
 
         `fresh`: insert a new row whatever exists (the user asked for a new task).
-        `guard(conn)`: called inside the same transaction just before our row is inserted (never when
+        `guard(ledger)`: called inside the same transaction just before our row is inserted (never when
         an existing row is followed); returns extra columns for it (reserved, prompt_id, cost_class) or
-        raises to insert nothing (the spending limit, nodes/costs.py: concurrent claims are serialized
+        raises to insert nothing (the spending limit, nodes/limits.py: concurrent claims are serialized
         by BEGIN IMMEDIATE, so each sees the reservations of the ones before it).
         `resume=False`: only a reusable finished row counts; unfinished ones are marked lost (for an
         endpoint that cannot know earlier tasks, like the CLI's per-run offline emulator)."""
@@ -396,7 +406,7 @@ class Ledger:
                     self._conn.execute(
                         "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE task_uuid = ?",
                         (LOST, "not resumable at this endpoint", now, found.task_uuid))
-            extra = guard(self._conn) if guard is not None else {}
+            extra = guard(self) if guard is not None else {}
             unknown = set(extra) - {name for name, _ in _ADDED_COLUMNS}
             if unknown:
                 raise ValueError(f"not claimable: {sorted(unknown)}")
@@ -410,10 +420,37 @@ class Ledger:
                  *extra.values()))
         return Claim(self.get(task_uuid), new=True)
 
-    def read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only query (the spend figures and cost estimates, nodes/costs.py)."""
+    # -- money (the figures nodes/pricing.py and nodes/limits.py work from) ----------------------
+
+    def schema_version(self) -> int:
         with self._lock:
-            return self._conn.execute(sql, tuple(params)).fetchall()
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def recent_costs(self, endpoint: str, model: str, limit: int) -> list[tuple[Optional[str], float, Optional[str]]]:
+        """(request JSON, cost, cost class) of the newest rows of `model` at `endpoint` with a recorded cost."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT request, cost, cost_class FROM jobs WHERE endpoint = ? AND model = ? AND cost IS NOT NULL "
+                "ORDER BY COALESCE(finished_at, updated_at) DESC LIMIT ?", (endpoint, model, limit)).fetchall()
+        return [(r["request"], float(r["cost"]), r["cost_class"]) for r in rows]
+
+    def spent_since(self, since: float, prompt_id: Optional[str] = None) -> float:
+        """What rows created since `since` (of one queued prompt, if given) count: see `_CHARGED`.
+        Inside `claim`'s guard it reads within the claim's transaction."""
+        sql = f"SELECT COALESCE(SUM({_CHARGED}), 0) FROM jobs WHERE created_at >= ?"
+        params: list[Any] = [since]
+        if prompt_id is not None:
+            sql += " AND prompt_id = ?"
+            params.append(prompt_id)
+        with self._lock:
+            return float(self._conn.execute(sql, params).fetchone()[0])
+
+    def charges_since(self, since: float) -> list[dict]:
+        """{model, created_at, cost, charged} of every row created since `since` that counts something."""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT model, created_at, cost, ({_CHARGED}) AS charged FROM jobs "
+                                      f"WHERE created_at >= ? AND ({_CHARGED}) > 0", (since,)).fetchall()
+        return [dict(r) for r in rows]
 
     def adopt(self, task_uuid: str, *, endpoint: str = "", model: str = "") -> Entry:
         """A row for a taskUUID this ledger has not seen (recovering a task from elsewhere)."""

@@ -36,6 +36,31 @@ log = logging.getLogger(LOGGER_NAME)
 _AUTH_HINT = "Check RUNWARE_API_KEY or the key in this pack's settings."
 
 
+def public_base_url(base_url: Optional[str] = None) -> str:
+    """The endpoint a client made now would use (`base_url`, else RUNWARE_BASE_URL, else Runware's API),
+    as shown and as job ledger rows are scoped by: no userinfo, no query. "" when it is not an http(s)
+    URL. Makes no client and registers no secret (for the cost estimate, which has no key)."""
+    url = (base_url or os.environ.get("RUNWARE_BASE_URL") or DEFAULT_BASE_URL).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    bare = public_url(url) + (f"?{parts.query}" if parts.query else "")
+    return public_url(bare.rstrip("/") if parts.path not in ("", "/") else bare)
+
+
+def _report(on_progress: Optional[Callable[[ProgressEvent], None]], waiter: Waiter, task_uuid: str,
+            status: str) -> None:
+    """Tell `on_progress` a poll's status; a failing progress display must not lose a paid result."""
+    if on_progress is None:
+        return
+    phase = "queued" if status in QUEUED_STATUSES else "processing"
+    try:
+        on_progress(ProgressEvent(task_uuid=task_uuid, phase=phase, elapsed=waiter.elapsed(),
+                                  polls=waiter.polls, status=status))
+    except Exception:
+        log.warning("on_progress callback failed", exc_info=True)
+
+
 class RunwareClient:
     """Async Runware client. Use as `async with RunwareClient() as rw: ...` or call `aclose()`.
 
@@ -287,9 +312,7 @@ class RunwareClient:
                 log.warning("submit taskUUID=%s: HTTP %s%s; outcome unknown, polling, not resending",
                             task_uuid, status, "" if env is not None else " with a malformed body")
                 return SubmitResult(task_uuid, acknowledged=False)
-            if status >= 300 or env is None:
-                raise self._reply_error(status, env, task_uuid=task_uuid, op="submit")
-            if env.errors_for(task_uuid):
+            if status >= 300 or env is None or env.errors_for(task_uuid):
                 raise self._reply_error(status, env, task_uuid=task_uuid, op="submit")
             items = env.data_for(task_uuid)
             for item in items:
@@ -413,14 +436,7 @@ class RunwareClient:
                             "than Runware keeps)", task_uuid=task_uuid, code="taskNotFound")
                     continue
                 nf_count, nf_since = 0, None
-                if on_progress is not None:
-                    phase = "queued" if value in QUEUED_STATUSES else "processing"
-                    event = ProgressEvent(task_uuid=task_uuid, phase=phase, elapsed=waiter.elapsed(),
-                                          polls=waiter.polls, status=value)
-                    try:
-                        on_progress(event)
-                    except Exception:  # a progress display must not lose a paid result
-                        log.warning("on_progress callback failed", exc_info=True)
+                _report(on_progress, waiter, task_uuid, value)
         except asyncio.CancelledError:
             log.info("wait for taskUUID=%s cancelled; the remote job may still finish", task_uuid)
             raise

@@ -7,7 +7,7 @@
   task, at ``RUNWARE_BASE_URL``), then stores it in ComfyUI's user directory (mode 0600).
 - ``DELETE /runware/pixverse/key``: removes the stored key.
 - ``POST /runware/pixverse/estimate`` ``{"node": "<node id>", "values": {widget: value}, "motion": {...}}``:
-  the expected cost of a run with these widgets, ``{cost, source, text, limits, today}`` (nodes/costs.py).
+  the expected cost of a run with these widgets, ``{cost, source, text, limits, today}`` (nodes/pricing.py, nodes/limits.py).
 - ``GET  /runware/pixverse/spend``: what the job ledger recorded today and this month, per model, and the
   spending limits in force with where each comes from.
 
@@ -22,11 +22,17 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from aiohttp import web
 
-from .. import keystore, webguard
+from .. import keystore, limits, pricing, webguard, widgets
+from ..client import public_base_url
+from ..errors import PixVerseError, PixVerseInputError
+from ..pipeline import PLACEHOLDER_REF  # TODO(draft): from nodes/draft.py once merged
+from ..settings import read_comfy_settings
+from ..tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify,  # TODO(draft)
+                     build_text_to_video, resolve_model)
 from ..spec import CapabilitySpec, load_spec
 
 log = logging.getLogger("pixverse")
@@ -175,11 +181,53 @@ def _ledger_if_present():
     return open_ledger(path) if os.path.isfile(path) else None
 
 
+# TODO(draft): a private copy of what was costs.task_for_widgets, until nodes/draft.py (one draft
+# request for queue-time validation, this estimate and the CLI) is merged; then call that instead.
+def _task_for_widgets(kind: str, values: Mapping[str, Any], spec: Optional[CapabilitySpec] = None,
+                     layout: Optional[str] = None) -> tuple[dict, bool]:
+    """A node's widget values (+ its motion link as {"effect": …} / {"camera_movement": …}) → (task, exact).
+
+    Inputs that arrive by link (images, video, audio, a linked prompt) are not known here: stand-ins
+    take their place and `exact` is False (the estimate then cannot say whether the ledger already holds
+    the request). So does a prompt too short or long to send: it does not change the kind of run."""
+    spec = spec or load_spec()
+    values = dict(values)
+    if kind == "lipsync":
+        speech = values.get("speech_text") or None
+        built = build_lipsync(video=PLACEHOLDER_REF, audio=None if speech else PLACEHOLDER_REF, speech_text=speech,
+                              voice=values.get("voice"), model=values.get("model"), spec=spec, layout=layout)
+        return built.task, False
+    if kind == "modify":  # the source video arrives by link: a stand-in
+        values["prompt"] = values.get("prompt") or "placeholder prompt"
+        choices = widgets.modify_choices(values)
+        model = resolve_model(spec, choices.model, "modify")
+        built = build_in_any_layout(model, lambda name: build_modify(choices, PLACEHOLDER_REF, spec=spec, layout=name),
+                                    [layout] if layout else None)
+        return built.task, False
+    if kind not in ("text_to_video", "image_to_video"):
+        raise PixVerseInputError("node", kind, ["text_to_video", "image_to_video", "lipsync", "modify"],
+                                 "no cost estimate for it")
+    exact = kind == "text_to_video" and bool(values.get("prompt"))
+    values["prompt"] = values.get("prompt") or "placeholder prompt"
+
+    def build(vals: dict) -> dict:
+        choices = widgets.generation_choices(vals, spec)
+        if kind == "image_to_video":
+            return build_image_to_video(choices, PLACEHOLDER_REF, first_frame_size=(1000, 1000), spec=spec,
+                                        layout=layout).task
+        return build_text_to_video(choices, spec=spec, layout=layout).task
+
+    try:
+        return build(values), exact
+    except PixVerseInputError as exc:
+        if exc.parameter not in spec.prompt_fields:
+            raise
+        free_text = {name: "placeholder prompt" for name in spec.prompt_fields if values.get(name)}
+        return build({**values, **free_text}), False
+
+
 def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
     """(HTTP status, reply) of the estimate route."""
-    from .. import costs
-    from ..errors import PixVerseError
-
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         return 400, {"error": "POST {\"node\": <node id>, \"values\": {widget: value}}"}
     kinds = {node_id: kind for kind, node_id in _node_ids().items()}
@@ -188,36 +236,26 @@ def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
     if isinstance(body.get("motion"), dict) and body["motion"]:
         values["motion"] = body["motion"]
     try:
-        task, exact = costs.task_for_widgets(str(kind), values)
+        task, exact = _task_for_widgets(str(kind), values)  # TODO(draft): nodes/draft.py once merged
         ledger = _ledger_if_present()
-        est = costs.estimate(task, ledger=ledger, endpoint=costs.default_endpoint(), exact=exact)
-        policy = costs.load_policy(costs.read_comfy_settings(user_dir))
-        today = costs.spent_since(ledger, costs.day_start()) if ledger is not None else 0.0
+        est = pricing.estimate(task, ledger=ledger, endpoint=public_base_url(), exact=exact)
+        policy = limits.load_policy(read_comfy_settings(user_dir))
+        today = ledger.spent_since(limits.day_start()) if ledger is not None else 0.0
     except PixVerseError as exc:  # a choice the node would refuse: say so instead of a figure
         return 200, {"cost": None, "source": "invalid", "text": f"no estimate: {exc}", "today": None, "limits": None}
     reply = {**est.to_json(), "today": round(today, 4), "limits": policy.to_json()}
     if policy.daily_limit is not None:
-        reply["text"] += f" · today {costs.usd(today)} of {costs.usd(policy.daily_limit)} a day"
+        reply["text"] += f" · today {pricing.usd(today)} of {pricing.usd(policy.daily_limit)} a day"
     return 200, reply
 
 
 def spend_for(user_dir: str) -> dict:
-    from .. import costs
     from .runtime import ledger_path
 
-    ledger = _ledger_if_present()
-    policy = costs.load_policy(costs.read_comfy_settings(user_dir))
-    if ledger is None:
-        summary = costs.spend_summary(_EmptyLedger())
-    else:
-        summary = costs.spend_summary(ledger)
+    policy = limits.load_policy(read_comfy_settings(user_dir))
+    summary = limits.spend_summary(_ledger_if_present())
     return {**summary, "limits": policy.to_json(), "ledger": ledger_path(),
-            "text": costs.format_spend(summary, policy)}
-
-
-class _EmptyLedger:
-    def read(self, sql, params=()):
-        return []
+            "text": limits.format_spend(summary, policy)}
 
 
 def _node_ids() -> dict:
@@ -227,7 +265,7 @@ def _node_ids() -> dict:
 
 
 def add_budget_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
-    """The cost estimate and spend routes (nodes/costs.py)."""
+    """The cost estimate and spend routes (nodes/pricing.py, nodes/limits.py)."""
     from ..errors import PixVerseError
 
     @routes.post(f"{ROUTE_PREFIX}/estimate")
