@@ -7,7 +7,8 @@
     python -m nodes options            # what each model takes, from the capability spec
     python -m nodes spend              # what the ledger recorded: today, this month, per model
 
-`--offline` starts the local Runware emulator in this process (no key, no charge).
+`--offline` starts the local Runware emulator in this process (no key, no charge); it remembers its
+tasks in a folder beside the ledger, so the same command again resumes or reuses as against Runware.
 
 Every job is written to a job ledger (`<out>/pixverse-ledger.sqlite3` unless `--ledger` says
 otherwise) before it is submitted: the same command run again reuses the finished video, or resumes
@@ -42,7 +43,7 @@ from .tasks import GenerationChoices
 from .widgets import parse_task_uuid
 
 OFFLINE_KEY = "offline-dry-run"
-OFFLINE_ENDPOINT = "offline-emulator"  # ledger scope of --offline runs (a new emulator each run)
+OFFLINE_STATE = "offline-emulator"  # the --offline emulator's memory: a folder beside the job ledger
 
 
 def _flag(input_name: str) -> str:
@@ -167,7 +168,6 @@ def ledger_path(args) -> Path:
 async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
     from . import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
 
-    offline = getattr(args, "offline", False)
     if args.command == "recover":
         args.task_uuid = parse_task_uuid(args.task_uuid)
     try:
@@ -178,8 +178,7 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
     print(f"ledger: {ledger.path}", file=sys.stderr, flush=True)
     opts = pipeline.JobOptions(budget=load_policy(prompt_id=f"cli:{uuid4()}"), output_dir=args.out, deadline_s=args.deadline, on_progress=_progress,
                                decode_frames=False, decode_audio=False, ledger=ledger,
-                               endpoint=OFFLINE_ENDPOINT if offline else None,
-                               fresh=getattr(args, "new", False), resume_unfinished=not offline)
+                               fresh=getattr(args, "new", False))
     try:
         result = await pipeline.recover_local(args.task_uuid, opts) if args.command == "recover" else None
         if result is None:  # not served from the ledger: this needs Runware (and the key)
@@ -249,7 +248,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if getattr(args, "offline", False):
             from .emulator import EmulatorServer  # an aiohttp server rendering with PyAV: only for --offline
 
-            emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds))
+            state = ledger_path(args).parent / OFFLINE_STATE  # it remembers its tasks, as Runware does
+            emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds, state_dir=str(state)))
             base_url, api_key = emu.base_url, OFFLINE_KEY
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
         try:

@@ -6,6 +6,7 @@ from the service or the transport.
 """
 from __future__ import annotations
 
+import errno
 from typing import Any, Iterable, Optional
 
 
@@ -217,8 +218,6 @@ class PixVerseBudgetError(PixVerseError):
 
 def os_error_text(exc: OSError, path: object = None) -> str:
     """An OSError in words a user can act on: what is wrong with which folder or file."""
-    import errno
-
     where = f" {path}" if path is not None else ""
     reasons = {
         errno.ENOSPC: f"the disk holding{where} is full",

@@ -141,7 +141,7 @@ def pid_alive(pid: int) -> bool:
         return False
     if os.name == "nt":  # os.kill(pid, 0) would *terminate* the process on Windows
         try:
-            import ctypes
+            import ctypes  # Windows only
 
             kernel32 = ctypes.windll.kernel32
             handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
@@ -255,8 +255,7 @@ class Job:
         if self.ledger is None:
             return False
         try:
-            what(*args, **kw)
-            return True
+            return what(*args, **kw) is not False  # False: the row was not in a state this step moves from
         except (sqlite3.Error, OSError) as exc:
             text = (f"the job ledger {self.ledger.path} could not be updated ({type(exc).__name__}: {exc}); "
                     f"task {self.task_uuid} is not recorded as finished there, so the next run of this job "
@@ -381,7 +380,7 @@ class Ledger:
 
     def claim(self, *, fingerprint: str, endpoint: str, task_uuid: str, model: str = "",
               request: Optional[dict] = None, inputs: Optional[dict] = None,
-              notices: Iterable[str] = (), fresh: bool = False, resume: bool = True,
+              notices: Iterable[str] = (), fresh: bool = False,
               guard: Optional[Callable[["Ledger"], dict]] = None) -> Claim:
         """Atomically: return the row to follow for this request, or insert ours (`new=True`).
 
@@ -389,9 +388,7 @@ class Ledger:
         `guard(ledger)`: called inside the same transaction just before our row is inserted (never when
         an existing row is followed); returns extra columns for it (reserved, prompt_id, cost_class) or
         raises to insert nothing (the spending limit, nodes/limits.py: concurrent claims are serialized
-        by BEGIN IMMEDIATE, so each sees the reservations of the ones before it).
-        `resume=False`: only a reusable finished row counts; unfinished ones are marked lost (for an
-        endpoint that cannot know earlier tasks, like the CLI's per-run offline emulator)."""
+        by BEGIN IMMEDIATE, so each sees the reservations of the ones before it)."""
         now = time.time()
         with self._tx():
             if not fresh:
@@ -400,12 +397,7 @@ class Ledger:
                     f"({','.join('?' * len(ACTIVE))}) ORDER BY created_at DESC LIMIT 1",
                     (endpoint, fingerprint, *ACTIVE)).fetchone()
                 if row is not None:
-                    found = Entry.from_row(row)
-                    if resume or found.reusable():
-                        return Claim(found, new=False)
-                    self._conn.execute(
-                        "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE task_uuid = ?",
-                        (LOST, "not resumable at this endpoint", now, found.task_uuid))
+                    return Claim(Entry.from_row(row), new=False)
             extra = guard(self) if guard is not None else {}
             unknown = set(extra) - {name for name, _ in _ADDED_COLUMNS}
             if unknown:

@@ -70,7 +70,6 @@ class JobOptions:
     ledger: Any = None
     endpoint: Optional[str] = None  # what ledger rows are scoped by; default: the client's base URL
     fresh: bool = False  # submit a new task even when the ledger holds this request
-    resume_unfinished: bool = True  # False: the endpoint cannot know earlier tasks (per-run emulator)
     layout: Optional[str] = None  # force a request layout (else RUNWARE_PIXVERSE_LAYOUT, memory, the model's)
     layout_memory: Any = None  # nodes.layouts.LayoutMemory; default: beside the ledger
     budget: Any = None  # nodes.limits.BudgetPolicy: the spending limits checked before a new task is claimed
@@ -178,7 +177,7 @@ async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: 
         with preflight.ledger_usable(ledger):
             claim = ledger.claim(fingerprint=fp, endpoint=endpoint, task_uuid=task_uuid, model=built.model.air,
                                  request=request, inputs={u.parameter: u.sha256 for u in uploads},
-                                 notices=notices, fresh=fresh, resume=opts.resume_unfinished, guard=guard)
+                                 notices=notices, fresh=fresh, guard=guard)
         fresh, task_uuid = False, str(uuid.uuid4())
         if not claim.new:
             result = await _follow(client, claim.entry, opts, notices, deadline_at)
