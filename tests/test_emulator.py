@@ -675,3 +675,25 @@ def test_lipsync_media_limits_from_spec():
         with pytest.raises(TaskError) as exc:
             run(video, audio)
         assert exc.value.parameter == parameter and exc.value.status == 400
+
+
+def test_a_state_folder_remembers_tasks_across_restarts(client, tmp_path):
+    """As Runware does: a new emulator on the same folder knows the earlier one's tasks (finished or still
+    running), refuses their taskUUIDs as duplicates and listens at the same address when it is free."""
+    state = tmp_path / "state"
+    with EmulatorServer(job_seconds=0.2, state_dir=str(state)) as first:
+        done, running = t2v(), t2v(seed=8)
+        submit_and_wait(client, first, done)
+        first.job_seconds = 3.0
+        assert post(client, first, [running]).status_code == 200
+        port = first.port
+    with EmulatorServer(job_seconds=3.0, state_dir=str(state)) as second:
+        assert second.port == port  # the same endpoint: the job ledger's rows still match
+        _, body = poll(client, second, done["taskUUID"])
+        item = body["data"][0]
+        assert item["status"] == "success" and client.get(item["videoURL"]).status_code == 200
+        _, body = poll(client, second, running["taskUUID"])
+        assert body["data"][0]["status"] == "success"  # finished after the restart
+        again = post(client, second, [done])
+        assert "duplicate" in again.text.lower()
+        assert second.stats()["video_submissions"] == 0

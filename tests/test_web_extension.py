@@ -166,20 +166,20 @@ def test_run_summary_shows_task_and_cost():
 
 
 def test_costs_are_written_as_the_server_writes_them():
-    """The extension formats a cost with the served format; the result is the server's costs.usd."""
-    from nodes import costs
+    """The extension formats a cost with the served format; the result is the server's pricing.usd."""
+    from nodes import pricing
     served = routes.web_spec()
     amounts = [0, 0.1, 0.3, 1, 2.5, 10, 0.12345, 0.1234, 0.05, 0.00001, 123.456789]
     shown = js(*[("fmtCost", served, a) for a in amounts])
-    assert shown == [costs.usd(a) for a in amounts]
+    assert shown == [pricing.usd(a) for a in amounts]
 
 
 def test_setting_ids_are_served_not_typed_in_web():
     """The ComfyUI settings the server reads are named once in Python and served; web/ types none."""
-    from nodes import costs, layouts
+    from nodes import layouts, limits
     ids = routes.web_spec()["ui"]["setting_ids"]
-    assert ids == {"daily_limit": costs.SETTING_DAILY_LIMIT, "prompt_limit": costs.SETTING_PROMPT_LIMIT,
-                   "allow_unknown_cost": costs.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID}
+    assert ids == {"daily_limit": limits.SETTING_DAILY_LIMIT, "prompt_limit": limits.SETTING_PROMPT_LIMIT,
+                   "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID}
     for path in (ROOT / "web").rglob("*.js"):
         text = path.read_text(encoding="utf-8")
         assert not [i for i in ids.values() if i in text], path

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from comfy_api.latest import io
 
 from .. import layouts, pipeline, widgets
-from ..costs import read_comfy_settings
+from ..settings import read_comfy_settings
 from ..draft import draft
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
 from ..spec import load_spec

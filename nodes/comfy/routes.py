@@ -8,7 +8,7 @@
 - ``DELETE /runware/pixverse/key``: removes the stored key.
 - ``POST /runware/pixverse/estimate`` ``{"node": "<node id>", "values": {widget: value}, "motion": {...}}``:
   the expected cost of a run with these widgets, ``{cost, source, text, limits, today}``: the node's
-  draft request (nodes/draft.py) priced by nodes/costs.py.
+  draft request (nodes/draft.py) priced by nodes/pricing.py, within nodes/limits.py.
 - ``GET  /runware/pixverse/spend``: what the job ledger recorded today and this month, per model, and the
   spending limits in force with where each comes from.
 
@@ -27,11 +27,13 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
-from .. import costs, keystore, layouts, webguard, widgets
+from .. import keystore, layouts, limits, pricing, webguard, widgets
+from ..client import public_base_url
 from ..draft import draft
 from ..client import RetryPolicy, RunwareClient
 from ..errors import PixVerseError, RunwareAuthError, RunwareError
 from ..ledger import open_ledger
+from ..settings import read_comfy_settings
 from ..spec import AUTO, NONE, SET, CapabilitySpec, load_spec
 from ..spec.kinds import KINDS, kind_of
 from ..spec.options import served
@@ -40,7 +42,7 @@ log = logging.getLogger("pixverse")
 ROUTE_PREFIX = "/runware/pixverse"
 MAX_KEY_CHARS = 512
 NO_STORE = {"Cache-Control": "no-store"}
-# How a cost in US dollars is shown (costs.usd writes it the same way; a test holds the two together).
+# How a cost in US dollars is shown (pricing.usd writes it the same way; a test holds the two together).
 COST_FORMAT = {"symbol": "$", "min_decimals": 2, "max_decimals": 4}
 _registered = False
 
@@ -53,8 +55,8 @@ def _user_dir() -> str:
 
 def setting_ids() -> dict[str, str]:
     """The ComfyUI settings the server reads (comfy.settings.json), by role; web/ registers them."""
-    return {"daily_limit": costs.SETTING_DAILY_LIMIT, "prompt_limit": costs.SETTING_PROMPT_LIMIT,
-            "allow_unknown_cost": costs.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID}
+    return {"daily_limit": limits.SETTING_DAILY_LIMIT, "prompt_limit": limits.SETTING_PROMPT_LIMIT,
+            "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID}
 
 
 def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
@@ -186,48 +188,39 @@ def _ledger_if_present():
 
 def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
     """(HTTP status, reply) of the estimate route: the node's draft request (nodes/draft.py, in the
-    layout a run would use) priced by costs.estimate."""
+    layout a run would use) priced by pricing.estimate."""
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         return 400, {"error": "POST {\"node\": <node id>, \"values\": {widget: value}}"}
     node = body.get("node")
     kind = kind_of(node) if isinstance(node, str) else None
     motion = body.get("motion") if isinstance(body.get("motion"), dict) else None
     try:
-        settings = costs.read_comfy_settings(user_dir)
+        settings = read_comfy_settings(user_dir)
         drafted = draft(str(kind or node), body["values"], motion=motion, layout=layouts.override(settings),
                         stand_in_bad_text=True)
         ledger = _ledger_if_present()
-        est = costs.estimate(drafted.task, ledger=ledger, endpoint=costs.default_endpoint(), exact=drafted.exact)
-        policy = costs.load_policy(settings)
-        today = costs.spent_since(ledger, costs.day_start()) if ledger is not None else 0.0
+        est = pricing.estimate(drafted.task, ledger=ledger, endpoint=public_base_url(), exact=drafted.exact)
+        policy = limits.load_policy(settings)
+        today = ledger.spent_since(limits.day_start()) if ledger is not None else 0.0
     except PixVerseError as exc:  # a choice the node would refuse: say so instead of a figure
         return 200, {"cost": None, "source": "invalid", "text": f"no estimate: {exc}", "today": None, "limits": None}
     reply = {**est.to_json(), "today": round(today, 4), "limits": policy.to_json()}
     if policy.daily_limit is not None:
-        reply["text"] += f" · today {costs.usd(today)} of {costs.usd(policy.daily_limit)} a day"
+        reply["text"] += f" · today {pricing.usd(today)} of {pricing.usd(policy.daily_limit)} a day"
     return 200, reply
 
 
 def spend_for(user_dir: str) -> dict:
     from .runtime import ledger_path  # imports ComfyUI
 
-    ledger = _ledger_if_present()
-    policy = costs.load_policy(costs.read_comfy_settings(user_dir))
-    if ledger is None:
-        summary = costs.spend_summary(_EmptyLedger())
-    else:
-        summary = costs.spend_summary(ledger)
+    policy = limits.load_policy(read_comfy_settings(user_dir))
+    summary = limits.spend_summary(_ledger_if_present())
     return {**summary, "limits": policy.to_json(), "ledger": ledger_path(),
-            "text": costs.format_spend(summary, policy)}
-
-
-class _EmptyLedger:
-    def read(self, sql, params=()):
-        return []
+            "text": limits.format_spend(summary, policy)}
 
 
 def add_budget_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
-    """The cost estimate and spend routes (nodes/costs.py)."""
+    """The cost estimate and spend routes (nodes/pricing.py, nodes/limits.py)."""
 
     @routes.post(f"{ROUTE_PREFIX}/estimate")
     async def post_estimate(request: web.Request) -> web.Response:
