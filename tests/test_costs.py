@@ -105,13 +105,13 @@ def test_modify_price_is_per_second_of_the_source_video_and_unpublished_prices_a
         task = build_modify(choices(model="pixverse:modify@0", resolution=tier, aspect_ratio="auto", duration=None,
                                     fps=None), "sha256:" + "ab" * 32, layout="current").task
         assert "duration" not in task
-        cls = costs.cost_class(task)
+        cls = pricing.cost_class(task)
         assert json.loads(cls)["resolution"] == tier
-        cost, entry = costs.documented_price("pixverse:modify@0", cls, 10.0, None)
+        cost, entry = pricing.documented_price("pixverse:modify@0", cls, 10.0, None)
         assert cost == pytest.approx(10 * per_second) and entry["source"].endswith("/pixverse-modify")
-        assert costs.documented_price("pixverse:modify@0", cls, None, None) is None  # no length: no figure
+        assert pricing.documented_price("pixverse:modify@0", cls, None, None) is None  # no length: no figure
     # where Runware publishes no price, prices.json says so (pages checked, date) and holds no figure
-    raw = json.loads(costs.PRICES_PATH.read_text(encoding="utf-8"))
+    raw = json.loads(pricing.PRICES_PATH.read_text(encoding="utf-8"))
     unpublished = raw["not_published"]
     assert set(unpublished) == {"pixverse:1@1", "pixverse:1@3", "pixverse:1@6", "pixverse:1@7", "pixverse:1@8"}
     assert not set(unpublished) & set(raw["prices"])
