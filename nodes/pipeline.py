@@ -146,7 +146,8 @@ def encode_image_input(image, spec: CapabilitySpec, parameter: str, notes: list[
 
     lim = spec.input_image
     encoded = encode_image_for_upload(image, min_side=lim.min_side, max_side=lim.max_side,
-                                      max_bytes=lim.max_bytes, parameter=parameter)
+                                      max_bytes=lim.max_bytes, parameter=parameter,
+                                      send_max_side=lim.upload_max_side, target_bytes=lim.upload_max_bytes)
     notes.extend(f"{parameter}: {n}" for n in encoded.notes)
     return UploadInput(parameter, "image", encoded.data, encoded.mime)
 
@@ -206,7 +207,7 @@ def encode_frames_input(frames, fps: float, spec: CapabilitySpec, notes: list[st
                          f"takes at most {spec.lipsync_limits.video_max_seconds:g} s")
     with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # no MP4 left behind
         path = Path(tmp) / "frames.mp4"
-        encode_frames_mp4(frames, fps, path, audio=audio)
+        encode_frames_mp4(frames, fps, path, audio=audio, max_side=spec.lipsync_limits.frames_max_side)
         return encode_video_file_input(path, spec, notes)
 
 
