@@ -57,11 +57,12 @@ async def _proxy(cdn_port: int, seen: list):
     return server, server.sockets[0].getsockname()[1]
 
 
-def _run(tmp_path: Path, monkeypatch, url: str, *, no_proxy: str = "", use_proxy: bool = True):
+def _run(tmp_path: Path, monkeypatch, url: str, *, no_proxy: str = "", use_proxy: bool = True,
+         seen: list | None = None):
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
                  "http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    seen: list = []
+    seen = [] if seen is None else seen
 
     async def main():
         cdn, cdn_port = await _cdn()
@@ -104,7 +105,9 @@ def test_no_proxy_is_honoured(tmp_path, monkeypatch):
 @pytest.mark.parametrize("url", ["http://100.100.100.200/latest/meta-data", "http://10.1.2.3/v.mp4",
                                  "http://localhost/v.mp4", "http://[2002:7f00:1::]/v.mp4"])
 def test_through_the_proxy_local_literals_are_still_refused(tmp_path, monkeypatch, url):
+    seen: list = []
     with pytest.raises(E.RunwareDownloadError) as info:
-        _run(tmp_path, monkeypatch, url)
+        _run(tmp_path, monkeypatch, url, seen=seen)
     assert "non-public" in str(info.value)
+    assert seen == []  # refused before the proxy was asked
     assert not (tmp_path / "v.mp4").exists()
