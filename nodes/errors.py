@@ -220,11 +220,11 @@ def os_error_text(exc: OSError, path: object = None) -> str:
     """An OSError in words a user can act on: what is wrong with which folder or file."""
     where = f" {path}" if path is not None else ""
     reasons = {
-        errno.ENOSPC: f"the disk holding{where} is full",
-        errno.EDQUOT: f"the disk quota for{where} is used up",
+        errno.ENOSPC: f"the disk holding{where} is full" if where else "the disk is full",
+        errno.EDQUOT: f"the disk quota for{where} is used up" if where else "the disk quota is used up",
         errno.EROFS: f"{where.strip() or 'the folder'} is on a read-only file system",
-        errno.EACCES: f"no permission to write{where}",
-        errno.EPERM: f"no permission to write{where}",
+        errno.EACCES: f"no permission to write{where or ' there'}",
+        errno.EPERM: f"no permission to write{where or ' there'}",
         errno.ENOENT: f"{where.strip() or 'the folder'} does not exist",
         errno.ENOTDIR: f"{where.strip() or 'a part of the path'} is not a folder",
         errno.EISDIR: f"{where.strip() or 'the path'} is a folder",

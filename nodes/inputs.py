@@ -47,7 +47,8 @@ def encode_image_input(image, spec: CapabilitySpec, parameter: str, notes: list[
     """IMAGE tensor → PNG/JPEG bytes fitted to the spec's limits."""
     lim = spec.input_image
     encoded = encode_image_for_upload(image, min_side=lim.min_side, max_side=lim.max_side,
-                                      max_bytes=lim.max_bytes, parameter=parameter)
+                                      max_bytes=lim.max_bytes, parameter=parameter,
+                                      send_max_side=lim.upload_max_side, target_bytes=lim.upload_max_bytes)
     notes.extend(f"{parameter}: {n}" for n in encoded.notes)
     return UploadInput(parameter, "image", encoded.data, encoded.mime)
 
@@ -101,14 +102,14 @@ def encode_frames_input(frames, fps: float, spec: CapabilitySpec, notes: list[st
                          f"takes at most {spec.lipsync_limits.video_max_seconds:g} s")
     with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # no MP4 left behind
         path = Path(tmp) / "frames.mp4"
-        encode_frames_mp4(frames, fps, path, audio=audio)
+        encode_frames_mp4(frames, fps, path, audio=audio, max_side=spec.lipsync_limits.frames_max_side)
         return encode_video_file_input(path, spec, notes)
 
 
-def check_video_source(video_path: Optional[Path], frames, frames_fps) -> None:
+def check_video_source(video_path: Optional[Path], frames, frames_fps, workflow: Optional[str] = None) -> None:
     """A VIDEO file or IMAGE frames, judged by content before anything is encoded or sent."""
     if video_path is not None:
-        preflight.check_video_file(Path(video_path), "video")
+        preflight.check_video_file(Path(video_path), "video", workflow=workflow)
     else:
         preflight.check_frames(frames, frames_fps, "frames")
 

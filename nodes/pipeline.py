@@ -414,7 +414,7 @@ async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None
     checked = build_lipsync(video=PLACEHOLDER_REF, audio=PLACEHOLDER_REF if audio is not None else None,
                             speech_text=speech_text, voice=voice, model=model, spec=spec)
     # Judged by content before anything is encoded or sent: a picture as the video, NaN samples, …
-    check_video_source(video_path, frames, frames_fps)
+    check_video_source(video_path, frames, frames_fps, "lipsync")
     if audio is not None:
         preflight.check_audio(audio, "audio")
     wav = encode_audio(audio, spec) if audio is not None else None  # refuse a long clip before any upload
@@ -441,7 +441,7 @@ async def modify(client, choices: GenerationChoices, opts: JobOptions, *, video_
     reference_ref = PLACEHOLDER_REF if reference_image is not None else None
     plan_layout(client, lambda layout: build_modify(choices, PLACEHOLDER_REF, reference_ref, spec=spec,
                                                     layout=layout), model, opts)
-    check_video_source(video_path, frames, frames_fps)
+    check_video_source(video_path, frames, frames_fps, "modify")
     if reference_image is not None:
         image_size(reference_image, "reference_image")
         preflight.check_image(reference_image, "reference_image")

@@ -121,16 +121,22 @@ def sniff_image(path: Path) -> Optional[str]:
     return None
 
 
-def check_video_file(path: Path, parameter: str = "video"):
+# What the video input is for, by workflow: said when a picture is connected instead.
+VIDEO_PURPOSE = {"video-to-video": "the face to lip-sync", "lipsync": "the face to lip-sync",
+                 "modify": "the video to modify"}
+
+
+def check_video_file(path: Path, parameter: str = "video", workflow: Optional[str] = None):
     """A reference video file, judged by content: a real video stream of ≥ 2 frames of a sane size.
-    Returns its probe (media.VideoInfo)."""
+    Returns its probe (media.VideoInfo). `workflow` ("lipsync", "modify") only words the advice."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{parameter}: {path} is not a file; {NOTHING_SENT}")
     image = sniff_image(path)
     if image:
         raise MediaError(f"{parameter}: {path.name} is {image}, not a video (judged by its content, not its "
-                         f"name). Connect a video clip of the face to lip-sync; {NOTHING_SENT}")
+                         f"name). Connect a video clip{' of ' + VIDEO_PURPOSE[workflow] if workflow in VIDEO_PURPOSE else ''}; "
+                         f"{NOTHING_SENT}")
     try:
         info = probe_video(path)
     except MediaError as exc:
@@ -184,7 +190,7 @@ def check_destination(output_dir: os.PathLike | str, built: Any = None, need_byt
             except OSError:
                 pass
     except OSError as exc:
-        raise PreflightError(f"output folder {folder}: cannot write there: {E.os_error_text(exc)}. Choose a "
+        raise PreflightError(f"output folder {folder}: cannot write there: {E.os_error_text(exc, folder)}. Choose a "
                              f"writable folder (--out, or ComfyUI's --output-directory); {NOTHING_SENT}") from None
     if need_bytes is None:
         task = getattr(built, "task", None)

@@ -224,6 +224,8 @@ def add_budget_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) ->
 
     @routes.post(f"{ROUTE_PREFIX}/estimate")
     async def post_estimate(request: web.Request) -> web.Response:
+        if (refused := webguard.refused_response(request, "the PixVerse cost estimates")) is not None:
+            return refused
         try:
             body = await request.json()
         except Exception:
@@ -233,6 +235,8 @@ def add_budget_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) ->
 
     @routes.get(f"{ROUTE_PREFIX}/spend")
     async def get_spend(request: web.Request) -> web.Response:
+        if (refused := webguard.refused_response(request, "the PixVerse spending figures")) is not None:
+            return refused
         try:
             return web.json_response(spend_for(user_dir()), headers=NO_STORE)
         except PixVerseError as exc:  # e.g. a limit setting that is not a number

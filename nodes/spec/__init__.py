@@ -186,9 +186,12 @@ def value_in(value: Any, listed: tuple) -> bool:
 
 
 class InputImageLimits(_Frozen):
-    min_side: int
+    min_side: int  # what the provider accepts
     max_side: int
     max_bytes: int
+    upload_max_side: Optional[int] = None  # what is sent: Runware keeps no more (see `source`)
+    upload_max_bytes: Optional[int] = None  # PNG under it, else the best JPEG under it
+    source: Optional[str] = None
 
 
 class LipSyncLimits(_Frozen):
@@ -197,6 +200,8 @@ class LipSyncLimits(_Frozen):
     video_max_seconds: float
     video_max_bytes: int
     audio_max_seconds: float
+    frames_max_side: Optional[int] = None  # a video built from frames is scaled down to this long side
+    source: Optional[str] = None
 
 
 class Layout(_Frozen):
