@@ -254,6 +254,9 @@ class Batch:
               + f"; spent {costs.usd(self.progress.spent)}; results: {self.table.jsonl}", file=sys.stderr)
         if self.stopping:
             accepted = [row for row in unfinished if row.task_uuid and self._accepted(row.task_uuid)]
+            for row in accepted:
+                row.status = "interrupted"  # accepted and billed; the same command resumes it
+            self.table.write(force=True)
             print(f"interrupted: {len(accepted)} accepted task(s) are still running at Runware (billed); they are "
                   f"in the job ledger, and the same command again resumes them without paying again"
                   + (f" (taskUUIDs: {', '.join(r.task_uuid for r in accepted[:5])}{' …' if len(accepted) > 5 else ''})"
