@@ -31,7 +31,9 @@ from typing import Optional
 from . import batch
 from .errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
 from .ledger import LEDGER_FILENAME
-from .tasks import GenerationChoices
+from .preflight import check_video_file
+from .tasks import (GenerationChoices, build_image_to_video, build_in_any_layout, build_lipsync, build_text_to_video,
+                    resolve_model)
 from .spec import load_spec
 
 OFFLINE_KEY = "offline-dry-run"
@@ -153,10 +155,8 @@ def build_job(args):
     the input files read, with the errors `generate` gives, before anything is uploaded or sent (the
     batch command checks every row, and estimates its cost, from it). `run(client, opts)`: the job
     through the pipeline (which loads the input files again: nothing large is held in between)."""
-    from . import pipeline
-    from .media import load_audio_file, load_image_file
-    from .preflight import check_video_file
-    from .tasks import build_image_to_video, build_in_any_layout, build_lipsync, build_text_to_video, resolve_model
+    from . import pipeline  # lazy, as in the rest of this module: `options` and `--help` start fast
+    from .media import load_audio_file, load_image_file  # lazy: imports torch
 
     spec, stand_in = load_spec(), pipeline.PLACEHOLDER_REF
     if args.workflow == "text-to-video":

@@ -13,12 +13,12 @@ import contextlib
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .errors import PixVerseError
-from .spec import load_spec
+from ..errors import PixVerseError
+from ..spec import load_spec
 
 # file options of each workflow: relative to the job file's folder
 PATH_KEYS = {"image-to-video": ("first_frame", "last_frame"), "lipsync": ("video", "audio")}
@@ -45,7 +45,6 @@ class Row:
     cost: Optional[float] = None
     seconds: Optional[float] = None
     error: str = ""
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -164,6 +163,8 @@ def parse_row(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Name
     except SystemExit:
         lines = [line for line in err.getvalue().splitlines() if ": error: " in line]
         raise RowError(lines[-1].split(": error: ", 1)[1] if lines else err.getvalue().strip()) from None
+    unknown = [a for a in argv[2:] if a in unknown or a.split("=", 1)[0].lstrip("-").replace("-", "_")
+               not in vars(args)]  # also a key argparse took as an abbreviation of another
     if unknown:
         keys = [u.split("=", 1)[0].lstrip("-").replace("-", "_") for u in unknown if u.startswith("--")]
         known = sorted(k for k in vars(args) if k not in _INTERNAL and k not in RUN_KEYS)

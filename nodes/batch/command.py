@@ -1,21 +1,4 @@
-"""`python -m nodes batch FILE`: many jobs from a file, several at once, through generate's own code.
-
-    python -m nodes batch jobs.jsonl --jobs 8 --out videos --max-cost 20
-
-- Every row is checked first (nodes/batch_file.py: generate's parser, then the CLI's `build_job`): a
-  bad row is reported with its line number and generate's message, and nothing of it is uploaded.
-- Then `--jobs` rows run at once on one event loop, one RunwareClient (one connection pool) and one
-  job ledger, each through the pipeline exactly as `generate` runs it: the ledger reuses finished
-  rows and resumes accepted-but-unfinished ones, so a re-run (after a kill too) never pays twice.
-- Spending: the daily and per-prompt limits apply per row as in `generate`; `--max-cost` refuses the
-  whole batch when its estimate is over it, and stops submitting when spent + running would pass it.
-- Ctrl-C: no new task is submitted; waits end within a second and the accepted tasks stay in the
-  ledger, resumed by the same command; exit 130.
-- DIR/batch-results.jsonl and .csv (nodes/batch_report.py), one row per input row, in input order.
-
-Exit status: 0 every row done or reused; 1 any failed or refused; 2 a usage error (or no row valid);
-130 interrupted.
-"""
+"""Running the checked rows of a job file: the batch command behind `python -m nodes batch` (see __init__)."""
 from __future__ import annotations
 
 import argparse
@@ -29,32 +12,14 @@ from pathlib import Path
 from typing import Callable, Optional
 from uuid import uuid4
 
-from . import costs, pipeline
-from .batch_file import FileError, Row, check_rows, read_rows
-from .batch_report import Progress, ResultsTable
-from .client import RunwareClient
-from .errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
-from .ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
+from .. import costs, pipeline
+from ..client import RunwareClient
+from ..errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
+from ..ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
+from .jobfile import FileError, Row, check_rows, read_rows
+from .results import Progress, ResultsTable
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, metavar="FILE",
-                   help="JSON Lines (.jsonl) or CSV (.csv): one job per row, keys = generate's options with "
-                        "underscores + workflow; file paths relative to FILE's folder")
-    p.add_argument("--jobs", type=int, default=4, help="tasks at once (default 4)")
-    p.add_argument("--out", type=Path, default=Path("pixverse-output"),
-                   help="folder for the MP4s and batch-results.jsonl/.csv")
-    p.add_argument("--max-cost", type=float, default=None, metavar="USD",
-                   help="refuse the batch when its estimate is over this; stop submitting before spent + "
-                        "running would pass it")
-    p.add_argument("--ledger", type=Path, default=None,
-                   help=f"job ledger file (default: <out>/{LEDGER_FILENAME}); re-running reuses and resumes")
-    p.add_argument("--offline", action="store_true",
-                   help="start the local Runware emulator in-process: no key, no charge")
-    p.add_argument("--job-seconds", type=float, default=2.0, help="with --offline: how long a job takes")
-    p.add_argument("--deadline", type=float, default=20 * 60, help="seconds to wait for each result")
 
 
 def spending_policy(prompt_id: Optional[str] = None) -> costs.BudgetPolicy:
@@ -62,9 +27,9 @@ def spending_policy(prompt_id: Optional[str] = None) -> costs.BudgetPolicy:
     return costs.load_policy(prompt_id=prompt_id)
 
 
-def main(args: argparse.Namespace, *, base_url: Optional[str], api_key: Optional[str], endpoint: Optional[str],
+def run(args: argparse.Namespace, *, base_url: Optional[str], api_key: Optional[str], endpoint: Optional[str],
          parser: argparse.ArgumentParser, build_job: Callable) -> int:
-    """The batch command. `parser` and `build_job` are generate's (nodes/cli.py), passed in."""
+    """Check every row, estimate, run; the exit status. `parser` and `build_job` are generate's."""
     try:
         if args.jobs < 1:
             raise PixVerseError(f"--jobs {args.jobs}: at least 1")
@@ -160,6 +125,7 @@ class Batch:
         loop = asyncio.get_running_loop()
         queue = [row for row in self.rows if row.ok]
         queue.reverse()
+        self.table.write(force=True)  # every row there from the start (pending): a killed run leaves a table
         workers = [asyncio.ensure_future(self._worker(queue)) for _ in range(min(self.args.jobs, len(queue)))]
         try:
             loop.add_signal_handler(signal.SIGINT, self._interrupt, workers)
@@ -251,7 +217,8 @@ class Batch:
         unfinished = [row for row in self.rows if row.status in ("running", "pending")]
         print(f"{len(self.rows)} rows: {c['done']} done, {c['reused']} reused, {c['failed']} failed, "
               f"{c['refused']} refused" + (f", {len(unfinished)} not finished" if unfinished else "")
-              + f"; spent {costs.usd(self.progress.spent)}; results: {self.table.jsonl}", file=sys.stderr)
+              + f"; spent {costs.usd(self.progress.spent)} in {time.monotonic() - self.progress.started:.1f} s; "
+              f"results: {self.table.jsonl}", file=sys.stderr)
         if self.stopping:
             accepted = [row for row in unfinished if row.task_uuid and self._accepted(row.task_uuid)]
             for row in accepted:

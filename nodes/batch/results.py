@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from .batch_file import Row
-from .costs import usd
+from ..costs import usd
+from .jobfile import Row
 
 RESULTS_NAME = "batch-results"
 COLUMNS = ("line", "status", "taskUUID", "file", "cost", "seconds", "error")
