@@ -92,7 +92,7 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
         row.estimate = costs.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact)
     unknown = [row.line for row in rows if row.estimate.cost is None]
     total = sum(row.estimate.cost or 0.0 for row in rows)
-    print(f"estimate: {costs.usd(total)} for {len(rows)} rows"
+    print(f"estimate: {costs.usd(total)} for {len(rows) - len(unknown)} rows"
           + (f" (+ {len(unknown)} of unknown cost)" if unknown else ""), file=sys.stderr, flush=True)
     if max_cost is None:
         return ""
@@ -133,7 +133,10 @@ class Batch:
             pass
         try:
             async with self.client:
-                await asyncio.gather(*workers, return_exceptions=True)
+                ended = await asyncio.gather(*workers, return_exceptions=True)
+            for exc in ended:  # a row's own errors are in its row; this would be a fault of the batch's
+                if isinstance(exc, Exception):
+                    self.progress.say(f"error: a batch worker stopped: {type(exc).__name__}: {exc}")
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGINT)
