@@ -117,7 +117,7 @@ def test_killed_mid_way_then_rerun_pays_each_row_once(emu, request):
     assert emu.stats()["duplicate_submits"] == 0
 
 
-def test_bad_rows_are_reported_by_line_and_the_rest_run(emu, request, tmp_path):
+def test_bad_rows_are_reported_by_line_and_the_rest_run(emu, request):
     d = artifact_dir("batch", request.node.name)
     from PIL import Image
 

@@ -185,3 +185,5 @@ def check_rows(rows: list[Row], base: Path, parser: argparse.ArgumentParser, bui
             row.status, row.error = "refused", str(exc)
         except (PixVerseError, OSError) as exc:
             row.status, row.error = "refused", str(exc)
+        except Exception as exc:  # noqa: BLE001 - a surprise in one row is that row's, the others still run
+            row.status, row.error = "refused", f"unexpected {type(exc).__name__}: {exc}"
