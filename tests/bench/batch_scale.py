@@ -5,7 +5,8 @@
 
 The emulator runs in its own process (`python -m nodes.emulator`) with a fixed job length; each run
 is the real CLI in a fresh subprocess with a fresh ledger and output folder (no reuse). Rows differ by
-prompt, not seed, so the emulator renders one small MP4 (v5, 360p, 5 s) once and serves it to all:
+prompt, not seed, so the emulator renders one small MP4 (v5, 360p, 5 s) once, in a warm-up run of one
+job before the figures, and serves it to all:
 what is measured is the batch tool (submit, poll, download, probe, ledger, results table), not the
 renderer. Printed per run: wall time (the whole command: start-up, checking and estimating
 every row, running), run time (from the first submit to the last row, as the command reports it), the ideal (rounds × job length, rounds = ceil(jobs / --jobs)),
@@ -99,6 +100,7 @@ def main() -> None:
         port = free_port()
         emu = start_emulator(port, a.job_seconds, work / "media")
         try:
+            one_run(1, 1, a.job_seconds, port, emu.pid, work)  # warm-up: the emulator renders its one MP4 here
             print(f"{'jobs':>5} {'--jobs':>6} {'done':>5} {'wall s':>7} {'run s':>6} {'ideal s':>7} {'×ideal':>6} "
                   f"{'row s':>6} {'peak RSS MB':>11} {'CPU s':>6} {'emu CPU s':>9}  load")
             for n, jobs in runs:
