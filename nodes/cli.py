@@ -32,11 +32,14 @@ from pathlib import Path
 from typing import Optional
 from uuid import uuid4
 
+from . import batch
 from .client import RunwareClient
 from .client.urls import redact_text
 from .errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
 from .ledger import LEDGER_FILENAME, Ledger
 from .limits import format_spend, load_policy, spend_summary
+from .preflight import check_video_file
+from .tasks import build_image_to_video, build_in_any_layout, build_lipsync, build_text_to_video, resolve_model
 from .spec import load_spec
 from .spec.options import summary_lines
 from .tasks import GenerationChoices
@@ -127,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     spend.add_argument("--out", type=Path, default=Path("pixverse-output"))
     spend.add_argument("--json", action="store_true", help="print the figures as JSON")
     _add_ledger_arg(spend)
+    batch.add_arguments(sub.add_parser("batch", help="many jobs from a JSON Lines or CSV file, several at once"))
     return parser
 
 
@@ -145,20 +149,53 @@ def _progress(event) -> None:
 
 
 async def _job(client, args, opts):
-    from . import media, pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
+    from . import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
 
     if args.command == "recover":
         return await pipeline.recover(client, args.task_uuid, opts)
+    _draft, run = build_job(args)
+    return await run(client, opts)
+
+
+def build_job(args):
+    """generate's options (parsed `generate WORKFLOW` arguments) → (draft, run).
+
+    `draft`: the BuiltTask as it would be sent, with stand-ins for the uploads: every choice checked and
+    the input files read, with the errors `generate` gives, before anything is uploaded or sent (the
+    batch command checks every row, and estimates its cost, from it). `run(client, opts)`: the job
+    through the pipeline (which loads the input files again: nothing large is held in between)."""
+    from . import pipeline  # lazy, as in the rest of this module: `options` and `--help` start fast
+    from .media import load_audio_file, load_image_file  # lazy: imports torch
+
+    spec, stand_in = load_spec(), pipeline.PLACEHOLDER_REF
     if args.workflow == "text-to-video":
-        return await pipeline.text_to_video(client, _choices(args), opts)
+        choices = _choices(args)
+        model = resolve_model(spec, choices.model, args.workflow)
+        draft = build_in_any_layout(model, lambda layout: build_text_to_video(choices, spec=spec, layout=layout))
+        return draft, lambda client, opts: pipeline.text_to_video(client, choices, opts)
     if args.workflow == "image-to-video":
-        side = load_spec().input_image.max_side  # no need to decode more than is ever sent
-        first = media.load_image_file(args.first_frame, max_side=side)
-        last = media.load_image_file(args.last_frame, max_side=side) if args.last_frame else None
-        return await pipeline.image_to_video(client, _choices(args), first, last, opts)
-    audio = media.load_audio_file(args.audio) if args.audio else None
-    return await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
-                                  speech_text=args.speech_text, voice=args.voice)
+        side = spec.input_image.max_side  # no need to decode more than is ever sent
+
+        def frames():
+            return (load_image_file(args.first_frame, max_side=side),
+                    load_image_file(args.last_frame, max_side=side) if args.last_frame else None)
+        choices, (first, last) = _choices(args), frames()
+        model = resolve_model(spec, choices.model, args.workflow)
+        size, last_ref = pipeline.image_size(first, "first_frame"), stand_in if last is not None else None
+        draft = build_in_any_layout(model, lambda layout: build_image_to_video(
+            choices, stand_in, last_ref, first_frame_size=size, spec=spec, layout=layout))
+        return draft, lambda client, opts: pipeline.image_to_video(client, choices, *frames(), opts)
+    draft = build_lipsync(video=stand_in, audio=stand_in if args.audio else None, speech_text=args.speech_text,
+                          voice=args.voice, spec=spec)
+    check_video_file(args.video, "video")
+    if args.audio:
+        load_audio_file(args.audio)
+
+    async def run(client, opts):
+        audio = load_audio_file(args.audio) if args.audio else None
+        return await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
+                                      speech_text=args.speech_text, voice=args.voice)
+    return draft, run
 
 
 def ledger_path(args) -> Path:
@@ -252,6 +289,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds, state_dir=str(state)))
             base_url, api_key = emu.base_url, OFFLINE_KEY
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
+        if args.command == "batch":
+            return batch.main(args, base_url=base_url, api_key=api_key, parser=build_parser(), build_job=build_job,
+                              endpoint=None)
         try:
             return asyncio.run(_run(args, base_url, api_key))
         except (RunwareInterrupted, RunwareTimeoutError) as exc:
