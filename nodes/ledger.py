@@ -562,3 +562,12 @@ def open_ledger(path: os.PathLike | str) -> Ledger:
         if ledger is None:
             ledger = _open[key] = Ledger(key)
         return ledger
+
+
+def forget_ledger(path: os.PathLike | str) -> None:
+    """Close and drop this process's shared Ledger of `path`, if any (before the file is moved aside)."""
+    key = str(Path(path).resolve())
+    with _open_lock:
+        ledger = _open.pop(key, None)
+    if ledger is not None:
+        ledger.close()

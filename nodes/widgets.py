@@ -7,15 +7,17 @@ the mapping below is testable without ComfyUI.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import ValidationError
 
 from .errors import PixVerseInputError
 from .spec import AUTO, CapabilitySpec, Setting, load_spec
-from .spec.kinds import MOTION_NODES, NODE_IDS, workflow_of  # noqa: F401 (NODE_IDS: offered here too)
+from .spec.kinds import COUNTED, MOTION_NODES, NODE_IDS, workflow_of  # noqa: F401 (NODE_IDS: offered here too)
 from .spec.options import fps_unset_value, node_settings
 from .tasks import GenerationChoices
 
@@ -24,6 +26,14 @@ MOTION_TYPE = "PIXVERSE_MOTION"
 
 # NODE_IDS (node kind → ComfyUI node id) and MOTION_NODES (motion node kind → the setting it picks)
 # come from the table of node kinds, nodes/spec/kinds.py.
+
+# `count` on the nodes of COUNTED kinds: that many videos at once from the same inputs.
+MAX_COUNT = 8
+# The public order of each node kind's inputs (input_order.json): saved workflows store widget values
+# by position, so an input is only ever appended. An input the file does not list yet (a setting
+# added to the spec later) comes after every listed one, in its definition order: one spec edit, and
+# `count`, appended after the settings that existed when it came, keeps its place.
+PUBLIC_ORDER: dict[str, list[str]] = json.loads(Path(__file__).with_name("input_order.json").read_text("utf-8"))
 
 # Output slots of the video nodes (the generators and Recover), in order. Links in saved workflows
 # point at slot numbers.
@@ -201,19 +211,34 @@ def recover_widgets() -> list[Widget]:
                    default="")]
 
 
-def widgets_for(kind: str, spec: Optional[CapabilitySpec] = None) -> list[Widget]:
-    """The inputs of a node of `kind` (nodes/spec/kinds.py), in their public order."""
+def count_widget() -> Widget:
+    return Widget("count", "int", f"How many videos to make at once from these inputs (1-{MAX_COUNT}), with seeds "
+                  "seed, seed+1, …: each is its own task and its own charge. The outputs become lists: Save "
+                  "Video and the previews run once per video.", default=1, optional=True, min=1, max=MAX_COUNT)
+
+
+def _defined(kind: str, spec: Optional[CapabilitySpec]) -> list[Widget]:
     if kind in ("text_to_video", "image_to_video"):
-        return generation_widgets(spec, image_to_video=kind == "image_to_video")
-    if kind == "lipsync":
-        return lipsync_widgets(spec)
-    if kind == "modify":
-        return modify_widgets(spec)
-    if kind in MOTION_NODES:
-        return motion_node_widgets(kind, spec)
-    if kind == "recover":
-        return recover_widgets()
-    raise KeyError(f"unknown node kind {kind!r}")
+        found = generation_widgets(spec, image_to_video=kind == "image_to_video")
+    elif kind == "lipsync":
+        found = lipsync_widgets(spec)
+    elif kind == "modify":
+        found = modify_widgets(spec)
+    elif kind in MOTION_NODES:
+        found = motion_node_widgets(kind, spec)
+    elif kind == "recover":
+        found = recover_widgets()
+    else:
+        raise KeyError(f"unknown node kind {kind!r}")
+    return found + ([count_widget()] if kind in COUNTED else [])
+
+
+def widgets_for(kind: str, spec: Optional[CapabilitySpec] = None) -> list[Widget]:
+    """The inputs of a node of `kind` (nodes/spec/kinds.py), in their public order (PUBLIC_ORDER)."""
+    found = _defined(kind, spec)
+    listed = PUBLIC_ORDER.get(kind, [])
+    rank = {name: i for i, name in enumerate(listed)}
+    return sorted(found, key=lambda w: (rank.get(w.name, len(listed)), found.index(w)))
 
 
 def parse_task_uuid(value: Any) -> str:

@@ -114,8 +114,9 @@ def test_count_makes_four_videos_at_once(comfy, emulator):
     assert overlap == 4, f"the four tasks ran {overlap} at a time"
     fault_matrix.FIGURES.append(f"count 4, 6 s jobs, real ComfyUI: {wall:.1f} s = {wall / 6:.2f} job lengths "
                                 f"(4 tasks accepted, {overlap} at once)")
-    # run again: every variation is its own ledger row, each reused
-    entry = ok(comfy.wait(comfy.queue(graph(t2v("four takes of a red kite over a beach", 10, count=4))), 120))
+    # run again with the frames wired (ComfyUI's cache cannot answer): each variation is its own ledger row, reused
+    entry = ok(comfy.wait(comfy.queue(graph(t2v("four takes of a red kite over a beach", 10, count=4),
+                                            frames=True)), 120))
     assert emulator.stats()["video_submissions"] == 4
     assert {i["source"] for i in infos(entry, "2")} == {"reused"}
 

@@ -176,10 +176,11 @@ def test_costs_are_written_as_the_server_writes_them():
 
 def test_setting_ids_are_served_not_typed_in_web():
     """The ComfyUI settings the server reads are named once in Python and served; web/ types none."""
-    from nodes import layouts, limits
+    from nodes import layouts, limits, settings
     ids = routes.web_spec()["ui"]["setting_ids"]
     assert ids == {"daily_limit": limits.SETTING_DAILY_LIMIT, "prompt_limit": limits.SETTING_PROMPT_LIMIT,
-                   "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID}
+                   "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID,
+                   "start_ahead": settings.START_AHEAD_SETTING}
     for path in (ROOT / "web").rglob("*.js"):
         text = path.read_text(encoding="utf-8")
         assert not [i for i in ids.values() if i in text], path

@@ -468,6 +468,20 @@ const SPENDING_SETTINGS = [
     defaultValue: false,
   },
   {
+    id: SETTING_IDS?.start_ahead,
+    category: ["Runware", "Many videos", "Start queued prompts early"],
+    name: "Start queued prompts early (tasks at once; 0 = off)",
+    tooltip:
+      "ComfyUI runs one prompt at a time. With N above 0, each PixVerse node of a prompt still waiting in the queue " +
+      "whose inputs are known (its widgets, Effect/Camera, Load Image/Video/Audio) is sent to Runware at once, up to N " +
+      "tasks; when the prompt's turn comes the node picks its task up from the job ledger (one task, one charge). " +
+      "A prompt removed from the queue after its task started cannot take it back: that video is still paid, still " +
+      "downloaded to output/pixverse and listed in the job ledger. RUNWARE_PIXVERSE_START_AHEAD wins.",
+    type: "number",
+    defaultValue: 0,
+    attrs: { min: 0, max: 64, step: 1 },
+  },
+  {
     id: "Runware.PixVerse.Spent",
     category: ["Runware", "Spending", "Spent"],
     name: "Spent (from the job ledger)",

@@ -22,20 +22,36 @@ def place_samples() -> None:
         log.warning("PixVerse: could not write the example workflows' sample inputs", exc_info=True)
 
 
+_started = False
+
+
+def start() -> None:
+    """Once per process: the routes, the on-prompt hooks (the queue-time check reads the posted prompt;
+    queued prompts may start early) and the paid tasks an earlier run left unfinished."""
+    global _started
+    if _started:
+        return
+    from server import PromptServer  # ComfyUI's server
+
+    from . import ahead, posted, routes, runtime
+
+    routes.register()
+    PromptServer.instance.add_on_prompt_handler(posted.on_prompt)
+    PromptServer.instance.add_on_prompt_handler(ahead.STARTER.on_prompt)
+    runtime.follow_orphans_at_start()
+    _started = True
+
+
 class PixVerseExtension(ComfyExtension):
     async def on_load(self) -> None:
-        from . import routes
-
-        routes.register()
+        start()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        # ComfyUI 0.3.64 never calls on_load; register the routes here too (idempotent).
-        from . import routes
+        # ComfyUI 0.3.64 never calls on_load; start here too (once).
         from .nodes import NODE_CLASSES
 
-        routes.register()
+        start()
         place_samples()
-
         return list(NODE_CLASSES)
 
 

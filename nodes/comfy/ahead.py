@@ -16,56 +16,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import uuid
 from typing import Any, Optional
 
 import folder_paths
 
-from .. import widgets
-from ..kinds import KINDS
-from . import jobs, runtime
+from ..settings import start_ahead
+from ..spec.kinds import BY_KIND
+from . import jobs, posted, runtime
 
 log = logging.getLogger("pixverse")
 
-ENV_VAR = "RUNWARE_PIXVERSE_START_AHEAD"
-SETTING_ID = "Runware.PixVerse.StartAhead"
 QUEUE_WAIT_S = 10.0  # how long to look for a just-posted prompt in the queue (it may fail validation)
 STARTABLE = ("text_to_video", "image_to_video", "lipsync", "modify")
 
 
-def limit(settings: Optional[dict] = None) -> int:
-    """N: how many early tasks may run at once (0: off). The environment wins over the setting."""
-    raw = os.environ.get(ENV_VAR, "").strip()
-    if not raw and isinstance(settings, dict):
-        raw = str(settings.get(SETTING_ID) or "").strip()
-    try:
-        return max(0, int(float(raw))) if raw else 0
-    except ValueError:
-        log.warning("PixVerse: %s=%r is not a whole number; starting queued prompts early is off", ENV_VAR, raw)
-        return 0
-
-
-class _Link:
-    """An input that comes from another node: resolved to a value, or None when not known ahead."""
-
-    @staticmethod
-    def resolve(prompt: dict, link: list) -> tuple[bool, Any]:
-        source = prompt.get(str(link[0])) or {}
-        kind = source.get("class_type")
-        inputs = source.get("inputs") or {}
-        for key, setting in widgets.MOTION_NODES.items():
-            if kind == KINDS[key].node_id:
-                value = inputs.get(setting)
-                return (isinstance(value, str), widgets.motion_value(**{setting: value}))
-        if any(isinstance(v, list) for v in inputs.values()):
-            return False, None  # the source itself depends on another node
-        if kind == "LoadImage" and link[1] == 0:
-            return True, _load_v1("LoadImage", inputs)[0]
-        if kind == "LoadAudio" and link[1] == 0:
-            return True, _load_v1("LoadAudio", inputs)[0]
-        if kind == "LoadVideo" and link[1] == 0 and isinstance(inputs.get("file"), str):
-            return True, folder_paths.get_annotated_filepath(inputs["file"])
-        return False, None
+def _resolve_link(prompt: dict, link: list) -> tuple[bool, Any]:
+    """An input that comes from another node: (True, its value), or (False, None) when it is not
+    known before the prompt runs."""
+    motion = posted.motion_from(prompt, link)
+    if motion is not None:
+        return True, motion
+    source = prompt.get(str(link[0])) or {}
+    kind = source.get("class_type")
+    inputs = source.get("inputs") or {}
+    if any(isinstance(v, list) for v in inputs.values()):
+        return False, None  # the source itself depends on another node
+    if kind == "LoadImage" and link[1] == 0:
+        return True, _load_v1("LoadImage", inputs)[0]
+    if kind == "LoadAudio" and link[1] == 0:
+        return True, _load_v1("LoadAudio", inputs)[0]
+    if kind == "LoadVideo" and link[1] == 0 and isinstance(inputs.get("file"), str):
+        return True, folder_paths.get_annotated_filepath(inputs["file"])
+    return False, None
 
 
 def _load_v1(class_type: str, inputs: dict) -> tuple:
@@ -78,7 +61,7 @@ def _load_v1(class_type: str, inputs: dict) -> tuple:
 
 def startable(prompt: dict) -> list[tuple[str, str, dict]]:
     """(node id, kind, inputs) of each PixVerse node whose inputs are all known now."""
-    kinds = {KINDS[k].node_id: k for k in STARTABLE}
+    kinds = {BY_KIND[k].node_id: k for k in STARTABLE}
     found = []
     for node_id, node in prompt.items():
         kind = kinds.get(node.get("class_type"))
@@ -88,7 +71,7 @@ def startable(prompt: dict) -> list[tuple[str, str, dict]]:
         for name, value in (node.get("inputs") or {}).items():
             if isinstance(value, list) and len(value) == 2:
                 try:
-                    known, value = _Link.resolve(prompt, value)
+                    known, value = _resolve_link(prompt, value)
                 except Exception:  # noqa: BLE001 - a loader that fails here fails again in its turn, with its message
                     log.debug("PixVerse: input %s of node %s not known ahead", name, node_id, exc_info=True)
                     known = False
@@ -111,10 +94,10 @@ class Starter:
     def on_prompt(self, json_data: dict) -> dict:
         """ComfyUI's on-prompt hook: runs before the prompt is validated and queued."""
         try:
-            n = limit(runtime.comfy_settings())
+            n = start_ahead(runtime.comfy_settings())
             if n <= 0 or not isinstance(json_data.get("prompt"), dict):
                 return json_data
-            json_data.setdefault("prompt_id", jobs.new_prompt_id())  # ComfyUI keeps a given prompt_id
+            json_data.setdefault("prompt_id", str(uuid.uuid4()))  # ComfyUI keeps a given prompt_id
             task = asyncio.get_running_loop().create_task(self._when_queued(str(json_data["prompt_id"]), n))
             self.running.add(task)
             task.add_done_callback(self.running.discard)
@@ -175,9 +158,3 @@ async def _pending_prompt(prompt_id: str, wait: float = QUEUE_WAIT_S) -> Optiona
 
 
 STARTER = Starter()
-
-
-def register() -> None:
-    from server import PromptServer
-
-    PromptServer.instance.add_on_prompt_handler(STARTER.on_prompt)

@@ -4,9 +4,8 @@ Each node's id, title and description come from the table of node kinds (nodes/s
 inputs from nodes/widgets.py; queue-time validation builds the draft request (nodes/draft.py)."""
 from __future__ import annotations
 
+import asyncio
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any, Optional
 
 from comfy_api.latest import io
@@ -16,8 +15,9 @@ from ..settings import read_comfy_settings
 from ..draft import draft
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
 from ..spec import load_spec
-from ..spec.kinds import BY_KIND, MOTION_NODES
-from .runtime import NodeRuntime, user_dir, wiring_fingerprint
+from ..spec.kinds import BY_KIND, COUNTED, MOTION_NODES
+from . import jobs, posted
+from .runtime import NodeRuntime, new_client, user_dir, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
 
 log = logging.getLogger("pixverse")
@@ -28,41 +28,72 @@ def forced_layout() -> Optional[str]:
     return layouts.override(read_comfy_settings(user_dir()))
 
 
-def validate_draft(kind: str, values: dict) -> bool | str:
-    """ComfyUI's validate_inputs for a node that sends a task: True, or why the node refuses its values."""
+def validate_draft(kind: str, node_id: Any) -> bool | str:
+    """Queue-time check of a node that sends a task: True, or why it refuses its values (said once).
+
+    The values come from the prompt being posted (posted.py), so ComfyUI's own checks (ranges, options)
+    still run for every input; when there is none (not a /prompt request), the run checks before any upload."""
+    values = posted.node_values(node_id)
+    if values is None:
+        return True
+    values.update(posted.linked_stand_ins(node_id))
     try:
-        draft(kind, values, layout=forced_layout())
+        for one in jobs.variations(values):
+            draft(kind, one, layout=forced_layout())
     except PixVerseInputError as exc:
         return str(exc)
     return True
 
 
-async def _run(cls, job, *, local=None):
-    """Run a pipeline job with ComfyUI's progress, interrupt and output folder; map errors.
-
-    `local(opts)`, when given, is tried first and may answer without Runware (and without a key)."""
-    rt = NodeRuntime(cls.hidden.unique_id)
+async def _run(cls, kind: str, inputs: dict, *, local=None) -> io.NodeOutput:
+    """Run a node's jobs (one per video, `count` of them) with ComfyUI's progress, interrupt and output
+    folder; map errors. `local(opts)`, when given, may answer without Runware (and without a key)."""
+    node_jobs = jobs.jobs(kind, inputs)
+    rt = NodeRuntime(cls.hidden.unique_id, len(node_jobs))
     wanted = widgets.wired_outputs(cls.hidden.prompt, cls.hidden.unique_id)
-    opts = rt.job_options(wanted)
     try:
-        result = await local(opts) if local is not None else None
-        if result is None:
-            async with rt.client() as client:
-                result = await job(client, opts)
-    except RunwareInterrupted as exc:
-        rt.interrupted(exc)
+        group = getattr(pipeline, "ClaimGroup", lambda n: None)(len(node_jobs)) if len(node_jobs) > 1 else None  # TODO(money2)
+        options = [rt.job_options(wanted, i, group) for i in range(len(node_jobs))]
+        result = await local(options[0]) if local is not None else None
+        if result is not None:
+            return rt.outputs([result], kind in COUNTED)
+        async with new_client() as client:
+            results = await asyncio.gather(*(job(client, opts) for job, opts in zip(node_jobs, options)),
+                                           return_exceptions=True)
+    except asyncio.CancelledError:  # ComfyUI cancels the other nodes of a prompt when one fails
+        rt.text(rt.stopped("Stopped because another node of this prompt failed"))
         raise
     except PixVerseError as exc:
         rt.text(f"error: {exc}")
         raise
     except Exception as exc:  # noqa: BLE001 - shown as a PixVerse error naming the task, not a bare internal one
         raise rt.unexpected(exc) from exc
-    return rt.outputs(result)
+    return rt.outputs(_settled(rt, results), kind in COUNTED)
+
+
+def _settled(rt: NodeRuntime, results: list) -> list[pipeline.JobResult]:
+    """The results of every job, or the first failure (a cancel first), naming the videos that did come."""
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if not failures:
+        return results
+    if rt.cancelled or any(isinstance(f, RunwareInterrupted) for f in failures):
+        raise rt.interrupt()
+    first = next((f for f in failures if isinstance(f, PixVerseError)), failures[0])
+    if not isinstance(first, PixVerseError):
+        raise rt.unexpected(first) from first
+    done = [r for r in results if not isinstance(r, BaseException)]
+    if done:  # paid and on disk: said, so nobody pays for them again
+        first.args = (f"{first} ({len(done)} of the {len(results)} videos finished and are kept: "
+                      + ", ".join(str(r.video_path) for r in done) + "; queue the prompt again to get them "
+                      "without a new charge)",)
+    rt.text(f"error: {first}")
+    raise first
 
 
 class _VideoResultNode(io.ComfyNode):
-    """A node with the generators' outputs (video, frames, audio, fps, info). Only connected frames
-    and audio are decoded, so their wiring is part of the node's cache fingerprint."""
+    """A node with the generators' outputs (video, frames, audio, fps, info): lists, one item per video,
+    on a node with `count`. Only connected frames and audio are decoded, so their wiring is part of the
+    node's cache fingerprint."""
 
     KIND = ""  # its row in nodes/spec/kinds.py
 
@@ -77,75 +108,33 @@ class _VideoResultNode(io.ComfyNode):
         return io.Schema(
             node_id=kind.node_id, display_name=kind.display_name, category=widgets.CATEGORY,
             description=kind.description, inputs=[to_input(w) for w in inputs],
-            outputs=generator_outputs({w.name for w in inputs}),
+            outputs=generator_outputs({w.name for w in inputs}, as_lists=kind.counted),
             hidden=[io.Hidden.unique_id, io.Hidden.prompt])
 
     @classmethod
-    def validate_inputs(cls, **kw) -> bool | str:
-        return validate_draft(cls.KIND, kw)
+    def validate_inputs(cls, model=None) -> bool | str:
+        # One input named: ComfyUI checks the others itself and says a refusal once (posted.py).
+        return validate_draft(cls.KIND, cls.hidden.unique_id)
+
+    @classmethod
+    async def execute(cls, **kw) -> io.NodeOutput:
+        return await _run(cls, cls.KIND, kw)
 
 
 class PixVerseTextToVideo(_VideoResultNode):
     KIND = "text_to_video"
 
-    @classmethod
-    async def execute(cls, **kw) -> io.NodeOutput:
-        choices = widgets.generation_choices(kw)
-        return await _run(cls, lambda client, opts: pipeline.text_to_video(client, choices, opts))
-
 
 class PixVerseImageToVideo(_VideoResultNode):
     KIND = "image_to_video"
-
-    @classmethod
-    async def execute(cls, first_frame, last_frame=None, **kw) -> io.NodeOutput:
-        choices = widgets.generation_choices(kw)
-        return await _run(cls, lambda client, opts: pipeline.image_to_video(client, choices, first_frame,
-                                                                            last_frame, opts))
 
 
 class PixVerseLipSync(_VideoResultNode):
     KIND = "lipsync"
 
-    @classmethod
-    async def execute(cls, model=None, video=None, frames=None, frames_fps=24.0, audio=None, speech_text="",
-                      voice=None, **_) -> io.NodeOutput:
-        async def job(client, opts):
-            with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # removed after the job
-                video_path = _video_input_path(video, Path(tmp)) if video is not None else None
-                return await pipeline.lipsync(client, opts, video_path=video_path, frames=frames,
-                                              frames_fps=frames_fps, audio=audio, speech_text=speech_text or None,
-                                              voice=voice, model=model)
-        return await _run(cls, job)
-
-
-def _video_input_path(video: Any, tmp: Path) -> Path:
-    """A VIDEO input as a file: the file itself when it is one, else the video saved to an MP4 in `tmp`."""
-    # Newer ComfyUI lets Load Video trim/crop without re-encoding: the stream source is then the
-    # unedited file, and only save_to() applies the edits (0.3.64 has neither method).
-    edited = getattr(video, "has_pending_frame_edits", lambda: False)() or \
-        tuple(getattr(video, "get_active_trim_window", lambda: (0.0, 0.0))()) != (0.0, 0.0)
-    source = None if edited else getattr(video, "get_stream_source", lambda: None)()
-    if isinstance(source, str) and Path(source).is_file():
-        return Path(source)
-    path = tmp / "reference.mp4"
-    video.save_to(str(path))
-    return path
-
 
 class PixVerseModify(_VideoResultNode):
     KIND = "modify"
-
-    @classmethod
-    async def execute(cls, video=None, frames=None, frames_fps=24.0, reference_image=None, **kw) -> io.NodeOutput:
-        choices = widgets.modify_choices(kw)
-
-        async def job(client, opts):
-            with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # removed after the job
-                video_path = _video_input_path(video, Path(tmp)) if video is not None else None
-                return await pipeline.modify(client, choices, opts, video_path=video_path, frames=frames,
-                                             frames_fps=frames_fps, reference_image=reference_image)
-        return await _run(cls, job)
 
 
 class _MotionNode(io.ComfyNode):
@@ -202,8 +191,7 @@ class PixVerseRecover(_VideoResultNode):
     @classmethod
     async def execute(cls, task_uuid) -> io.NodeOutput:
         uuid = widgets.parse_task_uuid(task_uuid)
-        return await _run(cls, lambda client, opts: pipeline.recover(client, uuid, opts),
-                          local=lambda opts: pipeline.recover_local(uuid, opts))
+        return await _run(cls, cls.KIND, {"task_uuid": uuid}, local=lambda opts: pipeline.recover_local(uuid, opts))
 
 
 NODE_CLASSES = [PixVerseTextToVideo, PixVerseImageToVideo, PixVerseLipSync, PixVerseEffect, PixVerseCamera,

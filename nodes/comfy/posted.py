@@ -12,6 +12,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any, Optional
 
+from ..spec.kinds import BY_KIND, MOTION_NODES
+
 _PROMPT: ContextVar[Optional[dict]] = ContextVar("pixverse_posted_prompt", default=None)
 
 
@@ -33,9 +35,34 @@ def node_values(unique_id: Any) -> Optional[dict[str, Any]]:
     return {k: v for k, v in inputs.items() if not (isinstance(v, list) and len(v) == 2)}
 
 
-def linked(unique_id: Any) -> set[str]:
-    """Names of node `unique_id`'s inputs that arrive by link in the prompt being posted."""
+def motion_from(prompt: dict, link: list) -> Optional[dict]:
+    """What a PixVerse Effect or Camera node at the other end of `link` sends, when its value is
+    written in the prompt; None for any other source."""
+    source = prompt.get(str(link[0])) or {}
+    for kind, setting in MOTION_NODES.items():
+        if source.get("class_type") == BY_KIND[kind].node_id:
+            value = (source.get("inputs") or {}).get(setting)
+            return {setting: value} if isinstance(value, str) else None
+    return None
+
+
+# Optional image inputs whose mere connection changes what a model takes (rules on "last_frame").
+CONNECTED_MATTERS = ("last_frame", "reference_image")
+
+
+def linked_stand_ins(unique_id: Any) -> dict[str, Any]:
+    """For node `unique_id`'s linked inputs, what the draft request can know at queue time: the
+    motion a PixVerse Effect/Camera node sends, and True for a connected last frame or reference image."""
     prompt = _PROMPT.get()
     node = prompt.get(str(unique_id)) if prompt is not None and unique_id is not None else None
-    inputs = (node or {}).get("inputs") or {}
-    return {k for k, v in inputs.items() if isinstance(v, list) and len(v) == 2}
+    found: dict[str, Any] = {}
+    for name, value in ((node or {}).get("inputs") or {}).items():
+        if not (isinstance(value, list) and len(value) == 2):
+            continue
+        if name == "motion":
+            motion = motion_from(prompt, value)
+            if motion is not None:
+                found["motion"] = motion
+        elif name in CONNECTED_MATTERS:
+            found[name] = True
+    return found

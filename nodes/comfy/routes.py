@@ -33,7 +33,7 @@ from ..draft import draft
 from ..client import RetryPolicy, RunwareClient
 from ..errors import PixVerseError, RunwareAuthError, RunwareError
 from ..ledger import open_ledger
-from ..settings import read_comfy_settings
+from ..settings import START_AHEAD_SETTING, read_comfy_settings
 from ..spec import AUTO, NONE, SET, CapabilitySpec, load_spec
 from ..spec.kinds import KINDS, kind_of
 from ..spec.options import served
@@ -56,7 +56,8 @@ def _user_dir() -> str:
 def setting_ids() -> dict[str, str]:
     """The ComfyUI settings the server reads (comfy.settings.json), by role; web/ registers them."""
     return {"daily_limit": limits.SETTING_DAILY_LIMIT, "prompt_limit": limits.SETTING_PROMPT_LIMIT,
-            "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID}
+            "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID,
+            "start_ahead": START_AHEAD_SETTING}
 
 
 def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:

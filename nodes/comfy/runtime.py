@@ -1,9 +1,12 @@
 """What a node needs from ComfyUI while it runs: key, folders, progress, interrupt, outputs."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from typing import Optional
+import sqlite3
+import time
+from typing import Optional, Sequence
 
 import comfy.model_management
 import comfy.utils
@@ -12,13 +15,13 @@ import torch
 from comfy_api.latest import InputImpl, io
 from server import PromptServer
 
-from .. import keystore, pipeline
+from .. import followup, keystore, pipeline
 from ..aftercare import recover_hint
-from ..client import RunwareClient
+from ..client import RunwareClient, public_base_url
 from ..client.urls import redact_text
 from ..errors import PixVerseError, RunwareAuthError, RunwareResultError
 from ..layouts import override
-from ..ledger import LEDGER_FILENAME, open_ledger
+from ..ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger, forget_ledger, open_ledger
 from ..limits import load_policy
 from ..settings import read_comfy_settings
 from ..widgets import wired_outputs
@@ -50,15 +53,38 @@ def ledger_path() -> str:
     return os.path.join(user_dir(), "runware", LEDGER_FILENAME)
 
 
-def open_job_ledger():
-    """The shared job ledger, or None (logged) when the file cannot be opened: a broken ledger
-    must not stop a job, though without it a re-run cannot reuse or resume a paid task."""
+class LedgerUnusable(PixVerseError):
+    """The job ledger cannot be used: nothing is sent without it (a re-run could pay twice)."""
+
+
+def open_job_ledger() -> tuple[Ledger, list[str]]:
+    """The shared job ledger, and what the node should say about it. A damaged file (not a database
+    any more) is moved aside and a new ledger started, said in the notices; a ledger that cannot be
+    opened at all refuses the run: without it a re-run could not find a paid task and would pay again."""
+    path = ledger_path()
     try:
-        return open_ledger(ledger_path())
-    except Exception:
-        log.warning("PixVerse: the job ledger %s could not be opened; running without it", ledger_path(),
-                    exc_info=True)
-        return None
+        return open_ledger(path), []
+    except sqlite3.DatabaseError as exc:
+        aside = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            forget_ledger(path)
+            os.replace(path, aside)
+            ledger = open_ledger(path)
+        except (OSError, sqlite3.Error) as again:
+            raise LedgerUnusable(_unusable(path, again)) from None
+        note = (f"the job ledger {path} was damaged ({exc}); it was moved to {aside} and a new one started. "
+                "Tasks recorded only in the old file are not resumed by re-running a prompt: get one with the "
+                "PixVerse Recover node and its taskUUID")
+        log.warning("PixVerse: %s", note)
+        return ledger, [note]
+    except OSError as exc:
+        raise LedgerUnusable(_unusable(path, exc)) from None
+
+
+def _unusable(path: str, exc: BaseException) -> str:
+    return (f"The PixVerse job ledger {path} cannot be opened ({type(exc).__name__}: {exc}), so nothing was "
+            "uploaded or submitted: without it a re-run could not find a paid task and would pay for it again. "
+            "Make ComfyUI's user folder writable (or free some space), then queue the prompt again.")
 
 
 def budget_policy():
@@ -109,11 +135,81 @@ def interrupted() -> bool:
     return comfy.model_management.processing_interrupted()
 
 
+def comfy_settings() -> dict:
+    """This ComfyUI's settings (comfy.settings.json of its default user), read again each time."""
+    return read_comfy_settings(user_dir())
+
+
+def new_client() -> RunwareClient:
+    key = keystore.load_key(user_dir())
+    if not key:
+        raise RunwareAuthError(keystore.MISSING_KEY_HELP)
+    return RunwareClient(api_key=key)
+
+
+def background(coro) -> None:
+    """Run `coro` on ComfyUI's server loop (it outlives the prompt; the prompt's own loop does not)."""
+    loop = PromptServer.instance.loop
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        loop.create_task(coro)
+    else:
+        asyncio.run_coroutine_threadsafe(coro, loop)
+
+
+def follow_in_background(task_uuids: Sequence[str], ledger: Ledger) -> None:
+    """Fetch these accepted tasks to output/pixverse in the background (nodes/followup.py)."""
+    async def go():
+        async with new_client() as client:
+            await followup.follow(client, task_uuids, early_job_options(None, ledger))
+    if task_uuids:
+        background(go())
+
+
+def follow_orphans_at_start() -> None:
+    """After a restart (or a crash): the accepted tasks no live run follows any more, fetched."""
+    async def go():
+        try:
+            ledger, _ = open_job_ledger()
+            found = followup.orphans(ledger, public_base_url())
+            if found and keystore.load_key(user_dir()):
+                log.info("PixVerse: following %d paid task(s) that an earlier run left unfinished", len(found))
+                async with new_client() as client:
+                    await followup.follow(client, found, early_job_options(None, ledger))
+        except Exception:  # noqa: BLE001 - never stops ComfyUI from starting
+            log.warning("PixVerse: could not follow earlier unfinished tasks", exc_info=True)
+    background(go())
+
+
+def early_job_options(prompt_id: Optional[str], ledger: Optional[Ledger] = None) -> pipeline.JobOptions:
+    """A job that runs without a node: started early (ahead.py) or followed in the background."""
+    if ledger is None:
+        ledger, _ = open_job_ledger()
+    settings = comfy_settings()
+    return pipeline.JobOptions(output_dir=output_dir(), decode_frames=False, decode_audio=False, ledger=ledger,
+                               budget=load_policy(settings, prompt_id=prompt_id), layout=override(settings))
+
+
 class NodeRuntime:
-    def __init__(self, node_id: Optional[str]):
+    """One node's run of `count` jobs: their progress, options, outcome and outputs."""
+
+    def __init__(self, node_id: Optional[str], count: int = 1):
         self.node_id = node_id
-        self.task_uuid: Optional[str] = None
+        self.count = count
+        self.task_uuids: list[Optional[str]] = [None] * count
+        self.lines = [""] * count
+        self.values = [0] * count
+        self.notices: list[str] = []
+        self.ledger: Optional[Ledger] = None
+        self.cancelled = False
         self.bar = comfy.utils.ProgressBar(100, node_id=node_id)
+
+    @property
+    def task_uuid(self) -> Optional[str]:
+        return next((u for u in self.task_uuids if u), None)
 
     def text(self, message: str) -> None:
         try:
@@ -122,54 +218,96 @@ class NodeRuntime:
         except Exception:  # progress is best effort; never fail a paid job over it
             log.debug("progress text not sent", exc_info=True)
 
-    def on_progress(self, event: pipeline.Progress) -> None:
+    def cancel_check(self) -> bool:
+        self.cancelled = self.cancelled or interrupted()
+        return self.cancelled
+
+    def on_progress(self, index: int, event: pipeline.Progress) -> None:
         if event.task_uuid:
-            self.task_uuid = event.task_uuid
+            self.task_uuids[index] = event.task_uuid
         value = PHASE_PROGRESS.get(event.phase, 0)
         if event.phase == "processing":
             span = PHASE_PROGRESS["downloading"] - value
             value += int(span * min(event.elapsed / EXPECTED_WAIT_S, 0.95))
-        self.bar.update_absolute(value)
-        lines = [f"PixVerse: {event.phase}" + (f" ({event.elapsed:.0f} s)" if event.elapsed else "")]
-        if self.task_uuid:
-            lines.append(f"taskUUID: {self.task_uuid}")
+        self.values[index] = value
+        try:  # ComfyUI's progress hook raises on Cancel: seen by cancel_check instead, between steps
+            self.bar.update_absolute(sum(self.values) // self.count)
+        except comfy.model_management.InterruptProcessingException:
+            self.cancelled = True
+        head = f"{index + 1}/{self.count} " if self.count > 1 else ""
+        line = f"{head}PixVerse: {event.phase}" + (f" ({event.elapsed:.0f} s)" if event.elapsed else "")
+        if self.task_uuids[index]:
+            line += f"\n{head}taskUUID: {self.task_uuids[index]}"
         if event.phase == "done":
-            lines.append(event.message)
-        self.text("\n".join(lines))
+            line += f"\n{event.message}"
+        self.lines[index] = line
+        self.text("\n".join(x for x in self.lines if x))
 
-    def job_options(self, wanted: Optional[set[str]]) -> pipeline.JobOptions:
+    def job_options(self, wanted: Optional[set[str]], index: int = 0, claim_group=None) -> pipeline.JobOptions:
         frames, audio = decode_plan(wanted)
-        return pipeline.JobOptions(output_dir=output_dir(), cancel_check=interrupted,
-                                   on_progress=self.on_progress, decode_frames=frames, decode_audio=audio,
-                                   ledger=open_job_ledger(), budget=budget_policy(),
-                                   layout=override(read_comfy_settings(user_dir())))
+        if self.ledger is None:
+            self.ledger, self.notices = open_job_ledger()
+        settings = comfy_settings()
+        extra = {"claim_group": claim_group} if claim_group is not None else {}
+        return pipeline.JobOptions(output_dir=output_dir(), cancel_check=self.cancel_check,
+                                   on_progress=lambda event: self.on_progress(index, event),
+                                   decode_frames=frames, decode_audio=audio, ledger=self.ledger,
+                                   budget=budget_policy(), layout=override(settings), **extra)
 
-    def client(self):
-        key = keystore.load_key(user_dir())
-        if not key:
-            raise RunwareAuthError(keystore.MISSING_KEY_HELP)
-        return RunwareClient(api_key=key)
+    def accepted(self) -> list[str]:
+        """taskUUIDs of this node's tasks that Runware has (or may have): billed, to be fetched."""
+        if self.ledger is None:
+            return []
+        found = []
+        for task_uuid in filter(None, self.task_uuids):
+            entry = self.ledger.get(task_uuid)
+            if entry is not None and entry.status in (SUBMITTING, SUBMITTED, SUCCEEDED):
+                found.append(task_uuid)
+        return found
 
-    def unexpected(self, exc: Exception) -> Exception:
+    def stopped(self, why: str) -> str:
+        """What to tell when the run stops early: nothing was sent, or which paid tasks go on."""
+        paid = self.accepted()
+        if not paid:
+            return f"{why} before anything was sent to Runware: nothing was charged."
+        follow_in_background(paid, self.ledger)
+        names = ", ".join(paid)
+        return (f"{why} after Runware accepted task{'s' if len(paid) > 1 else ''} {names} (billed). "
+                f"{'They go' if len(paid) > 1 else 'It goes'} on in the background and land{'' if len(paid) > 1 else 's'} "
+                f"in output/{OUTPUT_SUBFOLDER}; queue the same prompt again to get {'them' if len(paid) > 1 else 'it'} "
+                f"without a new charge, or use the PixVerse Recover node with the taskUUID.")
+
+    def unexpected(self, exc: BaseException) -> Exception:
         """An error no layer below turned into a PixVerse error: say what it was and, once a task
         was submitted, how to get its video."""
         log.warning("PixVerse: unexpected error", exc_info=True)
         text = f"unexpected {type(exc).__name__}: {redact_text(str(exc))}"
-        if self.task_uuid:
-            err: Exception = RunwareResultError(f"Task {self.task_uuid} stopped here: {text}. "
-                                                + recover_hint(self.task_uuid), task_uuid=self.task_uuid)
+        paid = self.accepted()
+        if paid:
+            err: Exception = RunwareResultError(f"Task {paid[0]} stopped here: {text}. " + recover_hint(paid[0]),
+                                                task_uuid=paid[0])
         else:
             err = PixVerseError(f"PixVerse: {text}; no task was submitted")
         self.text(f"error: {err}")
         return err
 
-    def interrupted(self, exc: Exception) -> None:
-        """Cancel pressed while waiting: say how to recover, then end the way ComfyUI expects."""
-        self.text(f"Cancelled. {exc}")
-        log.warning("PixVerse: %s", exc)
-        raise comfy.model_management.InterruptProcessingException()
+    def interrupt(self) -> BaseException:
+        """Cancel pressed: say what happened to the money, then end the way ComfyUI expects."""
+        message = self.stopped("Cancelled")
+        self.text(message)
+        log.warning("PixVerse: %s", message)
+        return comfy.model_management.InterruptProcessingException()
 
-    def outputs(self, result: pipeline.JobResult) -> io.NodeOutput:
+    def outputs(self, results: Sequence[pipeline.JobResult], as_lists: bool) -> io.NodeOutput:
+        """One result's outputs, or (as_lists) each output a list with one item per video."""
+        parts = [self._outputs(r) for r in results]
+        shown = [p[5] for p in parts]
+        if as_lists:
+            return io.NodeOutput(*[[p[i] for p in parts] for i in range(5)], ui={"pixverse_info": shown})
+        return io.NodeOutput(*parts[0][:5], ui={"pixverse_info": shown})
+
+    def _outputs(self, result: pipeline.JobResult) -> tuple:
+        result.notices.extend(n for n in self.notices if n not in result.notices)
         decoded = result.decoded
         fps = float(decoded.fps if decoded is not None else result.probe.fps)
         # An output nobody connected is not decoded: frames → an empty batch [0,H,W,3], audio → 0
@@ -179,8 +317,8 @@ class NodeRuntime:
         frames = decoded.frames if decoded is not None and decoded.frames is not None else \
             torch.zeros((0, result.probe.height, result.probe.width, 3), dtype=torch.float32)
         video = InputImpl.VideoFromFile(str(result.video_path))
-        # Shown on the node by web/pixverse.js (onExecuted): the last taskUUID, its cost and what came back.
+        # Shown on the node by web/pixverse.js (onExecuted): each taskUUID, its cost and what came back.
         info = result.info
         shown = {k: info.get(k) for k in ("taskUUID", "cost", "seed", "model", "width", "height", "fps",
                                           "duration", "notices")}
-        return io.NodeOutput(video, frames, audio, fps, result.info_json(), ui={"pixverse_info": [shown]})
+        return video, frames, audio, fps, result.info_json(), shown

@@ -32,10 +32,11 @@ def to_input(w: Widget):
     raise ValueError(f"unknown widget kind {w.kind!r}")
 
 
-def generator_outputs(input_names: set[str]) -> list:
+def generator_outputs(input_names: set[str], as_lists: bool = False) -> list:
     """The generators' five outputs. V3 refuses an input and an output with one id, so an output
     whose name is also an input (fps, or LipSync's video/frames/audio) gets id "<name>_out" and
-    keeps its name as display_name; saved workflows link output slots, not ids."""
+    keeps its name as display_name; saved workflows link output slots, not ids. `as_lists`: a node
+    with `count` gives one item per video (ComfyUI output lists: what follows runs once per video)."""
     tooltips = {
         "video": (io.Video, "The generated video (MP4 kept in output/pixverse)."),
         "frames": (io.Image, "The video's frames as an IMAGE batch. Decoded only when this output is "
@@ -49,5 +50,6 @@ def generator_outputs(input_names: set[str]) -> list:
     for name in GENERATOR_OUTPUTS:
         kind, tooltip = tooltips[name]
         output_id = f"{name}_out" if name in input_names else name
-        outputs.append(kind.Output(output_id, display_name=name, tooltip=tooltip))
+        outputs.append(kind.Output(output_id, display_name=name, tooltip=tooltip + (" One per video." if as_lists else ""),
+                                   is_output_list=as_lists))
     return outputs

@@ -240,6 +240,12 @@ class EmulatorServer:
         return [task for r in self.requests if isinstance(r.get("body"), list) for task in r["body"]
                 if isinstance(task, dict) and task.get("taskType") == "videoInference"]
 
+    def job_spans(self) -> list[tuple[float, float]]:
+        """(accepted, finished) wall times of every accepted task (a running one: now), for overlap checks."""
+        now = time.time()
+        with self._lock:
+            return [(job.submitted_at, job.finished_at or now) for job in self._jobs.values()]
+
     def job(self, task_uuid: str) -> Optional[dict[str, Any]]:
         """A snapshot of one job (for tests): state, plan, videoUUID."""
         with self._lock:

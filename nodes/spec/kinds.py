@@ -21,6 +21,7 @@ class NodeKind:
     description: str
     workflow: Optional[str] = None        # generators: the spec workflow whose models the node lists
     motion_setting: Optional[str] = None  # motion nodes: the setting they pick
+    counted: bool = False                 # takes `count`: that many videos at once, seeds seed, seed+1, …
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -29,10 +30,10 @@ class NodeKind:
 KINDS: tuple[NodeKind, ...] = (
     NodeKind("text_to_video", "RunwarePixVerseTextToVideo", "PixVerse Text to Video (Runware)",
              "Generate a video from a prompt with PixVerse, through Runware (billed per video).",
-             workflow="text-to-video"),
+             workflow="text-to-video", counted=True),
     NodeKind("image_to_video", "RunwarePixVerseImageToVideo", "PixVerse Image to Video (Runware)",
              "Animate a first frame (optionally towards a last frame) with PixVerse, through Runware.",
-             workflow="image-to-video"),
+             workflow="image-to-video", counted=True),
     NodeKind("lipsync", "RunwarePixVerseLipSync", "PixVerse LipSync (Runware)",
              "Lip-sync a video to an audio clip or to text-to-speech with PixVerse, through Runware.",
              workflow="video-to-video"),
@@ -45,7 +46,7 @@ KINDS: tuple[NodeKind, ...] = (
              "Served from the pack's job ledger when the video is already here."),
     NodeKind("modify", "RunwarePixVerseModify", "PixVerse Modify (Runware)",
              "Change a video as a prompt says (optionally following a reference image) with PixVerse Modify, "
-             "through Runware.", workflow="modify"),
+             "through Runware.", workflow="modify", counted=True),
 )
 
 BY_KIND: dict[str, NodeKind] = {k.kind: k for k in KINDS}
@@ -54,6 +55,7 @@ BY_NODE_ID: dict[str, NodeKind] = {k.node_id: k for k in KINDS}
 NODE_IDS: dict[str, str] = {k.kind: k.node_id for k in KINDS}
 NODE_WORKFLOWS: dict[str, str] = {k.kind: k.workflow for k in KINDS if k.workflow}   # the generators
 MOTION_NODES: dict[str, str] = {k.kind: k.motion_setting for k in KINDS if k.motion_setting}
+COUNTED: frozenset[str] = frozenset(k.kind for k in KINDS if k.counted)
 
 
 def workflow_of(kind: str) -> str:
