@@ -57,13 +57,16 @@ class LedgerUnusable(PixVerseError):
     """The job ledger cannot be used: nothing is sent without it (a re-run could pay twice)."""
 
 
-def open_job_ledger() -> tuple[Ledger, list[str]]:
-    """The shared job ledger, and what the node should say about it. A damaged file (not a database
-    any more) is moved aside and a new ledger started, said in the notices; a ledger that cannot be
-    opened at all refuses the run: without it a re-run could not find a paid task and would pay again."""
+_untold: list[str] = []  # what happened to the ledger, said on the next node that runs
+
+
+def open_job_ledger() -> Ledger:
+    """The shared job ledger, and what the next node should say about it. A damaged file (not a database
+    any more) is moved aside and a new ledger started, said in that node's notices; a ledger that cannot
+    be opened at all refuses the run: without it a re-run could not find a paid task and would pay again."""
     path = ledger_path()
     try:
-        return open_ledger(path), []
+        return open_ledger(path)
     except sqlite3.DatabaseError as exc:
         aside = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
         try:
@@ -76,9 +79,16 @@ def open_job_ledger() -> tuple[Ledger, list[str]]:
                 "Tasks recorded only in the old file are not resumed by re-running a prompt: get one with the "
                 "PixVerse Recover node and its taskUUID")
         log.warning("PixVerse: %s", note)
-        return ledger, [note]
+        _untold.append(note)
+        return ledger
     except OSError as exc:
         raise LedgerUnusable(_unusable(path, exc)) from None
+
+
+def untold_ledger_notes() -> list[str]:
+    """What happened to the ledger that no node has said yet (then it counts as said)."""
+    told, _untold[:] = list(_untold), []
+    return told
 
 
 def _unusable(path: str, exc: BaseException) -> str:
@@ -173,7 +183,7 @@ def follow_orphans_at_start() -> None:
     """After a restart (or a crash): the accepted tasks no live run follows any more, fetched."""
     async def go():
         try:
-            ledger, _ = open_job_ledger()
+            ledger = open_job_ledger()
             found = followup.orphans(ledger, public_base_url())
             if found and keystore.load_key(user_dir()):
                 log.info("PixVerse: following %d paid task(s) that an earlier run left unfinished", len(found))
@@ -187,7 +197,7 @@ def follow_orphans_at_start() -> None:
 def early_job_options(prompt_id: Optional[str], ledger: Optional[Ledger] = None) -> pipeline.JobOptions:
     """A job that runs without a node: started early (ahead.py) or followed in the background."""
     if ledger is None:
-        ledger, _ = open_job_ledger()
+        ledger = open_job_ledger()
     settings = comfy_settings()
     return pipeline.JobOptions(output_dir=output_dir(), decode_frames=False, decode_audio=False, ledger=ledger,
                                budget=load_policy(settings, prompt_id=prompt_id), layout=override(settings))
@@ -246,7 +256,7 @@ class NodeRuntime:
     def job_options(self, wanted: Optional[set[str]], index: int = 0, claim_group=None) -> pipeline.JobOptions:
         frames, audio = decode_plan(wanted)
         if self.ledger is None:
-            self.ledger, self.notices = open_job_ledger()
+            self.ledger, self.notices = open_job_ledger(), untold_ledger_notes()
         settings = comfy_settings()
         extra = {"claim_group": claim_group} if claim_group is not None else {}
         return pipeline.JobOptions(output_dir=output_dir(), cancel_check=self.cancel_check,
