@@ -68,18 +68,21 @@ def _union(lists) -> tuple:
 
 
 def setting_widget(setting: Setting, spec: CapabilitySpec, workflow: str) -> Widget:
-    """A setting's widget, from its description in the spec."""
+    """A setting's widget, from its description in the spec. Optional in the schema, like `count`: the
+    frontend lays required widgets before optional ones, so a setting added later lands after `count`
+    (inputs are only ever appended), and a prompt without it leaves the setting out of the request."""
     takers = [m.name for m in spec.models_for(workflow) if m.supports(setting.input)]
     where = "" if len(takers) == len(spec.models_for(workflow)) else f" ({', '.join(takers)} only.)"
     tooltip = setting.tooltip + where
     if setting.kind == "enum":
-        return Widget(setting.input, "combo", tooltip, setting.options, setting.widget_default)
+        return Widget(setting.input, "combo", tooltip, setting.options, setting.widget_default, optional=True)
     if setting.kind == "boolean":
-        return Widget(setting.input, "boolean", tooltip, default=setting.widget_default)
+        return Widget(setting.input, "boolean", tooltip, default=setting.widget_default, optional=True)
     if setting.kind == "text":
         return Widget(setting.input, "string", f"{tooltip} ({setting.min}-{setting.max} characters.)",
-                      default=setting.widget_default)
-    return Widget(setting.input, "int", tooltip, default=setting.widget_default, min=setting.min, max=setting.max)
+                      default=setting.widget_default, optional=True)
+    return Widget(setting.input, "int", tooltip, default=setting.widget_default, min=setting.min, max=setting.max,
+                  optional=True)
 
 
 def motion_widget(spec: CapabilitySpec, workflow: str) -> Optional[Widget]:

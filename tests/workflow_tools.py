@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nodes import widgets as W  # noqa: E402
+from nodes import widgets as W
+from nodes.spec.kinds import KINDS  # noqa: E402
 from nodes.samples import SAMPLE_FILES, write_samples  # noqa: E402
 from nodes.spec import load_spec  # noqa: E402
 
@@ -82,17 +83,11 @@ def _pack_def(node_type: str, ws: list[W.Widget], outputs: list[tuple[str, str]]
 
 
 def pack_nodes() -> dict[str, NodeDef]:
+    """Our nodes as the frontend lays them out (every kind but Recover, which no example uses)."""
     gen_out = [(name, t) for name, t in zip(W.GENERATOR_OUTPUTS, ("VIDEO", "IMAGE", "AUDIO", "FLOAT", "STRING"))]
-    ids = W.NODE_IDS
     motion_out = [("motion", W.MOTION_TYPE)]
-    return {
-        ids["text_to_video"]: _pack_def(ids["text_to_video"], W.generation_widgets(), gen_out),
-        ids["image_to_video"]: _pack_def(ids["image_to_video"], W.generation_widgets(image_to_video=True), gen_out),
-        ids["lipsync"]: _pack_def(ids["lipsync"], W.lipsync_widgets(), gen_out),
-        ids["effect"]: _pack_def(ids["effect"], W.motion_node_widgets("effect"), motion_out),
-        ids["camera"]: _pack_def(ids["camera"], W.motion_node_widgets("camera"), motion_out),
-        ids["modify"]: _pack_def(ids["modify"], W.modify_widgets(), gen_out),
-    }
+    return {k.node_id: _pack_def(k.node_id, W.widgets_for(k.kind), motion_out if k.motion_setting else gen_out)
+            for k in KINDS if k.kind != "recover"}
 
 
 # The core nodes the examples use, as ComfyUI 0.3.64's /object_info and frontend show them.
