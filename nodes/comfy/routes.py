@@ -46,7 +46,7 @@ def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
     """What the web extension reads: each node kind's models with their options, defaults, sizes and
     rules (computed in nodes/spec/options.py), the limits it shows, and the names that tie it to the
     nodes. Every option list the extension shows comes from here."""
-    from .. import widgets
+    from .. import layouts, widgets
     from ..spec import AUTO, NONE, SET
     from ..spec.options import served
 
@@ -64,6 +64,7 @@ def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
             "motion_type": widgets.MOTION_TYPE,
             "motion_nodes": {widgets.NODE_IDS[k]: v for k, v in widgets.MOTION_NODES.items()},
             "models_taking": {s.input: [m.name for m in spec.models_taking(s.input)] for s in spec.settings},
+            "layouts": [layouts.AUTO, *spec.layouts],  # the choices of the setting Runware.PixVerse.Layout
         },
     }
 
@@ -221,7 +222,7 @@ class _EmptyLedger:
 
 
 def _node_ids() -> dict:
-    from .. import widgets
+    from .. import layouts, widgets
 
     return dict(widgets.NODE_IDS)
 
