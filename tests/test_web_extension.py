@@ -345,3 +345,20 @@ def test_summary_says_the_model_makes_its_own_frame_rate():
                 ("reconcile", data, "text_to_video", {**values, "model": v6}))
     assert r5["summary"].endswith("5 s, 16 fps"), r5["summary"]
     assert r6["summary"].endswith("5 s, the model's own frame rate") and "16 fps" not in r6["summary"], r6["summary"]
+
+
+def test_values_of_hidden_inputs_are_kept_and_come_back():
+    data = routes.web_spec()
+    v5, v6 = SPEC.model("pixverse:1@5").label, SPEC.model("pixverse:1@8").label
+    changes = [{"name": "audio", "from": True, "to": False, "note": "audio"},
+               {"name": "fps", "from": 24, "to": 16, "note": "fps"},
+               {"name": "duration", "from": 7, "to": 5, "note": "duration"}]
+    shown_on_v5, shown_on_v6 = js(("keep", data, "text_to_video", v5, changes, {}),
+                                  ("keep", data, "text_to_video", v6, changes, {}), module=VISIBILITY)
+    assert [c["name"] for c in shown_on_v5] == ["fps", "duration"]  # v5 takes fps: its change is announced
+    assert [c["name"] for c in shown_on_v6] == ["audio", "duration"]
+    back_v6, back_v5, none = js(("restore", data, "text_to_video", v6, {"audio": True, "motion_mode": "fast"}),
+                                ("restore", data, "text_to_video", v5, {"audio": True, "motion_mode": "fast"}),
+                                ("restore", data, "text_to_video", "no such model", {"audio": True}),
+                                module=VISIBILITY)
+    assert back_v6 == {"audio": True} and back_v5 == {"motion_mode": "fast"} and none == {}

@@ -201,6 +201,10 @@ function values(node) {
 function reconcileNode(node, { announce }) {
   const s = state(node);
   if (!SPEC || !s.kind || !SPEC.nodes[s.kind]) return;
+  s.kept ??= {}; // values of hidden inputs, back when the model takes them again (visibility.js)
+  for (const [name, value] of Object.entries(V.restore(SPEC, s.kind, widget(node, "model")?.value, s.kept))) {
+    if (widget(node, name)) widget(node, name).value = value;
+  }
   const result = R.reconcile(SPEC, s.kind, values(node), s.defaults);
   for (const [name, allowed] of Object.entries(result.allowed)) {
     const w = widget(node, name);
@@ -210,8 +214,9 @@ function reconcileNode(node, { announce }) {
     const w = widget(node, change.name);
     if (w) w.value = change.to;
   }
-  if (announce || result.changes.length) s.changes = result.changes;
-  for (const change of result.changes) toast("warn", `${node.title}: ${change.note}`);
+  const shown = V.keep(SPEC, s.kind, result.values.model, result.changes, s.kept); // hidden ones: kept
+  if (announce || shown.length) s.changes = shown;
+  for (const change of shown) toast("warn", `${node.title}: ${change.note}`);
   s.warnings = result.warnings;
   s.summary = result.summary;
   s.model = result.model;

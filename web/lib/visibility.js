@@ -100,3 +100,32 @@ export function follow(spec, node, kind, label, modelName) {
   const linked = (node.inputs ?? []).filter((i) => i.widget?.name && i.link != null).map((i) => i.widget.name);
   return apply(node, plan(spec, kind, label, names, linked), modelName);
 }
+
+// -- values kept while hidden -------------------------------------------------------------------
+// A model that does not take a setting gets it at its resting value (the server refuses anything
+// else), so switching v6 → v5 sets `audio` back to false. The value the user chose is kept here
+// (per node, in memory) and comes back when the node is switched to a model that takes it again;
+// since the widget is hidden meanwhile, its reset is not announced as a change.
+
+/** Changes to announce, after stashing in `kept` the values of inputs the model does not take. */
+export function keep(spec, kind, label, changes, kept) {
+  const ignores = spec?.nodes?.[kind]?.models?.[label]?.ignores ?? [];
+  return changes.filter((c) => {
+    if (!ignores.includes(c.name)) return true;
+    kept[c.name] = c.from;
+    return false;
+  });
+}
+
+/** {input: value} to put back (and remove from `kept`): the stashed inputs the model takes again. */
+export function restore(spec, kind, label, kept) {
+  const entry = spec?.nodes?.[kind]?.models?.[label];
+  const out = {};
+  if (!entry) return out;
+  for (const name of Object.keys(kept)) {
+    if (entry.ignores?.includes(name)) continue;
+    out[name] = kept[name];
+    delete kept[name];
+  }
+  return out;
+}
