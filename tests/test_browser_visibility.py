@@ -47,6 +47,7 @@ def widget(tab, gen, name) -> dict:
 
 def toggle(tab, gen, name, want: bool):
     if widget(tab, gen, name)["value"] != want:
+        tab.settle(gen)
         x, y = tab.page.evaluate("([id, w]) => __pvt.widgetPoint(id, w)", [gen, name])
         tab.page.mouse.click(x, y)
         tab.page.wait_for_function("([id, w, v]) => __pvt.value(id, w) === v", arg=[gen, name, want])

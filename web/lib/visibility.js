@@ -47,6 +47,8 @@ export function ownTooltip(modelName, name) {
     `${name === "fps" ? "frame rate" : "setting"}; this value is kept in the workflow but not sent.`;
 }
 
+const noRoom = () => [0, -4];
+
 /**
  * Apply a plan to a node's widgets (null: show everything as the node defines it). Remembers each
  * widget's own label, tooltip and disabled state the first time, and restores them. Returns whether
@@ -59,13 +61,20 @@ export function apply(node, result, modelName = "") {
     const hide = !!result && result.hidden.includes(w.name);
     const own = result?.own?.[w.name];
     if (!w.__pixverseOrig && (hide || own)) {
-      w.__pixverseOrig = { label: w.label, disabled: !!w.disabled, tooltip: w.tooltip };
+      const size = Object.prototype.hasOwnProperty.call(w, "computeSize") ? w.computeSize : undefined;
+      w.__pixverseOrig = { label: w.label, disabled: !!w.disabled, tooltip: w.tooltip, computeSize: size };
     }
     const orig = w.__pixverseOrig;
     if (!orig) continue;
     if (!!w.hidden !== hide) {
       w.hidden = hide;
       changed = true;
+    }
+    // 1.27 lays out every widget, hidden or not, by its computeSize (+4 px): a hidden one takes no room
+    if (hide) w.computeSize = noRoom;
+    else if (w.computeSize === noRoom) {
+      if (orig.computeSize) w.computeSize = orig.computeSize;
+      else delete w.computeSize;
     }
     const label = own ?? orig.label;
     if (w.label !== label) {
