@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
-from .. import keystore, webguard
+from .. import keystore, layouts, webguard
 from ..spec import CapabilitySpec, load_spec
 
 log = logging.getLogger("pixverse")
@@ -46,7 +46,7 @@ def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
     """What the web extension reads: each node kind's models with their options, defaults, sizes and
     rules (computed in nodes/spec/options.py), the limits it shows, and the names that tie it to the
     nodes. Every option list the extension shows comes from here."""
-    from .. import layouts, widgets
+    from .. import widgets
     from ..spec import AUTO, NONE, SET
     from ..spec.options import served
 
@@ -222,7 +222,7 @@ class _EmptyLedger:
 
 
 def _node_ids() -> dict:
-    from .. import layouts, widgets
+    from .. import widgets
 
     return dict(widgets.NODE_IDS)
 
