@@ -67,10 +67,10 @@ def test_switching_models_hides_and_shows_inputs_and_keeps_their_values(tab, com
     assert hidden_on(V5) == ["audio", "multi_clip", "thinking"]
     assert shown(tab, gen) == [n for n in NAMES if n not in hidden_on(V5)]
     assert widget(tab, gen, "fps")["disabled"] is False
-    tab.pick(gen, "fps", 24)
     tab.pick(gen, "motion_mode", "fast")
     tab.pick(gen, "style", "anime")
     to_docs(tab.shot("model-inputs-v5"), "screenshot-model-inputs-v5.png")
+    tab.pick(gen, "fps", 24)
 
     tab.pick(gen, "model", V6.label)
     assert set(hidden_on(V6)) == {"motion_mode", "sound_effects", "sound_effect_content"}
