@@ -8,40 +8,23 @@ taskUUID, says what happened and how to get the paid video (the PixVerse Recover
 still `submitted`/`succeeded` (never `finished` without a file), with the failure in its `error`.
 
 A ledger write that fails after acceptance (locked, read-only, disk full) does not lose the video:
-the download goes on, the user is told in a notice, and the next run resumes the task by taskUUID.
+the job record (`ledger.Job`) keeps the taskUUID, the download goes on, the user is told in a
+notice, and the next run resumes the task by taskUUID.
 """
 from __future__ import annotations
 
-import logging
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from . import errors as E
+from .client.http import with_hint
+from .ledger import Job
 
-log = logging.getLogger("pixverse")
 
 
 def recover_hint(task_uuid: str) -> str:
     return E.recover_hint(task_uuid, finished=True)
-
-
-def ledger_write(ledger: Any, method: str, *args: Any, task_uuid: str,
-                 tell: Optional[list[str]] = None, **kw: Any) -> bool:
-    """`ledger.<method>(*args, **kw)`; a failure is logged (and told in `tell`), never raised."""
-    if ledger is None:
-        return False
-    try:
-        getattr(ledger, method)(*args, **kw)
-        return True
-    except (sqlite3.Error, OSError) as exc:
-        text = (f"the job ledger {getattr(ledger, 'path', '')} could not be updated ({type(exc).__name__}: "
-                f"{exc}); task {task_uuid} is not recorded as finished there, so the next run of this job "
-                f"polls it again (no new charge)")
-        log.warning("PixVerse: %s", text)
-        if tell is not None and text not in tell:
-            tell.append(text)
-        return False
 
 
 def _what_failed(exc: BaseException, dest: Optional[Path]) -> str:
@@ -57,19 +40,18 @@ def _what_failed(exc: BaseException, dest: Optional[Path]) -> str:
     return f"an unexpected error stopped the run ({type(exc).__name__}: {exc})"
 
 
-def failure(exc: BaseException, task_uuid: str, *, ledger: Any = None, dest: Optional[Path] = None,
+def failure(exc: BaseException, job: Job, *, dest: Optional[Path] = None,
             scrub: Callable[[str], str] = lambda s: s) -> BaseException:
     """The error to raise for `exc`, which happened after task `task_uuid` was accepted.
 
     Our typed errors that already name the task are passed on (with the recovery hint added when
     missing); anything else becomes a RunwareResultError. The ledger row keeps its status (the
     task is not lost) and records what went wrong."""
+    task_uuid = job.task_uuid
     if not isinstance(exc, Exception):  # CancelledError, KeyboardInterrupt, SystemExit: as they are
         return exc
     if isinstance(exc, E.RunwareError) and exc.task_uuid == task_uuid:
         if "nodes recover" not in str(exc):
-            from .client.http import with_hint
-
             with_hint(exc, recover_hint(task_uuid))
         out: E.PixVerseError = exc
     else:
@@ -81,5 +63,5 @@ def failure(exc: BaseException, task_uuid: str, *, ledger: Any = None, dest: Opt
             out.args = (out._compose(),)
     saved = dest is not None and dest.is_file()
     state = f"video saved to {dest}, but" if saved else "video not downloaded:"
-    ledger_write(ledger, "note_error", task_uuid, f"{state} {str(out)[:500]}", task_uuid=task_uuid)
+    job.note(f"{state} {str(out)[:500]}")
     return out

@@ -1,4 +1,4 @@
-"""Command line: the same jobs as the ComfyUI nodes, through the same pipeline.
+"""Command line: the nodes' text-to-video, image-to-video and lipsync jobs (not Modify), same pipeline.
 
     python -m nodes generate text-to-video --prompt "a red fox in snow" --offline
     python -m nodes generate image-to-video --first-frame cat.png --prompt "the cat yawns"
@@ -7,13 +7,14 @@
     python -m nodes options            # what each model takes, from the capability spec
     python -m nodes spend              # what the ledger recorded: today, this month, per model
 
-`--offline` starts the local Runware emulator in this process (no key, no charge).
+`--offline` starts the local Runware emulator in this process (no key, no charge); it remembers its
+tasks in a folder beside the ledger, so the same command again resumes or reuses as against Runware.
 
 Every job is written to a job ledger (`<out>/pixverse-ledger.sqlite3` unless `--ledger` says
 otherwise) before it is submitted: the same command run again reuses the finished video, or resumes
 the unfinished task, instead of paying for a new one. `--new` submits a new task anyway.
 
-Spending limits (nodes/costs.py) apply here too, from RUNWARE_PIXVERSE_DAILY_LIMIT (US dollars a day,
+Spending limits (nodes/limits.py) apply here too, from RUNWARE_PIXVERSE_DAILY_LIMIT (US dollars a day,
 counted in the ledger used), RUNWARE_PIXVERSE_PROMPT_LIMIT (per command) and
 RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1.
 """
@@ -21,20 +22,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import logging
 import os
 import sqlite3
 import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Optional
+from uuid import uuid4
 
+from . import batch
+from .client import RunwareClient
+from .client.urls import redact_text
 from .errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
-from .ledger import LEDGER_FILENAME
-from .tasks import GenerationChoices
+from .ledger import LEDGER_FILENAME, Ledger
+from .limits import format_spend, load_policy, spend_summary
+from .preflight import check_video_file
+from .tasks import build_image_to_video, build_in_any_layout, build_lipsync, build_text_to_video, resolve_model
 from .spec import load_spec
+from .spec.options import summary_lines
+from .tasks import GenerationChoices
+from .widgets import parse_task_uuid
 
 OFFLINE_KEY = "offline-dry-run"
-OFFLINE_ENDPOINT = "offline-emulator"  # ledger scope of --offline runs (a new emulator each run)
+OFFLINE_STATE = "offline-emulator"  # the --offline emulator's memory: a folder beside the job ledger
 
 
 def _flag(input_name: str) -> str:
@@ -118,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     spend.add_argument("--out", type=Path, default=Path("pixverse-output"))
     spend.add_argument("--json", action="store_true", help="print the figures as JSON")
     _add_ledger_arg(spend)
+    batch.add_arguments(sub.add_parser("batch", help="many jobs from a JSON Lines or CSV file, several at once"))
     return parser
 
 
@@ -136,21 +149,53 @@ def _progress(event) -> None:
 
 
 async def _job(client, args, opts):
-    from . import pipeline
-    from .media import load_audio_file, load_image_file
+    from . import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
 
     if args.command == "recover":
         return await pipeline.recover(client, args.task_uuid, opts)
+    _draft, run = build_job(args)
+    return await run(client, opts)
+
+
+def build_job(args):
+    """generate's options (parsed `generate WORKFLOW` arguments) → (draft, run).
+
+    `draft`: the BuiltTask as it would be sent, with stand-ins for the uploads: every choice checked and
+    the input files read, with the errors `generate` gives, before anything is uploaded or sent (the
+    batch command checks every row, and estimates its cost, from it). `run(client, opts)`: the job
+    through the pipeline (which loads the input files again: nothing large is held in between)."""
+    from . import pipeline  # lazy, as in the rest of this module: `options` and `--help` start fast
+    from .media import load_audio_file, load_image_file  # lazy: imports torch
+
+    spec, stand_in = load_spec(), pipeline.PLACEHOLDER_REF
     if args.workflow == "text-to-video":
-        return await pipeline.text_to_video(client, _choices(args), opts)
+        choices = _choices(args)
+        model = resolve_model(spec, choices.model, args.workflow)
+        draft = build_in_any_layout(model, lambda layout: build_text_to_video(choices, spec=spec, layout=layout))
+        return draft, lambda client, opts: pipeline.text_to_video(client, choices, opts)
     if args.workflow == "image-to-video":
-        side = load_spec().input_image.max_side  # no need to decode more than is ever sent
-        first = load_image_file(args.first_frame, max_side=side)
-        last = load_image_file(args.last_frame, max_side=side) if args.last_frame else None
-        return await pipeline.image_to_video(client, _choices(args), first, last, opts)
-    audio = load_audio_file(args.audio) if args.audio else None
-    return await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
-                                  speech_text=args.speech_text, voice=args.voice)
+        side = spec.input_image.max_side  # no need to decode more than is ever sent
+
+        def frames():
+            return (load_image_file(args.first_frame, max_side=side),
+                    load_image_file(args.last_frame, max_side=side) if args.last_frame else None)
+        choices, (first, last) = _choices(args), frames()
+        model = resolve_model(spec, choices.model, args.workflow)
+        size, last_ref = pipeline.image_size(first, "first_frame"), stand_in if last is not None else None
+        draft = build_in_any_layout(model, lambda layout: build_image_to_video(
+            choices, stand_in, last_ref, first_frame_size=size, spec=spec, layout=layout))
+        return draft, lambda client, opts: pipeline.image_to_video(client, choices, *frames(), opts)
+    draft = build_lipsync(video=stand_in, audio=stand_in if args.audio else None, speech_text=args.speech_text,
+                          voice=args.voice, spec=spec)
+    check_video_file(args.video, "video")
+    if args.audio:
+        load_audio_file(args.audio)
+
+    async def run(client, opts):
+        audio = load_audio_file(args.audio) if args.audio else None
+        return await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
+                                      speech_text=args.speech_text, voice=args.voice)
+    return draft, run
 
 
 def ledger_path(args) -> Path:
@@ -158,14 +203,9 @@ def ledger_path(args) -> Path:
 
 
 async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
-    from . import pipeline
-    from .client import RunwareClient
-    from .ledger import Ledger
+    from . import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
 
-    offline = getattr(args, "offline", False)
     if args.command == "recover":
-        from .widgets import parse_task_uuid
-
         args.task_uuid = parse_task_uuid(args.task_uuid)
     try:
         ledger = Ledger(ledger_path(args))
@@ -173,14 +213,9 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
         raise PixVerseError(f"cannot open the job ledger {ledger_path(args)}: {exc}; choose another file "
                             "with --ledger") from None
     print(f"ledger: {ledger.path}", file=sys.stderr, flush=True)
-    from uuid import uuid4
-
-    from .costs import load_policy
-
     opts = pipeline.JobOptions(budget=load_policy(prompt_id=f"cli:{uuid4()}"), output_dir=args.out, deadline_s=args.deadline, on_progress=_progress,
                                decode_frames=False, decode_audio=False, ledger=ledger,
-                               endpoint=OFFLINE_ENDPOINT if offline else None,
-                               fresh=getattr(args, "new", False), resume_unfinished=not offline)
+                               fresh=getattr(args, "new", False))
     try:
         result = await pipeline.recover_local(args.task_uuid, opts) if args.command == "recover" else None
         if result is None:  # not served from the ledger: this needs Runware (and the key)
@@ -205,8 +240,6 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
 
 
 def _print_options() -> int:
-    from .spec.options import summary_lines
-
     spec = load_spec()
     for line in summary_lines(spec):
         print(line)
@@ -218,11 +251,6 @@ def _print_options() -> int:
 
 
 def _print_spend(args) -> int:
-    import json
-
-    from .costs import format_spend, load_policy, spend_summary
-    from .ledger import Ledger
-
     path = ledger_path(args)
     if not path.is_file():
         print(f"no job ledger at {path}: nothing was spent through it (choose one with --ledger)", file=sys.stderr)
@@ -255,11 +283,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         base_url = os.environ.get("RUNWARE_BASE_URL")
         api_key = os.environ.get("RUNWARE_API_KEY")
         if getattr(args, "offline", False):
-            from .emulator import EmulatorServer
+            from .emulator import EmulatorServer  # an aiohttp server rendering with PyAV: only for --offline
 
-            emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds))
+            state = ledger_path(args).parent / OFFLINE_STATE  # it remembers its tasks, as Runware does
+            emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds, state_dir=str(state)))
             base_url, api_key = emu.base_url, OFFLINE_KEY
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
+        if args.command == "batch":
+            return batch.main(args, base_url=base_url, api_key=api_key, parser=build_parser(), build_job=build_job,
+                              endpoint=None)
         try:
             return asyncio.run(_run(args, base_url, api_key))
         except (RunwareInterrupted, RunwareTimeoutError) as exc:
@@ -269,10 +301,6 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except Exception as exc:  # noqa: BLE001 - never a traceback for the user; the log has the details
-            import logging
-
-            from .client.urls import redact_text
-
             logging.getLogger("pixverse").debug("unexpected error", exc_info=True)
             print(f"error: unexpected {type(exc).__name__}: {redact_text(str(exc))}. A task submitted above "
                   "(its taskUUID is printed there) is not lost: `python -m nodes recover <taskUUID>` fetches it, "

@@ -6,6 +6,7 @@ from the service or the transport.
 """
 from __future__ import annotations
 
+import errno
 from typing import Any, Iterable, Optional
 
 
@@ -144,6 +145,17 @@ class RunwareResultError(RunwareError):
     saved, or not readable. The message says what happened; the task is recoverable by taskUUID."""
 
 
+class SubmitRefused(PixVerseError):
+    """Runware refused a video task's submit, so no task was created and nothing is charged.
+
+    `error` is Runware's answer (a RunwareError). The pipeline settles the ledger row, may rebuild
+    the request in the other layout (nodes/layouts.py) or upload again, and otherwise raises `error`."""
+
+    def __init__(self, error: RunwareError):
+        super().__init__(str(error))
+        self.error = error
+
+
 class MediaError(PixVerseError, ValueError):
     """A media input that cannot be sent (too long, too large, undecodable)."""
 
@@ -191,7 +203,7 @@ def error_class_for(code: Optional[str], status: Optional[int]) -> type[RunwareE
 
 
 class PixVerseBudgetError(PixVerseError):
-    """A run the pack's spending limit refused (nodes/costs.py), before anything was uploaded or submitted.
+    """A run the pack's spending limit refused (nodes/limits.py), before anything was uploaded or submitted.
 
     The message says what was spent, the limit, and how to raise it."""
 
@@ -206,15 +218,13 @@ class PixVerseBudgetError(PixVerseError):
 
 def os_error_text(exc: OSError, path: object = None) -> str:
     """An OSError in words a user can act on: what is wrong with which folder or file."""
-    import errno
-
     where = f" {path}" if path is not None else ""
     reasons = {
-        errno.ENOSPC: f"the disk holding{where} is full",
-        errno.EDQUOT: f"the disk quota for{where} is used up",
+        errno.ENOSPC: f"the disk holding{where} is full" if where else "the disk is full",
+        errno.EDQUOT: f"the disk quota for{where} is used up" if where else "the disk quota is used up",
         errno.EROFS: f"{where.strip() or 'the folder'} is on a read-only file system",
-        errno.EACCES: f"no permission to write{where}",
-        errno.EPERM: f"no permission to write{where}",
+        errno.EACCES: f"no permission to write{where or ' there'}",
+        errno.EPERM: f"no permission to write{where or ' there'}",
         errno.ENOENT: f"{where.strip() or 'the folder'} does not exist",
         errno.ENOTDIR: f"{where.strip() or 'a part of the path'} is not a folder",
         errno.EISDIR: f"{where.strip() or 'the path'} is a folder",

@@ -17,6 +17,13 @@ Two runs racing on one fingerprint (two ComfyUI prompts, two processes) claim it
 ``BEGIN IMMEDIATE`` transaction: one inserts the row and submits, the other gets that row and
 waits for it, then polls the same taskUUID.
 
+A run follows its row through a `Job` (typed transitions: submitting → submitted → succeeded →
+finished, or failed / lost / refused / abandoned). Once Runware has a task, a failed local write
+(locked, read-only, full) never loses it: the Job keeps the taskUUID, the run goes on and says so.
+
+The spend and recent-cost figures (`spent_since`, `charges_since`, `recent_costs`) are read here too:
+this module holds all of the pack's SQL.
+
 The ledger also keeps the upload cache: content hash → imageUUID/mediaUUID, reused while Runware
 still keeps the upload (see RUNWARE_UPLOAD_RETENTION_DAYS).
 
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -36,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+log = logging.getLogger("pixverse")
+
 # -- Runware facts (not PixVerse-specific, so not in the capability spec) ----------------------
 RUNWARE_UPLOAD_RETENTION_DAYS = 30  # Runware keeps an upload for 30 days after it was last used
 UPLOAD_REUSE_MARGIN_DAYS = 1        # reuse a cached upload only while a day of that is left
@@ -44,7 +54,7 @@ UPLOAD_REUSE_SECONDS = (RUNWARE_UPLOAD_RETENTION_DAYS - UPLOAD_REUSE_MARGIN_DAYS
 LEDGER_FILENAME = "pixverse-ledger.sqlite3"
 SCHEMA_VERSION = 2
 # Columns added after version 1 (ALTER TABLE on open: an older ledger gains them, keeping its rows).
-# reserved: the expected cost set aside when the row was claimed (nodes/costs.py, the spending limit);
+# reserved: the expected cost set aside when the row was claimed (nodes/limits.py, the spending limit);
 # prompt_id: the ComfyUI prompt that claimed it; cost_class: what kind of run it is, for estimates.
 _ADDED_COLUMNS = (("reserved", "REAL"), ("prompt_id", "TEXT"), ("cost_class", "TEXT"))
 # A row may stay `preparing`/`submitting` this long while the process that claimed it is alive
@@ -63,6 +73,9 @@ REFUSED = "refused"        # Runware refused the submit (nothing charged)
 ABANDONED = "abandoned"    # the run stopped before submitting (nothing sent)
 ACTIVE = (PREPARING, SUBMITTING, SUBMITTED, SUCCEEDED, FINISHED)
 _RANK = {PREPARING: 0, SUBMITTING: 1, SUBMITTED: 2, SUCCEEDED: 3, FINISHED: 4}
+# What a row counts against a spending limit: its cost, else its reservation while it is under way.
+_CHARGED = (f"CASE WHEN cost IS NOT NULL THEN cost WHEN status IN ({','.join(repr(s) for s in ACTIVE)}) "
+            f"THEN COALESCE(reserved, 0) ELSE 0 END")
 
 HOST = socket.gethostname()
 _ACTIVE_HERE: set[str] = set()  # taskUUIDs a coroutine of this process is preparing/submitting
@@ -128,7 +141,7 @@ def pid_alive(pid: int) -> bool:
         return False
     if os.name == "nt":  # os.kill(pid, 0) would *terminate* the process on Windows
         try:
-            import ctypes
+            import ctypes  # Windows only
 
             kernel32 = ctypes.windll.kernel32
             handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
@@ -222,6 +235,76 @@ class Claim:
     new: bool  # True: this run inserted the row and must submit; False: follow `entry`
 
 
+class Job:
+    """One task's life in the ledger, as typed transitions:
+    claimed (preparing) → submitting → submitted → succeeded → finished, or it ends
+    failed / lost / refused / abandoned.
+
+    `submitting()` is the one write that must reach the disk (before the POST: a restart then polls,
+    never resends), so its error is raised. Every other write may fail (a locked, read-only or full
+    ledger): Runware has, or never got, the task either way, so the taskUUID is kept here, the run goes
+    on, and the failure is logged; for the writes that matter to the next run (submitted, succeeded,
+    finished) the user is told in `notices`. Without a ledger every transition does nothing."""
+
+    def __init__(self, ledger: Optional["Ledger"], task_uuid: str, notices: Optional[list] = None):
+        self.ledger = ledger
+        self.task_uuid = task_uuid
+        self.notices = notices if notices is not None else []
+
+    def _write(self, what: Callable[..., Any], *args: Any, tell: bool = False, **kw: Any) -> bool:
+        if self.ledger is None:
+            return False
+        try:
+            return what(*args, **kw) is not False  # False: the row was not in a state this step moves from
+        except (sqlite3.Error, OSError) as exc:
+            text = (f"the job ledger {self.ledger.path} could not be updated ({type(exc).__name__}: {exc}); "
+                    f"task {self.task_uuid} is not recorded as finished there, so the next run of this job "
+                    f"polls it again (no new charge)")
+            log.warning("PixVerse: %s", text)
+            if tell and text not in self.notices:
+                self.notices.append(text)
+            return False
+
+    # forward
+    def submitting(self) -> None:
+        if self.ledger is not None:
+            self.ledger.advance(self.task_uuid, SUBMITTING)
+
+    def submitted(self) -> bool:
+        return self._write(lambda: self.ledger.advance(self.task_uuid, SUBMITTED, submitted_at=time.time()),
+                           tell=True)
+
+    def succeeded(self, *, video_uuid: Optional[str], result_url: Optional[str], seed: Optional[int],
+                  cost: Optional[float]) -> bool:
+        return self._write(lambda: self.ledger.record_success(
+            self.task_uuid, video_uuid=video_uuid, result_url=result_url, seed=seed, cost=cost,
+            notices=list(self.notices)), tell=True)
+
+    def finished(self, path: os.PathLike | str, size: int) -> bool:
+        return self._write(lambda: self.ledger.record_file(self.task_uuid, path, size), tell=True)
+
+    # ends
+    def failed(self, error: str) -> bool:
+        return self._write(lambda: self.ledger.settle(self.task_uuid, FAILED, error))
+
+    def lost(self, error: str) -> bool:
+        return self._write(lambda: self.ledger.settle(self.task_uuid, LOST, error))
+
+    def refused(self, error: str) -> bool:
+        return self._write(lambda: self.ledger.settle(self.task_uuid, REFUSED, error))
+
+    def abandoned(self, error: str) -> bool:
+        return self._write(lambda: self.ledger.settle(self.task_uuid, ABANDONED, error))
+
+    # neither
+    def note(self, error: str) -> bool:
+        """The last error of a task that stays resumable (timeout, cancel, network, a failed save)."""
+        return self._write(lambda: self.ledger.note_error(self.task_uuid, error))
+
+    def used_uploads(self, endpoint: str, keys: Iterable[tuple[str, str]]) -> bool:
+        return self._write(lambda: self.ledger.touch_uploads(endpoint, list(keys)))
+
+
 class Ledger:
     """One SQLite file. Thread-safe; several processes may share the file."""
 
@@ -297,17 +380,15 @@ class Ledger:
 
     def claim(self, *, fingerprint: str, endpoint: str, task_uuid: str, model: str = "",
               request: Optional[dict] = None, inputs: Optional[dict] = None,
-              notices: Iterable[str] = (), fresh: bool = False, resume: bool = True,
-              guard: Optional[Callable[[sqlite3.Connection], dict]] = None) -> Claim:
+              notices: Iterable[str] = (), fresh: bool = False,
+              guard: Optional[Callable[["Ledger"], dict]] = None) -> Claim:
         """Atomically: return the row to follow for this request, or insert ours (`new=True`).
 
         `fresh`: insert a new row whatever exists (the user asked for a new task).
-        `guard(conn)`: called inside the same transaction just before our row is inserted (never when
+        `guard(ledger)`: called inside the same transaction just before our row is inserted (never when
         an existing row is followed); returns extra columns for it (reserved, prompt_id, cost_class) or
-        raises to insert nothing (the spending limit, nodes/costs.py: concurrent claims are serialized
-        by BEGIN IMMEDIATE, so each sees the reservations of the ones before it).
-        `resume=False`: only a reusable finished row counts; unfinished ones are marked lost (for an
-        endpoint that cannot know earlier tasks, like the CLI's per-run offline emulator)."""
+        raises to insert nothing (the spending limit, nodes/limits.py: concurrent claims are serialized
+        by BEGIN IMMEDIATE, so each sees the reservations of the ones before it)."""
         now = time.time()
         with self._tx():
             if not fresh:
@@ -316,13 +397,8 @@ class Ledger:
                     f"({','.join('?' * len(ACTIVE))}) ORDER BY created_at DESC LIMIT 1",
                     (endpoint, fingerprint, *ACTIVE)).fetchone()
                 if row is not None:
-                    found = Entry.from_row(row)
-                    if resume or found.reusable():
-                        return Claim(found, new=False)
-                    self._conn.execute(
-                        "UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE task_uuid = ?",
-                        (LOST, "not resumable at this endpoint", now, found.task_uuid))
-            extra = guard(self._conn) if guard is not None else {}
+                    return Claim(Entry.from_row(row), new=False)
+            extra = guard(self) if guard is not None else {}
             unknown = set(extra) - {name for name, _ in _ADDED_COLUMNS}
             if unknown:
                 raise ValueError(f"not claimable: {sorted(unknown)}")
@@ -336,10 +412,37 @@ class Ledger:
                  *extra.values()))
         return Claim(self.get(task_uuid), new=True)
 
-    def read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only query (the spend figures and cost estimates, nodes/costs.py)."""
+    # -- money (the figures nodes/pricing.py and nodes/limits.py work from) ----------------------
+
+    def schema_version(self) -> int:
         with self._lock:
-            return self._conn.execute(sql, tuple(params)).fetchall()
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def recent_costs(self, endpoint: str, model: str, limit: int) -> list[tuple[Optional[str], float, Optional[str]]]:
+        """(request JSON, cost, cost class) of the newest rows of `model` at `endpoint` with a recorded cost."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT request, cost, cost_class FROM jobs WHERE endpoint = ? AND model = ? AND cost IS NOT NULL "
+                "ORDER BY COALESCE(finished_at, updated_at) DESC LIMIT ?", (endpoint, model, limit)).fetchall()
+        return [(r["request"], float(r["cost"]), r["cost_class"]) for r in rows]
+
+    def spent_since(self, since: float, prompt_id: Optional[str] = None) -> float:
+        """What rows created since `since` (of one queued prompt, if given) count: see `_CHARGED`.
+        Inside `claim`'s guard it reads within the claim's transaction."""
+        sql = f"SELECT COALESCE(SUM({_CHARGED}), 0) FROM jobs WHERE created_at >= ?"
+        params: list[Any] = [since]
+        if prompt_id is not None:
+            sql += " AND prompt_id = ?"
+            params.append(prompt_id)
+        with self._lock:
+            return float(self._conn.execute(sql, params).fetchone()[0])
+
+    def charges_since(self, since: float) -> list[dict]:
+        """{model, created_at, cost, charged} of every row created since `since` that counts something."""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT model, created_at, cost, ({_CHARGED}) AS charged FROM jobs "
+                                      f"WHERE created_at >= ? AND ({_CHARGED}) > 0", (since,)).fetchall()
+        return [dict(r) for r in rows]
 
     def adopt(self, task_uuid: str, *, endpoint: str = "", model: str = "") -> Entry:
         """A row for a taskUUID this ledger has not seen (recovering a task from elsewhere)."""

@@ -20,8 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+import torch
+
 from . import errors as E
 from .errors import MediaError, PreflightError
+from .media import check_audio as audio_shape, probe_video
 
 MIN_MEDIA_SIDE = 16          # px: a frame or image smaller than this is no picture
 MIN_VIDEO_FRAMES = 2         # a reference video is a moving picture
@@ -41,8 +44,6 @@ _IMAGE_CODECS = {"png", "mjpeg", "bmp", "gif", "webp", "tiff", "jpeg2000", "pam"
 
 def _count_nonfinite(tensor) -> int:
     """Non-finite values of a float tensor, counted block by block (no full-size temporary)."""
-    import torch
-
     if not torch.is_floating_point(tensor):
         return 0
     flat = tensor.detach().reshape(-1)
@@ -62,8 +63,6 @@ def _nonfinite_error(parameter: str, bad: int, total: int, what: str) -> MediaEr
 def check_image(image, parameter: str) -> None:
     """An IMAGE input ([B,H,W,C] or [H,W,C]) that can be sent: a sane size, finite pixels (only
     the first image of a batch is sent, so only it is checked)."""
-    import torch
-
     if not isinstance(image, torch.Tensor):
         return  # the encoder reports what it cannot convert
     first = image if image.ndim == 3 else (image[0] if image.ndim == 4 and image.shape[0] else None)
@@ -80,8 +79,6 @@ def check_image(image, parameter: str) -> None:
 
 def check_frames(frames, fps: Any, parameter: str = "frames") -> None:
     """IMAGE frames [N,H,W,C] for a lipsync reference: at least two frames of a sane size, finite."""
-    import torch
-
     if not isinstance(frames, torch.Tensor) or frames.ndim != 4:
         return  # encode_frames_input says what shape it needs
     n, h, w = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
@@ -98,9 +95,7 @@ def check_frames(frames, fps: Any, parameter: str = "frames") -> None:
 
 def check_audio(audio, parameter: str = "audio") -> None:
     """An AUDIO input: long enough to hold speech, finite samples (first clip of the batch)."""
-    from .media import check_audio as shape_check
-
-    waveform, sample_rate = shape_check(audio, parameter=parameter)
+    waveform, sample_rate = audio_shape(audio, parameter=parameter)
     samples = int(waveform.shape[-1])
     if samples < sample_rate * MIN_AUDIO_SECONDS:
         raise MediaError(f"{parameter}: the clip is {samples} sample{'s' if samples != 1 else ''} "
@@ -126,18 +121,22 @@ def sniff_image(path: Path) -> Optional[str]:
     return None
 
 
-def check_video_file(path: Path, parameter: str = "video"):
-    """A reference video file, judged by content: a real video stream of ≥ 2 frames of a sane size.
-    Returns its probe (media.VideoInfo)."""
-    from .media import probe_video
+# What the video input is for, by workflow: said when a picture is connected instead.
+VIDEO_PURPOSE = {"video-to-video": "the face to lip-sync", "lipsync": "the face to lip-sync",
+                 "modify": "the video to modify"}
 
+
+def check_video_file(path: Path, parameter: str = "video", workflow: Optional[str] = None):
+    """A reference video file, judged by content: a real video stream of ≥ 2 frames of a sane size.
+    Returns its probe (media.VideoInfo). `workflow` ("lipsync", "modify") only words the advice."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{parameter}: {path} is not a file; {NOTHING_SENT}")
     image = sniff_image(path)
     if image:
         raise MediaError(f"{parameter}: {path.name} is {image}, not a video (judged by its content, not its "
-                         f"name). Connect a video clip of the face to lip-sync; {NOTHING_SENT}")
+                         f"name). Connect a video clip{' of ' + VIDEO_PURPOSE[workflow] if workflow in VIDEO_PURPOSE else ''}; "
+                         f"{NOTHING_SENT}")
     try:
         info = probe_video(path)
     except MediaError as exc:
@@ -191,7 +190,7 @@ def check_destination(output_dir: os.PathLike | str, built: Any = None, need_byt
             except OSError:
                 pass
     except OSError as exc:
-        raise PreflightError(f"output folder {folder}: cannot write there: {E.os_error_text(exc)}. Choose a "
+        raise PreflightError(f"output folder {folder}: cannot write there: {E.os_error_text(exc, folder)}. Choose a "
                              f"writable folder (--out, or ComfyUI's --output-directory); {NOTHING_SENT}") from None
     if need_bytes is None:
         task = getattr(built, "task", None)

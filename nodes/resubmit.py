@@ -11,26 +11,31 @@ not understood is "unknown" (the client keeps the row resumable), never "lost".
 
 Each resend is recorded in the job ledger (the row's `error` while it runs, and a notice kept with
 the result) and shown as progress.
+
+A small loop API, so the pipeline keeps the path of the job in one place::
+
+    sender = Sender(client, job, opts, task, deadline_at)
+    while True:
+        sent = await sender.send()           # raises errors.SubmitRefused when no task was created
+        try:
+            return await wait_and_download(acknowledged=sent.acknowledged, resend_on_lost=sent.may_resend)
+        except RunwareSubmissionLost as lost:
+            await sender.before_resend(lost)  # re-raises when no resend is left
 """
 from __future__ import annotations
 
 import logging
 import math
 import time
-from typing import Any, Awaitable, Callable, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
-from . import aftercare
 from . import errors as E
+from .client.http import Waiter
+from .client.models import SubmitResult
+from .ledger import Job
 
 log = logging.getLogger("pixverse")
-
-
-class Refused(Exception):
-    """Runware refused the submit (nothing charged); `error` says why."""
-
-    def __init__(self, error: E.RunwareError):
-        super().__init__(str(error))
-        self.error = error
 
 
 def is_duplicate(exc: BaseException) -> bool:
@@ -40,65 +45,72 @@ def is_duplicate(exc: BaseException) -> bool:
     return "duplicate" in code or "already" in code or "already submitted" in text or "already exists" in text
 
 
-async def send_and_finish(client, task: dict, task_uuid: str, model: str, opts: Any, notices: list[str],
-                          deadline_at: float, finish: Callable[..., Awaitable[Any]], *, ledger: Any = None,
-                          endpoint: Optional[str] = None, uploads: Sequence[Any] = ()) -> Any:
-    """Submit `task`, then `finish(...)` it (wait, download). With a ledger a refusal is raised as
-    `Refused` (the caller settles the row); without one, as the RunwareError itself."""
-    from .client.http import Waiter
-    from .client.models import SubmitResult
-    from .ledger import LOST, SUBMITTED
+def _default_backoff(attempt: int, _retry_after: Optional[float] = None) -> float:
+    return min(10.0, 2.0 ** attempt)
 
-    policy = getattr(client, "retry_policy", None)
-    resends = max(0, int(getattr(policy, "submit_lost_resends", 0) or 0))
-    sent_again = 0
-    while True:
+
+@dataclass(frozen=True)
+class Sent:
+    """The outcome of one submit: Runware acknowledged it, or its fate is unclear (poll to learn it)."""
+
+    acknowledged: bool
+    may_resend: bool  # unclear, and a resend is left if polling shows Runware never got it
+
+
+class Sender:
+    """Sends `task` (whose taskUUID is `job.task_uuid`) and, when Runware provably never got it, again."""
+
+    def __init__(self, client, job: Job, opts: Any, task: dict, deadline_at: Optional[float], *,
+                 endpoint: Optional[str] = None, uploads: Sequence[Any] = ()):
+        self.client, self.job, self.opts, self.task = client, job, opts, task
+        self.deadline_at, self.endpoint, self.uploads = deadline_at, endpoint, list(uploads)
+        policy = getattr(client, "retry_policy", None)
+        self.resends = max(0, int(getattr(policy, "submit_lost_resends", 0) or 0))
+        self.sent_again = 0
+        self.last = Sent(acknowledged=True, may_resend=False)
+
+    async def send(self) -> Sent:
+        """One submit POST. Raises `errors.SubmitRefused` when Runware refused it (no task created)."""
+        task_uuid = self.job.task_uuid
         try:
-            submitted = await client.submit_video(task, cancel_check=opts.cancel_check)
+            submitted = await self.client.submit_video(self.task, cancel_check=self.opts.cancel_check)
         except E.RunwareError as exc:
-            exc.refused_at_submit = True  # no task was created: a rebuilt request may be sent (nodes/layouts.py)
-            if sent_again and is_duplicate(exc):
-                log.warning("PixVerse: task %s turned out to exist after all; following it", task_uuid)
-                submitted = SubmitResult(task_uuid, acknowledged=True)
-            elif ledger is None:
-                raise
-            else:
-                raise Refused(exc) from None
+            if not (self.sent_again and is_duplicate(exc)):
+                raise E.SubmitRefused(exc) from None
+            log.warning("PixVerse: task %s turned out to exist after all; following it", task_uuid)
+            submitted = SubmitResult(task_uuid, acknowledged=True)
         if submitted.acknowledged:
-            aftercare.ledger_write(ledger, "advance", task_uuid, SUBMITTED, submitted_at=time.time(),
-                                   task_uuid=task_uuid, tell=notices)
-        if ledger is not None and uploads:
-            aftercare.ledger_write(ledger, "touch_uploads", endpoint, [(u.kind, u.sha256) for u in uploads],
-                                   task_uuid=task_uuid)
-        may_resend = not submitted.acknowledged and sent_again < resends
+            self.job.submitted()
+        if self.uploads:
+            self.job.used_uploads(self.endpoint, [(u.kind, u.sha256) for u in self.uploads])
+        self.last = Sent(submitted.acknowledged, not submitted.acknowledged and self.sent_again < self.resends)
+        return self.last
+
+    async def before_resend(self, lost: E.RunwareSubmissionLost) -> None:
+        """Runware never created the task: note it, wait a backoff, and return to send it again.
+        Re-raises `lost` when no resend is left; a deadline or cancel during the wait ends the job."""
+        if not self.last.may_resend:
+            raise lost
+        task_uuid = self.job.task_uuid
+        self.sent_again += 1
+        delay = getattr(self.client, "backoff", _default_backoff)(self.sent_again, None)
+        note = (f"the submit's reply was lost or an error, and Runware had not created task {task_uuid} "
+                f"after polling it; the same request was sent again (resend {self.sent_again} of at most "
+                f"{self.resends}, same taskUUID, so it cannot be billed twice)")
+        log.warning("PixVerse: %s", note)
+        self.job.notices.append(note)
+        self.job.note(note)
+        self.opts.report("submitting", f"Runware never got task {task_uuid}; sending it again in {delay:.1f} s",
+                         task_uuid=task_uuid)
+        remaining = self.deadline_at - time.monotonic() if self.deadline_at is not None else math.inf
+        waiter = Waiter(task_uuid, remaining, self.opts.cancel_check, submitted=False)
         try:
-            return await finish(client, task_uuid, model, opts, notices, acknowledged=submitted.acknowledged,
-                                deadline_at=deadline_at, resend_on_lost=may_resend)
-        except E.RunwareSubmissionLost as lost:
-            if not may_resend:
-                raise
-            sent_again += 1
-            backoff = getattr(client, "_backoff", lambda n, _r=None: min(10.0, 2.0 ** n))
-            delay = backoff(sent_again, None)
-            note = (f"the submit's reply was lost or an error, and Runware had not created task {task_uuid} "
-                    f"after polling it; the same request was sent again (resend {sent_again} of at most "
-                    f"{resends}, same taskUUID, so it cannot be billed twice)")
-            log.warning("PixVerse: %s", note)
-            notices.append(note)
-            aftercare.ledger_write(ledger, "note_error", task_uuid, note, task_uuid=task_uuid)
-            opts.report("submitting", f"Runware never got task {task_uuid}; sending it again in {delay:.1f} s",
-                        task_uuid=task_uuid)
-            remaining = deadline_at - time.monotonic() if deadline_at is not None else math.inf
-            waiter = Waiter(task_uuid, remaining, opts.cancel_check, submitted=False)
-            try:
-                await waiter.sleep(delay)
-            except (E.RunwareInterrupted, E.RunwareTimeoutError) as stop:
-                aftercare.ledger_write(ledger, "settle", task_uuid, LOST,
-                                       f"Runware never created it; stopped before sending it again: {stop}",
-                                       task_uuid=task_uuid)
-                if isinstance(stop, E.RunwareTimeoutError):
-                    raise E.RunwareSubmissionLost(
-                        f"Runware never created task {task_uuid} and the job's deadline passed before it "
-                        f"could be sent again; nothing was charged; run the job again",
-                        task_uuid=task_uuid) from lost
-                raise
+            await waiter.sleep(delay)
+        except (E.RunwareInterrupted, E.RunwareTimeoutError) as stop:
+            self.job.lost(f"Runware never created it; stopped before sending it again: {stop}")
+            if isinstance(stop, E.RunwareTimeoutError):
+                raise E.RunwareSubmissionLost(
+                    f"Runware never created task {task_uuid} and the job's deadline passed before it "
+                    f"could be sent again; nothing was charged; run the job again",
+                    task_uuid=task_uuid) from lost
+            raise

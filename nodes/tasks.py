@@ -1,12 +1,13 @@
 """User choices → Runware `videoInference` task JSON, validated against the capability spec.
 
-One builder per workflow (text-to-video, image-to-video, lipsync). Each refuses, before any
+One builder per workflow (text-to-video, image-to-video, lipsync, modify). Each refuses, before any
 network call, every choice Runware would refuse, with a `PixVerseInputError` that names the
 parameter (the node input's name and the wire field), the value and what is allowed. Nothing is
 rewritten silently: what the provider will change on its own comes back as a notice.
 
-Settings are written generically from their description in the spec (input name → wire path);
-what a model offers comes from `spec.options`; where inputs go depends on the request layout.
+Settings are written generically from their description in the spec (input name → wire path,
+`spec.paths`); what a model offers comes from `spec.options`; where inputs go depends on the request
+layout. `nodes/draft.py` turns a node's widget values into the task these builders make.
 Transport fields (`deliveryMethod`, `includeCost`) are the client's business.
 """
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any, Optional, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import PixVerseInputError
-from .spec import AUTO, CapabilitySpec, Layout, ModelSpec, Setting, is_set, load_spec
+from .spec import AUTO, CapabilitySpec, Layout, ModelSpec, is_set, load_spec
+from .spec.kinds import workflow_of
 from .spec.options import evaluate, fps_unset_value, offered, unsupported_value
+from .spec.paths import put as _put, rule_context, setting_wire, wire_name as _wire_name
 
 
 @dataclass
@@ -86,23 +89,6 @@ def new_task_uuid() -> str:
     return str(uuid.uuid4())
 
 
-# -- wire paths --------------------------------------------------------------------------------
-
-def _put(task: dict, path: str, value: Any) -> None:
-    """Set a dotted path ("inputs.video"; a trailing "[]" wraps the value in a one-item list)."""
-    if path.endswith("[]"):
-        path, value = path[:-2], [value]
-    *parents, leaf = path.split(".")
-    node = task
-    for name in parents:
-        node = node.setdefault(name, {})
-    node[leaf] = value
-
-
-def setting_wire(model: ModelSpec, setting: Setting) -> str:
-    return f"{model.settings_at}.{setting.wire}" if model.settings_at else setting.wire
-
-
 # -- errors ----------------------------------------------------------------------------------
 
 class _Refusals:
@@ -111,28 +97,8 @@ class _Refusals:
     def __init__(self, spec: CapabilitySpec, model: Optional[ModelSpec], layout: Optional[Layout]):
         self.spec, self.model, self.layout = spec, model, layout
 
-    def wire_name(self, parameter: str) -> Optional[str]:
-        spec, model, layout = self.spec, self.model, self.layout
-        if parameter in spec.prompt_fields:
-            return spec.prompt_fields[parameter]
-        if parameter in ("resolution", "aspect_ratio"):
-            resolution_field = layout and layout.image_to_video_size == "resolution"
-            return "resolution" if resolution_field and parameter == "resolution" else "width/height"
-        if layout is not None:
-            if parameter in ("first_frame", "last_frame"):
-                index = 0 if parameter == "first_frame" else 1
-                return f"{layout.frame_images}[{index}].{layout.frame_image_key}"
-            if parameter in ("video", "audio"):
-                return getattr(layout, parameter).removesuffix("[]")
-        if parameter == "speech_text":
-            return "speech.text"
-        if parameter == "voice":
-            return "speech.voice"
-        try:
-            setting = spec.setting(parameter)
-        except KeyError:
-            return parameter
-        return setting_wire(model, setting) if model is not None else setting.wire
+    def wire_name(self, parameter: str) -> str:
+        return _wire_name(self.spec, self.model, parameter, self.layout)
 
     def __call__(self, parameter: str, value: Any, allowed: Any = None, reason: str = "") -> PixVerseInputError:
         return PixVerseInputError(parameter, value, allowed, reason, wire_name=self.wire_name(parameter))
@@ -266,8 +232,7 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
                      frames: Sequence[tuple[str, str]] = (),
                      first_frame_size: Optional[tuple[int, int]] = None,
                      task_uuid: Optional[str] = None, layout: Optional[str] = None) -> BuiltTask:
-    workflow = "image-to-video" if kind == "image_to_video" else "text-to-video"
-    model = resolve_model(spec, c.model, workflow)
+    model = resolve_model(spec, c.model, workflow_of(kind))
     wire = resolve_layout(spec, model, layout)
     refuse = _Refusals(spec, model, wire)
     notices: list[str] = []
@@ -308,7 +273,7 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
             if wire.sends_fps:
                 task["fps"] = fps
             elif fps != model.fps.default:  # left out, the model makes its default rate
-                raise refuse("fps", fps, [model.fps.default], f"Runware's {wire_name(spec, model, layout)} "
+                raise refuse("fps", fps, [model.fps.default], f"Runware's {_layout_name(model, layout)} "
                              "request layout has no fps; other rates need the seed layout")
     if c.seed is not None:
         limit = spec.seed
@@ -319,8 +284,8 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
 
     _write_settings(spec, refuse, kind, model, c.settings, task, notices,
                     resolution=resolution, aspect_ratio=aspect, duration=duration, fps=fps,
-                    last_frame=any(p == "last" for p, _ in frames))
-    return BuiltTask(task, model, notices, wire_name(spec, model, layout))
+                    frame_positions=[p for p, _ in frames])
+    return BuiltTask(task, model, notices, _layout_name(model, layout))
 
 
 def _write_settings(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: ModelSpec, settings: dict,
@@ -328,9 +293,7 @@ def _write_settings(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: M
     """Check each chosen setting by its description and the spec's rules; write the set ones where the
     spec says they go."""
     chosen = {name: _check_setting(spec, refuse, model, name, value) for name, value in settings.items()}
-    values = {s.input: s.widget_default for s in spec.settings_of(model)}
-    values.update({k: v for k, v in chosen.items() if v is not None})
-    values.update(core)
+    values = rule_context(spec, model, chosen, **core)
     _check_rules(spec, refuse, kind, model, values, notices)
     for setting in spec.settings_of(model):
         value = chosen.get(setting.input)
@@ -338,7 +301,8 @@ def _write_settings(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: M
             _put(task, setting_wire(model, setting), value)
 
 
-def wire_name(spec: CapabilitySpec, model: ModelSpec, layout: Optional[str]) -> str:
+def _layout_name(model: ModelSpec, layout: Optional[str]) -> str:
+    """The request layout a task is built in: the one asked for, else the model's preferred one."""
     return layout or model.layouts[0]
 
 
@@ -398,8 +362,9 @@ def build_lipsync(*, video: str, audio: Optional[str] = None, speech_text: Optio
         chosen = voices.default if not is_set(voice) else voice
         if chosen not in voices.values:
             raise refuse("voice", voice, list(voices.values))
-        task["speech"] = {"voice": chosen, "text": text}
-    return BuiltTask(task, model_spec, [], wire_name(spec, model_spec, layout))
+        _put(task, spec.speech_fields["voice"], chosen)
+        _put(task, spec.speech_fields["speech_text"], text)
+    return BuiltTask(task, model_spec, [], _layout_name(model_spec, layout))
 
 
 def build_in_any_layout(model: ModelSpec, build, layouts: Optional[Sequence[str]] = None) -> BuiltTask:
@@ -450,4 +415,4 @@ def build_modify(choices: GenerationChoices, video: str, reference_image: Option
         task["seed"] = choices.seed
     notices: list[str] = []
     _write_settings(spec, refuse, "modify", model, choices.settings, task, notices, resolution=resolution)
-    return BuiltTask(task, model, notices, wire_name(spec, model, layout))
+    return BuiltTask(task, model, notices, _layout_name(model, layout))

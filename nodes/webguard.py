@@ -14,6 +14,9 @@ key (a ``text/plain`` form POST needs no CORS preflight). The key routes therefo
    and the custom header ``X-PixVerse-Request: 1``: neither can be sent cross-site without a CORS
    preflight, which this server does not grant.
 
+Rules 1 and 2 guard the read-only routes too (``/spend``, ``/estimate``: spend, limits and the ledger's
+path are nobody else's business): `read_refusal`. `refused_response` wraps either for an aiohttp handler.
+
 Plain functions over a headers mapping, so they are tested without a server.
 """
 from __future__ import annotations
@@ -74,12 +77,16 @@ def _netloc(host: str, port: Optional[int], scheme: str = "") -> str:
     return shown if port is None else f"{shown}:{port}"
 
 
-def refusal(method: str, headers: Mapping[str, str], scheme: str = "http") -> Optional[tuple[int, str]]:
-    """None when the request may proceed; else (HTTP status, why) to answer with."""
+KEY_SETTINGS = "the PixVerse key settings"
+
+
+def read_refusal(headers: Mapping[str, str], what: str = KEY_SETTINGS) -> Optional[tuple[int, str]]:
+    """Rules 1 and 2 (Host, Origin, Sec-Fetch-Site), for any route: None when the request may
+    proceed; else (HTTP status, why). `what` names what the route guards, in the message."""
     host_header = headers.get("Host", "")
     host, port = _split_host(host_header)
     if port == -1 or not host_allowed(host):
-        return 403, (f"Host {host_header!r} is not allowed for the PixVerse key settings: use ComfyUI through "
+        return 403, (f"Host {host_header!r} is not allowed for {what}: use ComfyUI through "
                      f"localhost or an IP address, or list this name in {ENV_ALLOWED_HOSTS} (comma-separated) in "
                      f"ComfyUI's environment.")
     origin = headers.get("Origin")
@@ -91,9 +98,36 @@ def refusal(method: str, headers: Mapping[str, str], scheme: str = "http") -> Op
         except ValueError:
             same = False
         if not same:
-            return 403, "Requests from other sites may not read or change the PixVerse key settings."
+            return 403, f"Requests from other sites may not read or change {what}."
     if headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
-        return 403, "Requests from other sites may not read or change the PixVerse key settings."
+        return 403, f"Requests from other sites may not read or change {what}."
+    return None
+
+
+def refused_response(request, what: str = KEY_SETTINGS, *, reads_only: bool = True):
+    """For an aiohttp handler: None when `request` may proceed, else the 403 JSON response to return
+    (logged). `reads_only`: the route changes nothing (Host/Origin rules only; a POST that only
+    computes, as the estimate, needs no custom header); else the key routes' full `refusal`."""
+    why = read_refusal(request.headers, what) if reads_only else \
+        refusal(request.method, request.headers, request.scheme)
+    if why is None:
+        return None
+    import logging
+
+    from aiohttp import web
+
+    status, message = why
+    logging.getLogger("nodes.webguard").warning(
+        "PixVerse: refused %s %s (Host %r, Origin %r): %s", request.method, request.path,
+        request.headers.get("Host"), request.headers.get("Origin"), message)
+    return web.json_response({"error": message}, status=status, headers={"Cache-Control": "no-store"})
+
+
+def refusal(method: str, headers: Mapping[str, str], scheme: str = "http") -> Optional[tuple[int, str]]:
+    """None when the request may proceed; else (HTTP status, why) to answer with."""
+    read = read_refusal(headers, KEY_SETTINGS)
+    if read is not None:
+        return read
     if method.upper() in STATE_CHANGING:
         ctype = headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype != "application/json" or headers.get(HEADER, "").strip() != "1":

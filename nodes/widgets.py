@@ -1,35 +1,32 @@
 """The node inputs as data, and widget values → core calls. No ComfyUI import here.
 
-Input names and node ids are public API (saved workflows store them); every option list comes
-from the capability spec. `nodes/comfy/` turns these definitions into ComfyUI V3 schema objects,
-so the mapping below is testable without ComfyUI.
+Input names and their order are public API (saved workflows store widget values by position; new
+inputs are only ever appended), as are the node ids of nodes/spec/kinds.py; every option list comes
+from the capability spec. `nodes/comfy/` turns these definitions into ComfyUI V3 schema objects, so
+the mapping below is testable without ComfyUI.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from pydantic import ValidationError
+
+from .errors import PixVerseInputError
 from .spec import AUTO, CapabilitySpec, Setting, load_spec
-from .spec.options import fps_unset_value, node_settings, workflow_of
+from .spec.kinds import MOTION_NODES, NODE_IDS, workflow_of  # noqa: F401 (NODE_IDS: offered here too)
+from .spec.options import fps_unset_value, node_settings
 from .tasks import GenerationChoices
 
 CATEGORY = "Runware/PixVerse"
 MOTION_TYPE = "PIXVERSE_MOTION"
 
-NODE_IDS = {
-    "text_to_video": "RunwarePixVerseTextToVideo",
-    "image_to_video": "RunwarePixVerseImageToVideo",
-    "lipsync": "RunwarePixVerseLipSync",
-    "effect": "RunwarePixVerseEffect",
-    "camera": "RunwarePixVerseCamera",
-    "recover": "RunwarePixVerseRecover",
-    "modify": "RunwarePixVerseModify",
-}
+# NODE_IDS (node kind → ComfyUI node id) and MOTION_NODES (motion node kind → the setting it picks)
+# come from the table of node kinds, nodes/spec/kinds.py.
 
-# Motion nodes (node key → the setting they pick); they feed a generator's motion input.
-MOTION_NODES = {"effect": "effect", "camera": "camera_movement"}
-
-# Output slots of the three generators, in order. Links in saved workflows point at slot numbers.
+# Output slots of the video nodes (the generators and Recover), in order. Links in saved workflows
+# point at slot numbers.
 GENERATOR_OUTPUTS = ("video", "frames", "audio", "fps", "info")
 
 
@@ -204,11 +201,23 @@ def recover_widgets() -> list[Widget]:
                    default="")]
 
 
+def widgets_for(kind: str, spec: Optional[CapabilitySpec] = None) -> list[Widget]:
+    """The inputs of a node of `kind` (nodes/spec/kinds.py), in their public order."""
+    if kind in ("text_to_video", "image_to_video"):
+        return generation_widgets(spec, image_to_video=kind == "image_to_video")
+    if kind == "lipsync":
+        return lipsync_widgets(spec)
+    if kind == "modify":
+        return modify_widgets(spec)
+    if kind in MOTION_NODES:
+        return motion_node_widgets(kind, spec)
+    if kind == "recover":
+        return recover_widgets()
+    raise KeyError(f"unknown node kind {kind!r}")
+
+
 def parse_task_uuid(value: Any) -> str:
     """The Recover node's input → a canonical taskUUID, or a PixVerseInputError."""
-    import uuid
-
-    from .errors import PixVerseInputError
     text = value.strip() if isinstance(value, str) else value
     try:
         return str(uuid.UUID(text))
@@ -229,10 +238,6 @@ def generation_choices(values: dict[str, Any], spec: Optional[CapabilitySpec] = 
 
     A value of the wrong type (from a hand-edited or API-format workflow) is a PixVerseInputError
     naming the input, like every other refused choice."""
-    from pydantic import ValidationError
-
-    from .errors import PixVerseInputError
-
     spec = spec or load_spec()
     motion = values.get("motion") or {}
     motion_inputs = {s.input for s in spec.motion_settings()}

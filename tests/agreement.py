@@ -13,7 +13,8 @@ from typing import Optional
 from nodes.emulator.validate import TaskError, validate_video_task
 from nodes.errors import PixVerseInputError
 from nodes.spec import CapabilitySpec, ModelSpec
-from nodes.tasks import GenerationChoices, build_in_any_layout, build_text_to_video, setting_wire
+from nodes.spec.paths import put as _put, setting_wire
+from nodes.tasks import GenerationChoices, build_in_any_layout, build_text_to_video
 
 
 def emulator_accepts(task: dict, spec: CapabilitySpec, layouts: Optional[tuple] = None) -> bool:
@@ -23,15 +24,6 @@ def emulator_accepts(task: dict, spec: CapabilitySpec, layouts: Optional[tuple] 
         return True
     except TaskError:
         return False
-
-
-def _put(task: dict, path: str, value) -> dict:
-    *parents, leaf = path.split(".")
-    node = task
-    for name in parents:
-        node = node.setdefault(name, {})
-    node[leaf] = value
-    return task
 
 
 def setting_values(setting) -> list:

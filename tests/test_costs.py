@@ -1,4 +1,4 @@
-"""The bill (nodes/costs.py): the cost class, the estimate before Run, the spending limit and its
+"""The bill (nodes/pricing.py, nodes/limits.py): the cost class, the estimate before Run, the spending limit and its
 reservation in the ledger's claim transaction, and the `spend` figures — against the emulator, whose
 (fake) price grows with duration and size."""
 from __future__ import annotations
@@ -13,13 +13,16 @@ import pytest
 
 from jobs import choices, cli_command, frame, video_submissions
 from keysafety import ROOT, artifact_dir, save_text
-from nodes import costs, pipeline
+from nodes import limits, pipeline, pricing
 from nodes import ledger as L
-from nodes.costs import BudgetPolicy
+from nodes.limits import BudgetPolicy
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.errors import PixVerseBudgetError, PixVerseInputError
 from nodes.ledger import Ledger
 from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
+from web_expect import load_routes
+
+ROUTES = load_routes()  # the estimate route, without ComfyUI
 
 
 
@@ -34,7 +37,7 @@ def i2v(image, **over):
 
 def est(runner, **over):
     task = build_text_to_video(choices(**over)).task
-    return costs.estimate(task, ledger=runner.ledger, endpoint=runner.emu.base_url)
+    return pricing.estimate(task, ledger=runner.ledger, endpoint=runner.emu.base_url)
 
 
 def counts(emu):
@@ -47,22 +50,22 @@ def counts(emu):
 def test_cost_class_ignores_free_text_seed_and_inputs_but_not_settings():
     base = build_text_to_video(choices()).task
     same = build_text_to_video(choices(prompt="another prompt entirely", seed=99, negative_prompt="blur")).task
-    assert costs.cost_class(base) == costs.cost_class(same)
+    assert pricing.cost_class(base) == pricing.cost_class(same)
     for change in (dict(duration=8), dict(resolution="720p"), dict(model="pixverse:1@3"),
                    dict(settings={"style": "anime"}), dict(model="pixverse:1@3", settings={"sound_effects": True})):
-        assert costs.cost_class(build_text_to_video(choices(**change)).task) != costs.cost_class(base), change
+        assert pricing.cost_class(build_text_to_video(choices(**change)).task) != pricing.cost_class(base), change
     # the seed layout sends the default fps, the current one leaves it out: one kind; another rate is another
-    assert costs.cost_class(build_text_to_video(choices(), layout="seed").task) == costs.cost_class(base)
-    assert costs.cost_class(build_text_to_video(choices(fps=24), layout="seed").task) != costs.cost_class(base)
+    assert pricing.cost_class(build_text_to_video(choices(), layout="seed").task) == pricing.cost_class(base)
+    assert pricing.cost_class(build_text_to_video(choices(fps=24), layout="seed").task) != pricing.cost_class(base)
     # a sound description is free text: it does not change the class, switching sound on does
     with_sound = build_text_to_video(choices(model="pixverse:1@3", settings={
         "sound_effects": True, "sound_effect_content": "rain"})).task
     other_sound = build_text_to_video(choices(model="pixverse:1@3", settings={
         "sound_effects": True, "sound_effect_content": "thunder and wind"})).task
-    assert costs.cost_class(with_sound) == costs.cost_class(other_sound)
+    assert pricing.cost_class(with_sound) == pricing.cost_class(other_sound)
     # the size counts as its resolution tier: 16:9 and 1:1 at 360p are one kind
-    assert costs.cost_class(build_text_to_video(choices(aspect_ratio="1:1")).task) == costs.cost_class(base)
-    cls = json.loads(costs.cost_class(base))
+    assert pricing.cost_class(build_text_to_video(choices(aspect_ratio="1:1")).task) == pricing.cost_class(base)
+    cls = json.loads(pricing.cost_class(base))
     assert cls == {"model": "pixverse:1@5", "resolution": "360p", "duration": 5}
     # inputs: another image is the same kind of run, in either request layout
     i2v_choices = choices(aspect_ratio="auto")
@@ -70,27 +73,50 @@ def test_cost_class_ignores_free_text_seed_and_inputs_but_not_settings():
     b = build_image_to_video(i2v_choices.model_copy(update={"prompt": "x y"}), "sha256:" + "cd" * 32,
                              first_frame_size=(640, 360), layout="seed").task
     assert "inputs" in a and "frameImages" in b  # the two layouts
-    assert costs.cost_class(a) == costs.cost_class(b) != costs.cost_class(base)
-    assert json.loads(costs.cost_class(a))["inputs_given"] == {"frames": ["first"]}
+    assert pricing.cost_class(a) == pricing.cost_class(b) != pricing.cost_class(base)
+    assert json.loads(pricing.cost_class(a))["inputs_given"] == {"frames": ["first"]}
     # lipsync: the speech text is free text, the voice a setting
     l1 = build_lipsync(video="sha256:" + "ab" * 32, speech_text="Hello there", voice="Emily", layout="current").task
     l2 = build_lipsync(video="sha256:" + "cd" * 32, speech_text="Something else", voice="Emily", layout="seed").task
     l3 = build_lipsync(video="sha256:" + "cd" * 32, speech_text="Hello there", voice="James").task
-    assert costs.cost_class(l1) == costs.cost_class(l2) != costs.cost_class(l3)
+    assert pricing.cost_class(l1) == pricing.cost_class(l2) != pricing.cost_class(l3)
 
 
 def test_documented_price_is_used_only_where_runware_states_one():
-    at_1080 = costs.estimate_new(build_text_to_video(choices(resolution="1080p", duration=5)).task)
+    at_1080 = pricing.estimate_new(build_text_to_video(choices(resolution="1080p", duration=5)).task)
     assert at_1080.source == "price" and at_1080.cost == pytest.approx(0.299)  # Runware: $0.0598/s, 5 s: $0.299
     assert "Runware's price page" in at_1080.text and "$0.0598/s at 1080p" in at_1080.text
-    at_360 = costs.estimate_new(build_text_to_video(choices()).task)  # Runware states no 360p price
+    at_360 = pricing.estimate_new(build_text_to_video(choices()).task)  # Runware states no 360p price
     assert (at_360.source, at_360.cost, at_360.text) == ("unknown", None, "unknown: no run of this kind yet")
-    fast = costs.estimate_new(build_text_to_video(choices(model="pixverse:1@5-fast", resolution="720p", duration=8,
+    fast = pricing.estimate_new(build_text_to_video(choices(model="pixverse:1@5-fast", resolution="720p", duration=8,
                                                           fps=None)).task)
     assert (fast.source, fast.cost) == ("price", 0.2475) and "720p, 8 s: $0.2475" in fast.text  # Runware's table
-    entries = [e for model in costs.documented_prices().values() for e in model]
+    entries = [e for model in pricing.documented_prices().values() for e in model]
     assert entries and all(e["source"].startswith("https://runware.ai/docs/models/pixverse") and e["read"]
                            for e in entries)
+
+
+def test_modify_price_is_per_second_of_the_source_video_and_unpublished_prices_are_said():
+    """Runware's Modify page: $0.04 / $0.05 / $0.06 per second at 360p / 540p / 720p. A Modify task carries
+    no duration (the video keeps its source's length), so the price needs the probed length as `duration`."""
+    from nodes.tasks import build_modify
+
+    for tier, per_second in (("360p", 0.04), ("540p", 0.05), ("720p", 0.06)):
+        task = build_modify(choices(model="pixverse:modify@0", resolution=tier, aspect_ratio="auto", duration=None,
+                                    fps=None), "sha256:" + "ab" * 32, layout="current").task
+        assert "duration" not in task
+        cls = pricing.cost_class(task)
+        assert json.loads(cls)["resolution"] == tier
+        cost, entry = pricing.documented_price("pixverse:modify@0", cls, 10.0, None)
+        assert cost == pytest.approx(10 * per_second) and entry["source"].endswith("/pixverse-modify")
+        assert pricing.documented_price("pixverse:modify@0", cls, None, None) is None  # no length: no figure
+    # where Runware publishes no price, prices.json says so (pages checked, date) and holds no figure
+    raw = json.loads(pricing.PRICES_PATH.read_text(encoding="utf-8"))
+    unpublished = raw["not_published"]
+    assert set(unpublished) == {"pixverse:1@1", "pixverse:1@3", "pixverse:1@6", "pixverse:1@7", "pixverse:1@8"}
+    assert not set(unpublished) & set(raw["prices"])
+    assert all(e["pages"] and all(p.startswith("https://runware.ai/docs/models/pixverse") for p in e["pages"])
+               and "2026-" in e["note"] for e in unpublished.values())
 
 
 # -- the estimate after runs of known cost ---------------------------------------------------------
@@ -101,7 +127,7 @@ def test_estimate_after_runs_of_known_cost(emu, runner):
     assert first.video.cost == pytest.approx(5 * FAKE_COST_PER_SECOND_USD)
     e = est(runner, prompt="a different prompt", seed=3)
     assert (e.source, e.cost, e.runs) == ("ledger", first.video.cost, 1)
-    assert e.text == f"≈ {costs.usd(first.video.cost)} (the last run like this)"
+    assert e.text == f"≈ {pricing.usd(first.video.cost)} (the last run like this)"
     # the very same request again is the ledger's finished task: free
     same = est(runner)
     assert (same.source, same.cost, same.task_uuid) == ("reused", 0.0, first.task_uuid)
@@ -117,11 +143,11 @@ def test_estimate_after_runs_of_known_cost(emu, runner):
         runner.run(t2v(prompt=f"boat number {i}"))
     rows = [r for r in runner.ledger.entries() if r.cost is not None and json.loads(r.cost_class)["duration"] == 5
             and json.loads(r.cost_class)["resolution"] == "360p"]
-    assert len(rows) == 4 and all(r.cost_class == costs.cost_class(json.loads(r.request)) for r in rows)
+    assert len(rows) == 4 and all(r.cost_class == pricing.cost_class(json.loads(r.request)) for r in rows)
     e = est(runner, prompt="pp")
     assert (e.source, e.runs) == ("ledger", 3) and e.text.endswith("(median of the last 3 runs like this)")
     # another endpoint's history (the emulator vs Runware) does not count
-    assert costs.estimate(build_text_to_video(choices(prompt="pp")).task, ledger=runner.ledger,
+    assert pricing.estimate(build_text_to_video(choices(prompt="pp")).task, ledger=runner.ledger,
                           endpoint="https://api.runware.ai/v1").source == "unknown"
 
 
@@ -183,13 +209,13 @@ def test_two_prompts_at_once_cannot_together_pass_the_limit(emu, runner, monkeyp
     runner.run(t2v(prompt="history"))  # a known cost (0.20) for this kind of run
     spent = 5 * FAKE_COST_PER_SECOND_USD
     policy = BudgetPolicy(daily_limit=spent + 0.3, daily_source="env")  # room for one more run, not two
-    check = costs.check_budget
+    check = limits.check_budget
 
     def slow_check(*args, **kw):
         check(*args, **kw)
         time.sleep(0.5)  # between reading the spending and inserting the reservation
 
-    monkeypatch.setattr(costs, "check_budget", slow_check)
+    monkeypatch.setattr(limits, "check_budget", slow_check)
     before = video_submissions(emu)
     ledgers = [Ledger(runner.ledger_path), Ledger(runner.ledger_path)]
     start = threading.Barrier(2)
@@ -225,7 +251,7 @@ def test_two_prompts_at_once_cannot_together_pass_the_limit(emu, runner, monkeyp
     assert len(done) == 1 and len(errors) == 1 and isinstance(errors[0], PixVerseBudgetError), results
     assert "reached: $0.40 spent today" in str(errors[0])  # the first run's reservation counted
     assert video_submissions(emu) == before + 1
-    total = costs.spent_since(runner.ledger, costs.day_start())
+    total = runner.ledger.spent_since(limits.day_start())
     assert total == pytest.approx(2 * spent) and total <= policy.daily_limit
 
 
@@ -234,25 +260,25 @@ def test_a_reservation_is_replaced_by_the_real_cost_and_released_when_nothing_wa
     guard = lambda conn: {"reserved": 0.5, "cost_class": "k"}  # noqa: E731
     led.claim(fingerprint="f1", endpoint="e", task_uuid="u1", guard=guard)
     led.claim(fingerprint="f2", endpoint="e", task_uuid="u2", guard=guard)
-    assert costs.spent_since(led, 0) == pytest.approx(1.0)  # two reservations under way
+    assert led.spent_since(0) == pytest.approx(1.0)  # two reservations under way
     led.record_success("u1", video_uuid="v", result_url="x", seed=1, cost=0.2, notices=[])
     led.settle("u2", L.REFUSED, "refused by Runware")
-    assert costs.spent_since(led, 0) == pytest.approx(0.2)
+    assert led.spent_since(0) == pytest.approx(0.2)
 
 
 def test_policy_sources_and_bad_values():
-    settings = {costs.SETTING_DAILY_LIMIT: 5, costs.SETTING_ALLOW_UNKNOWN: True, costs.SETTING_PROMPT_LIMIT: 0}
-    p = costs.load_policy(settings, env={})
+    settings = {limits.SETTING_DAILY_LIMIT: 5, limits.SETTING_ALLOW_UNKNOWN: True, limits.SETTING_PROMPT_LIMIT: 0}
+    p = limits.load_policy(settings, env={})
     assert (p.daily_limit, p.daily_source, p.prompt_limit, p.allow_unknown, p.allow_source) == (5.0, "setting", None,
                                                                                                 True, "setting")
-    p = costs.load_policy(settings, env={costs.ENV_DAILY_LIMIT: "2.5", costs.ENV_ALLOW_UNKNOWN: "0"})
+    p = limits.load_policy(settings, env={limits.ENV_DAILY_LIMIT: "2.5", limits.ENV_ALLOW_UNKNOWN: "0"})
     assert (p.daily_limit, p.daily_source, p.allow_unknown) == (2.5, "env", False)  # the environment wins
-    assert not costs.load_policy({}, env={}).active
+    assert not limits.load_policy({}, env={}).active
     with pytest.raises(PixVerseInputError) as err:
-        costs.load_policy({}, env={costs.ENV_DAILY_LIMIT: "ten dollars"})
+        limits.load_policy({}, env={limits.ENV_DAILY_LIMIT: "ten dollars"})
     assert "RUNWARE_PIXVERSE_DAILY_LIMIT = 'ten dollars'" in str(err.value) and "US dollars" in str(err.value)
     with pytest.raises(PixVerseInputError):
-        costs.load_policy({costs.SETTING_DAILY_LIMIT: -1}, env={})
+        limits.load_policy({limits.SETTING_DAILY_LIMIT: -1}, env={})
 
 
 # -- the ledger: old files survive the new columns -----------------------------------------------------
@@ -274,13 +300,13 @@ def test_a_version_1_ledger_gains_the_new_columns_and_keeps_its_rows(tmp_path):
     conn.commit()
     conn.close()
     with Ledger(path) as led:
-        assert led.read("PRAGMA user_version")[0][0] == L.SCHEMA_VERSION == 2
+        assert led.schema_version() == L.SCHEMA_VERSION == 2
         old = led.get("old")
         assert (old.cost, old.reserved, old.cost_class) == (0.2, None, None)
         # an old row without a stored class still counts for the estimate and the spend
-        e = costs.estimate_new(build_text_to_video(choices(prompt="new")).task, ledger=led, endpoint="e")
+        e = pricing.estimate_new(build_text_to_video(choices(prompt="new")).task, ledger=led, endpoint="e")
         assert (e.source, e.cost) == ("ledger", 0.2)
-        assert costs.spend_summary(led)["today"]["total"] == pytest.approx(0.2)
+        assert limits.spend_summary(led)["today"]["total"] == pytest.approx(0.2)
     with Ledger(path) as led:  # opening again changes nothing
         assert led.get("old").cost == 0.2
 
@@ -298,7 +324,7 @@ def _row(led, uuid, model, cost, created, status=L.FINISHED, reserved=None):
 def test_spend_figures_against_the_ledger(runner, tmp_path):
     led = runner.ledger
     now = time.time()
-    today, month = costs.day_start(now), costs.month_start(now)
+    today, month = limits.day_start(now), limits.month_start(now)
     _row(led, "a", "pixverse:1@5", 0.2, today + 1)
     _row(led, "b", "pixverse:1@5", 0.3, today + 2)
     _row(led, "c", "pixverse:1@3", 0.5, today + 3)
@@ -306,7 +332,7 @@ def test_spend_figures_against_the_ledger(runner, tmp_path):
     _row(led, "e", "pixverse:1@3", None, today + 5, status=L.REFUSED, reserved=0.25)  # not charged
     _row(led, "f", "pixverse:1@5", 1.0, today - 1 if today - 1 >= month else month)  # yesterday (or today on the 1st)
     _row(led, "g", "pixverse:1@5", 7.0, month - 86400)  # last month
-    s = costs.spend_summary(led, now)
+    s = limits.spend_summary(led, now)
     on_first = today - 1 < month
     assert s["today"]["total"] == pytest.approx(1.25 + (1.0 if on_first else 0))
     assert s["today"]["pending"] == pytest.approx(0.25)
@@ -319,7 +345,7 @@ def test_spend_figures_against_the_ledger(runner, tmp_path):
     import sys
 
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RUNWARE_PIXVERSE_")}
-    env[costs.ENV_DAILY_LIMIT] = "3"
+    env[limits.ENV_DAILY_LIMIT] = "3"
     proc = subprocess.run([sys.executable, "-m", "nodes", "spend", "--ledger", str(runner.ledger_path), "--json"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -371,6 +397,13 @@ def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path):
     assert results[1][2][1] == results[1][1][1] + 1  # (the second run did upload its image: the count is live)
 
 
+def _drafted(kind: str, values: dict) -> tuple[dict, bool]:
+    from nodes.draft import draft
+
+    d = draft(kind, values, stand_in_bad_text=True)  # what the estimate route prices
+    return d.task, d.exact
+
+
 def test_estimate_from_widget_values(emu, runner):
     from jobs import CHOICES
     from nodes.spec import load_spec
@@ -379,24 +412,24 @@ def test_estimate_from_widget_values(emu, runner):
     values = {"model": label, "prompt": CHOICES.prompt, "negative_prompt": "", "aspect_ratio": "16:9",
               "resolution": "360p", "duration": 5, "fps": 16, "seed": 7, "style": "none", "motion_mode": "normal",
               "sound_effects": False, "sound_effect_content": ""}
-    task, exact = costs.task_for_widgets("text_to_video", values)
+    task, exact = _drafted("text_to_video", values)
     node_choices = choices(settings={"motion_mode": "normal"})  # what the node sends for these widgets
     assert exact and task == {**build_text_to_video(node_choices).task, "taskUUID": task["taskUUID"]}
     done = runner.run(t2v(settings={"motion_mode": "normal"}))
-    e = costs.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
+    e = pricing.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
     assert (e.source, e.cost, e.task_uuid) == ("reused", 0.0, done.task_uuid)
     # a prompt still being typed (too short to send) is not this request, but the same kind of run
-    task, exact = costs.task_for_widgets("text_to_video", {**values, "prompt": "a"})
-    e = costs.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
+    task, exact = _drafted("text_to_video", {**values, "prompt": "a"})
+    e = pricing.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
     assert not exact and (e.source, e.cost) == ("ledger", done.video.cost)
     # image-to-video from widgets: the image is not known; "auto" still gives the resolution tier
-    task, exact = costs.task_for_widgets("image_to_video", {**values, "aspect_ratio": "auto"})
-    assert not exact and json.loads(costs.cost_class(task))["resolution"] == "360p"
-    task, exact = costs.task_for_widgets("lipsync", {"model": None, "speech_text": "Hi there", "voice": "Emily"})
-    assert not exact and json.loads(costs.cost_class(task))["speech"] == {"voice": "Emily"}
+    task, exact = _drafted("image_to_video", {**values, "aspect_ratio": "auto"})
+    assert not exact and json.loads(pricing.cost_class(task))["resolution"] == "360p"
+    task, exact = _drafted("lipsync", {"model": None, "speech_text": "Hi there", "voice": "Emily"})
+    assert not exact and json.loads(pricing.cost_class(task))["speech"] == {"voice": "Emily"}
     spec = load_spec()
     modify = spec.default_model("modify")
-    task, exact = costs.task_for_widgets("modify", {"model": modify.label, "prompt": "make it snow"})
-    assert not exact and json.loads(costs.cost_class(task))["model"] == modify.air
+    task, exact = _drafted("modify", {"model": modify.label, "prompt": "make it snow"})
+    assert not exact and json.loads(pricing.cost_class(task))["model"] == modify.air
     with pytest.raises(PixVerseInputError):
-        costs.task_for_widgets("text_to_video", {**values, "duration": 7})  # a choice the node refuses
+        _drafted("text_to_video", {**values, "duration": 7})  # a choice the node refuses

@@ -251,12 +251,27 @@ def test_sound_effect_switch_adds_audio_and_cost(emu, client):
 
 def test_fast_motion_reverts_notice_at_8_seconds(emu, client):
     fast = {"pixverse": {"motionMode": "fast"}}
-    item = submit_and_wait(client, emu, t2v(width=360, height=360, duration=8, providerSettings=fast))
+    v45 = "pixverse:1@3"  # v4 refuses provider settings at 8 s (below); v4.5 runs them with a notice
+    item = submit_and_wait(client, emu, t2v(model=v45, width=360, height=360, duration=8, providerSettings=fast))
     assert item["notices"] == [r.notice for r in SPEC.rules if r.notice and r.when.get("duration") == (8,)]
     assert "will run as 'normal'" in item["notices"][0]
     assert probe(client.get(item["videoURL"]).content)["frames"] == 128
-    item = submit_and_wait(client, emu, t2v(width=360, height=360, providerSettings=fast))
+    item = submit_and_wait(client, emu, t2v(model=v45, width=360, height=360, providerSettings=fast))
     assert "notices" not in item
+
+
+def test_v4_refuses_provider_settings_at_8_seconds_or_1080p(emu, client):
+    """Runware's v4 page: with providerSettings, duration 5 and 360p-720p only (a refusal, nothing billed)."""
+    for over, parameter, allowed in ((dict(duration=8), "duration", [5]),
+                                     (dict(width=1920, height=1080), "width/height", None)):
+        r = post(client, emu, [t2v(providerSettings={"pixverse": {"style": "anime"}}, **over)])
+        assert r.status_code == 400
+        err = error_of(r)
+        assert err["code"] == "incompatibleParameters" and err["parameter"] == parameter, err
+        assert "5 s and 360p-720p" in err["message"]
+        if allowed is not None:
+            assert err["allowedValues"] == allowed
+        assert submit_and_wait(client, emu, t2v(**over))["status"] == "success"  # no settings: fine
 
 
 def test_image_to_video_with_uploaded_first_frame(emu, client):
@@ -660,3 +675,25 @@ def test_lipsync_media_limits_from_spec():
         with pytest.raises(TaskError) as exc:
             run(video, audio)
         assert exc.value.parameter == parameter and exc.value.status == 400
+
+
+def test_a_state_folder_remembers_tasks_across_restarts(client, tmp_path):
+    """As Runware does: a new emulator on the same folder knows the earlier one's tasks (finished or still
+    running), refuses their taskUUIDs as duplicates and listens at the same address when it is free."""
+    state = tmp_path / "state"
+    with EmulatorServer(job_seconds=0.2, state_dir=str(state)) as first:
+        done, running = t2v(), t2v(seed=8)
+        submit_and_wait(client, first, done)
+        first.job_seconds = 3.0
+        assert post(client, first, [running]).status_code == 200
+        port = first.port
+    with EmulatorServer(job_seconds=3.0, state_dir=str(state)) as second:
+        assert second.port == port  # the same endpoint: the job ledger's rows still match
+        _, body = poll(client, second, done["taskUUID"])
+        item = body["data"][0]
+        assert item["status"] == "success" and client.get(item["videoURL"]).status_code == 200
+        _, body = poll(client, second, running["taskUUID"])
+        assert body["data"][0]["status"] == "success"  # finished after the restart
+        again = post(client, second, [done])
+        assert "duplicate" in again.text.lower()
+        assert second.stats()["video_submissions"] == 0

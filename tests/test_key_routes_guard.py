@@ -127,3 +127,113 @@ def test_a_host_name_is_allowed_by_the_env_var(tmp_path, env, emulator):
     ("evil.example", False), ("localhost.evil.example", False), ("127.0.0.1.nip.io", False), ("", False)])
 def test_host_rule(host, allowed):
     assert webguard.host_allowed(host, allowed="") is allowed
+
+
+# -- issue 17 item 11: the read-only routes (/spend, /estimate) get the Host/Origin guard too -------------
+
+READ_CROSS_SITE = [
+    ("DNS rebinding: Host evil.example, same-origin", {"Host": "evil.example:{port}", "Origin": "http://evil.example:{port}"}),
+    ("DNS rebinding without Origin (a GET)", {"Host": "evil.example:{port}"}),
+    ("Origin of another site, loopback Host", {"Origin": "http://evil.example"}),
+    ("Origin of another site, LAN Host", {"Host": "192.168.1.20:{port}", "Origin": "http://evil.example"}),
+    ("Origin: null (sandboxed frame)", {"Origin": "null"}),
+    ("Sec-Fetch-Site: cross-site", {"Sec-Fetch-Site": "cross-site"}),
+]
+SAME_ORIGIN = [{}, {"Host": "localhost:{port}", "Origin": "http://localhost:{port}"},
+               {"Host": "[::1]:{port}", "Origin": "http://[::1]:{port}"}, {"Sec-Fetch-Site": "same-origin"}]
+
+
+async def _serve(table, requests):
+    from aiohttp import ClientSession, web
+
+    app = web.Application()
+    app.add_routes(table)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    out = []
+    try:
+        async with ClientSession() as session:
+            for method, path, headers, body in requests:
+                headers = {k: v.replace("{port}", str(port)) for k, v in headers.items()}
+                async with session.request(method, f"http://127.0.0.1:{port}{path}", headers=headers,
+                                           data=None if body is None else json.dumps(body)) as resp:
+                    out.append((resp.status, await resp.text()))
+    finally:
+        await runner.cleanup()
+    return out
+
+
+def _guarded_table():
+    """A read-only route guarded by webguard.refused_response, as /spend and /estimate will be."""
+    from aiohttp import web
+
+    table = web.RouteTableDef()
+
+    @table.get("/secret")
+    async def secret(request):
+        refused = webguard.refused_response(request, "the PixVerse spending figures")
+        if refused is not None:
+            return refused
+        return web.json_response({"ledger": "/home/someone/ComfyUI/user/runware/pixverse-jobs.sqlite"})
+    return table
+
+
+@pytest.mark.parametrize("what,headers", READ_CROSS_SITE, ids=[c[0] for c in READ_CROSS_SITE])
+def test_read_guard_refuses_other_sites(what, headers, monkeypatch):
+    monkeypatch.delenv(webguard.ENV_ALLOWED_HOSTS, raising=False)
+    (status, text), = asyncio.run(_serve(_guarded_table(), [("GET", "/secret", headers, None)]))
+    assert status == 403, (what, text)
+    assert "pixverse-jobs" not in text and "the PixVerse spending figures" in json.loads(text)["error"]
+
+
+@pytest.mark.parametrize("headers", SAME_ORIGIN)
+def test_read_guard_lets_the_same_origin_through(headers, monkeypatch):
+    monkeypatch.delenv(webguard.ENV_ALLOWED_HOSTS, raising=False)
+    (status, text), = asyncio.run(_serve(_guarded_table(), [("GET", "/secret", headers, None)]))
+    assert status == 200 and "pixverse-jobs" in text
+
+
+def test_read_guard_needs_no_custom_header_but_the_key_guard_does():
+    """The estimate is a POST that changes nothing: it keeps working without X-PixVerse-Request (the
+    extension sends none), while the key routes' full rule still wants it."""
+    h = {"Host": "127.0.0.1:8188", "Content-Type": "application/json"}
+    assert webguard.read_refusal(h, "x") is None
+    assert webguard.refusal("POST", h) is not None
+
+
+@pytest.mark.parametrize("what,headers", READ_CROSS_SITE, ids=[c[0] for c in READ_CROSS_SITE])
+def test_spend_and_estimate_refuse_other_sites(tmp_path, env, what, headers):
+    from aiohttp import web
+
+    def must_not_run(*a, **k):
+        raise AssertionError("the route answered a request from another site")
+    env.setattr(routes, "spend_for", must_not_run)
+    env.setattr(routes, "estimate_for", must_not_run)
+    table = web.RouteTableDef()
+    routes.add_budget_routes(table, lambda: str(tmp_path))
+    out = asyncio.run(_serve(table, [
+        ("GET", routes.ROUTE_PREFIX + "/spend", headers, None),
+        ("POST", routes.ROUTE_PREFIX + "/estimate", {**headers, "Content-Type": "application/json"},
+         {"node": "x", "values": {}})]))
+    for status, text in out:
+        assert status == 403, (what, text)
+        assert json.loads(text).keys() == {"error"} and str(tmp_path) not in text
+
+
+def test_spend_and_estimate_still_answer_the_same_origin(tmp_path, env):
+    from aiohttp import web
+
+    # The figures themselves need ComfyUI's runtime (the ledger's path): stood in for, as only the
+    # guard is under test here.
+    env.setattr(routes, "spend_for", lambda user_dir: {"text": "spent today: $0.00"})
+    env.setattr(routes, "estimate_for", lambda body, user_dir: (200, {"text": "about $0.10"}))
+    table = web.RouteTableDef()
+    routes.add_budget_routes(table, lambda: str(tmp_path))
+    same = {"Host": "127.0.0.1:{port}", "Origin": "http://127.0.0.1:{port}", "Content-Type": "application/json"}
+    out = asyncio.run(_serve(table, [
+        ("GET", routes.ROUTE_PREFIX + "/spend", {"Host": "localhost:{port}"}, None),
+        ("POST", routes.ROUTE_PREFIX + "/estimate", same, {"node": "x", "values": {}})]))
+    assert [s for s, _ in out] == [200, 200], out

@@ -82,18 +82,6 @@ def test_ended_rows_are_not_followed(ledger, status):
     assert nxt.new and ledger.get("u1").status == status and ledger.get("u1").error == "why"
 
 
-def test_resume_false_keeps_only_a_reusable_result(ledger, tmp_path):
-    claim(ledger, "u1")
-    ledger.advance("u1", L.SUBMITTED)
-    assert claim(ledger, "u2", resume=False).new
-    assert ledger.get("u1").status == L.LOST
-    video = tmp_path / "v.mp4"
-    video.write_bytes(b"x" * 10)
-    ledger.record_file("u2", video, 10)
-    got = claim(ledger, "u3", resume=False)
-    assert not got.new and got.entry.task_uuid == "u2"
-
-
 def test_status_never_goes_back(ledger):
     claim(ledger, "u1")
     assert ledger.advance("u1", L.SUBMITTED)
@@ -324,3 +312,37 @@ def test_cli_recover_is_served_from_the_ledger_without_a_key(emu, runner):
     assert f"reused finished task {done.task_uuid} from the ledger" in proc.stdout
     assert f"output: {done.video_path}" in proc.stdout and f"ledger: {runner.ledger_path}" in proc.stderr
     assert emu.stats()["requests"] == before
+
+
+def test_a_job_record_walks_its_transitions_and_keeps_its_task_when_a_write_fails(tmp_path):
+    """ledger.Job: typed transitions; after acceptance a failed local write never loses the taskUUID
+    (the run goes on and the user is told in its notices); without a ledger every step does nothing."""
+    led = Ledger(tmp_path / "ledger.sqlite3")
+    claim(led, "u1")
+    job = L.Job(led, "u1")
+    job.submitting()
+    assert led.get("u1").status == L.SUBMITTING
+    assert job.submitted() and led.get("u1").status == L.SUBMITTED
+    assert job.succeeded(video_uuid="v", result_url="https://x/v.mp4", seed=7, cost=0.2)
+    assert led.get("u1").status == L.SUCCEEDED and led.get("u1").cost == 0.2
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 10)
+    assert job.finished(video, 10) and led.get("u1").reusable()
+    assert not job.failed("too late") and led.get("u1").status == L.FINISHED  # a result in is never undone
+
+    claim(led, "u2", fp="fp-2")
+    refused = L.Job(led, "u2")
+    assert refused.refused("invalid") and led.get("u2").status == L.REFUSED
+    claim(led, "u3", fp="fp-3")
+    led.close()  # now every write fails, as with a locked, read-only or full ledger
+    accepted = L.Job(led, "u3", ["earlier notice"])
+    assert accepted.task_uuid == "u3" and not accepted.submitted()
+    assert accepted.notices[0] == "earlier notice" and "u3" in accepted.notices[1]
+    assert "could not be updated" in accepted.notices[1]
+    assert not accepted.note("timeout") and len(accepted.notices) == 2  # logged, not told twice
+    with pytest.raises(Exception):
+        accepted.submitting()  # the one write that must reach the disk before the POST
+
+    none = L.Job(None, "u4")
+    assert not none.submitted() and not none.finished(video, 10) and none.notices == []
+    none.submitting()

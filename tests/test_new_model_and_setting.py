@@ -18,7 +18,9 @@ import pytest
 import keysafety
 from agreement import disagreements, emulator_accepts
 from comfy_harness import ComfyServer, comfyui_path
+from input_order import input_order, not_appended, snapshot
 from nodes import widgets
+from nodes.draft import draft
 from nodes.errors import PixVerseInputError
 from nodes.spec import SPEC_PATH, CapabilitySpec
 from nodes.tasks import GenerationChoices, build_text_to_video
@@ -65,6 +67,22 @@ def test_the_widgets_offer_the_new_model_duration_and_setting(spec):
         assert 12 in ws["duration"].options and "960p" in ws["resolution"].options
         assert ws["lighting"].kind == "combo" and list(ws["lighting"].options) == ["none", *LIGHTS]
     assert "lighting" not in {w.name for w in widgets.generation_widgets()}  # the real spec is untouched
+
+
+def test_no_other_test_needs_an_edit(spec):
+    """What the other tests hold the nodes to still holds with the edited spec: the inputs only grew at
+    the end (the rule test_widgets and test_workflows check against the committed snapshot), and the
+    node's draft request (queue-time validation, the estimate) takes the new choices."""
+    order = input_order(spec)
+    assert not_appended(order, snapshot()) == []
+    for node in ("RunwarePixVerseTextToVideo", "RunwarePixVerseImageToVideo"):
+        assert order[node]["widgets"][-1] == "lighting"  # appended after the widgets of the real spec
+    values = {w.name: w.default for w in widgets.generation_widgets(spec) if w.kind != "motion"}
+    values.update(model=LABEL, prompt="a lamp", aspect_ratio="16:9", resolution="480p", duration=12, lighting="soft")
+    drafted = draft("text_to_video", values, spec=spec)
+    assert drafted.exact and drafted.task["providerSettings"]["pixverse"]["lighting"] == "soft"
+    with pytest.raises(PixVerseInputError, match="neon lighting"):
+        draft("text_to_video", {**values, "lighting": "neon"}, spec=spec)
 
 
 def test_the_cli_lists_and_takes_them(spec_file, tmp_path):

@@ -9,6 +9,7 @@ from nodes.tasks import (GenerationChoices, build_image_to_video, build_lipsync,
 # (DESIGN.md §2.2, §2.3; §2.5 for watermark).
 INVALID_EXAMPLES = {
     ("PixVerse v3.5", "Image-to-video (start/end frames)"): ("width", "202x360"),
+    ("PixVerse v4", "Text-to-video"): ("duration", "8"),  # Runware's v4 page: provider settings only at 5 s
     ("PixVerse v4", "Image-to-video (start/end frames)"): ("width", "405x540"),
     ("PixVerse v4", "Crane up camera movement"): ("camera_movement", "crane_u"),
     ("PixVerse v4.5", "Image-to-video (start frame)"): ("width", "607x1080"),
@@ -62,7 +63,7 @@ def test_valid_examples_are_reproduced_field_for_field(seed):
         built = build_like(task)
         assert built.task == task, f"{title} / {name}"
         checked += 1
-    assert checked == 16
+    assert checked == 15
 
 
 def test_invalid_examples_are_refused_naming_the_parameter(seed):
@@ -201,11 +202,24 @@ def test_sound_effects():
 
 
 def test_fast_motion_notice_only_when_the_rule_applies():
-    assert build_text_to_video(base(motion_mode="fast", duration=5, resolution="720p")).notices == []
-    assert build_text_to_video(base(motion_mode="fast", resolution="1080p")).notices
-    built = build_text_to_video(base(motion_mode="fast", duration=8))
+    v45 = dict(model="pixverse:1@3")  # v4.5: fast motion at 8 s or 1080p is sent, with a notice
+    assert build_text_to_video(base(motion_mode="fast", duration=5, resolution="720p", **v45)).notices == []
+    assert build_text_to_video(base(motion_mode="fast", resolution="1080p", **v45)).notices
+    built = build_text_to_video(base(motion_mode="fast", duration=8, **v45))
     assert built.task["providerSettings"]["pixverse"]["motionMode"] == "fast"  # sent as chosen
     assert "8 s" in built.notices[0]
+
+
+def test_v4_takes_provider_settings_only_at_5_s_and_up_to_720p():
+    """Runware's v4 page: with providerSettings, duration 5 and the 360p-720p sizes only."""
+    assert build_text_to_video(base(motion_mode="fast", duration=5, resolution="720p")).notices == []
+    for over in (dict(duration=8), dict(resolution="1080p")):
+        assert "providerSettings" not in build_text_to_video(base(**over)).task  # no settings: 8 s, 1080p fine
+        for setting in (dict(motion_mode="fast"), dict(style="anime"), dict(effect="boom drop"),
+                        dict(camera_movement="zoom_in"), dict(sound_effects=True)):
+            with pytest.raises(PixVerseInputError) as caught:
+                build_text_to_video(base(**over, **setting))
+            assert caught.value.parameter == next(iter(over)) and "5 s and 360p-720p" in str(caught.value)
 
 
 def test_lipsync_needs_exactly_one_sound_source():
@@ -224,3 +238,12 @@ def test_lipsync_needs_exactly_one_sound_source():
 def test_task_uuid_is_fresh_each_build():
     a, b = build_text_to_video(base()), build_text_to_video(base())
     assert a.task_uuid != b.task_uuid and len(a.task_uuid) == 36
+
+
+def test_v5_fast_takes_a_first_frame_only():
+    fast = GenerationChoices(model="pixverse:1@5-fast", prompt="a cat on a roof", aspect_ratio="auto")
+    built = build_image_to_video(fast, "img-1", first_frame_size=(640, 360))
+    assert [f["frame"] for f in built.task["inputs"]["frameImages"]] == ["first"]
+    with pytest.raises(PixVerseInputError) as caught:
+        build_image_to_video(fast, "img-1", "img-2", first_frame_size=(640, 360))
+    assert caught.value.parameter == "last_frame" and "does not take a last frame" in str(caught.value)

@@ -124,3 +124,75 @@ def test_local_file_is_stored_absolute(emu, request, monkeypatch):
     assert os.path.isabs(entry.local_file) and Path(entry.local_file) == (runner.dir / "relative-out" /
                                                                           result.video_path.name)
     assert result.video_path.is_absolute()
+
+
+# -- issue 17 item 8: non-global addresses, addresses inside addresses, the local base URL's host only --
+
+@pytest.mark.parametrize("url,why", [
+    ("http://100.100.100.200/latest/meta-data", "100.100.100.200"),      # CGNAT: cloud metadata
+    ("http://100.64.0.1/x.mp4", "100.64.0.1"),
+    ("http://[2002:7f00:1::]/x.mp4", "2002:7f00:1::"),                   # 6to4 of 127.0.0.1
+    ("http://[2002:a9fe:a9fe::]/x.mp4", "non-public"),                   # 6to4 of 169.254.169.254
+    ("http://[64:ff9b::a9fe:a9fe]/x.mp4", "64:ff9b::a9fe:a9fe"),         # NAT64 of 169.254.169.254
+    ("http://[64:ff9b::6464:64c8]/x.mp4", "non-public"),                 # NAT64 of 100.100.100.200
+    ("http://[64:ff9b:1::7f00:1]/x.mp4", "non-public"),                  # local-use NAT64
+    ("http://[::ffff:100.100.100.200]/x.mp4", "non-public"),             # IPv4-mapped CGNAT
+    ("http://[::ffff:7f00:1]/x.mp4", "non-public"),                      # IPv4-mapped loopback
+    ("http://[::7f00:1]/x.mp4", "non-public"),                           # IPv4-compatible loopback
+    ("http://[2001:0:5db8:d822:0:f227:80ff:fefe]/x.mp4", "non-public"),  # Teredo (client 127.0.0.1)
+    ("http://[fec0::1]/x.mp4", "fec0::1"), ("http://192.0.0.8/x.mp4", "192.0.0.8"),
+    ("http://224.0.0.1/x.mp4", "224.0.0.1"), ("http://198.18.0.1/x.mp4", "198.18.0.1"),
+    ("http://localhost./x.mp4", "127.0.0.1"), ("http://a.localhost/x.mp4", "127.0.0.1")])
+def test_url_policy_refuses_non_global_addresses(url, why):
+    with pytest.raises(URLRefused) as info:
+        asyncio.run(URLPolicy(resolver=RESOLVER).check(url))
+    assert why in str(info.value)
+
+
+@pytest.mark.parametrize("url", [
+    "http://93.184.216.34/v.mp4", "http://[2002:5db8:d822::1]/v.mp4",   # 6to4 of a public address
+    "http://[64:ff9b::5db8:d822]/v.mp4", "http://[::ffff:93.184.216.34]/v.mp4"])
+def test_url_policy_allows_public_addresses_inside_addresses(url):
+    asyncio.run(URLPolicy(resolver=RESOLVER).check(url))
+
+
+@pytest.mark.parametrize("base,url,ok", [
+    ("http://127.0.0.1:8765/v1", "http://127.0.0.1:8765/media/v.mp4", True),
+    ("http://127.0.0.1:8765/v1", "http://127.0.0.1:9000/v.mp4", True),       # same host, other port
+    ("http://127.0.0.1:8765/v1", "http://localhost:8765/v.mp4", True),       # loopback is this machine
+    ("http://localhost:8765/v1", "http://[::1]:8765/v.mp4", True),
+    ("http://127.0.0.1:8765/v1", "http://10.0.0.5/v.mp4", False),
+    ("http://127.0.0.1:8765/v1", "http://100.100.100.200/latest/meta-data", False),
+    ("http://127.0.0.1:8765/v1", "http://169.254.169.254/latest/meta-data", False),
+    ("http://127.0.0.1:8765/v1", "http://rebind.example.com/v.mp4", False),
+    ("http://192.168.1.4/v1", "http://192.168.1.4:8080/v.mp4", True),
+    ("http://192.168.1.4/v1", "http://192.168.1.5/v.mp4", False),
+    ("http://192.168.1.4/v1", "http://127.0.0.1/v.mp4", False),
+    ("http://127.0.0.1:8765/v1", "https://cdn.example.com/v.mp4", True),     # public stays allowed
+    ("https://api.runware.ai/v1", "http://127.0.0.1/v.mp4", False)])
+def test_local_base_url_allows_its_own_host_only(base, url, ok):
+    policy = URLPolicy.for_base_url(base)
+    policy._resolve = RESOLVER
+    if ok:
+        asyncio.run(policy.check(url))
+    else:
+        with pytest.raises(URLRefused):
+            asyncio.run(policy.check(url))
+
+
+# -- issue 17 item 9: through a proxy, no local DNS is needed (the literal host is still checked) --
+
+@pytest.mark.parametrize("url,ok", [
+    ("https://cdn.nowhere-locally.invalid/v.mp4", True), ("http://93.184.216.34/v.mp4", True),
+    ("http://10.1.2.3/v.mp4", False), ("http://100.100.100.200/x", False), ("http://localhost/x", False),
+    ("http://[2002:7f00:1::]/x", False), ("file:///etc/passwd", False)])
+def test_url_policy_through_a_proxy_checks_the_literal_host_only(url, ok):
+    async def no_dns(host, port):
+        raise AssertionError("local DNS asked although a proxy carries the request")
+    policy = URLPolicy.for_base_url("https://api.runware.ai/v1")
+    policy._resolve = no_dns
+    if ok:
+        asyncio.run(policy.check(url, via_proxy=True))
+    else:
+        with pytest.raises(URLRefused):
+            asyncio.run(policy.check(url, via_proxy=True))

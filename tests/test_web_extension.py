@@ -159,9 +159,43 @@ def test_rules_follow_a_different_spec_and_replace_invalid_values_with_notes():
 def test_run_summary_shows_task_and_cost():
     info = {"taskUUID": "1b4e28ba-2fa1-41d2-883f-0016d3cca427", "cost": 0.3, "width": 640, "height": 360,
             "duration": 5.0, "fps": 16.0, "seed": 7, "notices": []}
-    line, cost = js(("runSummary", info), ("fmtCost", 0.12345))
+    served = routes.web_spec()
+    line, cost = js(("runSummary", served, info), ("fmtCost", served, 0.12345))
     assert info["taskUUID"] in line and "$0.30" in line and "640×360" in line and "seed 7" in line
     assert cost == "$0.1235"
+
+
+def test_costs_are_written_as_the_server_writes_them():
+    """The extension formats a cost with the served format; the result is the server's pricing.usd."""
+    from nodes import pricing
+    served = routes.web_spec()
+    amounts = [0, 0.1, 0.3, 1, 2.5, 10, 0.12345, 0.1234, 0.05, 0.00001, 123.456789]
+    shown = js(*[("fmtCost", served, a) for a in amounts])
+    assert shown == [pricing.usd(a) for a in amounts]
+
+
+def test_setting_ids_are_served_not_typed_in_web():
+    """The ComfyUI settings the server reads are named once in Python and served; web/ types none."""
+    from nodes import layouts, limits
+    ids = routes.web_spec()["ui"]["setting_ids"]
+    assert ids == {"daily_limit": limits.SETTING_DAILY_LIMIT, "prompt_limit": limits.SETTING_PROMPT_LIMIT,
+                   "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID}
+    for path in (ROOT / "web").rglob("*.js"):
+        text = path.read_text(encoding="utf-8")
+        assert not [i for i in ids.values() if i in text], path
+
+
+def test_node_kinds_come_from_the_served_table():
+    """nodeKind reads the served table of kinds: every node id maps to its kind, anything else to null."""
+    from nodes.spec.kinds import KINDS
+    served = routes.web_spec()
+    assert served["kinds"] == {k.kind: k.to_json() for k in KINDS}
+    got = js(*[("nodeKind", served, k.node_id) for k in KINDS], ("nodeKind", served, "SaveVideo"),
+             *[("motionSettingOf", served, k.kind) for k in KINDS], *[("sendsTask", served, k.kind) for k in KINDS])
+    n = len(KINDS)
+    assert got[:n] == [k.kind for k in KINDS] and got[n] is None
+    assert got[n + 1:2 * n + 1] == [k.motion_setting for k in KINDS]
+    assert got[2 * n + 1:] == [k.workflow is not None for k in KINDS]
 
 
 def test_web_files_hold_no_option_list():
@@ -283,7 +317,7 @@ def test_spec_route_serves_the_spec_and_the_node_names():
     from nodes import widgets
     from nodes.spec.options import served
     assert data["nodes"] == json.loads(json.dumps(served(SPEC)))
-    assert data["ui"]["node_ids"] == widgets.NODE_IDS
+    assert {k: entry["node_id"] for k, entry in data["kinds"].items()} == widgets.NODE_IDS
     labels = {label for kind in data["nodes"].values() for label in kind["models"]}
     assert labels == {m.label for m in SPEC.models}
     assert sys.modules.get("server") is None  # ComfyUI's server module was never needed
@@ -362,3 +396,39 @@ def test_values_of_hidden_inputs_are_kept_and_come_back():
                                 ("restore", data, "text_to_video", "no such model", {"audio": True}),
                                 module=VISIBILITY)
     assert back_v6 == {"audio": True} and back_v5 == {"motion_mode": "fast"} and none == {}
+
+
+# -- routes: the estimate -----------------------------------------------------------------------
+
+def test_estimate_and_node_agree_on_v6_image_to_video_at_16_9(tmp_path, monkeypatch):
+    """The bug of issue 16: the node accepted a v6 image-to-video at 16:9 (it can go in the seed layout)
+    while the estimate route said "no estimate … Allowed: auto". Both now ask the one draft request."""
+    from nodes import layouts
+    from nodes.draft import draft
+    from nodes.spec.kinds import NODE_IDS
+    monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)
+    monkeypatch.delenv("RUNWARE_PIXVERSE_LAYOUT", raising=False)
+    v6 = SPEC.model("pixverse:1@8")
+    values = {"model": v6.label, "prompt": "a paper boat", "aspect_ratio": "16:9", "resolution": "720p",
+              "duration": 5}
+    drafted = draft("image_to_video", values)  # what the node's validate_inputs builds
+    assert (drafted.task["width"], drafted.task["height"]) == v6.size("720p", "16:9") and not drafted.exact
+    status, reply = routes.estimate_for({"node": NODE_IDS["image_to_video"], "values": values}, str(tmp_path))
+    assert status == 200 and reply["source"] != "invalid", reply
+    # forced into the current layout (the ComfyUI setting), a run could not send it: both refuse
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "comfy.settings.json").write_text(json.dumps({layouts.SETTING_ID: "current"}))
+    status, reply = routes.estimate_for({"node": NODE_IDS["image_to_video"], "values": values}, str(tmp_path))
+    assert reply["source"] == "invalid" and "Allowed: auto" in reply["text"]
+
+
+def test_the_rule_context_is_the_pythons():
+    """A connected last frame is "last_frame": true for the rules in the extension, as a task with a
+    last frame image is in Python (nodes/spec/paths.rule_context, used by the builder and the emulator)."""
+    from nodes.spec.paths import rule_context
+    v6 = SPEC.model("pixverse:1@8")
+    for connected, positions in ((False, ["first"]), (True, ["first", "last"])):
+        ours = rule_context(SPEC, v6, {"thinking": "auto"}, positions)
+        theirs, = js(("ruleContext", {"model": v6.label, "thinking": "auto"},
+                      {"first_frame": True, "last_frame": connected}))
+        assert theirs["last_frame"] is ours["last_frame"] is connected and theirs["thinking"] == ours["thinking"]

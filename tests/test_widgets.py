@@ -1,6 +1,7 @@
 """The node layer's ComfyUI-free half: inputs from the spec, widget values → builder choices."""
 import pytest
 
+from input_order import input_order, not_appended, snapshot
 from nodes import widgets
 from nodes.errors import PixVerseInputError
 from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
@@ -31,18 +32,21 @@ def test_generator_inputs_come_from_the_spec(spec):
 
 
 def test_input_names_are_the_public_ones():
-    names = [w.name for w in widgets.generation_widgets()]
-    assert names == ["model", "prompt", "negative_prompt", "aspect_ratio", "resolution", "duration", "fps",
-                     "seed", "style", "motion_mode", "sound_effects", "sound_effect_content", "audio",
-                     "multi_clip", "thinking", "motion"]
-    assert [w.name for w in widgets.lipsync_widgets()] == ["model", "video", "frames", "frames_fps", "audio",
-                                                           "speech_text", "voice"]
+    """Node ids never change; inputs are only ever appended (saved workflows store widget values by
+    position and links by slot), so the current order starts with the committed snapshot's."""
     assert widgets.NODE_IDS == {"text_to_video": "RunwarePixVerseTextToVideo",
                                 "image_to_video": "RunwarePixVerseImageToVideo",
                                 "lipsync": "RunwarePixVerseLipSync", "effect": "RunwarePixVerseEffect",
                                 "camera": "RunwarePixVerseCamera", "recover": "RunwarePixVerseRecover",
                                 "modify": "RunwarePixVerseModify"}
-    assert [w.name for w in widgets.recover_widgets()] == ["task_uuid"]
+    assert set(input_order()) == set(snapshot()) == set(widgets.NODE_IDS.values())
+    assert not_appended(input_order(), snapshot()) == []
+    # the rule catches what breaks saved workflows: an input inserted, or one removed
+    t2v = snapshot()["RunwarePixVerseTextToVideo"]["widgets"]
+    assert not_appended({"RunwarePixVerseTextToVideo": {"widgets": ["new", *t2v], "sockets": ["motion"]}},
+                        {"RunwarePixVerseTextToVideo": snapshot()["RunwarePixVerseTextToVideo"]})
+    assert not_appended({"RunwarePixVerseTextToVideo": {"widgets": t2v[1:], "sockets": ["motion"]}},
+                        {"RunwarePixVerseTextToVideo": snapshot()["RunwarePixVerseTextToVideo"]})
 
 
 def defaults(image_to_video=False, **over):
@@ -56,7 +60,7 @@ def defaults(image_to_video=False, **over):
 @pytest.mark.parametrize("model", [m.label for m in load_spec().generators])
 def test_the_defaults_are_valid_for_every_model(model):
     built = build_text_to_video(widgets.generation_choices(defaults(model=model)))
-    assert built.task["model"] in model
+    assert model == load_spec().model(built.task["model"]).label  # exactly this model's AIR, not a prefix of it
     built = build_image_to_video(widgets.generation_choices(defaults(True, model=model)), "ref",
                                  first_frame_size=(640, 480), layout="seed")
     assert (built.task["width"], built.task["height"]) in [(960, 720)]  # 4:3 at the default 720p
@@ -66,14 +70,14 @@ def test_the_defaults_are_valid_for_every_model(model):
 
 
 def test_widget_values_map_to_the_wire(spec):
-    values = defaults(model=spec.model("v4").label, style="clay", seed=42, duration=8, fps=24,
+    values = defaults(model=spec.model("pixverse:1@3").label, style="clay", seed=42, duration=8, fps=24,
                       aspect_ratio="9:16", resolution="540p", motion_mode="fast",
                       motion=widgets.motion_value(camera_movement="whip_pan"),
                       sound_effects=True, sound_effect_content="rain on a tin roof")
     built = build_text_to_video(widgets.generation_choices(values), layout="seed")  # fps 24 needs the seed layout
     t = built.task
     assert (t["model"], t["width"], t["height"], t["duration"], t["fps"], t["seed"]) == \
-        ("pixverse:1@2", 540, 960, 8, 24, 42)
+        ("pixverse:1@3", 540, 960, 8, 24, 42)  # v4.5: v4 takes provider settings only at 5 s
     assert t["providerSettings"]["pixverse"] == {"style": "clay", "cameraMovement": "whip_pan",
                                                  "motionMode": "fast", "soundEffectSwitch": True,
                                                  "soundEffectContent": "rain on a tin roof"}

@@ -14,6 +14,7 @@ import json
 import pytest
 
 import workflow_tools as T
+from input_order import input_order, not_appended, snapshot
 from wire import read_task
 from comfy_harness import ComfyServer, comfyui_path
 from nodes import widgets as W
@@ -70,16 +71,15 @@ def test_example_shows_video_frames_and_info_in_core_nodes(name):
 
 
 def test_widget_order_is_the_frontends():
-    t2v = T.pack_nodes()[W.NODE_IDS["text_to_video"]]
-    names = [w.name for w in t2v.widgets]
+    """The checker lays out our nodes as the frontend does, and that order only ever grows at the end
+    (tests/input_order.py); a seed's control_after_generate follows it."""
+    order = input_order()
+    for node_id, node in T.pack_nodes().items():
+        assert [w.name for w in node.widgets] == order[node_id]["widgets"]
+        assert [s[0] for s in node.sockets] == order[node_id]["sockets"]
+    names = order[W.NODE_IDS["text_to_video"]]["widgets"]
     assert names[names.index("seed") + 1] == "control_after_generate"
-    assert names == ["model", "prompt", "negative_prompt", "aspect_ratio", "resolution", "duration", "fps", "seed",
-                     "control_after_generate", "style", "motion_mode", "sound_effects", "sound_effect_content",
-                     "audio", "multi_clip", "thinking"]
-    i2v = T.pack_nodes()[W.NODE_IDS["image_to_video"]]
-    assert [s[0] for s in i2v.sockets] == ["first_frame", "last_frame", "motion"]
-    lip = T.pack_nodes()[W.NODE_IDS["lipsync"]]
-    assert [w.name for w in lip.widgets] == ["model", "frames_fps", "speech_text", "voice"]
+    assert not_appended(order, snapshot()) == []
 
 
 def _gen(wf):

@@ -1,7 +1,8 @@
 """Reading a recorded videoInference task whatever request layout it was sent in (for assertions)."""
 from __future__ import annotations
 
-from nodes.emulator.validate import _get, detect_layout
+from nodes.emulator.validate import detect_layout
+from nodes.spec.paths import get as _get
 from nodes.spec import load_spec
 
 

@@ -11,8 +11,8 @@
 // - Settings → Runware: the API key, sent once to the pack's server route; never stored in a
 //   setting, a widget, a workflow or a prompt.
 //
-// Every list comes from the capability spec the pack serves (GET /runware/pixverse/spec); this file
-// holds none. Uses only public extension APIs: app.registerExtension, beforeRegisterNodeDef,
+// Every list comes from the capability spec the pack serves (GET /runware/pixverse/spec), and so do the
+// node kinds, the ids of the settings the server reads and the cost format; this file holds none. Uses only public extension APIs: app.registerExtension, beforeRegisterNodeDef,
 // node callbacks, addDOMWidget, settings entries, api.fetchApi.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
@@ -127,7 +127,7 @@ function render(node) {
   for (const text of s.warnings) lines.push(["warning", `Warning: ${text}`]);
   for (const text of s.motion) lines.push(["error", `Not supported: ${text}`]);
   if (s.last) {
-    lines.push(["last", `Last run: ${R.runSummary(s.last)}`]);
+    lines.push(["last", `Last run: ${R.runSummary(SPEC, s.last)}`]);
     for (const n of s.last.notices ?? []) lines.push(["last-notice", `Note: ${n}`]);
   }
   w.element.replaceChildren(...lines.map(([cls, text]) => line(cls, text)));
@@ -178,7 +178,7 @@ async function fetchEstimate(node) {
 /** Ask for the estimate once the widgets have been still for ESTIMATE_DELAY ms. */
 function scheduleEstimate(node) {
   const s = state(node);
-  if (!["text_to_video", "image_to_video", "lipsync", "modify"].includes(s.kind)) return;
+  if (!SPEC || !R.sendsTask(SPEC, s.kind)) return;
   clearTimeout(s.estimateTimer);
   s.estimateTimer = setTimeout(() => fetchEstimate(node), ESTIMATE_DELAY);
 }
@@ -186,15 +186,16 @@ function scheduleEstimate(node) {
 // -- generators and LipSync: options per model ------------------------------------------------
 
 function values(node) {
-  const out = {};
+  const widgets = {};
   for (const w of node.widgets ?? []) {
-    if (w.name && w.name !== NOTES_WIDGET && w.name !== "control_after_generate") out[w.name] = w.value;
+    if (w.name && w.name !== NOTES_WIDGET && w.name !== "control_after_generate") widgets[w.name] = w.value;
   }
   // rules may depend on whether an optional input (a last frame) is connected
+  const sockets = {};
   for (const input of node.inputs ?? []) {
-    if (!(input.name in out) && input.type !== SPEC?.ui.motion_type) out[input.name] = input.link != null;
+    if (input.type !== SPEC?.ui.motion_type) sockets[input.name] = input.link != null;
   }
-  return out;
+  return R.ruleContext(widgets, sockets);
 }
 
 /** Re-read the model and make every widget offer (and hold) what it supports. */
@@ -226,9 +227,8 @@ function reconcileNode(node, { announce }) {
 // -- Effect / Camera wired into a generator whose model does not take it -----------------------
 
 function motionSetting(node) {
-  const kind = node.__pixverse?.kind;
-  const type = kind ? SPEC?.ui.node_ids[kind] : node.type;
-  return SPEC?.ui.motion_nodes[type] ?? null;
+  if (!SPEC) return null;
+  return R.motionSettingOf(SPEC, node.__pixverse?.kind ?? R.nodeKind(SPEC, node.type));
 }
 
 function refreshMotion(graph) {
@@ -438,9 +438,15 @@ function renderSpend() {
   return root;
 }
 
+// The ids of the settings the server reads come from the spec route (nodes/costs.py, nodes/layouts.py).
+// ComfyUI takes an extension's settings when it registers, so this module waits for the spec first;
+// without it those settings are not offered (the server then reads none, and the environment still works).
+const SETTING_IDS = (await specReady)?.ui.setting_ids ?? null;
+if (!SETTING_IDS) console.warn("[PixVerse] no spec: the spending and layout settings are not shown");
+
 const SPENDING_SETTINGS = [
   {
-    id: "Runware.PixVerse.DailyLimit",
+    id: SETTING_IDS?.daily_limit,
     category: ["Runware", "Spending", "Daily limit"],
     name: "Daily spending limit (US dollars; 0 = none)",
     tooltip:
@@ -451,7 +457,7 @@ const SPENDING_SETTINGS = [
     attrs: { min: 0, step: 0.5 },
   },
   {
-    id: "Runware.PixVerse.PromptLimit",
+    id: SETTING_IDS?.prompt_limit,
     category: ["Runware", "Spending", "Prompt limit"],
     name: "Spending limit per queued prompt (US dollars; 0 = none)",
     tooltip: "The most one queued prompt may spend. RUNWARE_PIXVERSE_PROMPT_LIMIT wins.",
@@ -460,7 +466,7 @@ const SPENDING_SETTINGS = [
     attrs: { min: 0, step: 0.5 },
   },
   {
-    id: "Runware.PixVerse.AllowUnknownCost",
+    id: SETTING_IDS?.allow_unknown_cost,
     category: ["Runware", "Spending", "Unknown cost"],
     name: "Allow runs of unknown cost under a limit",
     tooltip:
@@ -521,8 +527,8 @@ app.registerExtension({
     ...SPENDING_SETTINGS,
     {
       // A choice: "auto" and the spec's layouts (GET /runware/pixverse/spec, ui.layouts; python -m nodes
-      // options lists which models speak which). Read when the dialog opens, after the spec has loaded.
-      id: "Runware.PixVerse.Layout",
+      // options lists which models speak which).
+      id: SETTING_IDS?.layout,
       category: ["Runware", "PixVerse", "Request layout"],
       name: "Request layout",
       tooltip:
@@ -535,7 +541,7 @@ app.registerExtension({
       // before this was a choice it was free text: empty meant automatic
       migrateDeprecatedValue: (value) => (typeof value === "string" && value.trim() === "" ? LAYOUT_AUTO : value),
     },
-  ],
+  ].filter((entry) => entry.id), // a server-read setting without its served id is left out
 
   async init() {
     const style = document.createElement("style");
@@ -579,7 +585,7 @@ app.registerExtension({
       render(this);
       scheduleEstimate(this); // the same settings again now re-use this task: free
     });
-    if (kind === "effect" || kind === "camera") chain(proto, "onDrawForeground", drawFlag);
+    if (R.motionSettingOf(spec, kind)) chain(proto, "onDrawForeground", drawFlag);
   },
 
   async afterConfigureGraph() {

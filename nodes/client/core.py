@@ -36,6 +36,31 @@ log = logging.getLogger(LOGGER_NAME)
 _AUTH_HINT = "Check RUNWARE_API_KEY or the key in this pack's settings."
 
 
+def public_base_url(base_url: Optional[str] = None) -> str:
+    """The endpoint a client made now would use (`base_url`, else RUNWARE_BASE_URL, else Runware's API),
+    as shown and as job ledger rows are scoped by: no userinfo, no query. "" when it is not an http(s)
+    URL. Makes no client and registers no secret (for the cost estimate, which has no key)."""
+    url = (base_url or os.environ.get("RUNWARE_BASE_URL") or DEFAULT_BASE_URL).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    bare = public_url(url) + (f"?{parts.query}" if parts.query else "")
+    return public_url(bare.rstrip("/") if parts.path not in ("", "/") else bare)
+
+
+def _report(on_progress: Optional[Callable[[ProgressEvent], None]], waiter: Waiter, task_uuid: str,
+            status: str) -> None:
+    """Tell `on_progress` a poll's status; a failing progress display must not lose a paid result."""
+    if on_progress is None:
+        return
+    phase = "queued" if status in QUEUED_STATUSES else "processing"
+    try:
+        on_progress(ProgressEvent(task_uuid=task_uuid, phase=phase, elapsed=waiter.elapsed(),
+                                  polls=waiter.polls, status=status))
+    except Exception:
+        log.warning("on_progress callback failed", exc_info=True)
+
+
 class RunwareClient:
     """Async Runware client. Use as `async with RunwareClient() as rw: ...` or call `aclose()`.
 
@@ -58,7 +83,7 @@ class RunwareClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise E.RunwareConnectionError(
                 f"The Runware base URL must be an http(s) URL such as {DEFAULT_BASE_URL}; got "
-                f"{public_url(url, self._scrub)!r} (from RUNWARE_BASE_URL or the pack's settings)")
+                f"{public_url(url, self.scrub)!r} (from RUNWARE_BASE_URL or the pack's settings)")
         # Userinfo is dropped: Runware authenticates by the Bearer header (httpx would turn userinfo
         # into a Basic header replacing it), and a key written there must not be shown anywhere.
         bare = public_url(url) + (f"?{parts.query}" if parts.query else "")
@@ -67,7 +92,7 @@ class RunwareClient:
         self._secrets = [s for s in (parts.password, parts.username) if s and len(s) >= 4]
         for secret in self._secrets:
             register_secret(secret)
-        self.base_url = public_url(self._post_url, self._scrub)
+        self.base_url = public_url(self._post_url, self.scrub)
         self._log_path = parts.path or "/"
         self.url_policy = URLPolicy.for_base_url(url)
         self.sdk_version = sdk_version
@@ -115,7 +140,8 @@ class RunwareClient:
             self._http_loop = loop
         return self._http
 
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
+        """`text` with the API key and every other registered secret replaced by ***."""
         if not text:
             return text
         for secret in [getattr(self, "_RunwareClient__key", "")] + list(getattr(self, "_secrets", ())):
@@ -126,9 +152,10 @@ class RunwareClient:
     def public_url(self, url: str) -> str:
         """A URL as it may be shown or stored: no userinfo, no query (signed URLs carry tokens
         there), no API key anywhere in it."""
-        return public_url(url, self._scrub)
+        return public_url(url, self.scrub)
 
-    def _backoff(self, attempt: int, retry_after: Optional[float] = None) -> float:
+    def backoff(self, attempt: int, retry_after: Optional[float] = None) -> float:
+        """Seconds to wait before attempt `attempt` (1, 2, …): Retry-After when given, else exponential with jitter."""
         p = self.retry_policy
         if retry_after is not None:
             wait = min(retry_after, p.retry_after_cap)
@@ -160,7 +187,7 @@ class RunwareClient:
         if not items and env is not None:
             items = [e for e in map(error_of_data_item, env.data_for(task_uuid)) if e]
         if items:
-            exc = exception_for(items[0], status=status, task_uuid=task_uuid, scrub=self._scrub,
+            exc = exception_for(items[0], status=status, task_uuid=task_uuid, scrub=self.scrub,
                                 retry_after=retry_after)
         else:
             exc = exception_for_status(status, task_uuid=task_uuid, retry_after=retry_after,
@@ -190,7 +217,7 @@ class RunwareClient:
                     resp = await self._post(tasks, op=op, task_uuid=task_uuid)
             except AMBIGUOUS_TRANSPORT as exc:
                 last = E.RunwareConnectionError(
-                    f"Could not reach Runware at {self.base_url} on {op} ({describe(exc, self._scrub)})",
+                    f"Could not reach Runware at {self.base_url} on {op} ({describe(exc, self.scrub)})",
                     task_uuid=task_uuid)
             else:
                 status = resp.status_code
@@ -213,7 +240,7 @@ class RunwareClient:
                     return status, env, task_uuid
             if attempt == attempts:
                 break
-            delay = self._backoff(attempt, retry_after)
+            delay = self.backoff(attempt, retry_after)
             log.info("%s taskUUID=%s: %s; retry %d/%d in %.1fs", op, task_uuid,
                      type(last).__name__, attempt, attempts - 1, delay)
             if waiter is not None:
@@ -257,10 +284,10 @@ class RunwareClient:
             except NEVER_SENT as exc:
                 if connect_left <= 0:
                     raise E.RunwareConnectionError(
-                        f"Could not connect to Runware at {self.base_url} ({describe(exc, self._scrub)}); "
+                        f"Could not connect to Runware at {self.base_url} ({describe(exc, self.scrub)}); "
                         "the task was not sent and nothing was charged", task_uuid=task_uuid) from None
                 connect_left -= 1
-                await waiter.sleep(self._backoff(attempt))
+                await waiter.sleep(self.backoff(attempt))
                 continue
             except AMBIGUOUS_TRANSPORT as exc:
                 log.warning("submit taskUUID=%s: outcome unknown (%s); polling, not resending",
@@ -277,7 +304,7 @@ class RunwareClient:
                     raise self._reply_error(status, env, task_uuid=task_uuid, op="submit",
                                             retry_after=retry_after)
                 rate_left -= 1
-                delay = self._backoff(attempt, retry_after)
+                delay = self.backoff(attempt, retry_after)
                 log.info("submit taskUUID=%s: rate limited; same task again in %.1fs", task_uuid, delay)
                 await waiter.sleep(delay)
                 continue
@@ -285,15 +312,13 @@ class RunwareClient:
                 log.warning("submit taskUUID=%s: HTTP %s%s; outcome unknown, polling, not resending",
                             task_uuid, status, "" if env is not None else " with a malformed body")
                 return SubmitResult(task_uuid, acknowledged=False)
-            if status >= 300 or env is None:
-                raise self._reply_error(status, env, task_uuid=task_uuid, op="submit")
-            if env.errors_for(task_uuid):
+            if status >= 300 or env is None or env.errors_for(task_uuid):
                 raise self._reply_error(status, env, task_uuid=task_uuid, op="submit")
             items = env.data_for(task_uuid)
             for item in items:
                 err = error_of_data_item(item)
                 if err:
-                    raise exception_for(err, status=status, task_uuid=task_uuid, scrub=self._scrub)
+                    raise exception_for(err, status=status, task_uuid=task_uuid, scrub=self.scrub)
             echoed = [i for i in items if i.get("taskUUID") == task_uuid]
             if echoed:
                 return SubmitResult(task_uuid, acknowledged=True, item=echoed[0])
@@ -338,7 +363,7 @@ class RunwareClient:
             if any(looks_not_found(f.get("code"), f.get("message")) for f in failures):
                 return "notfound", None
             first = failures[0]
-            exc = exception_for(first, status=status, task_uuid=task_uuid, scrub=self._scrub)
+            exc = exception_for(first, status=status, task_uuid=task_uuid, scrub=self.scrub)
             if isinstance(exc, E.RunwareAuthError):
                 raise with_hint(exc, _AUTH_HINT)
             if not is_definite_failure(first, explicit_status=bool(stated)) and \
@@ -411,14 +436,7 @@ class RunwareClient:
                             "than Runware keeps)", task_uuid=task_uuid, code="taskNotFound")
                     continue
                 nf_count, nf_since = 0, None
-                if on_progress is not None:
-                    phase = "queued" if value in QUEUED_STATUSES else "processing"
-                    event = ProgressEvent(task_uuid=task_uuid, phase=phase, elapsed=waiter.elapsed(),
-                                          polls=waiter.polls, status=value)
-                    try:
-                        on_progress(event)
-                    except Exception:  # a progress display must not lose a paid result
-                        log.warning("on_progress callback failed", exc_info=True)
+                _report(on_progress, waiter, task_uuid, value)
         except asyncio.CancelledError:
             log.info("wait for taskUUID=%s cancelled; the remote job may still finish", task_uuid)
             raise
@@ -511,6 +529,6 @@ class RunwareClient:
         Only http(s), only public addresses unless the base URL is local (see `urls`); `deadline`
         (seconds from now) bounds the whole download; `cancel_check` is honoured within 0.25 s."""
         return await download_to(self._client(), url, Path(dest), max_bytes=max_bytes,
-                                 attempts=attempts, backoff=self._backoff, task_uuid=task_uuid,
+                                 attempts=attempts, backoff=self.backoff, task_uuid=task_uuid,
                                  deadline=deadline, cancel_check=cancel_check,
-                                 policy=self.url_policy, scrub=self._scrub)
+                                 policy=self.url_policy, scrub=self.scrub)

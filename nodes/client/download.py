@@ -15,7 +15,7 @@ import httpx
 
 from .. import errors as E
 from .http import AMBIGUOUS_TRANSPORT, DOWNLOAD_TIMEOUT, Waiter, describe, parse_retry_after
-from .urls import URLPolicy, URLRefused, public_url
+from .urls import URLPolicy, URLRefused, proxied, public_url
 from .models import LOGGER_NAME
 
 log = logging.getLogger(LOGGER_NAME)
@@ -70,7 +70,7 @@ async def _fetch_once(http: httpx.AsyncClient, url: str, part: Path, max_bytes: 
         shown = show(current)
         if policy is not None:
             try:
-                await policy.check(current)
+                await policy.check(current, via_proxy=proxied(http, current))
             except URLRefused as why:
                 raise E.RunwareDownloadError(f"The result URL {shown} was not fetched: {why}. "
                                              + _hint(task_uuid), task_uuid=task_uuid) from None

@@ -24,12 +24,10 @@ _NOT_FOUND_TEXT = re.compile(r"\b(not\s+(be\s+)?found|does\s+not\s+exist|doesn'?
 
 def looks_not_found(code: Any = None, message: Any = None) -> bool:
     """Whether an error item says that the task is unknown, however it is worded."""
-    from ..errors import CODE_CLASSES
-
     code_text = str(code or "")
     if code_text in NOT_FOUND_CODES or (code_text and _NOT_FOUND_CODE.search(code_text)):
         return True
-    if code_text in CODE_CLASSES or code_text.startswith(("invalid", "missing", "unsupported")):
+    if code_text in E.CODE_CLASSES or code_text.startswith(("invalid", "missing", "unsupported")):
         return False  # a known failure code: its message ("model not found") is about something else
     return bool(message) and bool(_NOT_FOUND_TEXT.search(str(message)))
 
@@ -37,12 +35,10 @@ def looks_not_found(code: Any = None, message: Any = None) -> bool:
 def is_definite_failure(item: dict, explicit_status: bool) -> bool:
     """Whether a poll's error item says the task failed (as opposed to an answer we do not
     understand, which is "unknown": the task may still be running and billed)."""
-    from ..errors import CODE_CLASSES
-
     if explicit_status:  # a data item of this task with "status": "error"
         return True
     code = str(item.get("code") or "")
-    return code in CODE_CLASSES or code.startswith(("invalid", "missing", "unsupported"))
+    return code in E.CODE_CLASSES or code.startswith(("invalid", "missing", "unsupported"))
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,40 @@
-"""The PixVerse nodes (ComfyUI V3). Thin: read inputs, call the pipeline, report progress."""
+"""The PixVerse nodes (ComfyUI V3). Thin: read inputs, call the pipeline, report progress.
+
+Each node's id, title and description come from the table of node kinds (nodes/spec/kinds.py), its
+inputs from nodes/widgets.py; queue-time validation builds the draft request (nodes/draft.py)."""
 from __future__ import annotations
 
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from comfy_api.latest import io
 
-from .. import pipeline, widgets
+from .. import layouts, pipeline, widgets
+from ..settings import read_comfy_settings
+from ..draft import draft
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
-from ..tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify,
-                     build_text_to_video, resolve_model)
 from ..spec import load_spec
-from .runtime import NodeRuntime, wiring_fingerprint
+from ..spec.kinds import BY_KIND, MOTION_NODES
+from .runtime import NodeRuntime, user_dir, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
 
 log = logging.getLogger("pixverse")
 
-_PLACEHOLDER_PROMPT = "placeholder prompt"  # stands in for a prompt that arrives by link
+
+def forced_layout() -> Optional[str]:
+    """The request layout a run is forced to (RUNWARE_PIXVERSE_LAYOUT, else the ComfyUI setting), or None."""
+    return layouts.override(read_comfy_settings(user_dir()))
+
+
+def validate_draft(kind: str, values: dict) -> bool | str:
+    """ComfyUI's validate_inputs for a node that sends a task: True, or why the node refuses its values."""
+    try:
+        draft(kind, values, layout=forced_layout())
+    except PixVerseInputError as exc:
+        return str(exc)
+    return True
 
 
 async def _run(cls, job, *, local=None):
@@ -48,36 +64,29 @@ class _VideoResultNode(io.ComfyNode):
     """A node with the generators' outputs (video, frames, audio, fps, info). Only connected frames
     and audio are decoded, so their wiring is part of the node's cache fingerprint."""
 
+    KIND = ""  # its row in nodes/spec/kinds.py
+
     @classmethod
     def fingerprint_inputs(cls, **kw):
         return wiring_fingerprint()
 
-    @staticmethod
-    def _schema(node_key: str, title: str, description: str, inputs: list) -> io.Schema:
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        kind = BY_KIND[cls.KIND]
+        inputs = widgets.widgets_for(cls.KIND)
         return io.Schema(
-            node_id=widgets.NODE_IDS[node_key], display_name=title, category=widgets.CATEGORY,
-            description=description, inputs=[to_input(w) for w in inputs],
+            node_id=kind.node_id, display_name=kind.display_name, category=widgets.CATEGORY,
+            description=kind.description, inputs=[to_input(w) for w in inputs],
             outputs=generator_outputs({w.name for w in inputs}),
             hidden=[io.Hidden.unique_id, io.Hidden.prompt])
 
-
-class PixVerseTextToVideo(_VideoResultNode):
-    @classmethod
-    def define_schema(cls):
-        return cls._schema("text_to_video", "PixVerse Text to Video (Runware)",
-                           "Generate a video from a prompt with PixVerse, through Runware (billed per video).",
-                           widgets.generation_widgets())
-
     @classmethod
     def validate_inputs(cls, **kw) -> bool | str:
-        values = {**kw, "prompt": kw.get("prompt") or _PLACEHOLDER_PROMPT}
-        try:
-            choices = widgets.generation_choices(values)
-            model = resolve_model(load_spec(), choices.model, "text-to-video")
-            build_in_any_layout(model, lambda layout: build_text_to_video(choices, layout=layout))
-        except PixVerseInputError as exc:
-            return str(exc)
-        return True
+        return validate_draft(cls.KIND, kw)
+
+
+class PixVerseTextToVideo(_VideoResultNode):
+    KIND = "text_to_video"
 
     @classmethod
     async def execute(cls, **kw) -> io.NodeOutput:
@@ -86,24 +95,7 @@ class PixVerseTextToVideo(_VideoResultNode):
 
 
 class PixVerseImageToVideo(_VideoResultNode):
-    @classmethod
-    def define_schema(cls):
-        return cls._schema("image_to_video", "PixVerse Image to Video (Runware)",
-                           "Animate a first frame (optionally towards a last frame) with PixVerse, through Runware.",
-                           widgets.generation_widgets(image_to_video=True))
-
-    @classmethod
-    def validate_inputs(cls, **kw) -> bool | str:
-        values = {**kw, "prompt": kw.get("prompt") or _PLACEHOLDER_PROMPT}
-        try:
-            # The first frame is not known yet: measure "auto" against a square stand-in.
-            choices = widgets.generation_choices(values)
-            model = resolve_model(load_spec(), choices.model, "image-to-video")
-            build_in_any_layout(model, lambda layout: build_image_to_video(
-                choices, pipeline.PLACEHOLDER_REF, first_frame_size=(1000, 1000), layout=layout))
-        except PixVerseInputError as exc:
-            return str(exc)
-        return True
+    KIND = "image_to_video"
 
     @classmethod
     async def execute(cls, first_frame, last_frame=None, **kw) -> io.NodeOutput:
@@ -113,23 +105,7 @@ class PixVerseImageToVideo(_VideoResultNode):
 
 
 class PixVerseLipSync(_VideoResultNode):
-    @classmethod
-    def define_schema(cls):
-        return cls._schema("lipsync", "PixVerse LipSync (Runware)",
-                           "Lip-sync a video to an audio clip or to text-to-speech with PixVerse, through Runware.",
-                           widgets.lipsync_widgets())
-
-    @classmethod
-    def validate_inputs(cls, **kw) -> bool | str:
-        speech = kw.get("speech_text") or None
-        try:
-            build_lipsync(video=pipeline.PLACEHOLDER_REF, speech_text=speech,
-                          audio=None if speech else pipeline.PLACEHOLDER_REF,
-                          voice=kw.get("voice"), model=kw.get("model"))
-        except PixVerseInputError as exc:
-            if exc.parameter != "audio":  # audio arrives by link, not known here
-                return str(exc)
-        return True
+    KIND = "lipsync"
 
     @classmethod
     async def execute(cls, model=None, video=None, frames=None, frames_fps=24.0, audio=None, speech_text="",
@@ -158,22 +134,7 @@ def _video_input_path(video: Any, tmp: Path) -> Path:
 
 
 class PixVerseModify(_VideoResultNode):
-    @classmethod
-    def define_schema(cls):
-        return cls._schema("modify", "PixVerse Modify (Runware)",
-                           "Change a video as a prompt says (optionally following a reference image) with "
-                           "PixVerse Modify, through Runware.", widgets.modify_widgets())
-
-    @classmethod
-    def validate_inputs(cls, **kw) -> bool | str:
-        values = {**kw, "prompt": kw.get("prompt") or _PLACEHOLDER_PROMPT}
-        try:
-            choices = widgets.modify_choices(values)
-            model = resolve_model(load_spec(), choices.model, "modify")
-            build_in_any_layout(model, lambda layout: build_modify(choices, pipeline.PLACEHOLDER_REF, layout=layout))
-        except PixVerseInputError as exc:
-            return str(exc)
-        return True
+    KIND = "modify"
 
     @classmethod
     async def execute(cls, video=None, frames=None, frames_fps=24.0, reference_image=None, **kw) -> io.NodeOutput:
@@ -188,53 +149,47 @@ class PixVerseModify(_VideoResultNode):
 
 
 class _MotionNode(io.ComfyNode):
-    """A node that picks one motion setting (widgets.MOTION_NODES) for a generator's motion input."""
+    """A node that picks one motion setting (its kind's `motion_setting`) for a generator's motion input."""
 
-    NODE_KEY = ""      # key in widgets.NODE_IDS and widgets.MOTION_NODES
-    TITLE = ""
+    KIND = ""  # its row in nodes/spec/kinds.py
 
     @classmethod
     def define_schema(cls):
-        setting = load_spec().setting(widgets.MOTION_NODES[cls.NODE_KEY])
+        kind = BY_KIND[cls.KIND]
         return io.Schema(
-            node_id=widgets.NODE_IDS[cls.NODE_KEY],
-            display_name=cls.TITLE,
+            node_id=kind.node_id,
+            display_name=kind.display_name,
             category=widgets.CATEGORY,
-            description=f"Pick a {setting.input.replace('_', ' ')} for a generator's motion input.",
-            inputs=[to_input(w) for w in widgets.motion_node_widgets(cls.NODE_KEY)],
+            description=kind.description,
+            inputs=[to_input(w) for w in widgets.widgets_for(cls.KIND)],
             outputs=[Motion.Output("motion", display_name="motion",
                                    tooltip="Connect to a PixVerse generator's motion input.")],
         )
 
     @classmethod
     def validate_inputs(cls, **kw) -> bool | str:
-        name = widgets.MOTION_NODES[cls.NODE_KEY]
+        name = MOTION_NODES[cls.KIND]
         value, values = kw.get(name), load_spec().setting(name).values
         return True if value in values else str(PixVerseInputError(name, value, list(values)))
 
     @classmethod
     def execute(cls, **kw) -> io.NodeOutput:
-        name = widgets.MOTION_NODES[cls.NODE_KEY]
+        name = MOTION_NODES[cls.KIND]
         return io.NodeOutput(widgets.motion_value(**{name: kw[name]}))
 
 
 class PixVerseEffect(_MotionNode):
-    NODE_KEY, TITLE = "effect", "PixVerse Effect"
+    KIND = "effect"
 
 
 class PixVerseCamera(_MotionNode):
-    NODE_KEY, TITLE = "camera", "PixVerse Camera"
+    KIND = "camera"
 
 
 class PixVerseRecover(_VideoResultNode):
     """A task submitted earlier (cancelled, timed out, ComfyUI restarted) → the generators' outputs."""
 
-    @classmethod
-    def define_schema(cls):
-        return cls._schema("recover", "PixVerse Recover (Runware)",
-                           "Fetch the video of an earlier PixVerse task by its taskUUID: no new task, no new "
-                           "charge. Served from the pack's job ledger when the video is already here.",
-                           widgets.recover_widgets())
+    KIND = "recover"
 
     @classmethod
     def validate_inputs(cls, task_uuid) -> bool | str:

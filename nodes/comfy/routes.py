@@ -1,13 +1,14 @@
 """HTTP routes the pack adds to ComfyUI's server.
 
-- ``GET  /runware/pixverse/spec``: the capability spec (+ node/label names), the web extension's only
-  source of lists.
+- ``GET  /runware/pixverse/spec``: the node kinds, the capability spec's per-model options, the ComfyUI
+  setting ids the server reads and the cost format: the web extension's only source of lists and names.
 - ``GET  /runware/pixverse/key``: ``{configured, masked, source}``; never the key itself.
 - ``POST /runware/pixverse/key`` ``{"key": "..."}``: checks the key with Runware (an ``authentication``
   task, at ``RUNWARE_BASE_URL``), then stores it in ComfyUI's user directory (mode 0600).
 - ``DELETE /runware/pixverse/key``: removes the stored key.
 - ``POST /runware/pixverse/estimate`` ``{"node": "<node id>", "values": {widget: value}, "motion": {...}}``:
-  the expected cost of a run with these widgets, ``{cost, source, text, limits, today}`` (nodes/costs.py).
+  the expected cost of a run with these widgets, ``{cost, source, text, limits, today}``: the node's
+  draft request (nodes/draft.py) priced by nodes/pricing.py, within nodes/limits.py.
 - ``GET  /runware/pixverse/spend``: what the job ledger recorded today and this month, per model, and the
   spending limits in force with where each comes from.
 
@@ -26,44 +27,58 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
-from .. import keystore, layouts, webguard
-from ..spec import CapabilitySpec, load_spec
+from .. import keystore, layouts, limits, pricing, webguard, widgets
+from ..client import public_base_url
+from ..draft import draft
+from ..client import RetryPolicy, RunwareClient
+from ..errors import PixVerseError, RunwareAuthError, RunwareError
+from ..ledger import open_ledger
+from ..settings import read_comfy_settings
+from ..spec import AUTO, NONE, SET, CapabilitySpec, load_spec
+from ..spec.kinds import KINDS, kind_of
+from ..spec.options import served
 
 log = logging.getLogger("pixverse")
 ROUTE_PREFIX = "/runware/pixverse"
 MAX_KEY_CHARS = 512
 NO_STORE = {"Cache-Control": "no-store"}
+# How a cost in US dollars is shown (pricing.usd writes it the same way; a test holds the two together).
+COST_FORMAT = {"symbol": "$", "min_decimals": 2, "max_decimals": 4}
 _registered = False
 
 
 def _user_dir() -> str:
-    import folder_paths
+    import folder_paths  # ComfyUI's module: only there when the routes are registered in ComfyUI
 
     return folder_paths.get_user_directory()
 
 
-def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
-    """What the web extension reads: each node kind's models with their options, defaults, sizes and
-    rules (computed in nodes/spec/options.py), the limits it shows, and the names that tie it to the
-    nodes. Every option list the extension shows comes from here."""
-    from .. import widgets
-    from ..spec import AUTO, NONE, SET
-    from ..spec.options import served
+def setting_ids() -> dict[str, str]:
+    """The ComfyUI settings the server reads (comfy.settings.json), by role; web/ registers them."""
+    return {"daily_limit": limits.SETTING_DAILY_LIMIT, "prompt_limit": limits.SETTING_PROMPT_LIMIT,
+            "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID}
 
+
+def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
+    """What the web extension reads: the node kinds, each generator kind's models with their options,
+    defaults, sizes and rules (computed in nodes/spec/options.py), the limits it shows, the ComfyUI
+    setting ids the server reads and how a cost is written. Every list the extension shows and every
+    name that ties it to the server comes from here."""
     spec = spec or load_spec()
     return {
+        "kinds": {k.kind: k.to_json() for k in KINDS},
         "nodes": served(spec),
         "lipsync_limits": spec.lipsync_limits.model_dump(mode="json"),
         "text_limits": {k: v.model_dump() for k, v in spec.text_limits.items()},
         "settings": {s.input: {"kind": s.kind, "via": s.via} for s in spec.settings},
         "ui": {
-            "node_ids": dict(widgets.NODE_IDS),
             "auto": AUTO,
             "none": NONE,
             "set": SET,
             "motion_type": widgets.MOTION_TYPE,
-            "motion_nodes": {widgets.NODE_IDS[k]: v for k, v in widgets.MOTION_NODES.items()},
             "models_taking": {s.input: [m.name for m in spec.models_taking(s.input)] for s in spec.settings},
+            "setting_ids": setting_ids(),
+            "cost_format": dict(COST_FORMAT),
             "layouts": [layouts.AUTO, *spec.layouts],  # the choices of the setting Runware.PixVerse.Layout
         },
     }
@@ -94,9 +109,6 @@ def _clean_key(value: object) -> tuple[Optional[str], Optional[str]]:
 
 async def check_key(key: str) -> tuple[int, Optional[str]]:
     """Ask Runware whether it accepts `key`: (200, None) or (HTTP status for the browser, message)."""
-    from ..client import RetryPolicy, RunwareClient
-    from ..errors import RunwareAuthError, RunwareError
-
     try:
         async with RunwareClient(api_key=key, retry_policy=RetryPolicy(attempts=2, max_delay=2.0)) as client:
             await client.check_key()
@@ -169,70 +181,52 @@ def add_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
 
 def _ledger_if_present():
     """The ComfyUI job ledger when it exists (an estimate or a figure never creates it)."""
-    from ..ledger import open_ledger
-    from .runtime import ledger_path
+    from .runtime import ledger_path  # imports ComfyUI
 
     path = ledger_path()
     return open_ledger(path) if os.path.isfile(path) else None
 
 
 def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
-    """(HTTP status, reply) of the estimate route."""
-    from .. import costs
-    from ..errors import PixVerseError
-
+    """(HTTP status, reply) of the estimate route: the node's draft request (nodes/draft.py, in the
+    layout a run would use) priced by pricing.estimate."""
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         return 400, {"error": "POST {\"node\": <node id>, \"values\": {widget: value}}"}
-    kinds = {node_id: kind for kind, node_id in _node_ids().items()}
-    kind = kinds.get(body.get("node"), body.get("node"))
-    values = dict(body["values"])
-    if isinstance(body.get("motion"), dict) and body["motion"]:
-        values["motion"] = body["motion"]
+    node = body.get("node")
+    kind = kind_of(node) if isinstance(node, str) else None
+    motion = body.get("motion") if isinstance(body.get("motion"), dict) else None
     try:
-        task, exact = costs.task_for_widgets(str(kind), values)
+        settings = read_comfy_settings(user_dir)
+        drafted = draft(str(kind or node), body["values"], motion=motion, layout=layouts.override(settings),
+                        stand_in_bad_text=True)
         ledger = _ledger_if_present()
-        est = costs.estimate(task, ledger=ledger, endpoint=costs.default_endpoint(), exact=exact)
-        policy = costs.load_policy(costs.read_comfy_settings(user_dir))
-        today = costs.spent_since(ledger, costs.day_start()) if ledger is not None else 0.0
+        est = pricing.estimate(drafted.task, ledger=ledger, endpoint=public_base_url(), exact=drafted.exact)
+        policy = limits.load_policy(settings)
+        today = ledger.spent_since(limits.day_start()) if ledger is not None else 0.0
     except PixVerseError as exc:  # a choice the node would refuse: say so instead of a figure
         return 200, {"cost": None, "source": "invalid", "text": f"no estimate: {exc}", "today": None, "limits": None}
     reply = {**est.to_json(), "today": round(today, 4), "limits": policy.to_json()}
     if policy.daily_limit is not None:
-        reply["text"] += f" · today {costs.usd(today)} of {costs.usd(policy.daily_limit)} a day"
+        reply["text"] += f" · today {pricing.usd(today)} of {pricing.usd(policy.daily_limit)} a day"
     return 200, reply
 
 
 def spend_for(user_dir: str) -> dict:
-    from .. import costs
-    from .runtime import ledger_path
+    from .runtime import ledger_path  # imports ComfyUI
 
-    ledger = _ledger_if_present()
-    policy = costs.load_policy(costs.read_comfy_settings(user_dir))
-    if ledger is None:
-        summary = costs.spend_summary(_EmptyLedger())
-    else:
-        summary = costs.spend_summary(ledger)
+    policy = limits.load_policy(read_comfy_settings(user_dir))
+    summary = limits.spend_summary(_ledger_if_present())
     return {**summary, "limits": policy.to_json(), "ledger": ledger_path(),
-            "text": costs.format_spend(summary, policy)}
-
-
-class _EmptyLedger:
-    def read(self, sql, params=()):
-        return []
-
-
-def _node_ids() -> dict:
-    from .. import widgets
-
-    return dict(widgets.NODE_IDS)
+            "text": limits.format_spend(summary, policy)}
 
 
 def add_budget_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
-    """The cost estimate and spend routes (nodes/costs.py)."""
-    from ..errors import PixVerseError
+    """The cost estimate and spend routes (nodes/pricing.py, nodes/limits.py)."""
 
     @routes.post(f"{ROUTE_PREFIX}/estimate")
     async def post_estimate(request: web.Request) -> web.Response:
+        if (refused := webguard.refused_response(request, "the PixVerse cost estimates")) is not None:
+            return refused
         try:
             body = await request.json()
         except Exception:
@@ -242,6 +236,8 @@ def add_budget_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) ->
 
     @routes.get(f"{ROUTE_PREFIX}/spend")
     async def get_spend(request: web.Request) -> web.Response:
+        if (refused := webguard.refused_response(request, "the PixVerse spending figures")) is not None:
+            return refused
         try:
             return web.json_response(spend_for(user_dir()), headers=NO_STORE)
         except PixVerseError as exc:  # e.g. a limit setting that is not a number
@@ -253,7 +249,7 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    from server import PromptServer
+    from server import PromptServer  # ComfyUI's server: only there inside ComfyUI
 
     add_routes(PromptServer.instance.routes, _user_dir)
     add_budget_routes(PromptServer.instance.routes, _user_dir)

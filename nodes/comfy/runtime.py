@@ -5,12 +5,28 @@ import logging
 import os
 from typing import Optional
 
+import comfy.model_management
+import comfy.utils
 import folder_paths
+import torch
 from comfy_api.latest import InputImpl, io
+from server import PromptServer
 
 from .. import keystore, pipeline
-from ..errors import RunwareAuthError
+from ..aftercare import recover_hint
+from ..client import RunwareClient
+from ..client.urls import redact_text
+from ..errors import PixVerseError, RunwareAuthError, RunwareResultError
+from ..layouts import override
 from ..ledger import LEDGER_FILENAME, open_ledger
+from ..limits import load_policy
+from ..settings import read_comfy_settings
+from ..widgets import wired_outputs
+
+try:  # ComfyUI's executing context (which prompt, which node); absent in older ComfyUI
+    from comfy_execution.utils import get_executing_context
+except ImportError:  # then no per-prompt limit, and the output wiring is not read
+    get_executing_context = None
 
 log = logging.getLogger("pixverse")
 
@@ -48,12 +64,8 @@ def open_job_ledger():
 def budget_policy():
     """The spending limits for a job: the environment, else this ComfyUI's settings (comfy.settings.json of
     its default user, re-read for every job so a changed setting applies at once), and the queued prompt."""
-    from ..costs import load_policy, read_comfy_settings
-
     prompt_id = None
     try:
-        from comfy_execution.utils import get_executing_context
-
         ctx = get_executing_context()
         prompt_id = getattr(ctx, "prompt_id", None)
     except Exception:  # noqa: BLE001 - no executing context (older ComfyUI): no per-prompt limit
@@ -81,11 +93,6 @@ def wiring_fingerprint():
     task from disk: no new submission, no new charge. NaN (never equal to itself: always run again)
     when the wiring cannot be read."""
     try:
-        from comfy_execution.utils import get_executing_context
-        from server import PromptServer
-
-        from ..widgets import wired_outputs
-
         ctx = get_executing_context()
         queue = PromptServer.instance.prompt_queue
         read = getattr(queue, "get_current_queue_volatile", None) or queue.get_current_queue
@@ -99,8 +106,6 @@ def wiring_fingerprint():
 
 
 def interrupted() -> bool:
-    import comfy.model_management
-
     return comfy.model_management.processing_interrupted()
 
 
@@ -108,14 +113,10 @@ class NodeRuntime:
     def __init__(self, node_id: Optional[str]):
         self.node_id = node_id
         self.task_uuid: Optional[str] = None
-        import comfy.utils
-
         self.bar = comfy.utils.ProgressBar(100, node_id=node_id)
 
     def text(self, message: str) -> None:
         try:
-            from server import PromptServer
-
             if self.node_id is not None and PromptServer.instance is not None:
                 PromptServer.instance.send_progress_text(message, self.node_id)
         except Exception:  # progress is best effort; never fail a paid job over it
@@ -138,17 +139,12 @@ class NodeRuntime:
 
     def job_options(self, wanted: Optional[set[str]]) -> pipeline.JobOptions:
         frames, audio = decode_plan(wanted)
-        from ..costs import read_comfy_settings
-        from ..layouts import override
-
         return pipeline.JobOptions(output_dir=output_dir(), cancel_check=interrupted,
                                    on_progress=self.on_progress, decode_frames=frames, decode_audio=audio,
                                    ledger=open_job_ledger(), budget=budget_policy(),
                                    layout=override(read_comfy_settings(user_dir())))
 
     def client(self):
-        from ..client import RunwareClient
-
         key = keystore.load_key(user_dir())
         if not key:
             raise RunwareAuthError(keystore.MISSING_KEY_HELP)
@@ -157,10 +153,6 @@ class NodeRuntime:
     def unexpected(self, exc: Exception) -> Exception:
         """An error no layer below turned into a PixVerse error: say what it was and, once a task
         was submitted, how to get its video."""
-        from ..aftercare import recover_hint
-        from ..client.urls import redact_text
-        from ..errors import PixVerseError, RunwareResultError
-
         log.warning("PixVerse: unexpected error", exc_info=True)
         text = f"unexpected {type(exc).__name__}: {redact_text(str(exc))}"
         if self.task_uuid:
@@ -175,13 +167,9 @@ class NodeRuntime:
         """Cancel pressed while waiting: say how to recover, then end the way ComfyUI expects."""
         self.text(f"Cancelled. {exc}")
         log.warning("PixVerse: %s", exc)
-        import comfy.model_management
-
         raise comfy.model_management.InterruptProcessingException()
 
     def outputs(self, result: pipeline.JobResult) -> io.NodeOutput:
-        import torch
-
         decoded = result.decoded
         fps = float(decoded.fps if decoded is not None else result.probe.fps)
         # An output nobody connected is not decoded: frames → an empty batch [0,H,W,3], audio → 0

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
                              "fields of the other layout are refused as unknown parameters)")
     parser.add_argument("--media-dir", default=None,
                         help="where rendered videos are cached (default: a temp dir, removed on exit)")
+    parser.add_argument("--state-dir", default=None,
+                        help="remember tasks and results in this folder across restarts, as Runware does")
     args = parser.parse_args(argv)
     from ..spec import load_spec
 
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     emu = EmulatorServer(host=args.host, port=args.port, job_seconds=args.job_seconds,
-                         api_key=args.api_key, media_dir=args.media_dir,
+                         api_key=args.api_key, media_dir=args.media_dir, state_dir=args.state_dir,
                          layouts=None if args.layout == "both" else (args.layout,))
     emu.start()
     print(f"Runware emulator listening: {emu.base_url}", flush=True)

@@ -3,6 +3,7 @@
 It validates tasks against the capability spec (see `validate.py`), runs video jobs that finish
 after `job_seconds`, serves real MP4 files rendered by `nodes.media.render.render_test_video`,
 and can inject faults (see `faults.py`). Used by the tests and as an offline "dry run" target.
+With `state_dir` it remembers its tasks across restarts, as Runware does (see `memory.py`).
 
 Routes:
     POST /v1                      Runware tasks (JSON array)
@@ -33,6 +34,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from ..spec import CapabilitySpec, load_spec
 from .faults import FAULT_KINDS, Fault, FaultBook
+from .memory import TaskMemory, job_fields
 from .validate import (DOCS_ROOT, ImageInfo, JobPlan, MediaInfo, TaskError, check_task_uuid,
                        decode_payload, invalid, is_url, is_uuid, missing, new_uuid, probe_image,
                        probe_media, validate_video_task)
@@ -99,7 +101,7 @@ class EmulatorServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, job_seconds: float = 2.0,
                  api_key: Optional[str] = None, media_dir: Optional[str] = None,
                  spec: Optional[CapabilitySpec] = None, seed: Optional[int] = None,
-                 layouts: Optional[tuple[str, ...]] = None):
+                 layouts: Optional[tuple[str, ...]] = None, state_dir: Optional[str] = None):
         self.host = host
         self.layouts = tuple(layouts) if layouts else None  # None: every layout in the spec
         self.port = port
@@ -122,6 +124,49 @@ class EmulatorServer:
         self._render_sem: Optional[asyncio.Semaphore] = None
         self._startup_error: Optional[BaseException] = None
         self._reset_state()
+        # state_dir: remember tasks across runs in that folder (nodes/emulator/memory.py)
+        self._memory = TaskMemory(state_dir) if state_dir else None
+        self._saved_port: Optional[int] = None
+        if self._memory is not None:
+            self._recall()
+
+    def _recall(self) -> None:
+        """The tasks, results and port of an earlier emulator on the same state folder."""
+        assert self._memory is not None
+        if self._media_dir is None:
+            self._media_dir = self._memory.media_dir
+        saved = self._memory.load()
+        if not self.port and saved["port"]:
+            self.port = self._saved_port = int(saved["port"])
+        with self._lock:
+            for record in saved["jobs"]:
+                try:
+                    job = Job(**job_fields(record))
+                except (KeyError, TypeError, ValueError):
+                    log.warning("emulator: a remembered task could not be read; skipped")
+                    continue
+                self._jobs[job.task_uuid] = job
+            self._videos.update({uuid: VideoFile(path=Path(path)) for uuid, path in saved["videos"].items()})
+
+    def _persist(self) -> None:
+        if self._memory is None:
+            return
+        with self._lock:
+            jobs = list(self._jobs.values())
+            videos = {uuid: v.path for uuid, v in self._videos.items()}
+        self._memory.save(self.port, jobs, videos)
+
+    def _resume_remembered(self) -> None:
+        """Finish remembered tasks that were still running (or whose video file is gone)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            video = self._videos.get(job.video_uuid or "")
+            gone = job.state == "success" and (video is None or video.path is None or not video.path.exists())
+            if job.runner is None and (job.state == "processing" or gone):
+                job.state = "processing"
+                left = max(0.0, self._job_seconds - (time.time() - job.submitted_at))
+                job.runner = asyncio.ensure_future(self._run_job(job, left))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -251,6 +296,10 @@ class EmulatorServer:
             raise RuntimeError("emulator did not start within 30 s")
         if self._startup_error is not None:
             self._thread = None
+            if self._saved_port and self.port == self._saved_port:  # the remembered port is taken
+                log.warning("emulator: port %s is in use; listening elsewhere (a new endpoint)", self.port)
+                self.port = self._saved_port = 0
+                return self.start()
             raise RuntimeError(f"emulator failed to start: {self._startup_error}") from self._startup_error
         return self
 
@@ -304,6 +353,8 @@ class EmulatorServer:
         addresses = self._runner.addresses
         if addresses:
             self.port = addresses[0][1]
+        self._resume_remembered()
+        self._persist()
 
     async def _astop(self) -> None:
         with self._lock:
@@ -616,6 +667,7 @@ class EmulatorServer:
             self._counters["video_submissions"] += 1
             seconds = self._job_seconds
         job.runner = asyncio.ensure_future(self._run_job(job, seconds))
+        self._persist()
         return {"taskType": "videoInference", "taskUUID": task_uuid}
 
     def _task_get_response(self, request: web.Request, task: dict) -> dict[str, Any]:
@@ -689,6 +741,11 @@ class EmulatorServer:
     # -- jobs and rendering -----------------------------------------------------------------
 
     async def _run_job(self, job: Job, seconds: float) -> None:
+        await self._finish_job(job, seconds)
+        if job.state != "processing":
+            self._persist()
+
+    async def _finish_job(self, job: Job, seconds: float) -> None:
         if job.never_finish:
             return
         render: Optional[asyncio.Future] = None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from ..spec import CapabilitySpec, Layout, ModelSpec
+from ..spec import paths
 from ..spec.options import evaluate, offered
 
 DOCS_ROOT = "https://runware.ai/docs/en"
@@ -312,25 +313,15 @@ def check_task_uuid(task: Mapping[str, Any]) -> str:
     return value
 
 
-def _get(task: Mapping[str, Any], path: str) -> tuple[bool, Any]:
-    """(present, value) of a dotted path; a trailing "[]" names a list (its value is the list)."""
-    node: Any = task
-    for name in path.removesuffix("[]").split("."):
-        if not isinstance(node, dict) or name not in node:
-            return False, None
-        node = node[name]
-    return True, node
-
-
 def _root(path: str) -> str:
     return path.removesuffix("[]").split(".")[0]
 
 
 def layout_paths(layout: Layout) -> tuple[str, ...]:
-    paths = [layout.frame_images, layout.video, layout.audio]
+    found = [layout.frame_images, layout.video, layout.audio]
     if layout.reference_images:
-        paths.append(layout.reference_images)
-    return tuple(paths)
+        found.append(layout.reference_images)
+    return tuple(found)
 
 
 def layout_roots(layout: Layout) -> set[str]:
@@ -423,7 +414,7 @@ def validate_video_task(task: Mapping[str, Any], spec: CapabilitySpec,
               layout.video: "video" in model.inputs, layout.audio: "audio" in model.inputs,
               "speech": "speech" in model.inputs}
     for path, ok in usable.items():
-        present, value = _get(task, path)
+        present, value = paths.get(task, path)
         if present and not ok:
             raise unsupported(path.removesuffix("[]"), value, model.air)
     _check_inputs_object(task, layout, model)
@@ -553,20 +544,12 @@ def _check_rules(spec: CapabilitySpec, model: ModelSpec, kind: str, values: dict
     ev = evaluate(spec, kind, model, values)
     for name, why in ev.reasons.items():
         if name in values and not offered(ev.allowed[name], values[name]):
-            wire = _wire_of(spec, model, name)
+            wire = paths.wire_name(spec, model, name)
             allowed = ev.allowed[name]
             raise TaskError("incompatibleParameters",
                             f"Invalid value for {wire}: {_shown(values[name])}. {why}.",
                             wire, allowed if isinstance(allowed, list) else None)
     notices.extend(ev.notices)
-
-
-def _wire_of(spec: CapabilitySpec, model: ModelSpec, name: str) -> str:
-    try:
-        setting = spec.setting(name)
-    except KeyError:
-        return name
-    return f"{model.settings_at}.{setting.wire}"
 
 
 def _resolve_image(ref: Any, parameter: str, images: Mapping[str, ImageInfo]) -> Optional[ImageInfo]:
@@ -664,7 +647,7 @@ def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layo
         _text(negative_field, task[negative_field], nlim.min, nlim.max)
 
     first = None
-    has_frames, frames = _get(task, layout.frame_images)
+    has_frames, frames = paths.get(task, layout.frame_images)
     if has_frames:
         first = _check_frame_images(frames, spec, layout, model, images, notices)
 
@@ -720,10 +703,9 @@ def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layo
         raise invalid("duration", duration, f"Unsupported duration for {model.air}.", list(dur_choice.all))
 
     resolution, aspect = model.locate_size(width, height)
-    values = {s.input: s.widget_default for s in spec.settings_of(model)}
-    values.update(settings, resolution=resolution, aspect_ratio=aspect, duration=duration,
-                  fps=fps if "fps" in task else None,
-                  last_frame=isinstance(frames, list) and len(frames) > 1)
+    positions = [f.get("frame") for f in frames] if has_frames else []
+    values = paths.rule_context(spec, model, settings, positions, resolution=resolution, aspect_ratio=aspect,
+                                duration=duration, fps=fps if "fps" in task else None)
     kind = "image_to_video" if has_frames else "text_to_video"
     _check_rules(spec, model, kind, values, notices)
     sound = any(settings.get(s.input) is True for s in spec.settings_of(model) if s.makes_sound)
@@ -734,7 +716,7 @@ def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layo
 def _media_ref(task: Mapping[str, Any], path: str, media: Mapping[str, MediaInfo],
                max_items: int) -> tuple[str, str, MediaInfo]:
     """(parameter, ref, media) of a media input at `path` ("referenceVideos[]": a one-item list)."""
-    _, value = _get(task, path)
+    _, value = paths.get(task, path)
     name = path.removesuffix("[]")
     if path.endswith("[]"):
         if not isinstance(value, list):
@@ -755,7 +737,7 @@ def _plan_lipsync(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout,
                   media: Mapping[str, MediaInfo], seed: int, notices: list[str]) -> JobPlan:
     lim = spec.lipsync_limits
     video_field, audio_field = layout.video.removesuffix("[]"), layout.audio.removesuffix("[]")
-    if not _get(task, layout.video)[0]:
+    if not paths.get(task, layout.video)[0]:
         raise missing(video_field, "Lip sync needs one reference video (a mediaUUID).")
     param, ref, video = _media_ref(task, layout.video, media, lim.max_reference_videos)
     code = f"invalid{_cap(_leaf(video_field))}"
@@ -767,7 +749,7 @@ def _plan_lipsync(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout,
         raise invalid(param, ref, f"Video lasts {video.duration} s; the limit is "
                       f"{lim.video_max_seconds:g} s.", code=code)
 
-    has_audio, has_speech = _get(task, layout.audio)[0], "speech" in task
+    has_audio, has_speech = paths.get(task, layout.audio)[0], "speech" in task
     if has_audio and has_speech:
         raise incompatible("speech", audio_field, f"send either {audio_field} or speech, not both.")
     if not (has_audio or has_speech):
@@ -823,7 +805,7 @@ def _plan_modify(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout, 
         raise missing(prompt_field, f"Send {lim.min}–{lim.max} characters.")
     _text(prompt_field, task[prompt_field], lim.min, lim.max)
     video_field = layout.video.removesuffix("[]")
-    if not _get(task, layout.video)[0]:
+    if not paths.get(task, layout.video)[0]:
         raise missing(video_field, "Modify needs one source video (a mediaUUID).")
     param, ref, video = _media_ref(task, layout.video, media, 1)
     vlim = spec.lipsync_limits
@@ -832,7 +814,7 @@ def _plan_modify(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout, 
     if video.duration is None or video.duration > vlim.video_max_seconds + 1e-3:
         raise invalid(param, ref, f"Video lasts {video.duration} s; the limit is {vlim.video_max_seconds:g} s.")
     if layout.reference_images:
-        present, refs = _get(task, layout.reference_images)
+        present, refs = paths.get(task, layout.reference_images)
         if present:
             if not isinstance(refs, list) or len(refs) != 1:
                 raise invalid(layout.reference_images, refs, "Must be an array of one image.")

@@ -109,6 +109,19 @@ def _fit_size(width: int, height: int, min_side: int, max_side: int, parameter: 
     return side(width), side(height)
 
 
+def _send_size(width: int, height: int, send_max_side: Optional[int], min_side: int) -> tuple[int, int]:
+    """(width, height) brought down to `send_max_side` on the long side, same aspect, without
+    taking the short side under `min_side` (an elongated image then keeps a longer long side,
+    which the accepted limits already allowed)."""
+    long_side, short_side = max(width, height), min(width, height)
+    if not send_max_side or long_side <= send_max_side:
+        return width, height
+    scale = max(send_max_side / long_side, min(1.0, min_side / short_side))
+    if scale >= 1.0:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def fit_image_size(width: int, height: int, *, min_side: int, max_side: int,
                    parameter: str = "image") -> tuple[int, int]:
     """Public wrapper of the fitting rule, for callers that only need the target size."""
@@ -206,20 +219,32 @@ def _mb(n: int) -> str:
 
 
 def encode_image_for_upload(image, *, min_side: int, max_side: int, max_bytes: int,
-                            parameter: str = "image") -> EncodedImage:
-    """Fit an IMAGE into the provider's limits and encode it (PNG, else JPEG if too large)."""
+                            parameter: str = "image", send_max_side: Optional[int] = None,
+                            target_bytes: Optional[int] = None) -> EncodedImage:
+    """Fit an IMAGE into the provider's limits and encode it (PNG, else JPEG if too large).
+
+    `min_side`/`max_side`/`max_bytes` are what the provider accepts: an image no resize can fit is
+    refused. `send_max_side` (Runware keeps uploads at most 2048 px long) sizes what is sent: a
+    bigger image goes up at that long side, as Runware would store it anyway. `target_bytes`: PNG
+    when the PNG is at most that, else the best JPEG quality that is (both default to `max_bytes`)."""
     from PIL import Image
 
     notes: list[str] = []
     arr = image_to_uint8(image, parameter=parameter, notes=notes)
     h, w = arr.shape[:2]
     new_w, new_h = _fit_size(w, h, min_side, max_side, parameter)
+    new_w, new_h = _send_size(new_w, new_h, send_max_side, min_side)
+    accepted = max_bytes
+    if target_bytes:
+        max_bytes = min(max_bytes, target_bytes)
     if (new_w, new_h) != (w, h):
         # reducing_gap: for big downscales PIL first shrinks by an integer factor (fast box
         # filter) and then applies Lanczos; visually identical, much faster on 5000+ px inputs.
         arr = np.asarray(Image.fromarray(arr).resize((new_w, new_h), Image.Resampling.LANCZOS,
                                                      reducing_gap=3.0 if new_w < w else None))
-        notes.append(f"resized {w}x{h} → {new_w}x{new_h}")
+        why = f" (Runware keeps at most {send_max_side} px)" if send_max_side and max(w, h) > max(new_w, new_h) \
+            and max(new_w, new_h) <= send_max_side else ""
+        notes.append(f"resized {w}x{h} → {new_w}x{new_h}{why}")
 
     # Lossless first. A hopeless PNG (noise, grain) is given up as soon as its parts pass the limit.
     data = _png_bytes(arr, max_bytes)
@@ -234,9 +259,14 @@ def encode_image_for_upload(image, *, min_side: int, max_side: int, max_bytes: i
             continue
         data = _encode_jpeg(pil, quality)
         if len(data) <= max_bytes:
-            notes.append(f"PNG over the {_mb(max_bytes)} limit: sent as JPEG quality {quality} "
+            notes.append(f"PNG over {_mb(max_bytes)}: sent as JPEG quality {quality} "
                          f"({_mb(len(data))})")
             return EncodedImage(data, "image/jpeg", new_w, new_h, notes)
+    if len(data) <= accepted:  # over the target, within what the provider accepts: still sent
+        notes.append(f"sent as JPEG quality {_JPEG_QUALITIES[-1]} ({_mb(len(data))}, over the "
+                     f"{_mb(max_bytes)} aimed at)")
+        return EncodedImage(data, "image/jpeg", new_w, new_h, notes)
+    max_bytes = accepted
     raise MediaError(
         f"{parameter}: a {new_w}x{new_h} image is still {_mb(len(data))} as JPEG quality "
         f"{_JPEG_QUALITIES[-1]}; the limit is {_mb(max_bytes)} ({max_bytes} bytes)")

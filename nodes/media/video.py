@@ -463,9 +463,21 @@ def _add_h264(container, width: int, height: int, rate: Fraction, *, crf: Option
     return stream
 
 
+def frames_size(width: int, height: int, max_side: Optional[int] = None) -> tuple[int, int]:
+    """The encoded size of frames of `width`×`height`: even sides (H.264 4:2:0), and with
+    `max_side`, scaled down (same aspect) so the long side is at most `max_side`."""
+    if max_side and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        return _even(max(2, round(width * scale))), _even(max(2, round(height * scale)))
+    return _even(width), _even(height)
+
+
 def encode_frames_mp4(frames: torch.Tensor, fps: float, path: PathLike, *, audio: Optional[dict] = None,
-                      crf: int = 23, preset: str = "veryfast") -> VideoInfo:
-    """IMAGE frames [N,H,W,3] float 0..1 (+ optional AUDIO) → H.264 yuv420p MP4 (+ AAC)."""
+                      crf: int = 23, preset: str = "veryfast", max_side: Optional[int] = None) -> VideoInfo:
+    """IMAGE frames [N,H,W,3] float 0..1 (+ optional AUDIO) → H.264 yuv420p MP4 (+ AAC).
+
+    `max_side`: frames with a longer side are scaled down (area filter, same aspect) to it: the
+    caller passes the largest size the model makes, more would be uploaded and never used."""
     import av
 
     if not isinstance(frames, torch.Tensor) or frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
@@ -482,10 +494,13 @@ def encode_frames_mp4(frames: torch.Tensor, fps: float, path: PathLike, *, audio
 
     ew, eh = _even(w), _even(h)
     to_rgb24 = _Rgb24Frames(eh, ew)
+    tw, th = frames_size(w, h, max_side)
     # One frame at a time: memory stays at one frame whatever N is (from_ndarray copies).
     pictures = (av.VideoFrame.from_ndarray(to_rgb24(frames[i]), format="rgb24") for i in range(n))
+    if (tw, th) != (ew, eh):
+        pictures = (p.reformat(width=tw, height=th, interpolation="AREA") for p in pictures)
     audio_track = (clip, sample_rate, 128_000) if clip is not None else None
-    return write_h264_mp4(path, pictures, ew, eh, rate, crf=crf, preset=preset, audio=audio_track,
+    return write_h264_mp4(path, pictures, tw, th, rate, crf=crf, preset=preset, audio=audio_track,
                           what="encode video file")
 
 

@@ -1,9 +1,13 @@
 """The capability spec: PixVerse's models, settings, sizes, rules and limits as data.
 
-`pixverse.json` beside this file is the only place any PixVerse list, number or wire name is written
-down. Dropdowns, CLI flags, request building and validation, the web UI (through a route) and the
-local emulator all read it through `load_spec()`; what each model offers is computed in one place,
-`nodes/spec/options.py`. A new model, setting or effect is one edit to that file.
+`pixverse.json` beside this file is where PixVerse's lists and numbers are written down, and the wire
+names of everything that varies by model or layout: prompts, settings, speech, input paths. Only the
+fixed fields of Runware's videoInference task (model, width, height, resolution, duration, fps, seed)
+are spelled by the request builder (nodes/tasks.py). Dropdowns, CLI flags, request building and
+validation, the web UI (through a route) and the local emulator all read it through `load_spec()`.
+Beside it: what each model offers (`options.py`), request paths, wire names and the rules' values
+(`paths.py`), and the pack's node kinds (`kinds.py`). A new model, setting or effect is one edit to
+the JSON file.
 """
 from __future__ import annotations
 
@@ -182,9 +186,12 @@ def value_in(value: Any, listed: tuple) -> bool:
 
 
 class InputImageLimits(_Frozen):
-    min_side: int
+    min_side: int  # what the provider accepts
     max_side: int
     max_bytes: int
+    upload_max_side: Optional[int] = None  # what is sent: Runware keeps no more (see `source`)
+    upload_max_bytes: Optional[int] = None  # PNG under it, else the best JPEG under it
+    source: Optional[str] = None
 
 
 class LipSyncLimits(_Frozen):
@@ -193,10 +200,13 @@ class LipSyncLimits(_Frozen):
     video_max_seconds: float
     video_max_bytes: int
     audio_max_seconds: float
+    frames_max_side: Optional[int] = None  # a video built from frames is scaled down to this long side
+    source: Optional[str] = None
 
 
 class Layout(_Frozen):
-    """Where a request layout puts the inputs (see DESIGN §1: the seed's and Runware's current one).
+    """Where a request layout puts the inputs (the seed page's and Runware's current one; each
+    layout's `description` says where it comes from).
 
     Paths are dotted; a trailing "[]" means a one-item list. `image_to_video_size`: what gives the
     size of an image-to-video task: "width_height" (the listed size) or "resolution" (the tier; the
@@ -306,6 +316,7 @@ class CapabilitySpec(_Frozen):
     docs_url: str
     sources: dict[str, str] = Field(default_factory=dict)
     prompt_fields: dict[str, str]
+    speech_fields: dict[str, str]  # lipsync's text-to-speech inputs → their wire paths
     layouts: dict[str, Layout]
     default_layouts: tuple[str, ...]  # the layouts a model speaks unless it says, preferred first
     layout_fields_extra: tuple[str, ...] = ()  # besides the layouts' own fields, what a refusal may name

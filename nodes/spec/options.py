@@ -4,8 +4,9 @@ The node widgets offer the union over models; the request builder refuses what i
 the rule's reason); the spec route serves each model's options to the web extension, which only
 displays them; the emulator and the tests use the same functions as their expected answer.
 
-A node kind is "text_to_video", "image_to_video", "lipsync" or "modify"; `values` are node input
-values by input name (plus "last_frame": whether one is connected, for rules that depend on it).
+A node kind is a generator kind of nodes/spec/kinds.py ("text_to_video", …); `values` are node input
+values by input name (plus "last_frame": whether one is connected, for rules that depend on it;
+`paths.rule_context` makes them from a task's choices).
 """
 from __future__ import annotations
 
@@ -13,19 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import AUTO, NONE, SET, CapabilitySpec, ModelSpec, Setting, is_set, value_in
-
-NODE_WORKFLOWS = {
-    "text_to_video": "text-to-video",
-    "image_to_video": "image-to-video",
-    "lipsync": "video-to-video",
-    "modify": "modify",
-}
+from .kinds import NODE_WORKFLOWS, workflow_of
 
 ANY_TEXT = None  # in an options map: a text input that takes any text within its limits
-
-
-def workflow_of(kind: str) -> str:
-    return NODE_WORKFLOWS[kind]
 
 
 def node_settings(spec: CapabilitySpec, kind: str) -> tuple[Setting, ...]:

@@ -6,10 +6,29 @@
 
 const same = (a, b) => String(a) === String(b);
 
-/** The node kind ("text_to_video", "image_to_video", "lipsync", …) of a ComfyUI node type, or null. */
+/** The node kind ("text_to_video", "effect", …: the served table of kinds) of a ComfyUI node type, or null. */
 export function nodeKind(spec, nodeType) {
-  const ids = spec.ui.node_ids;
-  return Object.keys(ids).find((k) => ids[k] === nodeType) ?? null;
+  return Object.values(spec.kinds).find((k) => k.node_id === nodeType)?.kind ?? null;
+}
+
+/** Whether nodes of `kind` send a task (the generators: they have a workflow, hence an estimate). */
+export function sendsTask(spec, kind) {
+  return Boolean(spec.kinds[kind]?.workflow);
+}
+
+/** The setting a motion node of `kind` picks (Effect: "effect", …), or null for other kinds. */
+export function motionSettingOf(spec, kind) {
+  return spec.kinds[kind]?.motion_setting ?? null;
+}
+
+/**
+ * The values a node's rules are matched against (in Python: nodes/spec/paths.rule_context): its widget
+ * values, and for each input socket that is not a widget whether it is connected (so "last_frame" is
+ * true when a last frame is connected, as a task with a last frame image). widgets: {name: value};
+ * sockets: {name: connected?}, the motion socket left out (its choice arrives as a setting).
+ */
+export function ruleContext(widgets, sockets) {
+  return { ...sockets, ...widgets };
 }
 
 /** The served entry of a model-widget label on a node kind, or null. */
@@ -171,16 +190,18 @@ export function motionSummary(spec, setting) {
   return names.length ? `for ${names.join(", ")}` : `no model takes a ${setting.replace(/_/g, " ")}`;
 }
 
-/** Runware reports cost in USD: at least 2 decimals, at most 4. */
-export function fmtCost(cost) {
-  const text = Number(cost).toFixed(4).replace(/(\.\d\d\d*?)0+$/, "$1");
-  return `$${text}`;
+/** A cost in US dollars as the server writes it (the served cost format: min to max decimals). */
+export function fmtCost(spec, cost) {
+  const f = spec.ui.cost_format;
+  const [whole, frac = ""] = Number(cost).toFixed(f.max_decimals).split(".");
+  const kept = frac.replace(/0+$/, "").padEnd(f.min_decimals, "0");
+  return `${f.symbol}${whole}${kept ? `.${kept}` : ""}`;
 }
 
 /** One line for a finished run, from the node's ui payload (pixverse_info). */
-export function runSummary(info) {
+export function runSummary(spec, info) {
   const parts = [`taskUUID ${info.taskUUID}`];
-  if (info.cost !== null && info.cost !== undefined) parts.push(`cost ${fmtCost(info.cost)}`);
+  if (info.cost !== null && info.cost !== undefined) parts.push(`cost ${fmtCost(spec, info.cost)}`);
   if (info.width && info.height) parts.push(`${info.width}×${info.height}`);
   if (info.duration) parts.push(`${info.duration} s`);
   if (info.fps) parts.push(`${Math.round(info.fps * 100) / 100} fps`);

@@ -1,0 +1,242 @@
+"""Running the checked rows of a job file: the batch command behind `python -m nodes batch` (see __init__)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sqlite3
+import sys
+import time
+from typing import Callable, Optional
+from uuid import uuid4
+
+from .. import limits, pipeline, pricing
+from ..client import RunwareClient
+from ..errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
+from ..ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
+from .jobfile import FileError, Row, check_rows, read_rows
+from .results import Progress, ResultsTable
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def spending_policy(prompt_id: Optional[str] = None) -> limits.BudgetPolicy:
+    """The limits `generate` applies (one call site: the name may move at a merge)."""
+    return limits.load_policy(prompt_id=prompt_id)
+
+
+def run(args: argparse.Namespace, *, base_url: Optional[str], api_key: Optional[str], endpoint: Optional[str],
+         parser: argparse.ArgumentParser, build_job: Callable) -> int:
+    """Check every row, estimate, run; the exit status. `parser` and `build_job` are generate's."""
+    try:
+        if args.jobs < 1:
+            raise PixVerseError(f"--jobs {args.jobs}: at least 1")
+        if args.max_cost is not None and not args.max_cost >= 0:
+            raise PixVerseError(f"--max-cost {args.max_cost}: a number of US dollars, 0 or more")
+        rows = read_rows(args.file)
+        spending_policy()  # a malformed limit in the environment is a usage error, before any work
+    except (FileError, PixVerseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    check_rows(rows, args.file.resolve().parent, parser, build_job)
+    for row in rows:
+        if not row.ok:
+            print(f"line {row.line}: {row.error}", file=sys.stderr)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger(args.ledger if args.ledger is not None else args.out / LEDGER_FILENAME)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"error: cannot open the output folder or job ledger: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    table = ResultsTable(args.out, rows)
+    try:
+        return _checked(args, rows, table, ledger, base_url, api_key, endpoint)
+    finally:
+        ledger.close()
+
+
+def _checked(args, rows: list[Row], table: ResultsTable, ledger: Ledger, base_url, api_key, endpoint) -> int:
+    good = [row for row in rows if row.ok]
+    print(f"batch: {len(rows)} rows ({len(rows) - len(good)} refused), --jobs {args.jobs}, ledger: {ledger.path}",
+          file=sys.stderr, flush=True)
+    if not good:
+        table.write(force=True)
+        print("error: no row can run; nothing was uploaded or submitted", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        client = RunwareClient(api_key=api_key, base_url=base_url)
+    except PixVerseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    endpoint = endpoint or client.base_url
+    refusal = _estimate(good, ledger, endpoint, args.max_cost)
+    if refusal:
+        for row in good:
+            row.status, row.error = "refused", refusal
+        table.write(force=True)
+        print(f"error: {refusal}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    batch = Batch(args, rows, table, ledger, client, endpoint)
+    code = asyncio.run(batch.run_all())
+    return code
+
+
+def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional[float]) -> str:
+    """Each row's expected cost (pricing.estimate: free when the ledger holds it, else history, else a
+    documented price); the refusal text when the batch is over --max-cost, else ""."""
+    allow_unknown = spending_policy().allow_unknown
+    for row in rows:
+        exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
+        row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact)
+    unknown = [row.line for row in rows if row.estimate.cost is None]
+    total = sum(row.estimate.cost or 0.0 for row in rows)
+    print(f"estimate: {pricing.usd(total)} for {len(rows) - len(unknown)} rows"
+          + (f" (+ {len(unknown)} of unknown cost)" if unknown else ""), file=sys.stderr, flush=True)
+    if max_cost is None:
+        return ""
+    if unknown and not allow_unknown:
+        shown = ", ".join(map(str, unknown[:10])) + (" …" if len(unknown) > 10 else "")
+        return (f"--max-cost {pricing.usd(max_cost)}: the cost of {len(unknown)} row(s) is unknown (no run of that "
+                f"kind in the job ledger, no documented price; lines {shown}), so the batch was refused; nothing "
+                f"was uploaded or submitted. Set {limits.ENV_ALLOW_UNKNOWN}=1 to count them as free")
+    if total > max_cost + 1e-9:
+        return (f"--max-cost {pricing.usd(max_cost)}: this batch is expected to cost {pricing.usd(total)}, over the "
+                f"limit, so it was refused; nothing was uploaded or submitted. Raise --max-cost or run fewer rows")
+    return ""
+
+
+class Batch:
+    """The rows that passed the checks, run `--jobs` at a time on one client and one ledger."""
+
+    def __init__(self, args, rows: list[Row], table: ResultsTable, ledger: Ledger, client: RunwareClient,
+                 endpoint: str):
+        self.args, self.rows, self.table, self.ledger, self.client = args, rows, table, ledger, client
+        self.endpoint = endpoint
+        self.stopping = False
+        self.reserved = 0.0  # the estimates of rows running now
+        self.progress = Progress(len(rows), args.jobs)
+        for row in rows:
+            if not row.ok:
+                self.progress.counts["refused"] += 1
+
+    async def run_all(self) -> int:
+        loop = asyncio.get_running_loop()
+        queue = [row for row in self.rows if row.ok]
+        queue.reverse()
+        self.table.write(force=True)  # every row there from the start (pending): a killed run leaves a table
+        workers = [asyncio.ensure_future(self._worker(queue)) for _ in range(min(self.args.jobs, len(queue)))]
+        try:
+            loop.add_signal_handler(signal.SIGINT, self._interrupt, workers)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            pass
+        try:
+            async with self.client:
+                ended = await asyncio.gather(*workers, return_exceptions=True)
+            for exc in ended:  # a row's own errors are in its row; this would be a fault of the batch's
+                if isinstance(exc, Exception):
+                    self.progress.say(f"error: a batch worker stopped: {type(exc).__name__}: {exc}")
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGINT)
+            self.progress.close()
+            self.table.write(force=True)
+        return self._end()
+
+    def _interrupt(self, workers) -> None:
+        if self.stopping:  # a second Ctrl-C: stop now (accepted tasks stay in the ledger all the same)
+            for worker in workers:
+                worker.cancel()
+            return
+        self.stopping = True
+        self.progress.say(f"interrupted: submitting no new task; stopping {self.progress.running} running "
+                          "job(s) within a second (Ctrl-C again to stop at once)")
+
+    async def _worker(self, queue: list[Row]) -> None:
+        while queue and not self.stopping:
+            row = queue.pop()
+            await self._run_row(row)
+            self.table.write()
+
+    def _over_max_cost(self, row: Row) -> bool:
+        limit = self.args.max_cost
+        if limit is None:
+            return False
+        expected = row.estimate.cost or 0.0
+        return self.progress.spent + self.reserved + expected > limit + 1e-9
+
+    async def _run_row(self, row: Row) -> None:
+        if self._over_max_cost(row):
+            row.status = "refused"
+            row.error = (f"--max-cost {pricing.usd(self.args.max_cost)}: {pricing.usd(self.progress.spent)} spent + "
+                         f"{pricing.usd(self.reserved)} running + this row's {row.estimate.text} would pass it; "
+                         "not submitted")
+            self.progress.finished_one(row, ran=False)
+            return
+        expected = row.estimate.cost or 0.0
+        self.reserved += expected
+        row.status = "running"
+        self.progress.started_one()
+        started = time.monotonic()
+        try:
+            await self._attempt(row)
+        finally:
+            self.reserved -= expected
+            row.seconds = time.monotonic() - started
+        if row.status != "running":
+            self.progress.finished_one(row, ran=True)
+        else:
+            self.progress.running -= 1
+
+    async def _attempt(self, row: Row) -> None:
+        opts = pipeline.JobOptions(
+            output_dir=self.args.out, deadline_s=self.args.deadline, ledger=self.ledger,
+            budget=spending_policy(prompt_id=f"cli:{uuid4()}"), on_progress=lambda e: _seen(row, e),
+            cancel_check=lambda: self.stopping, decode_frames=False, decode_audio=False)
+        try:
+            result = await row.run(self.client, opts)
+        except RunwareInterrupted as exc:
+            row.error = str(exc)  # stays "running": accepted (or not) and resumable, see _end
+            return
+        except PixVerseBudgetError as exc:
+            row.status, row.error = "refused", str(exc)
+            return
+        except PixVerseError as exc:
+            row.status, row.error = "failed", str(exc)
+            row.task_uuid = getattr(exc, "task_uuid", None) or row.task_uuid
+            return
+        except Exception as exc:  # noqa: BLE001 - one row's surprise must not stop the others
+            row.status, row.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
+            return
+        row.status = "reused" if result.origin == "reused" else "done"
+        row.task_uuid, row.file = result.task_uuid, str(result.video_path)
+        row.cost = result.info.get("cost")
+        row.error = ""
+
+    def _end(self) -> int:
+        c = self.progress.counts
+        unfinished = [row for row in self.rows if row.status in ("running", "pending")]
+        print(f"{len(self.rows)} rows: {c['done']} done, {c['reused']} reused, {c['failed']} failed, "
+              f"{c['refused']} refused" + (f", {len(unfinished)} not finished" if unfinished else "")
+              + f"; spent {pricing.usd(self.progress.spent)} in {time.monotonic() - self.progress.started:.1f} s; "
+              f"results: {self.table.jsonl}", file=sys.stderr)
+        if self.stopping:
+            accepted = [row for row in unfinished if row.task_uuid and self._accepted(row.task_uuid)]
+            for row in accepted:
+                row.status = "interrupted"  # accepted and billed; the same command resumes it
+            self.table.write(force=True)
+            print(f"interrupted: {len(accepted)} accepted task(s) are still running at Runware (billed); they are "
+                  f"in the job ledger, and the same command again resumes them without paying again"
+                  + (f" (taskUUIDs: {', '.join(r.task_uuid for r in accepted[:5])}{' …' if len(accepted) > 5 else ''})"
+                     if accepted else ""), file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return EXIT_OK if c["done"] + c["reused"] == len(self.rows) else EXIT_SOME_FAILED
+
+    def _accepted(self, task_uuid: str) -> bool:
+        entry = self.ledger.get(task_uuid)
+        return entry is not None and entry.status in (SUBMITTING, SUBMITTED, SUCCEEDED)
+
+
+def _seen(row: Row, event) -> None:
+    if event.task_uuid:
+        row.task_uuid = event.task_uuid

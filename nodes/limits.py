@@ -1,0 +1,243 @@
+"""What you allow: the spending limits, the reservation made when a task is claimed, and what was spent.
+
+- **Spending limit** (`BudgetPolicy`, `budget_guard`): a daily limit (and optionally one per queued
+  prompt) in US dollars, from RUNWARE_PIXVERSE_DAILY_LIMIT / RUNWARE_PIXVERSE_PROMPT_LIMIT (they win)
+  or the ComfyUI settings. Before a new task is claimed — before any upload — the expected cost
+  (nodes/pricing.py) is added to what the ledger recorded; past the limit nothing is claimed, uploaded
+  or submitted. The check runs inside the ledger's claim transaction (BEGIN IMMEDIATE) and the claimed
+  row keeps the expected cost as its reservation, so two prompts at once cannot pass the limit
+  together; the real cost replaces the reservation when Runware reports it, and a run that ends
+  without a charge (refused, abandoned, failed, lost) counts nothing. A run of unknown cost is refused
+  under a limit unless RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1 or the setting allows it.
+- **Spent** (`spend_summary`): today and this month (local time), per model, from the ledger.
+
+Money counted (`Ledger.spent_since`): a row's recorded cost; for a row still under way (preparing …
+finished without a cost), its reservation. No SQL and no ComfyUI import here.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from .errors import PixVerseBudgetError, PixVerseInputError
+from .pricing import Estimate, estimate_new, usd
+from .spec import CapabilitySpec, load_spec
+
+ENV_DAILY_LIMIT = "RUNWARE_PIXVERSE_DAILY_LIMIT"
+ENV_PROMPT_LIMIT = "RUNWARE_PIXVERSE_PROMPT_LIMIT"
+ENV_ALLOW_UNKNOWN = "RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST"
+# ComfyUI setting ids (registered by web/pixverse.js, stored by ComfyUI in comfy.settings.json)
+SETTING_DAILY_LIMIT = "Runware.PixVerse.DailyLimit"
+SETTING_PROMPT_LIMIT = "Runware.PixVerse.PromptLimit"
+SETTING_ALLOW_UNKNOWN = "Runware.PixVerse.AllowUnknownCost"
+SETTING_PATH = "Settings → Runware → Spending"
+_EPS = 1e-9
+
+
+def _limit(value: Any, name: str) -> Optional[float]:
+    """A limit in US dollars: None when unset (empty, 0); an error naming `name` when not a number ≥ 0."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise PixVerseInputError(name, value, "a number of US dollars, 0 or more (0 or empty: no limit)")
+    return number or None
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+@dataclass
+class BudgetPolicy:
+    """The limits in force for a run, and where each came from (for the message that says how to raise it)."""
+
+    daily_limit: Optional[float] = None
+    daily_source: str = ""
+    prompt_limit: Optional[float] = None
+    prompt_source: str = ""
+    allow_unknown: bool = False
+    allow_source: str = ""
+    prompt_id: Optional[str] = None  # the queued prompt (ComfyUI) or CLI run the task belongs to
+
+    @property
+    def active(self) -> bool:
+        return self.daily_limit is not None or self.prompt_limit is not None
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "prompt_id"}
+
+
+def load_policy(settings: Optional[Mapping[str, Any]] = None, *, prompt_id: Optional[str] = None,
+                env: Optional[Mapping[str, str]] = None) -> BudgetPolicy:
+    """The limits from the environment (which wins) and the ComfyUI settings (`settings`)."""
+    env = os.environ if env is None else env
+    settings = settings or {}
+    policy = BudgetPolicy(prompt_id=prompt_id)
+    for attr, env_name, setting in (("daily", ENV_DAILY_LIMIT, SETTING_DAILY_LIMIT),
+                                    ("prompt", ENV_PROMPT_LIMIT, SETTING_PROMPT_LIMIT)):
+        if env.get(env_name, "").strip():
+            value, source = _limit(env[env_name], env_name), "env"
+        else:
+            value, source = _limit(settings.get(setting), f"{SETTING_PATH} ({setting})"), "setting"
+        setattr(policy, f"{attr}_limit", value)
+        setattr(policy, f"{attr}_source", source if value is not None else "")
+    if env.get(ENV_ALLOW_UNKNOWN, "").strip():
+        policy.allow_unknown, policy.allow_source = _flag(env[ENV_ALLOW_UNKNOWN]), "env"
+    elif SETTING_ALLOW_UNKNOWN in settings:
+        policy.allow_unknown, policy.allow_source = _flag(settings[SETTING_ALLOW_UNKNOWN]), "setting"
+    return policy
+
+
+def day_start(now: Optional[float] = None) -> float:
+    t = time.localtime(time.time() if now is None else now)
+    return time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
+
+
+def month_start(now: Optional[float] = None) -> float:
+    t = time.localtime(time.time() if now is None else now)
+    return time.mktime((t.tm_year, t.tm_mon, 1, 0, 0, 0, 0, 0, -1))
+
+
+def _how_to_raise(kind: str, source: str) -> str:
+    env_name, setting = ((ENV_DAILY_LIMIT, "Daily spending limit") if kind == "daily"
+                         else (ENV_PROMPT_LIMIT, "Spending limit per queued prompt"))
+    if source == "env":
+        return (f"raise {env_name} (or unset it) in the environment ComfyUI or the command runs in; it wins "
+                f"over the ComfyUI setting")
+    return f"raise it in ComfyUI {SETTING_PATH} → {setting} (or set {env_name}, which wins over the setting)"
+
+
+def _source_label(kind: str, source: str) -> str:
+    if source == "env":
+        return f" ({ENV_DAILY_LIMIT if kind == 'daily' else ENV_PROMPT_LIMIT})"
+    return " (ComfyUI setting)"
+
+
+def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional[float] = None) -> None:
+    """Raise PixVerseBudgetError when this run would pass a limit. Called inside the ledger's claim
+    transaction (see `budget_guard`), so the spending it reads cannot change before the row is in."""
+    if not policy.active:
+        return
+    cost = expected.cost or 0.0
+    how = f" ({expected.basis})" if expected.cost is not None else " (unknown; allowed by your setting)"
+    checks = []
+    if policy.daily_limit is not None:
+        checks.append(("daily", policy.daily_limit, policy.daily_source, ledger.spent_since(day_start(now)), "today"))
+    if policy.prompt_limit is not None and policy.prompt_id is not None:
+        checks.append(("prompt", policy.prompt_limit, policy.prompt_source,
+                       ledger.spent_since(0.0, policy.prompt_id), "by this queued prompt"))
+    if expected.cost is None and not policy.allow_unknown:
+        limits = "; ".join(f"{usd(spent)} spent {when} of the limit of {usd(limit)}"
+                           f"{_source_label(kind, source)}"
+                           for kind, limit, source, spent, when in checks)
+        raise PixVerseBudgetError(
+            f"Spending limit: this run's cost is unknown (no run of this kind in the job ledger yet, and no price "
+            f"Runware documents for it), and a limit is set ({limits or 'per queued prompt'}), so it was not started. "
+            f"Nothing was uploaded or submitted. To allow runs of unknown cost under the limit, turn on "
+            f"{SETTING_PATH} → Allow runs of unknown cost, or set {ENV_ALLOW_UNKNOWN}=1; or remove the limit.",
+            spent=checks[0][3] if checks else None, limit=policy.daily_limit or policy.prompt_limit, expected=None,
+            scope="unknown")
+    for kind, limit, source, spent, when in checks:
+        total = spent + cost
+        if total > limit + _EPS or (expected.cost is None and spent >= limit - _EPS):
+            title = "Daily spending limit" if kind == "daily" else "Spending limit per queued prompt"
+            raise PixVerseBudgetError(
+                f"{title} reached: {usd(spent)} spent {when} (job ledger) + this run's expected cost "
+                f"{usd(expected.cost)}{how} = {usd(total)}, over the limit of {usd(limit)}"
+                f"{_source_label(kind, source)}. "
+                f"Nothing was uploaded or submitted. To run it, {_how_to_raise(kind, source)}"
+                + ("; or wait until tomorrow (local time)." if kind == "daily" else "."),
+                spent=spent, limit=limit, expected=expected.cost, scope=kind)
+
+
+def budget_guard(opts, built, uploads: Sequence[Any] = (), endpoint: str = "") -> Optional[Callable]:
+    """The one call the pipeline makes before any upload: the claim guard for the ledger (see
+    Ledger.claim) that checks the limits and reserves the expected cost in the claim's transaction.
+
+    None without a ledger and without a limit; an error when a limit is set but there is no ledger
+    to count against (a limit is never silently bypassed)."""
+    policy: Optional[BudgetPolicy] = getattr(opts, "budget", None)
+    if opts.ledger is None:
+        if policy is not None and policy.active:
+            raise PixVerseBudgetError(
+                "A spending limit is set, but the job ledger that counts the spending could not be opened, so "
+                "the run was not started. Nothing was uploaded or submitted. See the log for the ledger's path.",
+                spent=None, limit=policy.daily_limit or policy.prompt_limit, expected=None, scope="ledger")
+        return None
+    audio = next((u for u in uploads if getattr(u, "parameter", "") == "audio"), None)
+    audio_seconds = getattr(audio, "seconds", None)  # lipsync with an audio clip: priced per second of it
+    expected = estimate_new(built.task, ledger=opts.ledger, endpoint=endpoint, spec=opts.spec,
+                            audio_seconds=audio_seconds)
+
+    def guard(ledger) -> dict:
+        if policy is not None:
+            check_budget(ledger, policy, expected)
+        return {"reserved": expected.cost, "prompt_id": policy.prompt_id if policy else None,
+                "cost_class": expected.cost_class}
+
+    return guard
+
+
+# -- what was spent ------------------------------------------------------------------------------
+
+def spend_summary(ledger, now: Optional[float] = None, spec: Optional[CapabilitySpec] = None) -> dict:
+    """Today's and this month's spending (local time), in all and per model, from the ledger (None: nothing)."""
+    spec = spec or load_spec()
+    now = time.time() if now is None else now
+    today, month = day_start(now), month_start(now)
+    rows = ledger.charges_since(month) if ledger is not None else []
+
+    def label(air: str) -> str:
+        try:
+            return spec.model(air).name
+        except KeyError:
+            return air or "unknown model"
+
+    def period(since: float) -> dict:
+        chosen = [r for r in rows if r["created_at"] >= since]
+        by_model: dict[str, dict] = {}
+        for r in chosen:
+            m = by_model.setdefault(r["model"] or "", {"model": r["model"] or "", "name": label(r["model"] or ""),
+                                                       "total": 0.0, "runs": 0, "pending": 0.0})
+            m["total"] += r["charged"]
+            m["runs"] += 1
+            if r["cost"] is None:
+                m["pending"] += r["charged"]
+        for m in by_model.values():
+            m["total"], m["pending"] = round(m["total"], 4), round(m["pending"], 4)
+        return {"total": round(sum(r["charged"] for r in chosen), 4), "runs": len(chosen),
+                "pending": round(sum(r["charged"] for r in chosen if r["cost"] is None), 4),
+                "by_model": sorted(by_model.values(), key=lambda m: -m["total"])}
+
+    return {"day": time.strftime("%Y-%m-%d", time.localtime(now)),
+            "month": time.strftime("%Y-%m", time.localtime(now)),
+            "today": period(today), "this_month": period(month)}
+
+
+def format_spend(summary: dict, policy: Optional[BudgetPolicy] = None) -> str:
+    lines = []
+    for key, title in (("today", f"today ({summary['day']})"), ("this_month", f"this month ({summary['month']})")):
+        p = summary[key]
+        pending = f", of which {usd(p['pending'])} reserved for runs under way" if p["pending"] else ""
+        lines.append(f"{title}: {usd(p['total'])} in {p['runs']} run{'s' if p['runs'] != 1 else ''}{pending}")
+        for m in p["by_model"]:
+            lines.append(f"  {m['name']} ({m['model']}): {usd(m['total'])} in {m['runs']} run{'s' if m['runs'] != 1 else ''}")
+    if policy is not None:
+        if policy.daily_limit is not None:
+            left = max(0.0, policy.daily_limit - summary["today"]["total"])
+            lines.append(f"daily limit: {usd(policy.daily_limit)} ({'environment' if policy.daily_source == 'env' else 'setting'}), "
+                         f"{usd(left)} left today")
+        if policy.prompt_limit is not None:
+            lines.append(f"limit per queued prompt: {usd(policy.prompt_limit)}")
+        if policy.active:
+            lines.append(f"runs of unknown cost: {'allowed' if policy.allow_unknown else 'refused'} under the limit")
+    return "\n".join(lines)

@@ -1,0 +1,20 @@
+"""ComfyUI's settings file, read without ComfyUI (the limits and the layout override live there too).
+
+ComfyUI keeps each user's settings in `<user dir>/<user>/comfy.settings.json`; the pack's own settings
+(registered by web/pixverse.js) are stored there under ids like "Runware.PixVerse.DailyLimit".
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def read_comfy_settings(user_dir: os.PathLike | str, user: str = "default") -> dict:
+    """ComfyUI's settings of `user` (comfy.settings.json in its user directory); {} when absent or unreadable."""
+    path = Path(user_dir) / user / "comfy.settings.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,288 @@
+"""Many videos at once in a real ComfyUI (COMFYUI_PATH) against the emulator: `count` on the generators,
+and queued prompts started early (RUNWARE_PIXVERSE_START_AHEAD).
+
+Speed is shown, not timed: each test asserts what could fail on any machine (tasks accepted, tasks
+that overlapped at the emulator, nothing sent when refused) and prints the wall time against the
+job length for the README's performance section (fault_matrix.FIGURES).
+
+Skipped, with the reason, when COMFYUI_PATH is unset.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+import numpy as np
+import pytest
+
+import fault_matrix
+import keysafety
+from comfy_harness import ComfyServer, comfyui_path, generator_defaults
+from nodes.spec import load_spec
+
+pytestmark = pytest.mark.skipif(comfyui_path() is None,
+                                reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
+
+KEY = keysafety.SENTINEL_KEY
+EMULATOR_KEY = KEY
+SPEC = load_spec()
+T2V = "RunwarePixVerseTextToVideo"
+I2V = "RunwarePixVerseImageToVideo"
+MB = 1 << 20
+
+
+def t2v(prompt: str, seed: int, **over) -> dict:
+    values = generator_defaults()
+    values.update(model=SPEC.model("pixverse:1@5").label, prompt=prompt, resolution="360p", duration=5,
+                  aspect_ratio="16:9", fps=24, seed=seed)
+    values.update(over)
+    return values
+
+
+def graph(values: dict, frames: bool = False) -> dict:
+    g = {"1": {"class_type": T2V, "inputs": values},
+         "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 4]}}}
+    if frames:
+        g["3"] = {"class_type": "PreviewImage", "inputs": {"images": ["1", 1]}}
+    return g
+
+
+def i2v_graph(image: str, prompt: str, seed: int) -> dict:
+    values = generator_defaults(image_to_video=True)
+    values.update(model=SPEC.model("pixverse:1@5").label, prompt=prompt, resolution="360p", duration=5,
+                  aspect_ratio="auto", fps=24, seed=seed)
+    return {"1": {"class_type": "LoadImage", "inputs": {"image": image}},
+            "2": {"class_type": I2V, "inputs": {"first_frame": ["1", 0], **values}},
+            "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 4]}}}
+
+
+def infos(entry: dict, node: str = "2") -> list[dict]:
+    return [json.loads(t) for t in entry["outputs"][node]["text"]]
+
+
+def ok(entry: dict) -> dict:
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    return entry
+
+
+def max_overlap(spans: list[tuple[float, float]]) -> int:
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    best = now = 0
+    for _, step in events:
+        now += step
+        best = max(best, now)
+    return best
+
+
+def ledger_rows(comfy) -> list[dict]:
+    path = comfy.user_dir / "runware" / "pixverse-ledger.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM jobs ORDER BY created_at")]
+
+
+def start(tmp_path_factory, emulator, name: str, **env) -> ComfyServer:
+    base = tmp_path_factory.mktemp(name)
+    (base / "input").mkdir(parents=True, exist_ok=True)
+    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": KEY,
+                                                "RUNWARE_PIXVERSE_DAILY_LIMIT": "", **env})
+    return server.start()
+
+
+@pytest.fixture(scope="module")
+def comfy(emulator, tmp_path_factory):
+    server = start(tmp_path_factory, emulator, "comfy-many", RUNWARE_PIXVERSE_START_AHEAD="0")
+    yield server
+    server.stop()
+    print("\n--- ComfyUI log tail ---\n" + server.log()[-2000:])
+
+
+# -- count -------------------------------------------------------------------------------------
+
+def test_count_makes_four_videos_at_once(comfy, emulator):
+    emulator.reset()
+    emulator.job_seconds = 6.0
+    t0 = time.monotonic()
+    entry = ok(comfy.wait(comfy.queue(graph(t2v("four takes of a red kite over a beach", 10, count=4))), 240))
+    wall = time.monotonic() - t0
+    shown = infos(entry, "2")
+    assert sorted(i["seed"] for i in shown) == [10, 11, 12, 13]
+    assert len({i["taskUUID"] for i in shown}) == 4 and all(i["file"] for i in shown)
+    assert emulator.stats()["video_submissions"] == 4
+    overlap = max_overlap(emulator.job_spans())
+    assert overlap == 4, f"the four tasks ran {overlap} at a time"
+    fault_matrix.FIGURES.append(f"count 4, 6 s jobs, real ComfyUI: {wall:.1f} s = {wall / 6:.2f} job lengths "
+                                f"(4 tasks accepted, {overlap} at once)")
+    # run again: every variation is its own ledger row, each reused
+    entry = ok(comfy.wait(comfy.queue(graph(t2v("four takes of a red kite over a beach", 10, count=4))), 120))
+    assert emulator.stats()["video_submissions"] == 4
+    assert {i["source"] for i in infos(entry, "2")} == {"reused"}
+
+
+def test_count_one_behaves_as_before(comfy, emulator):
+    emulator.reset()
+    emulator.job_seconds = 0.5
+    entry = ok(comfy.wait(comfy.queue(graph(t2v("a single paper crane", 3, count=1))), 120))
+    assert len(infos(entry, "2")) == 1 and emulator.stats()["video_submissions"] == 1
+
+
+def test_count_with_frames_keeps_memory_per_video(comfy, emulator):
+    emulator.reset()
+    emulator.job_seconds = 0.5
+    pid = comfy.proc.pid
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    before = _status(pid, "VmRSS")
+    values = t2v("a windmill turning at dusk", 20, count=4, resolution="720p")
+    entry = ok(comfy.wait(comfy.queue(graph(values, frames=True)), 300))
+    peak = _status(pid, "VmHWM")
+    one = 1280 * 720 * 3 * 4 * 24 * 5  # one decoded 720p 5 s video as float32
+    assert len(entry["outputs"]["3"]["images"]) == 4 * 120
+    fault_matrix.FIGURES.append(f"count 4 × 720p 5 s with frames wired: ComfyUI peak RSS {peak / MB:.0f} MB "
+                                f"(idle {before / MB:.0f} MB; one video's frames {one / MB:.0f} MB)")
+    assert peak - before < 4 * one + 1500 * MB
+
+
+def test_count_over_the_daily_limit_is_refused_before_any_upload(comfy, emulator):
+    emulator.reset()
+    emulator.job_seconds = 0.5
+    try:
+        assert comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json=0.5).status_code == 200
+        assert comfy.http.post("/settings/Runware.PixVerse.AllowUnknownCost", json=True).status_code == 200
+        entry = comfy.wait(comfy.queue(graph(t2v("three foxes in a meadow", 40, count=3))), 120)
+        assert entry["status"]["status_str"] == "error"
+        message = [d for e, d in entry["status"]["messages"] if e == "execution_error"][0]["exception_message"]
+        assert "limit" in message and "Nothing was uploaded or submitted" in message
+        assert emulator.stats()["video_submit_attempts"] == 0
+    finally:
+        comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json="")
+
+
+def _status(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+# -- start queued prompts early ------------------------------------------------------------------
+
+def _queue_six(server, tag: str) -> list[str]:
+    return [server.queue(graph(t2v(f"{tag}: lantern number {i} floating on a lake", 100 + i))) for i in range(6)]
+
+
+def test_six_queued_prompts_without_start_ahead_run_one_by_one(comfy, emulator):
+    emulator.reset()
+    emulator.job_seconds = 2.0
+    ids = _queue_six(comfy, "off")
+    for pid in ids:
+        ok(comfy.wait(pid, 120))
+    assert emulator.stats()["video_submissions"] == 6
+    assert max_overlap(emulator.job_spans()) == 1
+
+
+@pytest.fixture(scope="module")
+def ahead(emulator, tmp_path_factory):
+    server = start(tmp_path_factory, emulator, "comfy-ahead", RUNWARE_PIXVERSE_START_AHEAD="8")
+    pixels = (np.random.default_rng(5).random((360, 640, 3)) * 255).astype(np.uint8)
+    from PIL import Image
+
+    Image.fromarray(pixels).save(server.input_dir / "still.png")
+    yield server
+    server.stop()
+    print("\n--- ComfyUI (ahead) log tail ---\n" + server.log()[-3000:])
+
+
+def test_six_queued_prompts_start_early(ahead, emulator):
+    emulator.reset()
+    emulator.job_seconds = 8.0
+    t0 = time.monotonic()
+    ids = _queue_six(ahead, "ahead")
+    entries = [ok(ahead.wait(pid, 240)) for pid in ids]
+    wall = time.monotonic() - t0
+    assert emulator.stats()["video_submissions"] == 6  # one task per prompt
+    tasks = [infos(e, "2")[0]["taskUUID"] for e in entries]
+    assert len(set(tasks)) == 6
+    overlap = max_overlap(emulator.job_spans())
+    assert overlap >= 5, f"only {overlap} tasks ran at once"
+    fault_matrix.FIGURES.append(f"6 queued prompts, 8 s jobs, start ahead on: {wall:.1f} s = {wall / 8:.2f} job "
+                                f"lengths (6 tasks, {overlap} at once)")
+
+
+def test_image_from_load_image_starts_early_with_the_same_task(ahead, emulator):
+    emulator.reset()
+    emulator.job_seconds = 3.0
+    first = ahead.queue(graph(t2v("a queue keeper", 7)))  # runs now; the next one waits and starts early
+    second = ahead.queue(i2v_graph("still.png", "the lake ripples", 8))
+    time.sleep(1.5)
+    assert emulator.stats()["video_submissions"] == 2  # the waiting prompt's task was already sent
+    ok(ahead.wait(first, 120))
+    entry = ok(ahead.wait(second, 120))
+    assert emulator.stats()["video_submissions"] == 2 and emulator.stats()["image_uploads"] == 1
+    assert infos(entry, "3")[0]["source"] in ("resumed", "reused")
+
+
+def test_a_prompt_deleted_after_its_early_start_still_delivers(ahead, emulator):
+    emulator.reset()
+    emulator.job_seconds = 3.0
+    blocker = ahead.queue(graph(t2v("a slow blocker", 50)))
+    doomed = ahead.queue(graph(t2v("a prompt removed from the queue", 51)))
+    time.sleep(1.0)
+    assert ahead.http.post("/queue", json={"delete": [doomed]}).status_code == 200
+    ok(ahead.wait(blocker, 120))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = [r for r in ledger_rows(ahead) if json.loads(r["request"] or "{}").get("seed") == 51]
+        if rows and rows[0]["status"] == "finished":
+            break
+        time.sleep(0.5)
+    assert rows and rows[0]["status"] == "finished", rows
+    assert (ahead.output_dir / "pixverse" / f"pixverse_{rows[0]['task_uuid']}.mp4").is_file()
+    assert emulator.stats()["video_submissions"] == 2
+
+
+def test_early_start_respects_a_limit_that_refuses(ahead, emulator):
+    emulator.reset()
+    emulator.job_seconds = 2.0
+    try:
+        ahead.http.post("/settings/Runware.PixVerse.DailyLimit", json=0.0001)
+        ahead.http.post("/settings/Runware.PixVerse.AllowUnknownCost", json=True)
+        ids = [ahead.queue(graph(t2v(f"refused lantern {i}", 300 + i))) for i in range(3)]
+        for pid in ids:
+            assert ahead.wait(pid, 120)["status"]["status_str"] == "error"
+        assert emulator.stats()["video_submit_attempts"] == 0
+    finally:
+        ahead.http.post("/settings/Runware.PixVerse.DailyLimit", json="")
+
+
+def test_restart_with_early_tasks_loses_nothing_and_pays_once(emulator, tmp_path_factory):
+    emulator.reset()
+    emulator.job_seconds = 6.0
+    server = start(tmp_path_factory, emulator, "comfy-restart", RUNWARE_PIXVERSE_START_AHEAD="4")
+    try:
+        blocker = server.queue(graph(t2v("a blocker before the restart", 60)))
+        waiting = [server.queue(graph(t2v(f"restart lantern {i}", 61 + i))) for i in range(3)]
+        time.sleep(2.0)
+        assert emulator.stats()["video_submissions"] == 4
+        server.proc.kill()  # a crash: no clean shutdown
+        server.proc.wait()
+        server.stop()
+        server = ComfyServer(comfyui_path(), server.base_dir, server.env)
+        server.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = ledger_rows(server)
+            if len(rows) == 4 and all(r["status"] == "finished" for r in rows):
+                break
+            time.sleep(0.5)
+        assert [r["status"] for r in rows] == ["finished"] * 4, rows
+        assert emulator.stats()["video_submissions"] == 4  # followed after the restart, never sent again
+        # the same prompts queued again are served from the ledger
+        entry = ok(server.wait(server.queue(graph(t2v("restart lantern 0", 61))), 60))
+        assert infos(entry, "2")[0]["source"] == "reused"
+        assert emulator.stats()["video_submissions"] == 4
+        del blocker, waiting
+    finally:
+        server.stop()
