@@ -25,8 +25,10 @@ SERVED = load_routes().web_spec()
 V5, V6 = SPEC.model("pixverse:1@5"), SPEC.model("pixverse:1@8")
 NAMES = [w.name for w in T.pack_nodes()[T2V].widgets]
 
+# the node's own widgets that are drawn (not the frontend's own "$$…" ones: 1.58 adds "$$node-text-preview")
 SHOWN = """([id]) => { const n = app.graph.getNodeById(id);
-  return n.widgets.filter((w) => w.name && w.name !== 'pixverse_notes' && n.isWidgetVisible(w)).map((w) => w.name); }"""
+  return n.widgets.filter((w) => w.name && !w.name.startsWith('$$') && w.name !== 'pixverse_notes' && n.isWidgetVisible(w))
+    .map((w) => w.name); }"""
 WIDGET = """([id, name]) => { const w = app.graph.getNodeById(id).widgets.find((w) => w.name === name);
   return {value: w.value, label: w.label ?? null, disabled: !!w.disabled, hidden: !!w.hidden}; }"""
 
