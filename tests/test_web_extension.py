@@ -324,6 +324,81 @@ def test_spec_route_serves_the_spec_and_the_node_names():
     assert sys.modules.get("server") is None  # ComfyUI's server module was never needed
 
 
+# -- visibility.js: a node shows only what its model takes ---------------------------------------
+
+VISIBILITY = ROOT / "web" / "lib" / "visibility.js"
+
+
+
+def test_served_ignores_are_the_inputs_each_model_does_not_take():
+    data = routes.web_spec()
+    for kind in ("text_to_video", "image_to_video"):
+        for model in SPEC.models_for({"text_to_video": "text-to-video", "image_to_video": "image-to-video"}[kind]):
+            ignores = data["nodes"][kind]["models"][model.label]["ignores"]
+            settings = [s.input for s in SPEC.settings_for(model.workflows[0]) if s.via is None]
+            assert sorted(ignores) == sorted([s for s in settings if not model.supports(s)]
+                                             + (["fps"] if model.fps is None else [])), model.key
+    assert data["ui"]["layouts"] == ["auto", *SPEC.layouts]
+
+
+def test_visibility_plan_hides_the_settings_a_model_does_not_take():
+    data = routes.web_spec()
+    names = ["model", "prompt", "resolution", "aspect_ratio", "duration", "fps", "style", "motion_mode",
+             "sound_effects", "sound_effect_content", "audio", "multi_clip", "thinking", "seed"]
+    v5, v6, fast = (SPEC.model(a).label for a in ("pixverse:1@5", "pixverse:1@8", "pixverse:1@5-fast"))
+    p5, p6, pf, wired, unknown = js(("plan", data, "text_to_video", v5, names),
+                                    ("plan", data, "text_to_video", v6, names),
+                                    ("plan", data, "text_to_video", fast, names),
+                                    ("plan", data, "text_to_video", v6, names, ["motion_mode"]),
+                                    ("plan", data, "text_to_video", "no such model", names), module=VISIBILITY)
+    assert p5["hidden"] == ["audio", "multi_clip", "thinking"] and p5["own"] == {}
+    assert p6["hidden"] == ["motion_mode", "sound_effects", "sound_effect_content"]
+    assert p6["own"] == {"fps": "fps: model's own rate"}  # shown greyed, its label says so
+    assert "style" in p6["shown"] and "audio" in p6["shown"] and "fps" in p6["shown"]
+    assert pf["hidden"] == ["style", "motion_mode", "sound_effects", "sound_effect_content", "audio", "multi_clip",
+                            "thinking"]
+    assert p5["shown"] + p5["hidden"] != names and sorted(p5["shown"] + p5["hidden"]) == sorted(names)
+    # a widget wired to a link stays visible (marked as the model's own), never hidden out of sight
+    assert "motion_mode" not in wired["hidden"] and wired["own"]["motion_mode"].startswith("motion mode")
+    assert unknown is None
+
+
+def test_visibility_follows_a_different_served_spec():
+    """The extension holds no list: a spec where v3.5 takes no style hides style on v3.5."""
+    cut = routes.web_spec(synthetic_spec())
+    v35 = SPEC.model("pixverse:1@1").label
+    (p,) = js(("plan", cut, "text_to_video", v35, ["model", "style", "motion_mode", "fps", "effect"]),
+              module=VISIBILITY)
+    assert p["hidden"] == ["style", "motion_mode"] and p["own"] == {}
+
+
+def test_summary_says_the_model_makes_its_own_frame_rate():
+    data = routes.web_spec()
+    v5, v6 = SPEC.model("pixverse:1@5").label, SPEC.model("pixverse:1@8").label
+    values = {"resolution": "720p", "aspect_ratio": "16:9", "duration": 5, "fps": 16, "style": "none"}
+    r5, r6 = js(("reconcile", data, "text_to_video", {**values, "model": v5}),
+                ("reconcile", data, "text_to_video", {**values, "model": v6}))
+    assert r5["summary"].endswith("5 s, 16 fps"), r5["summary"]
+    assert r6["summary"].endswith("5 s, the model's own frame rate") and "16 fps" not in r6["summary"], r6["summary"]
+
+
+def test_values_of_hidden_inputs_are_kept_and_come_back():
+    data = routes.web_spec()
+    v5, v6 = SPEC.model("pixverse:1@5").label, SPEC.model("pixverse:1@8").label
+    changes = [{"name": "audio", "from": True, "to": False, "note": "audio"},
+               {"name": "fps", "from": 24, "to": 16, "note": "fps"},
+               {"name": "duration", "from": 7, "to": 5, "note": "duration"}]
+    shown_on_v5, shown_on_v6 = js(("keep", data, "text_to_video", v5, changes, {}),
+                                  ("keep", data, "text_to_video", v6, changes, {}), module=VISIBILITY)
+    assert [c["name"] for c in shown_on_v5] == ["fps", "duration"]  # v5 takes fps: its change is announced
+    assert [c["name"] for c in shown_on_v6] == ["audio", "duration"]
+    back_v6, back_v5, none = js(("restore", data, "text_to_video", v6, {"audio": True, "motion_mode": "fast"}),
+                                ("restore", data, "text_to_video", v5, {"audio": True, "motion_mode": "fast"}),
+                                ("restore", data, "text_to_video", "no such model", {"audio": True}),
+                                module=VISIBILITY)
+    assert back_v6 == {"audio": True} and back_v5 == {"motion_mode": "fast"} and none == {}
+
+
 # -- routes: the estimate -----------------------------------------------------------------------
 
 def test_estimate_and_node_agree_on_v6_image_to_video_at_16_9(tmp_path, monkeypatch):

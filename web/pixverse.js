@@ -17,11 +17,13 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import * as R from "./lib/rules.js";
+import * as V from "./lib/visibility.js";
 
 const SPEC_ROUTE = "/runware/pixverse/spec";
 const KEY_ROUTE = "/runware/pixverse/key";
 const ESTIMATE_ROUTE = "/runware/pixverse/estimate";
 const SPEND_ROUTE = "/runware/pixverse/spend";
+const LAYOUT_AUTO = "auto"; // the layout setting's value before the spec has loaded (nodes/layouts.py AUTO)
 const ESTIMATE_DELAY = 400; // ms after the last widget change before the estimate is asked for
 const NOTES_WIDGET = "pixverse_notes";
 const PANEL_MARGIN = 6; // px around the notes panel inside the node (the frontend's DOM widget margin)
@@ -200,6 +202,10 @@ function values(node) {
 function reconcileNode(node, { announce }) {
   const s = state(node);
   if (!SPEC || !s.kind || !SPEC.nodes[s.kind]) return;
+  s.kept ??= {}; // values of hidden inputs, back when the model takes them again (visibility.js)
+  for (const [name, value] of Object.entries(V.restore(SPEC, s.kind, widget(node, "model")?.value, s.kept))) {
+    if (widget(node, name)) widget(node, name).value = value;
+  }
   const result = R.reconcile(SPEC, s.kind, values(node), s.defaults);
   for (const [name, allowed] of Object.entries(result.allowed)) {
     const w = widget(node, name);
@@ -209,11 +215,13 @@ function reconcileNode(node, { announce }) {
     const w = widget(node, change.name);
     if (w) w.value = change.to;
   }
-  if (announce || result.changes.length) s.changes = result.changes;
-  for (const change of result.changes) toast("warn", `${node.title}: ${change.note}`);
+  const shown = V.keep(SPEC, s.kind, result.values.model, result.changes, s.kept); // hidden ones: kept
+  if (announce || shown.length) s.changes = shown;
+  for (const change of shown) toast("warn", `${node.title}: ${change.note}`);
   s.warnings = result.warnings;
   s.summary = result.summary;
   s.model = result.model;
+  V.follow(SPEC, node, s.kind, result.values.model, result.model.name); // hide what the model does not take
 }
 
 // -- Effect / Camera wired into a generator whose model does not take it -----------------------
@@ -532,16 +540,20 @@ app.registerExtension({
     },
     ...SPENDING_SETTINGS,
     {
-      // Free text, not a list: the layouts are the spec's (python -m nodes options lists them per model).
+      // A choice: "auto" and the spec's layouts (GET /runware/pixverse/spec, ui.layouts; python -m nodes
+      // options lists which models speak which).
       id: SETTING_IDS?.layout,
       category: ["Runware", "PixVerse", "Request layout"],
-      name: "Request layout (empty: automatic)",
+      name: "Request layout",
       tooltip:
-        "Empty: each model's preferred request layout, Runware's current one first, falling back once when " +
+        "auto: each model's preferred request layout, Runware's current one first, falling back once when " +
         "Runware refuses it, and remembered. A layout name forces that layout for the models that speak it. " +
         "RUNWARE_PIXVERSE_LAYOUT in ComfyUI's environment wins.",
-      type: "text",
-      defaultValue: "",
+      type: "combo",
+      options: () => SPEC?.ui.layouts ?? [LAYOUT_AUTO],
+      defaultValue: LAYOUT_AUTO,
+      // before this was a choice it was free text: empty meant automatic
+      migrateDeprecatedValue: (value) => (typeof value === "string" && value.trim() === "" ? LAYOUT_AUTO : value),
     },
   ].filter((entry) => entry.id), // a server-read setting without its served id is left out
 

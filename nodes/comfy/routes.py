@@ -80,6 +80,7 @@ def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
             "models_taking": {s.input: [m.name for m in spec.models_taking(s.input)] for s in spec.settings},
             "setting_ids": setting_ids(),
             "cost_format": dict(COST_FORMAT),
+            "layouts": [layouts.AUTO, *spec.layouts],  # the choices of the setting Runware.PixVerse.Layout
         },
     }
 

@@ -148,6 +148,16 @@ def offered(allowed: Any, value: Any) -> bool:
     return value_in(value, tuple(allowed))
 
 
+def ignored_inputs(spec: CapabilitySpec, kind: str, model: ModelSpec) -> list[str]:
+    """The inputs a node of `kind` has that `model` does not take: its widgets keep a value (saved
+    workflows and prompts keep every input) but nothing of it is sent. The web extension hides the
+    settings among them and marks the others (fps) as the model's own."""
+    out = [s.input for s in node_settings(spec, kind) if not model.supports(s.input)]
+    if kind in ("text_to_video", "image_to_video") and model.fps is None:
+        out.append("fps")
+    return out
+
+
 def served(spec: CapabilitySpec) -> dict:
     """What the spec route serves the web extension: per node kind and model label, the model's base
     options (aspect ratios per resolution), defaults, sizes and the rules that apply to it. The
@@ -169,6 +179,7 @@ def served(spec: CapabilitySpec) -> dict:
                 "defaults": defaults(spec, kind, m),
                 "sizes": {res: {ar: list(wh) for ar, wh in row.items()} for res, row in m.sizes.items()},
                 "rules": [r.model_dump(mode="json", exclude={"models", "source"}) for r in spec.rules_for(m)],
+                "ignores": ignored_inputs(spec, kind, m),
             }
         nodes[kind] = entry
     return nodes

@@ -108,6 +108,11 @@ function fmtSize([w, h]) {
   return `${w}×${h}`;
 }
 
+/** The frame rate a model makes: the fps widget's, or the model's own (served `ignores`). */
+function fpsText(entry, values) {
+  return entry.ignores?.includes("fps") ? "the model's own frame rate" : `${values.fps} fps`;
+}
+
 /**
  * Bring a node's values in line with its model. values: {input name: value} (plus last_frame: connected?);
  * nodeDefaults: {input name: default} from the node definition.
@@ -153,11 +158,11 @@ export function reconcile(spec, kind, values, nodeDefaults = {}) {
         `or speech text ≤ ${spec.text_limits.speech_text.max} characters`;
   } else if (same(out.aspect_ratio, spec.ui.auto)) {
     summary = `${entry.name}: size follows the first frame (nearest listed ${out.resolution} size), ` +
-      `${out.duration} s` + ("fps" in entry.defaults ? `, ${out.fps} fps` : "");
+      `${out.duration} s` + ("fps" in entry.defaults ? `, ${fpsText(entry, out)}` : "");
   } else {
     const size = entry.sizes[out.resolution]?.[out.aspect_ratio];
     summary = `${entry.name}: ${size ? fmtSize(size) : "?"} (${out.aspect_ratio}, ${out.resolution}), ` +
-      `${out.duration} s, ${out.fps} fps`;
+      `${out.duration} s, ${fpsText(entry, out)}`;
   }
   return { model: entry, allowed: ev.allowed, values: out, changes, warnings: ev.notices, summary };
 }
