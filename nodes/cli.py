@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     spend.add_argument("--out", type=Path, default=Path("pixverse-output"))
     spend.add_argument("--json", action="store_true", help="print the figures as JSON")
     _add_ledger_arg(spend)
+    from .balance import add_cli_parser  # hook(account): `python -m nodes balance`
+    add_cli_parser(sub)  # hook(account)
     return parser
 
 
@@ -260,6 +262,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds))
             base_url, api_key = emu.base_url, OFFLINE_KEY
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
+        if args.command == "balance":  # hook(account): `python -m nodes balance`
+            from .balance import cli_balance  # hook(account)
+            return asyncio.run(cli_balance(args, base_url, api_key))  # hook(account)
         try:
             return asyncio.run(_run(args, base_url, api_key))
         except (RunwareInterrupted, RunwareTimeoutError) as exc:

@@ -212,6 +212,7 @@ class Estimate:
 def _history(ledger, endpoint: str, model: str, cls: str, spec: CapabilitySpec) -> list[float]:
     rows = ledger.read(
         "SELECT request, cost, cost_class FROM jobs WHERE endpoint = ? AND model = ? AND cost IS NOT NULL "
+        "AND endpoint NOT IN (SELECT endpoint FROM dry_run_endpoints) "  # hook(account): only what was billed
         "ORDER BY COALESCE(finished_at, updated_at) DESC LIMIT ?", (endpoint, model, HISTORY_SCAN))
     costs: list[float] = []
     for row in rows:
@@ -420,7 +421,8 @@ def _charged_sql() -> str:
     from .ledger import ACTIVE
 
     active = ",".join(f"'{s}'" for s in ACTIVE)
-    return (f"CASE WHEN cost IS NOT NULL THEN cost WHEN status IN ({active}) THEN COALESCE(reserved, 0) "
+    return (f"CASE WHEN endpoint IN (SELECT endpoint FROM dry_run_endpoints) THEN 0 "  # hook(account): dry runs
+            f"WHEN cost IS NOT NULL THEN cost WHEN status IN ({active}) THEN COALESCE(reserved, 0) "
             f"ELSE 0 END")
 
 
@@ -511,6 +513,7 @@ def budget_guard(opts, built, uploads: Sequence[Any] = (), endpoint: str = "") -
         return {"reserved": expected.cost, "prompt_id": policy.prompt_id if policy else None,
                 "cost_class": expected.cost_class}
 
+    guard.expected = expected  # hook(account): the balance floor compares this (nodes/balance.py)
     return guard
 
 
@@ -546,9 +549,11 @@ def spend_summary(ledger, now: Optional[float] = None, spec: Optional[Capability
                 "pending": round(sum(r["charged"] for r in chosen if r["cost"] is None), 4),
                 "by_model": sorted(by_model.values(), key=lambda m: -m["total"])}
 
+    from . import balance as account  # hook(account): dry runs shown apart, not billed
     return {"day": time.strftime("%Y-%m-%d", time.localtime(now)),
             "month": time.strftime("%Y-%m", time.localtime(now)),
-            "today": period(today), "this_month": period(month)}
+            "today": period(today), "this_month": period(month),
+            "not_billed": {"today": account.not_billed(ledger, today), "this_month": account.not_billed(ledger, month)}}
 
 
 def format_spend(summary: dict, policy: Optional[BudgetPolicy] = None) -> str:
@@ -559,6 +564,8 @@ def format_spend(summary: dict, policy: Optional[BudgetPolicy] = None) -> str:
         lines.append(f"{title}: {usd(p['total'])} in {p['runs']} run{'s' if p['runs'] != 1 else ''}{pending}")
         for m in p["by_model"]:
             lines.append(f"  {m['name']} ({m['model']}): {usd(m['total'])} in {m['runs']} run{'s' if m['runs'] != 1 else ''}")
+    from .balance import not_billed_lines  # hook(account): dry runs shown apart, not billed
+    lines.extend(not_billed_lines(summary))
     if policy is not None:
         if policy.daily_limit is not None:
             left = max(0.0, policy.daily_limit - summary["today"]["total"])

@@ -103,6 +103,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     last_used_at REAL NOT NULL,
     PRIMARY KEY (endpoint, kind, sha256)
 );
+-- hook(account): endpoints that said in their replies that they bill nothing (nodes/balance.py)
+CREATE TABLE IF NOT EXISTS dry_run_endpoints (endpoint TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 """
 
 
@@ -398,6 +400,11 @@ class Ledger:
                 f"({','.join('?' * len(from_statuses))})",
                 (status, time.time(), *extra.values(), task_uuid, *from_statuses))
             return cur.rowcount > 0
+
+    def mark_dry_run(self, endpoint: str) -> None:  # hook(account): see nodes/balance.py, dry runs
+        with self._tx():
+            self._conn.execute("INSERT OR IGNORE INTO dry_run_endpoints (endpoint, seen_at) VALUES (?, ?)",
+                               (endpoint, time.time()))
 
     # -- uploads ----------------------------------------------------------------------------------
 

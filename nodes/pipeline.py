@@ -322,6 +322,8 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
     from .costs import budget_guard  # the spending limit: checked (and reserved) when the task is claimed
 
     guard = budget_guard(opts, built, uploads, _endpoint(client, opts))
+    from .balance import floor_guard  # hook(account): the balance floor, before anything is uploaded
+    guard = await floor_guard(client, opts, guard, _endpoint(client, opts))  # hook(account)
     if opts.ledger is None:
         preflight.check_destination(opts.output_dir, built)
         refs, _ = await upload_inputs(client, uploads, opts, _endpoint(client, opts))
@@ -581,6 +583,8 @@ async def _deliver(client, task_uuid: str, model: str, video: Any, dest: Path, o
     aftercare.ledger_write(ledger, "record_success", task_uuid, video_uuid=video.video_uuid,
                            result_url=_shown_url(client, video), seed=video.seed, cost=video.cost,
                            notices=list(notices), task_uuid=task_uuid, tell=notices)
+    from .balance import after_task  # hook(account): a new balance reading; an endpoint that bills nothing
+    after_task(ledger, _endpoint(client, opts), getattr(video, "raw", None))  # hook(account)
     probe = await _fetch_verified(client, video.video_url, dest, task_uuid, opts, started, deadline_at)
     aftercare.ledger_write(ledger, "record_file", task_uuid, dest, dest.stat().st_size, task_uuid=task_uuid,
                            tell=notices)

@@ -256,4 +256,6 @@ def register() -> None:
 
     add_routes(PromptServer.instance.routes, _user_dir)
     add_budget_routes(PromptServer.instance.routes, _user_dir)
+    from . import panel_routes  # hook(account): GET /runware/pixverse/balance and /jobs (the PixVerse sidebar tab)
+    panel_routes.register()  # hook(account)
     _registered = True

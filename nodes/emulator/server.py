@@ -33,6 +33,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from ..spec import CapabilitySpec, load_spec
 from .faults import FAULT_KINDS, Fault, FaultBook
+from .account import account_task, check_funds  # hook(account)
 from .validate import (DOCS_ROOT, ImageInfo, JobPlan, MediaInfo, TaskError, check_task_uuid,
                        decode_payload, invalid, is_url, is_uuid, missing, new_uuid, probe_image,
                        probe_media, validate_video_task)
@@ -40,7 +41,7 @@ from .validate import (DOCS_ROOT, ImageInfo, JobPlan, MediaInfo, TaskError, chec
 log = logging.getLogger("runware_emulator")
 
 TASK_TYPES = ("authentication", "imageUpload", "mediaStorage", "videoInference", "getResponse",
-              "getTaskDetails")
+              "getTaskDetails", "accountManagement")
 TASK_FAMILY = {"videoInference": "submit", "getResponse": "poll", "imageUpload": "upload",
                "mediaStorage": "upload", "authentication": "auth", "getTaskDetails": "details"}
 MAX_BODY_BYTES = 128 * 1024 * 1024
@@ -491,6 +492,8 @@ class EmulatorServer:
                     data.append(item)
                 elif tt == "getTaskDetails":
                     data.append(self._task_details(request, task))
+                elif tt == "accountManagement":  # hook(account): the balance, nodes/emulator/account.py
+                    data.append(account_task(self, task))
                 elif tt is None:
                     raise missing("taskType")
                 else:
@@ -599,6 +602,7 @@ class EmulatorServer:
             images, media = dict(self._images), dict(self._media)
         try:
             plan = validate_video_task(task, self.spec, images, media, self._rng, layouts=self.layouts)
+            check_funds(self, plan)  # hook(account): HTTP 402 insufficientCredits when the balance cannot pay
         except TaskError:
             self._count("rejected_submits")
             raise
@@ -684,6 +688,7 @@ class EmulatorServer:
             item["cost"] = plan.cost  # emulator-only fake price, see FAKE_COST_PER_SECOND_USD
         if plan.notices:
             item["notices"] = list(plan.notices)
+        item["dryRun"] = True  # hook(account): this endpoint bills nothing, and says so (nodes/balance.py)
         return item
 
     # -- jobs and rendering -----------------------------------------------------------------
