@@ -260,6 +260,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             from .emulator import EmulatorServer
 
             emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds))
+            emu.dry_run = True  # hook(account): it says in its replies that it bills nothing
             base_url, api_key = emu.base_url, OFFLINE_KEY
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
         if args.command == "balance":  # hook(account): `python -m nodes balance`

@@ -451,7 +451,7 @@ class EmulatorServer:
             "Too many requests (emulated rate limit)." if status == 429 else
             f"Emulated HTTP {status}; the request was not processed.")
         first = next((t for t in body if isinstance(t, dict)), {})
-        err = TaskError(code, message, None, status=status,
+        err = TaskError(code, message, fault.get("parameter"), status=status,  # hook(account): parameter
                         documentation=f"{DOCS_ROOT}/getting-started/introduction")
         headers = {}
         if fault.get("retry_after") is not None:
@@ -688,7 +688,8 @@ class EmulatorServer:
             item["cost"] = plan.cost  # emulator-only fake price, see FAKE_COST_PER_SECOND_USD
         if plan.notices:
             item["notices"] = list(plan.notices)
-        item["dryRun"] = True  # hook(account): this endpoint bills nothing, and says so (nodes/balance.py)
+        if getattr(self, "dry_run", False):  # hook(account): a user's dry run bills nothing, and says so
+            item["dryRun"] = True  # hook(account)
         return item
 
     # -- jobs and rendering -----------------------------------------------------------------
