@@ -30,8 +30,9 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Optional
 
+from .client import RunwareClient
 from .client.envelope import error_of_data_item
-from .errors import PixVerseBudgetError, PixVerseInputError, RunwareError
+from .errors import PixVerseBudgetError, PixVerseError, PixVerseInputError, RunwareError, no_key_message
 
 log = logging.getLogger("pixverse")
 
@@ -159,6 +160,15 @@ class BalanceCache:
 
 
 CACHE = BalanceCache()
+
+
+def cached_balance(endpoint: str) -> Optional[dict]:
+    """The last balance reading of `endpoint` (no network), for the estimate beside it; None when none yet."""
+    found = CACHE.peek(endpoint)
+    if found is None or found.balance is None:
+        return None
+    return {"balance": found.balance, "currency": found.currency, "checked_at": found.checked_at,
+            "dry_run": found.dry_run}
 
 
 # -- the floor ----------------------------------------------------------------------------------
@@ -346,9 +356,6 @@ def format_balance(reading: Balance, floor: Floor) -> list[str]:
 async def cli_balance(args, base_url: Optional[str], api_key: Optional[str]) -> int:
     import json
     import sys
-
-    from .client import RunwareClient
-    from .errors import PixVerseError, no_key_message
 
     if not api_key:
         print(f"error: {no_key_message()}", file=sys.stderr)

@@ -370,3 +370,20 @@ def test_jobs_json_running_and_lost():
     lost = L.Entry(task_uuid="u2", status=L.LOST, endpoint="e", created_at=now, error="not found")
     j = job_json(lost, now=now, dry_endpoints={"e"}, output_dir=None, names={})
     assert j["kind"] == "lost" and "python -m nodes recover u2" in j["recover"] and j["billed"] is False
+
+
+def test_estimate_route_carries_the_cached_balance(emu, runner, monkeypatch, tmp_path):
+    """The estimate beside which each generator's panel can show the balance: the last reading, no network."""
+    from web_expect import load_routes
+
+    monkeypatch.setenv("RUNWARE_BASE_URL", emu.base_url)
+    body = {"node": "text_to_video", "values": {"model": "pixverse:1@5", "prompt": "a boat", "resolution": "360p",
+                                                 "aspect_ratio": "16:9", "duration": 5}}
+    routes = load_routes()
+    monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)  # ComfyUI's ledger path needs ComfyUI
+    status, reply = routes.estimate_for(body, str(tmp_path))
+    assert status == 200 and reply["balance"] is None, reply  # nothing read yet
+    asyncio.run(B.CACHE.get(costs.default_endpoint(), lambda: _balance(runner)))
+    before = account_requests(emu)
+    status, reply = routes.estimate_for(body, str(tmp_path))
+    assert reply["balance"]["balance"] == emu_account.DEFAULT_BALANCE and account_requests(emu) == before

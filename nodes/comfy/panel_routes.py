@@ -22,7 +22,11 @@ from aiohttp import web
 
 from .. import balance as account
 from .. import keystore, webguard
+from ..client import RetryPolicy, RunwareClient
+from ..costs import day_start, read_comfy_settings, spend_summary
 from ..errors import recover_hint
+from ..ledger import Entry, open_ledger
+from ..spec import load_spec
 
 ROUTE_PREFIX = "/runware/pixverse"
 NO_STORE = {"Cache-Control": "no-store"}
@@ -41,15 +45,11 @@ def _refused(request: web.Request) -> Optional[web.Response]:
 
 
 def _settings(user_dir: str) -> dict:
-    from ..costs import read_comfy_settings
-
     return read_comfy_settings(user_dir)
 
 
 async def balance_for(user_dir: str, ledger=None, refresh: bool = False) -> dict:
     """The reply of the balance route."""
-    from ..client import RetryPolicy, RunwareClient
-
     try:
         floor = account.load_floor(_settings(user_dir))
         floor_json: dict[str, Any] = {"amount": floor.amount, "source": floor.source}
@@ -131,10 +131,6 @@ def job_json(entry, *, now: float, dry_endpoints: set[str], output_dir: Optional
 def jobs_for(ledger, *, limit: int = 20, offset: int = 0, output_dir: Optional[str] = None,
              now: Optional[float] = None) -> dict:
     """The reply of the jobs route: a page of jobs, newest first, and today's spend."""
-    from ..costs import day_start, spend_summary
-    from ..ledger import Entry
-    from ..spec import load_spec
-
     now = time.time() if now is None else now
     limit = max(1, min(MAX_PAGE, int(limit)))
     offset = max(0, int(offset))
@@ -157,8 +153,7 @@ def jobs_for(ledger, *, limit: int = 20, offset: int = 0, output_dir: Optional[s
 
 def _ledger_if_present():
     """ComfyUI's job ledger when it exists (a panel never creates it)."""
-    from ..ledger import open_ledger
-    from .runtime import ledger_path
+    from .runtime import ledger_path  # imports ComfyUI (folder_paths): only inside ComfyUI
 
     path = ledger_path()
     return open_ledger(path) if os.path.isfile(path) else None
@@ -196,10 +191,10 @@ def register() -> None:
     global _registered
     if _registered:
         return
-    import folder_paths
+    import folder_paths  # ComfyUI's: only inside ComfyUI
     from server import PromptServer
 
-    from . import runtime
+    from . import runtime  # imports ComfyUI
 
     account.set_settings_reader(lambda: _settings(runtime.user_dir()))
     add_panel_routes(PromptServer.instance.routes, runtime.user_dir, _ledger_if_present,

@@ -196,6 +196,8 @@ def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
     except PixVerseError as exc:  # a choice the node would refuse: say so instead of a figure
         return 200, {"cost": None, "source": "invalid", "text": f"no estimate: {exc}", "today": None, "limits": None}
     reply = {**est.to_json(), "today": round(today, 4), "limits": policy.to_json()}
+    from ..balance import cached_balance  # hook(account): the balance beside the estimate (no network)
+    reply["balance"] = cached_balance(costs.default_endpoint())  # hook(account)
     if policy.daily_limit is not None:
         reply["text"] += f" · today {costs.usd(today)} of {costs.usd(policy.daily_limit)} a day"
     return 200, reply
