@@ -198,6 +198,8 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
         print(f"resumed task {result.task_uuid} from the ledger (submitted by an earlier run; not submitted again)")
     print(f"taskUUID: {info['taskUUID']}")
     print(f"cost: {info['cost']}")
+    if (getattr(result.video, "raw", None) or {}).get("dryRun"):  # hook(account): the endpoint said so itself
+        print("billed: nothing (a dry run: the endpoint bills nothing; `python -m nodes spend` does not count it)")
     print(f"output: {info['file']}")
     print(f"video: {info['width']}x{info['height']}, {info['fps']:g} fps, {info['duration']:.2f} s, "
           f"{info['frames']} frames, audio: {'yes' if info['has_audio'] else 'no'}")

@@ -223,6 +223,7 @@ def test_main_command_offline_then_spend_reports_nothing_billed(tmp_path):
                           "--out", str(tmp_path), "--job-seconds", "0.3"], cwd=ROOT, capture_output=True, text=True,
                          timeout=300)
     assert gen.returncode == 0, gen.stderr
+    assert "billed: nothing (a dry run" in gen.stdout, gen.stdout
     spend = subprocess.run([sys.executable, "-m", "nodes", "spend", "--out", str(tmp_path)], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert "today (" in spend.stdout and ": $0.00 in 0 runs" in spend.stdout, spend.stdout
