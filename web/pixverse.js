@@ -17,7 +17,6 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import * as R from "./lib/rules.js";
-import "./lib/jobs_panel.js"; // hook(account): the PixVerse sidebar tab, the balance and the floor setting
 
 const SPEC_ROUTE = "/runware/pixverse/spec";
 const KEY_ROUTE = "/runware/pixverse/key";

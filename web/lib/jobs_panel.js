@@ -1,6 +1,8 @@
 // The PixVerse sidebar tab (the job ledger's jobs, today's spend, the Runware balance) and the
 // Settings → Runware balance display and floor setting "Keep at least".
 //
+// Loaded by ComfyUI itself (it loads every .js under the pack's web folder); registered in init(): registering the
+// tab in setup() made the model-switch browser test click stale widget positions (seen on both frontends).
 // Reads GET /runware/pixverse/jobs (paged, newest first) and GET /runware/pixverse/balance (the server
 // reads Runware at most once a minute). Uses only public extension APIs: app.registerExtension,
 // app.extensionManager.registerSidebarTab (frontend 1.27 and later), settings entries, api.fetchApi.
@@ -92,8 +94,9 @@ function header(data, bal) {
     box.append(el("div", "pixverse-jobs-floor", note));
   }
   const t = data?.today || { total: 0, runs: 0 };
+  const pending = t.pending ? ` (${usd(t.pending)} of it set aside for runs under way)` : "";
   box.append(el("div", "pixverse-jobs-today",
-    `Today: ${usd(t.total)} billed in ${t.runs} run${t.runs === 1 ? "" : "s"}`));
+    `Today: ${usd(t.total)} billed in ${t.runs} run${t.runs === 1 ? "" : "s"}${pending}`));
   const nb = data?.not_billed_today;
   if (nb?.runs) {
     box.append(el("div", "pixverse-jobs-notbilled",
@@ -270,7 +273,7 @@ app.registerExtension({
       type: () => renderBalanceSetting(),
     },
   ],
-  async setup() {
+  async init() {
     const style = el("style");
     style.textContent = STYLE;
     document.head.append(style);
