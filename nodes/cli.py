@@ -33,6 +33,7 @@ from typing import Optional
 from uuid import uuid4
 
 from . import batch
+from .balance import add_cli_parser, cli_balance
 from .client import RunwareClient
 from .client.urls import redact_text
 from .errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     spend.add_argument("--json", action="store_true", help="print the figures as JSON")
     _add_ledger_arg(spend)
     batch.add_arguments(sub.add_parser("batch", help="many jobs from a JSON Lines or CSV file, several at once"))
+    add_cli_parser(sub)  # `python -m nodes balance`
     return parser
 
 
@@ -231,6 +233,8 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
         print(f"resumed task {result.task_uuid} from the ledger (submitted by an earlier run; not submitted again)")
     print(f"taskUUID: {info['taskUUID']}")
     print(f"cost: {info['cost']}")
+    if (getattr(result.video, "raw", None) or {}).get("dryRun"):  # the endpoint said so itself
+        print("billed: nothing (a dry run: the endpoint bills nothing; `python -m nodes spend` does not count it)")
     print(f"output: {info['file']}")
     print(f"video: {info['width']}x{info['height']}, {info['fps']:g} fps, {info['duration']:.2f} s, "
           f"{info['frames']} frames, audio: {'yes' if info['has_audio'] else 'no'}")
@@ -287,8 +291,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
             state = ledger_path(args).parent / OFFLINE_STATE  # it remembers its tasks, as Runware does
             emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds, state_dir=str(state)))
+            emu.dry_run = True  # a user's dry run: it says in its replies that it bills nothing
             base_url, api_key = emu.base_url, OFFLINE_KEY
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
+        if args.command == "balance":
+            return asyncio.run(cli_balance(args, base_url, api_key))
         if args.command == "batch":
             return batch.main(args, base_url=base_url, api_key=api_key, parser=build_parser(), build_job=build_job,
                               endpoint=None)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import aftercare
+from .balance import after_task
 from . import errors as E
 from .client.models import VideoResult
 from .client.urls import public_url
@@ -86,6 +87,11 @@ async def reuse(entry, opts, origin: str = "reused") -> Optional[JobResult]:
                               list(entry.notices), opts, probe=probe, origin=origin)
 
 
+def endpoint_of(client, opts) -> str:
+    """What ledger rows are scoped by: the job's endpoint, else the client's base URL."""
+    return opts.endpoint or str(getattr(client, "base_url", "") or "")
+
+
 async def deliver(client, job: Job, model: str, video: Any, opts,
                      origin: str, started: float, deadline_at: float) -> JobResult:
     dest = result_path(Path(os.path.abspath(opts.output_dir)), job.task_uuid)
@@ -101,6 +107,7 @@ async def _save(client, job: Job, model: str, video: Any, dest: Path, opts,
     notices.extend(n for n in (getattr(video, "notices", None) or []) if n not in notices)
     job.succeeded(video_uuid=video.video_uuid, result_url=shown_url(client, video), seed=video.seed,
                   cost=video.cost)
+    after_task(job.ledger, endpoint_of(client, opts), getattr(video, "raw", None))  # a new balance reading next
     probe = await fetch_verified(client, video.video_url, dest, job.task_uuid, opts, started, deadline_at)
     job.finished(dest, dest.stat().st_size)
     return await finish_local(job.task_uuid, dest, model, video, notices, opts, probe=probe, origin=origin)

@@ -61,8 +61,15 @@ class RunwareError(PixVerseError):
         self.detail = message
         super().__init__(self._compose())
 
+    def advice(self) -> str:
+        """What the person should do about it (errors that need a person say so; others say nothing)."""
+        return ""
+
     def _compose(self) -> str:
         parts = [self.detail]
+        todo = self.advice()
+        if todo and todo not in self.detail:
+            parts.append(todo)
         if self.parameter:
             parts.append(f"parameter: {self.parameter}")
         if self.allowed_values:
@@ -78,16 +85,35 @@ class RunwareError(PixVerseError):
         return " | ".join(parts)
 
 
+TOP_UP_URL = "https://my.runware.ai/wallet"  # Runware's wallet page, where the balance is topped up
+KEY_SETTINGS = "ComfyUI Settings → Runware → Runware API key"
+
+
 class RunwareAuthError(RunwareError):
     """401: missing or wrong API key."""
+
+    def advice(self) -> str:
+        return (f"What to do: Runware does not accept this API key (wrong, revoked or deleted). Enter a valid key "
+                f"in {KEY_SETTINGS} (Check and save) or set RUNWARE_API_KEY; keys are made at my.runware.ai. "
+                f"Nothing was billed for a refused request.")
 
 
 class RunwarePermissionError(RunwareError):
     """403: the key may not use this model or feature."""
 
+    def advice(self) -> str:
+        return ("What to do: this API key may not run this task (a key restricted to other models or features, "
+                "or an account on hold). Check the key and the account at my.runware.ai, or use another key in "
+                f"{KEY_SETTINGS}. Nothing was billed for a refused request.")
+
 
 class RunwareBalanceError(RunwareError):
     """402: not enough credit."""
+
+    def advice(self) -> str:
+        return (f"What to do: your Runware balance does not cover this task, so Runware refused it (a refused task "
+                f"is not billed). Top up at {TOP_UP_URL}, then run it again; `python -m nodes balance`, "
+                f"Settings → Runware and the PixVerse sidebar tab show the balance.")
 
 
 class RunwareRateLimitError(RunwareError):
@@ -102,8 +128,38 @@ class RunwareValidationError(RunwareError):
     """Runware refused a parameter (400, invalid*/missing*/unsupported*/unknownParameter…)."""
 
 
+# Runware's wire names → the node input a person changes (content-policy refusals name the wire parameter).
+WIRE_INPUTS = {
+    "positivePrompt": "prompt", "negativePrompt": "negative_prompt", "frameImages": "first_frame / last_frame",
+    "inputs.frameImages": "first_frame / last_frame", "inputImage": "first_frame / last_frame",
+    "referenceImages": "reference_image", "inputs.referenceImages": "reference_image",
+    "referenceVideos": "video", "inputs.video": "video", "inputAudios": "audio", "inputs.audio": "audio",
+    "speech.text": "speech_text", "speech": "speech_text", "soundEffectContent": "sound_description",
+}
+
+
+def input_for_parameter(parameter: Optional[str]) -> Optional[str]:
+    if not parameter:
+        return None
+    base = parameter.split("[")[0]
+    for wire, name in WIRE_INPUTS.items():
+        if base == wire or base.endswith("." + wire) or base.startswith(wire + "."):
+            return name
+    return None
+
+
 class RunwareContentPolicyError(RunwareError):
     """The prompt or an input was refused by Runware's or the provider's content policy."""
+
+    def advice(self) -> str:
+        who = "PixVerse's" if self.code == "providerContentPolicyViolation" else "Runware's"
+        named = input_for_parameter(self.parameter)
+        what = (f"the input `{named}` (Runware's parameter {self.parameter})" if named else
+                f"Runware's parameter {self.parameter}" if self.parameter else
+                "the prompt or an input (Runware did not say which: look at the prompt first, then the images, "
+                "video or audio)")
+        return (f"What to do: {who} moderation refused {what}. Change it and run again; running it unchanged "
+                f"will be refused again.")
 
 
 class RunwareProviderError(RunwareError):

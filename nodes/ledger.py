@@ -73,9 +73,13 @@ REFUSED = "refused"        # Runware refused the submit (nothing charged)
 ABANDONED = "abandoned"    # the run stopped before submitting (nothing sent)
 ACTIVE = (PREPARING, SUBMITTING, SUBMITTED, SUCCEEDED, FINISHED)
 _RANK = {PREPARING: 0, SUBMITTING: 1, SUBMITTED: 2, SUCCEEDED: 3, FINISHED: 4}
-# What a row counts against a spending limit: its cost, else its reservation while it is under way.
-_CHARGED = (f"CASE WHEN cost IS NOT NULL THEN cost WHEN status IN ({','.join(repr(s) for s in ACTIVE)}) "
-            f"THEN COALESCE(reserved, 0) ELSE 0 END")
+# A row a real endpoint billed: not one of an endpoint that said in its replies that it bills nothing
+# (a dry run against the local emulator; nodes/balance.py).
+_BILLED = "endpoint NOT IN (SELECT endpoint FROM dry_run_endpoints)"
+# What a row counts against a spending limit: its cost, else its reservation while it is under way;
+# nothing for a dry run.
+_CHARGED = (f"CASE WHEN NOT ({_BILLED}) THEN 0 WHEN cost IS NOT NULL THEN cost "
+            f"WHEN status IN ({','.join(repr(s) for s in ACTIVE)}) THEN COALESCE(reserved, 0) ELSE 0 END")
 
 HOST = socket.gethostname()
 _ACTIVE_HERE: set[str] = set()  # taskUUIDs a coroutine of this process is preparing/submitting
@@ -116,6 +120,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     last_used_at REAL NOT NULL,
     PRIMARY KEY (endpoint, kind, sha256)
 );
+-- endpoints that said in their replies that they bill nothing (dry runs; nodes/balance.py)
+CREATE TABLE IF NOT EXISTS dry_run_endpoints (endpoint TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 """
 
 
@@ -422,8 +428,8 @@ class Ledger:
         """(request JSON, cost, cost class) of the newest rows of `model` at `endpoint` with a recorded cost."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT request, cost, cost_class FROM jobs WHERE endpoint = ? AND model = ? AND cost IS NOT NULL "
-                "ORDER BY COALESCE(finished_at, updated_at) DESC LIMIT ?", (endpoint, model, limit)).fetchall()
+                f"SELECT request, cost, cost_class FROM jobs WHERE endpoint = ? AND model = ? AND cost IS NOT NULL "
+                f"AND {_BILLED} ORDER BY COALESCE(finished_at, updated_at) DESC LIMIT ?", (endpoint, model, limit)).fetchall()
         return [(r["request"], float(r["cost"]), r["cost_class"]) for r in rows]
 
     def spent_since(self, since: float, prompt_id: Optional[str] = None) -> float:
@@ -501,6 +507,36 @@ class Ledger:
                 f"({','.join('?' * len(from_statuses))})",
                 (status, time.time(), *extra.values(), task_uuid, *from_statuses))
             return cur.rowcount > 0
+
+    def mark_dry_run(self, endpoint: str) -> None:
+        """`endpoint` said in a reply that it bills nothing: its rows are dry runs (nodes/balance.py)."""
+        with self._tx():
+            self._conn.execute("INSERT OR IGNORE INTO dry_run_endpoints (endpoint, seen_at) VALUES (?, ?)",
+                               (endpoint, time.time()))
+
+    def is_dry_run(self, endpoint: str) -> bool:
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM dry_run_endpoints WHERE endpoint = ?", (endpoint,)).fetchone() \
+                is not None
+
+    def dry_run_endpoints(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._conn.execute("SELECT endpoint FROM dry_run_endpoints")}
+
+    def page(self, limit: int, offset: int = 0) -> tuple[list["Entry"], int]:
+        """A page of rows, newest first, and how many rows there are (the jobs panel)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                                      (limit, offset)).fetchall()
+            total = self._conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+        return [Entry.from_row(r) for r in rows], int(total)
+
+    def dry_runs_since(self, since: float) -> tuple[int, float]:
+        """(how many, their made-up cost) of the dry runs created since `since`."""
+        with self._lock:
+            row = self._conn.execute(f"SELECT COUNT(*), COALESCE(SUM(cost), 0) FROM jobs WHERE created_at >= ? "
+                                     f"AND NOT ({_BILLED})", (since,)).fetchone()
+        return int(row[0]), float(row[1])
 
     # -- uploads ----------------------------------------------------------------------------------
 

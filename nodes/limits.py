@@ -184,6 +184,7 @@ def budget_guard(opts, built, uploads: Sequence[Any] = (), endpoint: str = "") -
         return {"reserved": expected.cost, "prompt_id": policy.prompt_id if policy else None,
                 "cost_class": expected.cost_class}
 
+    guard.expected = expected  # the balance floor compares the same figure (nodes/balance.py)
     return guard
 
 
@@ -220,7 +221,27 @@ def spend_summary(ledger, now: Optional[float] = None, spec: Optional[Capability
 
     return {"day": time.strftime("%Y-%m-%d", time.localtime(now)),
             "month": time.strftime("%Y-%m", time.localtime(now)),
-            "today": period(today), "this_month": period(month)}
+            "today": period(today), "this_month": period(month),
+            "not_billed": {"today": not_billed(ledger, today), "this_month": not_billed(ledger, month)}}
+
+
+def not_billed(ledger, since: float) -> dict:
+    """Dry runs since `since` (rows of an endpoint that said it bills nothing): how many, and the made-up
+    cost their endpoint reported, which no limit, estimate or total counts."""
+    if ledger is None:
+        return {"runs": 0, "emulated_cost": 0.0}
+    runs, cost = ledger.dry_runs_since(since)
+    return {"runs": runs, "emulated_cost": round(cost, 4)}
+
+
+def _not_billed_lines(summary: dict) -> list[str]:
+    out = []
+    for key, title in (("today", "today"), ("this_month", "this month")):
+        nb = (summary.get("not_billed") or {}).get(key) or {}
+        if nb.get("runs"):
+            out.append(f"not billed ({title}): {nb['runs']} dry run{'s' if nb['runs'] != 1 else ''} against an "
+                       f"endpoint that bills nothing (its made-up cost {usd(nb['emulated_cost'])} is not counted)")
+    return out
 
 
 def format_spend(summary: dict, policy: Optional[BudgetPolicy] = None) -> str:
@@ -231,6 +252,7 @@ def format_spend(summary: dict, policy: Optional[BudgetPolicy] = None) -> str:
         lines.append(f"{title}: {usd(p['total'])} in {p['runs']} run{'s' if p['runs'] != 1 else ''}{pending}")
         for m in p["by_model"]:
             lines.append(f"  {m['name']} ({m['model']}): {usd(m['total'])} in {m['runs']} run{'s' if m['runs'] != 1 else ''}")
+    lines.extend(_not_billed_lines(summary))
     if policy is not None:
         if policy.daily_limit is not None:
             left = max(0.0, policy.daily_limit - summary["today"]["total"])

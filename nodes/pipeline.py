@@ -30,7 +30,8 @@ from . import errors as E
 from .draft import PLACEHOLDER_REF  # stands in for an upload while validating
 from .client.http import Waiter
 from .client.models import NOT_FOUND_CODES
-from .delivery import JobResult, deliver, reuse
+from .balance import floor_guard
+from .delivery import JobResult, deliver, endpoint_of, reuse
 from .delivery import result_path  # noqa: F401 - public: where a task's video is kept
 from .errors import MediaError
 from .inputs import (UploadInput, check_video_source, encode_audio, encode_image_input, encode_video_source,
@@ -79,10 +80,6 @@ class JobOptions:
             self.on_progress(Progress(phase, message, **kw))
 
 
-def _endpoint(client, opts: JobOptions) -> str:
-    return opts.endpoint or str(getattr(client, "base_url", "") or "")
-
-
 # -- the job ---------------------------------------------------------------------------------
 
 class _StaleUploads(Exception):
@@ -97,7 +94,7 @@ def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptio
     if memory is None:
         memory = opts.layout_memory = L.LayoutMemory.beside(opts.ledger)
     override = opts.layout or L.override_from_env()
-    choice = L.choose(model, override, memory, _endpoint(client, opts))
+    choice = L.choose(model, override, memory, endpoint_of(client, opts))
     try:
         return choice, build(choice.name)
     except E.PixVerseInputError as first:
@@ -116,7 +113,7 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
     """Build in the chosen layout and run; when Runware refuses the submit naming a layout field,
     rebuild in the model's other layout and run once more (nodes/layouts.py). Remembers what worked."""
     spec = opts.spec or load_spec()
-    endpoint = _endpoint(client, opts)
+    endpoint = endpoint_of(client, opts)
     choice, built = plan_layout(client, build, model, opts)
     try:
         result = await run_task(client, built, opts, notes, uploads)
@@ -154,10 +151,11 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
     is actually submitted."""
     notices = list(built.notices) + list(notes or [])
     uploads = list(uploads)
-    guard = budget_guard(opts, built, uploads, _endpoint(client, opts))
+    guard = budget_guard(opts, built, uploads, endpoint_of(client, opts))
+    guard = await floor_guard(client, opts, guard, endpoint_of(client, opts))  # the balance floor, if one is set
     if opts.ledger is None:
         preflight.check_destination(opts.output_dir, built)
-        refs, _ = await upload_inputs(client, uploads, opts, _endpoint(client, opts))
+        refs, _ = await upload_inputs(client, uploads, opts, endpoint_of(client, opts))
         task = with_refs(built.task, refs)
         opts.report("submitting", f"submitting {built.model.name} task", task_uuid=built.task_uuid)
         return await _send(client, task, Job(None, built.task_uuid, notices), built.model.air, opts,
@@ -168,7 +166,7 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
 async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: list[str],
                            uploads: list[UploadInput], guard=None) -> JobResult:
     ledger = opts.ledger
-    endpoint = _endpoint(client, opts)
+    endpoint = endpoint_of(client, opts)
     request = {k: v for k, v in built.task.items() if k != "taskUUID"}
     fp = fingerprint(request)
     deadline_at = time.monotonic() + opts.deadline_s
@@ -302,7 +300,7 @@ async def recover(client, task_uuid: str, opts: JobOptions, model: str = "") -> 
     acknowledged = True
     ledger = opts.ledger
     if ledger is not None:
-        entry = ledger.get(task_uuid) or ledger.adopt(task_uuid, endpoint=_endpoint(client, opts), model=model)
+        entry = ledger.get(task_uuid) or ledger.adopt(task_uuid, endpoint=endpoint_of(client, opts), model=model)
         model = model or entry.model
         notices = list(entry.notices)
         if entry.reusable():

@@ -196,6 +196,11 @@ class RunwareClient:
             with_hint(exc, _AUTH_HINT)
         return exc
 
+    async def request(self, tasks: list, *, op: str, task_uuid: str) -> tuple:
+        """(HTTP status, envelope, taskUUID) of one idempotent request with the client's retries (an account
+        query, say): for tasks that create nothing billable. A video task goes through `submit_video`."""
+        return await self._call(tasks, op=op, task_uuid=task_uuid)
+
     async def _call(self, tasks: list, *, op: str, task_uuid: str, waiter: Optional[Waiter] = None,
                     renew_uuid: bool = False) -> tuple[int, Optional[Envelope], str]:
         """An idempotent call with retries (408, 429, 5xx, malformed 2xx, transport errors).

@@ -28,9 +28,9 @@ from typing import Callable, Optional
 from aiohttp import web
 
 from .. import keystore, layouts, limits, pricing, webguard, widgets
-from ..client import public_base_url
+from ..balance import cached_balance
+from ..client import RetryPolicy, RunwareClient, public_base_url
 from ..draft import draft
-from ..client import RetryPolicy, RunwareClient
 from ..errors import PixVerseError, RunwareAuthError, RunwareError
 from ..ledger import open_ledger
 from ..settings import START_AHEAD_SETTING, read_comfy_settings
@@ -207,6 +207,7 @@ def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
     except PixVerseError as exc:  # a choice the node would refuse: say so instead of a figure
         return 200, {"cost": None, "source": "invalid", "text": f"no estimate: {exc}", "today": None, "limits": None}
     reply = {**est.to_json(), "today": round(today, 4), "limits": policy.to_json()}
+    reply["balance"] = cached_balance(public_base_url())  # the last reading beside the estimate (no network)
     if policy.daily_limit is not None:
         reply["text"] += f" · today {pricing.usd(today)} of {pricing.usd(policy.daily_limit)} a day"
     return 200, reply
@@ -254,4 +255,7 @@ def register() -> None:
 
     add_routes(PromptServer.instance.routes, _user_dir)
     add_budget_routes(PromptServer.instance.routes, _user_dir)
+    from . import panel_routes  # beside this module, in the package that imports ComfyUI
+
+    panel_routes.register()  # GET /runware/pixverse/balance and /jobs (the PixVerse sidebar tab)
     _registered = True

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     emu = EmulatorServer(host=args.host, port=args.port, job_seconds=args.job_seconds,
                          api_key=args.api_key, media_dir=args.media_dir, state_dir=args.state_dir,
                          layouts=None if args.layout == "both" else (args.layout,))
+    emu.dry_run = True  # a user's dry run: it says in its replies that it bills nothing
     emu.start()
     print(f"Runware emulator listening: {emu.base_url}", flush=True)
     print(f"  export RUNWARE_BASE_URL={emu.base_url}", flush=True)

@@ -49,7 +49,8 @@ ON_VALUES = ("submit", "poll", "details", "upload", "auth", "download", "any")
 # kind -> (defaults, whether `on` applies)
 FAULT_KINDS: dict[str, dict[str, Any]] = {
     "http_status": {"status": 503, "retry_after": None, "on": "any", "times": 1,
-                    "code": None, "message": None, "after_accept": False},
+                    "code": None, "message": None, "after_accept": False,
+                    "parameter": None},  # the error item's parameter (a moderation refusal's input)
     "hide_task": {"times": 1},
     "drop_connection": {"on": "submit", "after_accept": True, "times": 1},
     "slow": {"delay": 5.0, "on": "any", "times": 1},

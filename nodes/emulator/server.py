@@ -35,6 +35,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from ..spec import CapabilitySpec, load_spec
 from .faults import FAULT_KINDS, Fault, FaultBook
 from .memory import TaskMemory, job_fields
+from .account import account_task, check_funds
 from .validate import (DOCS_ROOT, ImageInfo, JobPlan, MediaInfo, TaskError, check_task_uuid,
                        decode_payload, invalid, is_url, is_uuid, missing, new_uuid, probe_image,
                        probe_media, validate_video_task)
@@ -42,7 +43,7 @@ from .validate import (DOCS_ROOT, ImageInfo, JobPlan, MediaInfo, TaskError, chec
 log = logging.getLogger("runware_emulator")
 
 TASK_TYPES = ("authentication", "imageUpload", "mediaStorage", "videoInference", "getResponse",
-              "getTaskDetails")
+              "getTaskDetails", "accountManagement")
 TASK_FAMILY = {"videoInference": "submit", "getResponse": "poll", "imageUpload": "upload",
                "mediaStorage": "upload", "authentication": "auth", "getTaskDetails": "details"}
 MAX_BODY_BYTES = 128 * 1024 * 1024
@@ -507,7 +508,7 @@ class EmulatorServer:
             "Too many requests (emulated rate limit)." if status == 429 else
             f"Emulated HTTP {status}; the request was not processed.")
         first = next((t for t in body if isinstance(t, dict)), {})
-        err = TaskError(code, message, None, status=status,
+        err = TaskError(code, message, fault.get("parameter"), status=status,  # parameter
                         documentation=f"{DOCS_ROOT}/getting-started/introduction")
         headers = {}
         if fault.get("retry_after") is not None:
@@ -548,6 +549,8 @@ class EmulatorServer:
                     data.append(item)
                 elif tt == "getTaskDetails":
                     data.append(self._task_details(request, task))
+                elif tt == "accountManagement":  # the balance, nodes/emulator/account.py
+                    data.append(account_task(self, task))
                 elif tt is None:
                     raise missing("taskType")
                 else:
@@ -656,6 +659,7 @@ class EmulatorServer:
             images, media = dict(self._images), dict(self._media)
         try:
             plan = validate_video_task(task, self.spec, images, media, self._rng, layouts=self.layouts)
+            check_funds(self, plan)  # HTTP 402 insufficientCredits when the balance cannot pay
         except TaskError:
             self._count("rejected_submits")
             raise
@@ -742,6 +746,8 @@ class EmulatorServer:
             item["cost"] = plan.cost  # emulator-only fake price, see FAKE_COST_PER_SECOND_USD
         if plan.notices:
             item["notices"] = list(plan.notices)
+        if getattr(self, "dry_run", False):  # a user's dry run bills nothing, and says so
+            item["dryRun"] = True
         return item
 
     # -- jobs and rendering -----------------------------------------------------------------

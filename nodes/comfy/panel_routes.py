@@ -1,0 +1,201 @@
+"""Routes of the PixVerse sidebar tab and of Settings → Runware's balance (nodes/balance.py, the job ledger).
+
+- ``GET /runware/pixverse/balance``: ``{balance, currency, checked_at, organization, dry_run, error, floor}``
+  (read from Runware at most once a minute and after a task; only the balance and the organization's
+  name of Runware's account details are ever kept). ``?refresh=1`` asks for a new reading (still at most
+  one a minute).
+- ``GET /runware/pixverse/jobs?limit=N&offset=M``: the job ledger's jobs, newest first, paged, with today's
+  spend (billed only; dry runs apart) at the top.
+
+Both answer only behind the key routes' Host/Origin guard (nodes/webguard.py): the balance and the job list
+are the user's own business, not another site's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable, Optional
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from .. import balance as account
+from .. import keystore, webguard
+from ..client import RetryPolicy, RunwareClient
+from ..limits import spend_summary
+from ..settings import read_comfy_settings
+from ..errors import recover_hint
+from ..ledger import open_ledger
+from ..spec import load_spec
+
+ROUTE_PREFIX = "/runware/pixverse"
+NO_STORE = {"Cache-Control": "no-store"}
+MAX_PAGE = 100
+PHASES = {"preparing": "uploading inputs", "submitting": "submitting to Runware",
+          "submitted": "generating at Runware", "succeeded": "downloading the video"}
+RUNNING = tuple(PHASES)
+_registered = False
+
+
+def _refused(request: web.Request) -> Optional[web.Response]:
+    why = webguard.refusal(request.method, request.headers, request.scheme)
+    if why is None:
+        return None
+    return web.json_response({"error": why[1]}, status=why[0], headers=NO_STORE)
+
+
+def _settings(user_dir: str) -> dict:
+    return read_comfy_settings(user_dir)
+
+
+async def balance_for(user_dir: str, ledger=None, refresh: bool = False) -> dict:
+    """The reply of the balance route."""
+    try:
+        floor = account.load_floor(_settings(user_dir))
+        floor_json: dict[str, Any] = {"amount": floor.amount, "source": floor.source}
+    except Exception as exc:  # noqa: BLE001 - a floor setting that is not a number
+        floor_json = {"amount": None, "source": "", "error": str(exc)}
+    key = keystore.load_key(user_dir)
+    if not key:
+        return {"balance": None, "currency": account.CURRENCY, "checked_at": None, "organization": None,
+                "dry_run": False, "error": "no Runware API key (Settings → Runware)", "floor": floor_json}
+    client = RunwareClient(api_key=key, retry_policy=RetryPolicy(attempts=2, max_delay=2.0))
+    endpoint = str(client.base_url)
+    if refresh:
+        account.CACHE.invalidate(endpoint)
+    try:
+        reading = await account.CACHE.get(endpoint, lambda: account.fetch_balance(client), ledger=ledger)
+    finally:
+        await client.aclose()
+    out = {**reading.to_json(), "floor": floor_json}
+    if floor_json.get("amount") is not None and reading.balance is None:
+        out["floor_note"] = "the balance floor could not be checked: the balance could not be read; runs go ahead"
+    return out
+
+
+def _request_of(entry) -> dict:
+    try:
+        return json.loads(entry.request) if entry.request else {}
+    except ValueError:
+        return {}
+
+
+def _view_url(path: Optional[str], output_dir: Optional[str]) -> Optional[str]:
+    """ComfyUI's /view address of a file under its output folder (the panel's player and link)."""
+    if not path or not output_dir:
+        return None
+    try:
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(output_dir))
+    except ValueError:
+        return None
+    if rel.startswith(".."):
+        return None
+    folder, name = os.path.split(rel)
+    return "/view?" + urlencode({"filename": name, "subfolder": folder, "type": "output"})
+
+
+def job_json(entry, *, now: float, dry_endpoints: set[str], output_dir: Optional[str], names: dict) -> dict:
+    req = _request_of(entry)
+    inputs = req.get("inputs") if isinstance(req.get("inputs"), dict) else {}
+    width, height = req.get("width"), req.get("height")
+    out: dict[str, Any] = {
+        "task_uuid": entry.task_uuid, "status": entry.status, "model": entry.model,
+        "model_name": names.get(entry.model, entry.model or "unknown model"),
+        "created_at": entry.created_at, "finished_at": entry.finished_at,
+        "duration": req.get("duration"), "size": f"{width}×{height}" if width and height else req.get("resolution"),
+        "cost": entry.cost, "reserved": entry.reserved, "billed": entry.endpoint not in dry_endpoints,
+        "prompt": (req.get("positivePrompt") or inputs.get("positivePrompt") or "")[:200],
+    }
+    if entry.status in RUNNING:
+        out.update(kind="running", phase=PHASES[entry.status], elapsed=round(now - entry.created_at, 1))
+    elif entry.status == "finished":
+        ok = entry.file_ok()
+        out.update(kind="finished", file=entry.local_file, file_name=os.path.basename(entry.local_file or ""),
+                   file_bytes=entry.file_bytes, file_present=ok,
+                   url=_view_url(entry.local_file, output_dir) if ok else None)
+        if not ok:
+            out["recover"] = recover_hint(entry.task_uuid, finished=True)
+    else:
+        out.update(kind="failed" if entry.status in ("failed", "refused", "abandoned") else "lost",
+                   reason=entry.error or entry.status)
+        if entry.status in ("refused", "abandoned"):
+            out["recover"] = "Nothing was submitted or billed: run it again."
+        elif entry.status == "failed":
+            out["recover"] = ("The task failed at Runware/PixVerse: change what the reason names and run again "
+                              f"(taskUUID {entry.task_uuid} for Runware's support).")
+        else:
+            out["recover"] = recover_hint(entry.task_uuid)
+    return out
+
+
+def jobs_for(ledger, *, limit: int = 20, offset: int = 0, output_dir: Optional[str] = None,
+             now: Optional[float] = None) -> dict:
+    """The reply of the jobs route: a page of jobs, newest first, and today's spend."""
+    now = time.time() if now is None else now
+    limit = max(1, min(MAX_PAGE, int(limit)))
+    offset = max(0, int(offset))
+    spec = load_spec()
+    names = {m.air: m.name for m in spec.models}
+    if ledger is None:
+        return {"jobs": [], "total": 0, "limit": limit, "offset": offset, "today": {"total": 0.0, "runs": 0},
+                "not_billed_today": {"runs": 0, "emulated_cost": 0.0}}
+    entries, total = ledger.page(limit, offset)
+    dry = ledger.dry_run_endpoints()
+    jobs = [job_json(e, now=now, dry_endpoints=dry, output_dir=output_dir, names=names) for e in entries]
+    summary = spend_summary(ledger, now=now, spec=spec)
+    return {"jobs": jobs, "total": int(total), "limit": limit, "offset": offset,
+            "today": {"total": summary["today"]["total"], "runs": summary["today"]["runs"],
+                      "pending": summary["today"]["pending"]},
+            "not_billed_today": summary["not_billed"]["today"]}
+
+
+def _ledger_if_present():
+    """ComfyUI's job ledger when it exists (a panel never creates it)."""
+    from .runtime import ledger_path  # imports ComfyUI (folder_paths): only inside ComfyUI
+
+    path = ledger_path()
+    return open_ledger(path) if os.path.isfile(path) else None
+
+
+def _int(value: Optional[str], default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def add_panel_routes(routes: web.RouteTableDef, user_dir: Callable[[], str], ledger: Callable[[], Any],
+                     output_dir: Callable[[], Optional[str]]) -> None:
+    @routes.get(f"{ROUTE_PREFIX}/balance")
+    async def get_balance(request: web.Request) -> web.Response:
+        refused = _refused(request)
+        if refused is not None:
+            return refused
+        reply = await balance_for(user_dir(), ledger(), refresh=request.query.get("refresh") == "1")
+        return web.json_response(reply, headers=NO_STORE)
+
+    @routes.get(f"{ROUTE_PREFIX}/jobs")
+    async def get_jobs(request: web.Request) -> web.Response:
+        refused = _refused(request)
+        if refused is not None:
+            return refused
+        reply = jobs_for(ledger(), limit=_int(request.query.get("limit"), 20),
+                         offset=_int(request.query.get("offset"), 0), output_dir=output_dir())
+        return web.json_response(reply, headers=NO_STORE)
+
+
+def register() -> None:
+    """Add the routes to ComfyUI's server (once); the floor setting is read from ComfyUI's settings."""
+    global _registered
+    if _registered:
+        return
+    import folder_paths  # ComfyUI's: only inside ComfyUI
+    from server import PromptServer
+
+    from . import runtime  # imports ComfyUI
+
+    account.set_settings_reader(lambda: _settings(runtime.user_dir()))
+    add_panel_routes(PromptServer.instance.routes, runtime.user_dir, _ledger_if_present,
+                     folder_paths.get_output_directory)
+    _registered = True
