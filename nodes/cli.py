@@ -289,8 +289,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         if getattr(args, "offline", False):
             from .emulator import EmulatorServer  # an aiohttp server rendering with PyAV: only for --offline
 
-            state = ledger_path(args).parent / OFFLINE_STATE  # it remembers its tasks, as Runware does
-            emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds, state_dir=str(state)))
+            # it remembers its tasks beside the ledger, as Runware does (a balance query has no ledger)
+            state = None if args.command == "balance" else str(ledger_path(args).parent / OFFLINE_STATE)
+            emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds, state_dir=state))
             emu.dry_run = True  # a user's dry run: it says in its replies that it bills nothing
             base_url, api_key = emu.base_url, OFFLINE_KEY
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)

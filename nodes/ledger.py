@@ -120,7 +120,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     last_used_at REAL NOT NULL,
     PRIMARY KEY (endpoint, kind, sha256)
 );
--- endpoints that said in their replies that they bill nothing (dry runs; nodes/balance.py)
+-- endpoints that said in their replies that they bill nothing: dry runs (nodes/balance.py)
 CREATE TABLE IF NOT EXISTS dry_run_endpoints (endpoint TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 """
 

@@ -13,7 +13,9 @@ import fault_matrix
 from jobs import Runner, choices, video_submissions
 from keysafety import SENTINEL_KEY
 from nodes import balance as B
-from nodes import costs, pipeline
+from nodes import limits, pipeline, pricing
+from nodes.client import public_base_url
+from nodes.tasks import build_text_to_video
 from nodes import errors as E
 from nodes import ledger as L
 from nodes.emulator import account as emu_account
@@ -189,12 +191,12 @@ def test_dry_run_endpoint_is_not_counted_as_spending(emu, runner):
     done = runner.run(t2v())
     assert done.video.cost and done.video.raw.get("dryRun") is True
     assert B.is_dry_run(runner.ledger, runner.emu.base_url)
-    summary = costs.spend_summary(runner.ledger)
+    summary = limits.spend_summary(runner.ledger)
     assert summary["today"]["total"] == 0 and summary["today"]["runs"] == 0
     assert summary["not_billed"]["today"] == {"runs": 1, "emulated_cost": done.video.cost}
-    assert "not billed (today): 1 dry run" in costs.format_spend(summary)
-    assert costs.spent_since(runner.ledger, costs.day_start()) == 0
-    est = costs.estimate_new(pipeline.build_text_to_video(choices(prompt="another")).task, ledger=runner.ledger,
+    assert "not billed (today): 1 dry run" in limits.format_spend(summary)
+    assert runner.ledger.spent_since(limits.day_start()) == 0
+    est = pricing.estimate_new(build_text_to_video(choices(prompt="another")).task, ledger=runner.ledger,
                              endpoint=runner.emu.base_url)
     assert est.source != "ledger"  # its made-up cost is no history
     # the same endpoint, billing (a real Runware), counts
@@ -202,7 +204,7 @@ def test_dry_run_endpoint_is_not_counted_as_spending(emu, runner):
     other = L.Ledger(runner.dir / "billed.sqlite3")
     try:
         asyncio.run(_run_into(runner, other))
-        assert costs.spend_summary(other)["today"]["runs"] == 1
+        assert limits.spend_summary(other)["today"]["runs"] == 1
     finally:
         other.close()
 
@@ -384,7 +386,7 @@ def test_estimate_route_carries_the_cached_balance(emu, runner, monkeypatch, tmp
     monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)  # ComfyUI's ledger path needs ComfyUI
     status, reply = routes.estimate_for(body, str(tmp_path))
     assert status == 200 and reply["balance"] is None, reply  # nothing read yet
-    asyncio.run(B.CACHE.get(costs.default_endpoint(), lambda: _balance(runner)))
+    asyncio.run(B.CACHE.get(public_base_url(), lambda: _balance(runner)))
     before = account_requests(emu)
     status, reply = routes.estimate_for(body, str(tmp_path))
     assert reply["balance"]["balance"] == emu_account.DEFAULT_BALANCE and account_requests(emu) == before
