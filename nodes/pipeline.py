@@ -17,6 +17,7 @@ nodes/layouts.py, nodes/preflight.py, the spending limit in nodes/limits.py) →
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -316,14 +317,15 @@ async def recover_local(task_uuid: str, opts: JobOptions) -> Optional[JobResult]
     return await reuse(entry, opts)
 
 
-async def settle_in_background(client, task_uuid: str, opts: JobOptions) -> Optional[JobResult]:
+async def settle_in_background(client, task_uuid: str, opts: JobOptions, *,
+                               settle_after: Optional[float] = None) -> Optional[JobResult]:
     """Follow to its end a task whose submit POST was on its way when its run stopped (cancelled, interrupted):
     its ledger row stays `submitting` with `resubmit.UNSETTLED` as its error. Polls the taskUUID: when Runware
     has the task, waits for it, downloads it into `opts.output_dir` and records it `finished` (returns the
-    result); when Runware never got it, settles the row `lost` (nothing charged) and returns None. Never
-    sends anything. For the comfy layer to run as a background task, with opts that carry no cancel check
-    of the stopped run (and the ledger). Errors other than "never received" are raised (the row stays
-    resumable: the next run of the request, or Recover, follows it)."""
+    result); when Runware still does not know it `settle_after` seconds from now (default: the client's read
+    timeout, the longest a POST could still arrive), settles the row `lost` (nothing charged) and returns
+    None. Never sends anything. For the comfy layer to run as a background task, with opts that carry no
+    cancel check of the stopped run (and the ledger). Other errors are raised; the row stays resumable."""
     ledger = opts.ledger
     entry = ledger.get(task_uuid) if ledger is not None else None
     if entry is not None and entry.status not in ACTIVE:
@@ -334,11 +336,18 @@ async def settle_in_background(client, task_uuid: str, opts: JobOptions) -> Opti
     if entry is not None and entry.reusable():
         return await reuse(entry, opts)
     job = Job(ledger, task_uuid, list(entry.notices) if entry is not None else [])
-    try:
-        return await _finish(client, job, entry.model if entry is not None else "", opts, origin="recovered",
-                             acknowledged=entry is not None and entry.status != SUBMITTING)
-    except E.RunwareSubmissionLost:
-        return None
+    acknowledged = entry is not None and entry.status != SUBMITTING
+    timeout = getattr(client, "timeout", None)
+    end = time.monotonic() + (settle_after if settle_after is not None else (getattr(timeout, "read", None) or 60.0))
+    while True:
+        try:
+            return await _finish(client, job, entry.model if entry is not None else "", opts, origin="recovered",
+                                 acknowledged=acknowledged, resend_on_lost=True)
+        except E.RunwareSubmissionLost as lost:
+            if time.monotonic() >= end:
+                job.lost(f"Runware never received it (checked after the run stopped): {lost}")
+                return None
+        await asyncio.sleep(1.0)
 
 
 async def recover(client, task_uuid: str, opts: JobOptions, model: str = "") -> JobResult:
