@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
+import threading
 import time
 from typing import Any, Callable, Optional, TypeVar
 
@@ -36,9 +37,29 @@ T = TypeVar("T")
 
 
 async def off_loop(fn: Callable[[], T], cancel_check: Optional[Callable[[], bool]] = None) -> T:
-    """`fn()` (a ledger call) in a worker thread, raced with `cancel_check` (RunwareInterrupted, nothing sent)."""
+    """`fn()` (a ledger call) in a daemon thread, raced with `cancel_check` (RunwareInterrupted, nothing sent)
+    and with asyncio cancellation. A daemon thread rather than the loop's executor: a write stuck on a locked
+    ledger (SQLite waits up to 30 s) must not hold up the end of the run or of the process either."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future = loop.create_future()
+
+    def settle(result: Any, exc: Optional[BaseException]) -> None:
+        if not fut.done():
+            fut.set_exception(exc) if exc is not None else fut.set_result(result)
+
+    def work() -> None:
+        try:
+            result, exc = fn(), None
+        except BaseException as caught:  # noqa: BLE001 - handed to the awaiting coroutine
+            result, exc = None, caught
+        try:
+            loop.call_soon_threadsafe(settle, result, exc)
+        except RuntimeError:  # the loop is gone: nobody waits for it any more
+            pass
+
+    threading.Thread(target=work, name="pixverse-ledger", daemon=True).start()
     waiter = Waiter(None, math.inf, cancel_check, 0.2, submitted=False)
-    return await waiter.guard(lambda: asyncio.to_thread(fn))
+    return await waiter.guard(lambda: fut)
 
 
 def _wait_timeout(blockers: list[str]) -> E.RunwareTimeoutError:

@@ -225,6 +225,11 @@ def spend_summary(ledger, now: Optional[float] = None, spec: Optional[Capability
     spec = spec or load_spec()
     now = time.time() if now is None else now
     today, month = day_start(now), month_start(now)
+    if ledger is not None:
+        try:
+            ledger.release_dead_claims()  # a killed run's `preparing` row was never sent: it counts nothing
+        except Exception:  # noqa: BLE001 - a read-only or locked ledger: the figures are still read
+            pass
     rows = ledger.charges_since(month) if ledger is not None else []
 
     def label(air: str) -> str:

@@ -966,3 +966,23 @@ def test_a_take_with_a_bad_input_breaks_the_group(emu, runner):
     assert video_submissions(emu) == 0 and runner.ledger.entries() == []
     fault_matrix.record("count 3, one take with a bad image", "all 3 stop before any upload", 0, 0.0)
 
+
+
+def test_a_locked_ledger_does_not_hide_a_cancel(emu, runner):
+    """Another program holds the ledger locked before the claim (SQLite waits up to 30 s per write): the claim
+    runs off the event loop, so a cancel at 1 s ends the run at once; nothing is sent, nothing stays reserved."""
+    holder = _lock_ledger(runner.ledger_path)
+    t0 = time.monotonic()
+    try:
+        out = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 1.0)
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    assert isinstance(out.error, E.RunwareInterrupted), out.text
+    assert out.seconds < 2.5, f"the cancel was seen {out.seconds - 1:.2f} s late"
+    assert "nothing was sent or charged" in out.text
+    assert wait_until(lambda: runner.ledger.release_dead_claims() >= 0 and
+                      all(e.status == L.ABANDONED for e in runner.ledger.entries()), 35)
+    assert video_submissions(emu) == 0 and runner.ledger.spent_since(0) == 0
+    fault_matrix.record("ledger locked before the claim; cancel at 1 s", "Interrupted at once (claim off the "
+                        "event loop); nothing sent", 0, out.seconds)
