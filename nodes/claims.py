@@ -132,6 +132,7 @@ class ClaimGroup:
         for _, fut in self._waiting:
             if not fut.done():
                 fut.set_exception(self._failure())
+                fut.exception()  # marked retrieved: a take that stopped itself never reads its own
         self._waiting.clear()
 
     def _failure(self) -> BaseException:

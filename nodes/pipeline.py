@@ -317,6 +317,12 @@ async def recover_local(task_uuid: str, opts: JobOptions) -> Optional[JobResult]
     return await reuse(entry, opts)
 
 
+def unsettled_tasks(ledger) -> list[str]:
+    """TaskUUIDs whose run stopped while their submit POST was on its way (cancel, interrupt, CancelledError)
+    and that nobody follows now: give each to `settle_in_background` (e.g. after a prompt was cancelled)."""
+    return [] if ledger is None else [e.task_uuid for e in ledger.stopped_while_sending(resubmit.UNSETTLED)]
+
+
 async def settle_in_background(client, task_uuid: str, opts: JobOptions, *,
                                settle_after: Optional[float] = None) -> Optional[JobResult]:
     """Follow to its end a task whose submit POST was on its way when its run stopped (cancelled, interrupted):

@@ -859,11 +859,13 @@ def test_cancel_during_a_stalled_submit_then_settled_in_the_background(emu, runn
     assert uuid in out.text and "PixVerse Recover node" in out.text and "may have it" in out.text
     entry = runner.entry(uuid)
     assert entry.status == L.SUBMITTING and "settle_in_background" in (entry.error or "")
+    assert pipeline.unsettled_tasks(runner.ledger) == [uuid]  # what the comfy layer hands to the settle function
     settled = runner.attempt(lambda client, opts: pipeline.settle_in_background(client, uuid, opts,
                                                                                 settle_after=10))
     assert settled.error is None, settled.text
     assert_video(settled.result)
     assert runner.entry(uuid).status == L.FINISHED and video_submissions(emu) == 1
+    assert pipeline.unsettled_tasks(runner.ledger) == []
     fault_matrix.record("cancel 1 s into a 4 s stalled submit POST", "Interrupted < 1.5 s naming the task; "
                         "settled in the background → video", video_submissions(emu), out.seconds + settled.seconds)
 
@@ -986,3 +988,21 @@ def test_a_locked_ledger_does_not_hide_a_cancel(emu, runner):
     assert video_submissions(emu) == 0 and runner.ledger.spent_since(0) == 0
     fault_matrix.record("ledger locked before the claim; cancel at 1 s", "Interrupted at once (claim off the "
                         "event loop); nothing sent", 0, out.seconds)
+
+
+def test_cancel_during_a_submit_runware_never_took_is_settled_lost(emu, runner):
+    """The stalled submit ends in a refusal Runware never processed: the settle function polls it over its
+    window, finds nothing, and settles the row `lost` (nothing charged), never sending it again."""
+    emu.inject("slow", delay=2, on="submit")
+    emu.inject("http_status", status=500, on="submit")
+    t0 = time.monotonic()
+    out = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 0.5)
+    assert isinstance(out.error, E.RunwareInterrupted) and out.seconds < 2.0, (out.seconds, out.text)
+    uuid = out.error.task_uuid
+    t1 = time.monotonic()
+    assert asyncio.run(runner._go(lambda client, opts: pipeline.settle_in_background(client, uuid, opts,
+                                                                                     settle_after=3), {}, {})) is None
+    assert runner.entry(uuid).status == L.LOST and video_submissions(emu) == 0
+    assert emu.stats()["video_submit_attempts"] == 1  # never sent again
+    fault_matrix.record("cancel during a submit POST Runware refused", "Interrupted at once; settled in the "
+                        "background: row lost, nothing sent again", 0, out.seconds + time.monotonic() - t1)
