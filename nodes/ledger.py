@@ -39,7 +39,7 @@ import socket
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
@@ -60,6 +60,9 @@ _ADDED_COLUMNS = (("reserved", "REAL"), ("prompt_id", "TEXT"), ("cost_class", "T
 # A row may stay `preparing`/`submitting` this long while the process that claimed it is alive
 # (uploads and a rate-limited submit with its retries); after that it is treated as abandoned.
 OWNER_STALE_SECONDS = 15 * 60
+# How long a write after the submit (Job: submitted, succeeded, finished, notes) waits for a locked ledger
+# before it is given up (and said): it runs on the job's event loop, where a cancel must be seen.
+BRIEF_WAIT_SECONDS = 2.0
 
 # Statuses, in the order a task goes through them.
 PREPARING = "preparing"    # claimed; inputs being uploaded; nothing sent yet
@@ -255,8 +258,10 @@ class Job:
     def _write(self, what: Callable[..., Any], *args: Any, tell: bool = False, **kw: Any) -> bool:
         if self.ledger is None:
             return False
+        brief = getattr(self.ledger, "brief", None)
         try:
-            return what(*args, **kw) is not False  # False: the row was not in a state this step moves from
+            with brief() if brief is not None else nullcontext():
+                return what(*args, **kw) is not False  # False: the row was not in a state this step moves from
         except (sqlite3.Error, OSError) as exc:
             text = (f"the job ledger {self.ledger.path} could not be updated ({type(exc).__name__}: {exc}); "
                     f"task {self.task_uuid} is not recorded as finished there, so the next run of this job "
@@ -312,6 +317,7 @@ class Ledger:
     def __init__(self, path: os.PathLike | str, *, timeout: float = 30.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout = timeout
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
                                      check_same_thread=False)
@@ -357,6 +363,18 @@ class Ledger:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    @contextmanager
+    def brief(self, seconds: float = BRIEF_WAIT_SECONDS) -> Iterator[None]:
+        """Statements inside wait at most `seconds` (not the ledger's timeout) for a lock another program
+        holds: for the writes after the submit, which may fail (`Job`) but must not hold up the event loop."""
+        with self._lock:
+            wait = min(seconds, self._timeout)
+            self._conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            try:
+                yield
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
 
     # -- jobs -----------------------------------------------------------------------------------
 

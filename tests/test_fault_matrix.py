@@ -1006,3 +1006,22 @@ def test_cancel_during_a_submit_runware_never_took_is_settled_lost(emu, runner):
     assert emu.stats()["video_submit_attempts"] == 1  # never sent again
     fault_matrix.record("cancel during a submit POST Runware refused", "Interrupted at once; settled in the "
                         "background: row lost, nothing sent again", 0, out.seconds + time.monotonic() - t1)
+
+
+def test_a_ledger_locked_after_the_submit_holds_the_loop_briefly(emu, runner):
+    """The ledger (default 30 s timeout) is locked by another program while the job runs: each write after the
+    submit waits at most 2 s (Ledger.brief), so the video is delivered in seconds, not minutes, with a notice."""
+    holder = []
+    try:
+        out = runner.attempt(on_progress=_on_phase("processing",
+                                                   lambda: holder.append(_lock_ledger(runner.ledger_path))))
+    finally:
+        for proc in holder:
+            proc.stdin.close()
+            proc.wait(10)
+    assert holder and out.error is None, out.text
+    assert out.seconds < 10, out.seconds
+    assert any("could not be updated" in n for n in out.result.notices), out.result.notices
+    assert video_submissions(emu) == 1
+    fault_matrix.record("ledger (30 s timeout) locked while the job runs", "video in seconds: each later write "
+                        "waits ≤ 2 s, then a notice", video_submissions(emu), out.seconds)
