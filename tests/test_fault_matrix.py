@@ -1025,3 +1025,41 @@ def test_a_ledger_locked_after_the_submit_holds_the_loop_briefly(emu, runner):
     assert video_submissions(emu) == 1
     fault_matrix.record("ledger (30 s timeout) locked while the job runs", "video in seconds: each later write "
                         "waits ≤ 2 s, then a notice", video_submissions(emu), out.seconds)
+
+
+def test_takes_of_unknown_cost_under_a_limit_are_refused_together(emu, runner):
+    """count 3 of a run whose cost nobody knows yet, under a limit: only one run of unknown cost may be under
+    way, so the three cannot start together: all refused with what to do, before any upload."""
+    group = pipeline.ClaimGroup(3)
+    jobs = [_t2v(prompt="unknown takes", seed=60 + i) for i in range(3)]
+    results = _many(runner, jobs, claim_group=group,
+                    budget=limits.BudgetPolicy(daily_limit=5.0, daily_source="env", allow_unknown=True))
+    assert all(isinstance(r, E.PixVerseBudgetError) for r in results), results
+    assert "Run it once with count 1" in str(results[0])
+    assert emu.stats()["video_submit_attempts"] == 0 and runner.ledger.entries() == []
+    fault_matrix.record("count 3 of unknown cost under a limit", "all 3 refused (run once with count 1 first)",
+                        0, 0.0)
+
+
+def test_takes_wait_with_the_others_for_a_run_of_unknown_cost(emu, runner):
+    """A run of unknown cost is under way when 2 takes of a known-cost run arrive: the group waits for its cost,
+    then both are claimed together (limit fits all three)."""
+    runner.run(_t2v(prompt="history of known"))  # t2v of this kind: $0.20 known
+    emu.job_seconds = 1.5
+    policy = limits.BudgetPolicy(daily_limit=5.0, daily_source="env", allow_unknown=True)
+    group = pipeline.ClaimGroup(2)
+    said: list[str] = []
+
+    async def go():
+        async with runner.client() as client:
+            unknown = asyncio.ensure_future(pipeline.image_to_video(client, choices(prompt="unknown i2v"),
+                                                                    frame(400), None, runner.opts(budget=policy)))
+            await asyncio.sleep(0.5)
+            takes = [pipeline.text_to_video(client, choices(prompt="known takes", seed=70 + i),
+                                            runner.opts(budget=policy, claim_group=group,
+                                                        on_progress=lambda p: said.append(p.message)))
+                     for i in range(2)]
+            return await asyncio.gather(unknown, *takes, return_exceptions=True)
+    results = asyncio.run(go())
+    assert all(isinstance(r, pipeline.JobResult) for r in results), results
+    assert limits.WAIT_TEXT in said and video_submissions(emu) == 4
