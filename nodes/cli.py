@@ -145,7 +145,14 @@ def _choices(args) -> GenerationChoices:
         seed=args.seed, settings=settings)
 
 
+# taskUUIDs whose submit went out in this command (reported from the "submitting" phase on): only then may
+# an error say that a task submitted above is not lost.
+_SENT: list[str] = []
+
+
 def _progress(event) -> None:
+    if event.task_uuid and event.phase != "uploading" and event.task_uuid not in _SENT:
+        _SENT.append(event.task_uuid)
     uuid = f" [{event.task_uuid}]" if event.task_uuid else ""
     print(f"  {event.message}{uuid}", file=sys.stderr, flush=True)
 
@@ -273,6 +280,15 @@ def _print_spend(args) -> int:
     return 0
 
 
+def _after_unexpected() -> str:
+    """What an unexpected error means for the bill: a task was submitted (then it is not lost), or none was."""
+    if not _SENT:
+        return "No task was submitted to Runware by this command, so nothing was charged"
+    uuid = _SENT[-1]
+    return (f"Task {uuid} submitted above is not lost: `python -m nodes recover {uuid}` fetches it, and the same "
+            f"command again resumes it from the ledger")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "options":
@@ -310,9 +326,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 2
         except Exception as exc:  # noqa: BLE001 - never a traceback for the user; the log has the details
             logging.getLogger("pixverse").debug("unexpected error", exc_info=True)
-            print(f"error: unexpected {type(exc).__name__}: {redact_text(str(exc))}. A task submitted above "
-                  "(its taskUUID is printed there) is not lost: `python -m nodes recover <taskUUID>` fetches it, "
-                  "and the same command again resumes it from the ledger", file=sys.stderr)
+            print(f"error: unexpected {type(exc).__name__}: {redact_text(str(exc))}. {_after_unexpected()}",
+                  file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print("interrupted: a submitted task may still finish; the same command again resumes it from "

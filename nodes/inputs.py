@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from . import preflight
-from .errors import MediaError
+from .errors import MediaError, RunwareInterrupted
 from .media import encode_frames_mp4, encode_image_for_upload, encode_wav, probe_video, reencode_to_fit
 from .spec import CapabilitySpec
 
@@ -138,11 +138,14 @@ async def upload_inputs(client, uploads: Sequence[UploadInput], opts,
             refs[up.ref] = known
             cached.append(up)
             continue
+        if opts.cancel_check is not None and opts.cancel_check():  # nothing more goes out after a cancel
+            raise RunwareInterrupted(f"Cancelled before {up.parameter} was uploaded; no task was sent, nothing "
+                                     f"was charged")
         opts.report("uploading", f"uploading {up.parameter}")
-        if up.kind == "image":
-            uploaded = await client.upload_image(up.data, up.mime)
+        if up.kind == "image":  # the request is raced with the cancel check (seen within 0.2 s)
+            uploaded = await client.upload_image(up.data, up.mime, cancel_check=opts.cancel_check)
         else:
-            uploaded = await client.upload_media(up.data)
+            uploaded = await client.upload_media(up.data, cancel_check=opts.cancel_check)
         if ledger is not None:
             ledger.remember_upload(endpoint, up.kind, up.sha256, uploaded.uuid, uploaded.url, len(up.data))
         refs[up.ref] = uploaded.uuid

@@ -39,10 +39,10 @@ import socket
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 log = logging.getLogger("pixverse")
 
@@ -60,6 +60,9 @@ _ADDED_COLUMNS = (("reserved", "REAL"), ("prompt_id", "TEXT"), ("cost_class", "T
 # A row may stay `preparing`/`submitting` this long while the process that claimed it is alive
 # (uploads and a rate-limited submit with its retries); after that it is treated as abandoned.
 OWNER_STALE_SECONDS = 15 * 60
+# How long a write after the submit (Job: submitted, succeeded, finished, notes) waits for a locked ledger
+# before it is given up (and said): it runs on the job's event loop, where a cancel must be seen.
+BRIEF_WAIT_SECONDS = 2.0
 
 # Statuses, in the order a task goes through them.
 PREPARING = "preparing"    # claimed; inputs being uploaded; nothing sent yet
@@ -72,6 +75,7 @@ LOST = "lost"              # Runware does not know the taskUUID (never received,
 REFUSED = "refused"        # Runware refused the submit (nothing charged)
 ABANDONED = "abandoned"    # the run stopped before submitting (nothing sent)
 ACTIVE = (PREPARING, SUBMITTING, SUBMITTED, SUCCEEDED, FINISHED)
+_IN_FLIGHT = (PREPARING, SUBMITTING, SUBMITTED, SUCCEEDED)
 _RANK = {PREPARING: 0, SUBMITTING: 1, SUBMITTED: 2, SUCCEEDED: 3, FINISHED: 4}
 # A row a real endpoint billed: not one of an endpoint that said in its replies that it bills nothing
 # (a dry run against the local emulator; nodes/balance.py).
@@ -260,8 +264,10 @@ class Job:
     def _write(self, what: Callable[..., Any], *args: Any, tell: bool = False, **kw: Any) -> bool:
         if self.ledger is None:
             return False
+        brief = getattr(self.ledger, "brief", None)
         try:
-            return what(*args, **kw) is not False  # False: the row was not in a state this step moves from
+            with brief() if brief is not None else nullcontext():
+                return what(*args, **kw) is not False  # False: the row was not in a state this step moves from
         except (sqlite3.Error, OSError) as exc:
             text = (f"the job ledger {self.ledger.path} could not be updated ({type(exc).__name__}: {exc}); "
                     f"task {self.task_uuid} is not recorded as finished there, so the next run of this job "
@@ -317,6 +323,7 @@ class Ledger:
     def __init__(self, path: os.PathLike | str, *, timeout: float = 30.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout = timeout
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
                                      check_same_thread=False)
@@ -363,6 +370,18 @@ class Ledger:
                 raise
             self._conn.execute("COMMIT")
 
+    @contextmanager
+    def brief(self, seconds: float = BRIEF_WAIT_SECONDS) -> Iterator[None]:
+        """Statements inside wait at most `seconds` (not the ledger's timeout) for a lock another program
+        holds: for the writes after the submit, which may fail (`Job`) but must not hold up the event loop."""
+        with self._lock:
+            wait = min(seconds, self._timeout)
+            self._conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            try:
+                yield
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+
     # -- jobs -----------------------------------------------------------------------------------
 
     def get(self, task_uuid: str) -> Optional[Entry]:
@@ -395,28 +414,45 @@ class Ledger:
         an existing row is followed); returns extra columns for it (reserved, prompt_id, cost_class) or
         raises to insert nothing (the spending limit, nodes/limits.py: concurrent claims are serialized
         by BEGIN IMMEDIATE, so each sees the reservations of the ones before it)."""
-        now = time.time()
         with self._tx():
-            if not fresh:
-                row = self._conn.execute(
-                    f"SELECT * FROM jobs WHERE endpoint = ? AND fingerprint = ? AND status IN "
-                    f"({','.join('?' * len(ACTIVE))}) ORDER BY created_at DESC LIMIT 1",
-                    (endpoint, fingerprint, *ACTIVE)).fetchone()
-                if row is not None:
-                    return Claim(Entry.from_row(row), new=False)
-            extra = guard(self) if guard is not None else {}
-            unknown = set(extra) - {name for name, _ in _ADDED_COLUMNS}
-            if unknown:
-                raise ValueError(f"not claimable: {sorted(unknown)}")
-            self._conn.execute(
-                "INSERT INTO jobs (task_uuid, fingerprint, endpoint, model, status, request, inputs, "
-                "notices, owner, created_at, updated_at" + "".join(f", {k}" for k in extra) + ") VALUES "
-                "(?,?,?,?,?,?,?,?,?,?,?" + ",?" * len(extra) + ")",
-                (task_uuid, fingerprint, endpoint, model, PREPARING,
-                 canonical_json(request) if request is not None else None,
-                 json.dumps(inputs or {}, sort_keys=True), json.dumps(list(notices)), _owner(), now, now,
-                 *extra.values()))
-        return Claim(self.get(task_uuid), new=True)
+            claim = self._claim_in_tx(fingerprint=fingerprint, endpoint=endpoint, task_uuid=task_uuid, model=model,
+                                      request=request, inputs=inputs, notices=notices, fresh=fresh, guard=guard)
+        return claim if not claim.new else Claim(self.get(task_uuid), new=True)
+
+    def claim_many(self, claims: Sequence[dict]) -> list[Claim]:
+        """All of `claims` (each the keyword arguments of `claim`) in ONE transaction: all or none.
+
+        Each guard runs after the rows claimed before it in the list are in, so the spending limit sees
+        them all (a group of takes, nodes/pipeline.py `ClaimGroup`); when one raises, nothing is inserted."""
+        with self._tx():
+            made = [self._claim_in_tx(**kw) for kw in claims]
+        return [Claim(self.get(c.entry.task_uuid), new=True) if c.new else c for c in made]
+
+    def _claim_in_tx(self, *, fingerprint: str, endpoint: str, task_uuid: str, model: str = "",
+                     request: Optional[dict] = None, inputs: Optional[dict] = None,
+                     notices: Iterable[str] = (), fresh: bool = False,
+                     guard: Optional[Callable[["Ledger"], dict]] = None) -> Claim:
+        now = time.time()
+        if not fresh:
+            row = self._conn.execute(
+                f"SELECT * FROM jobs WHERE endpoint = ? AND fingerprint = ? AND status IN "
+                f"({','.join('?' * len(ACTIVE))}) ORDER BY created_at DESC LIMIT 1",
+                (endpoint, fingerprint, *ACTIVE)).fetchone()
+            if row is not None:
+                return Claim(Entry.from_row(row), new=False)
+        extra = guard(self) if guard is not None else {}
+        unknown = set(extra) - {name for name, _ in _ADDED_COLUMNS}
+        if unknown:
+            raise ValueError(f"not claimable: {sorted(unknown)}")
+        self._conn.execute(
+            "INSERT INTO jobs (task_uuid, fingerprint, endpoint, model, status, request, inputs, "
+            "notices, owner, created_at, updated_at" + "".join(f", {k}" for k in extra) + ") VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?" + ",?" * len(extra) + ")",
+            (task_uuid, fingerprint, endpoint, model, PREPARING,
+             canonical_json(request) if request is not None else None,
+             json.dumps(inputs or {}, sort_keys=True), json.dumps(list(notices)), _owner(), now, now,
+             *extra.values()))
+        return Claim(Entry(task_uuid=task_uuid, status=PREPARING), new=True)
 
     # -- money (the figures nodes/pricing.py and nodes/limits.py work from) ----------------------
 
@@ -449,6 +485,49 @@ class Ledger:
             rows = self._conn.execute(f"SELECT model, created_at, cost, ({_CHARGED}) AS charged FROM jobs "
                                       f"WHERE created_at >= ? AND ({_CHARGED}) > 0", (since,)).fetchall()
         return [dict(r) for r in rows]
+
+    def unaccounted(self, since: float, prompt_id: Optional[str] = None) -> list[Entry]:
+        """Rows under way that a spending limit has not accounted for: claimed since `since` (of one queued
+        prompt, if given) with no reservation (their cost was unknown) and no recorded cost yet, whose run is
+        alive (a dead run's row will never learn its cost here). Read inside a claim's transaction too."""
+        sql = (f"SELECT * FROM jobs WHERE created_at >= ? AND cost IS NULL AND reserved IS NULL AND status IN "
+               f"({','.join('?' * len(_IN_FLIGHT))})")
+        params: list[Any] = [since, *_IN_FLIGHT]
+        if prompt_id is not None:
+            sql += " AND prompt_id = ?"
+            params.append(prompt_id)
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        now = time.time()
+        return [e for e in map(Entry.from_row, rows) if e.owner_alive(now)]
+
+    def stopped_while_sending(self, error: str) -> list[Entry]:
+        """Rows left `submitting` with `error` (nodes/resubmit.py UNSETTLED: the run stopped while the submit
+        POST was on its way) whose run has ended: they wait to be polled to their end."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM jobs WHERE status = ? AND error = ? ORDER BY created_at",
+                                      (SUBMITTING, error)).fetchall()
+        return [e for e in map(Entry.from_row, rows) if not e.owner_alive()]
+
+    def release_dead_claims(self) -> int:
+        """Settle `abandoned` the `preparing` rows whose run is gone (a killed process, a coroutine that ended
+        without settling): nothing of them was ever sent, so their reservations stop counting. Runs in the
+        caller's transaction when there is one (a claim's guard), else in its own."""
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM jobs WHERE status = ?", (PREPARING,)).fetchall()
+            dead = [e.task_uuid for e in map(Entry.from_row, rows) if not e.owner_alive()]
+            if not dead:
+                return 0
+            sql = (f"UPDATE jobs SET status = ?, error = ?, updated_at = ? WHERE status = ? AND task_uuid IN "
+                   f"({','.join('?' * len(dead))})")
+            params = (ABANDONED, "the run that claimed it ended before submitting; nothing was sent",
+                      time.time(), PREPARING, *dead)
+            if self._conn.in_transaction:
+                self._conn.execute(sql, params)
+            else:
+                with self._tx():
+                    self._conn.execute(sql, params)
+        return len(dead)
 
     def adopt(self, task_uuid: str, *, endpoint: str = "", model: str = "") -> Entry:
         """A row for a taskUUID this ledger has not seen (recovering a task from elsewhere)."""

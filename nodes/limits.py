@@ -8,7 +8,11 @@
   row keeps the expected cost as its reservation, so two prompts at once cannot pass the limit
   together; the real cost replaces the reservation when Runware reports it, and a run that ends
   without a charge (refused, abandoned, failed, lost) counts nothing. A run of unknown cost is refused
-  under a limit unless RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1 or the setting allows it.
+  under a limit unless RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1 or the setting allows it; when allowed, it
+  reserves nothing, so under a limit no other run starts beside it: a claim that finds such a run under
+  way raises `MustWait` in the transaction and the pipeline waits until its cost is recorded, then checks
+  again with that cost (`Ledger.unaccounted`). A `preparing` row of a run that is gone (killed) never
+  went out and is settled `abandoned` before the check (`Ledger.release_dead_claims`).
 - **Spent** (`spend_summary`): today and this month (local time), per model, from the ledger.
 
 Money counted (`Ledger.spent_since`): a row's recorded cost; for a row still under way (preparing …
@@ -35,6 +39,18 @@ SETTING_PROMPT_LIMIT = "Runware.PixVerse.PromptLimit"
 SETTING_ALLOW_UNKNOWN = "Runware.PixVerse.AllowUnknownCost"
 SETTING_PATH = "Settings → Runware → Spending"
 _EPS = 1e-9
+WAIT_TEXT = "waiting: another run of unknown cost is under way; the spending limit counts it first"
+
+
+class MustWait(Exception):
+    """Raised by the claim guard: under an active limit, a run the limit has not accounted for yet (its cost
+    was unknown and is not recorded yet) is under way, so this one may not start beside it. Nothing is
+    inserted; the caller waits (about a second, cancellable) and claims again, then is checked with the cost
+    the ledger has learnt meanwhile. `blockers`: the taskUUIDs of those runs."""
+
+    def __init__(self, blockers: Sequence[str]):
+        super().__init__(WAIT_TEXT)
+        self.blockers = list(blockers)
 
 
 def _limit(value: Any, name: str) -> Optional[float]:
@@ -127,6 +143,10 @@ def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional
     transaction (see `budget_guard`), so the spending it reads cannot change before the row is in."""
     if not policy.active:
         return
+    ledger.release_dead_claims()  # a killed run's `preparing` row was never sent: it reserves nothing
+    blockers = _unaccounted(ledger, policy, now)
+    if blockers:
+        raise MustWait(blockers)
     cost = expected.cost or 0.0
     how = f" ({expected.basis})" if expected.cost is not None else " (unknown; allowed by your setting)"
     checks = []
@@ -159,6 +179,15 @@ def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional
                 spent=spent, limit=limit, expected=expected.cost, scope=kind)
 
 
+def _unaccounted(ledger, policy: BudgetPolicy, now: Optional[float]) -> list[str]:
+    rows = []
+    if policy.daily_limit is not None:
+        rows += ledger.unaccounted(day_start(now))
+    if policy.prompt_limit is not None and policy.prompt_id is not None:
+        rows += ledger.unaccounted(0.0, policy.prompt_id)
+    return sorted({e.task_uuid for e in rows})
+
+
 def budget_guard(opts, built, uploads: Sequence[Any] = (), endpoint: str = "") -> Optional[Callable]:
     """The one call the pipeline makes before any upload: the claim guard for the ledger (see
     Ledger.claim) that checks the limits and reserves the expected cost in the claim's transaction.
@@ -175,10 +204,12 @@ def budget_guard(opts, built, uploads: Sequence[Any] = (), endpoint: str = "") -
         return None
     audio = next((u for u in uploads if getattr(u, "parameter", "") == "audio"), None)
     audio_seconds = getattr(audio, "seconds", None)  # lipsync with an audio clip: priced per second of it
-    expected = estimate_new(built.task, ledger=opts.ledger, endpoint=endpoint, spec=opts.spec,
-                            audio_seconds=audio_seconds)
 
     def guard(ledger) -> dict:
+        # Estimated inside the claim's transaction: a run that waited for another one's cost is checked
+        # with what the ledger learnt meanwhile.
+        expected = estimate_new(built.task, ledger=ledger, endpoint=endpoint, spec=opts.spec,
+                                audio_seconds=audio_seconds)
         if policy is not None:
             check_budget(ledger, policy, expected)
         return {"reserved": expected.cost, "prompt_id": policy.prompt_id if policy else None,
@@ -195,6 +226,11 @@ def spend_summary(ledger, now: Optional[float] = None, spec: Optional[Capability
     spec = spec or load_spec()
     now = time.time() if now is None else now
     today, month = day_start(now), month_start(now)
+    if ledger is not None:
+        try:
+            ledger.release_dead_claims()  # a killed run's `preparing` row was never sent: it counts nothing
+        except Exception:  # noqa: BLE001 - a read-only or locked ledger: the figures are still read
+            pass
     rows = ledger.charges_since(month) if ledger is not None else []
 
     def label(air: str) -> str:

@@ -17,6 +17,8 @@ nodes/layouts.py, nodes/preflight.py, the spending limit in nodes/limits.py) →
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -28,6 +30,7 @@ from . import layouts as L
 from . import preflight, resubmit
 from . import errors as E
 from .draft import PLACEHOLDER_REF  # stands in for an upload while validating
+from .claims import ClaimGroup, claim_when_allowed, off_loop  # ClaimGroup: public (a generator's count)
 from .client.http import Waiter
 from .client.models import NOT_FOUND_CODES
 from .balance import floor_guard
@@ -74,6 +77,8 @@ class JobOptions:
     layout: Optional[str] = None  # force a request layout (else RUNWARE_PIXVERSE_LAYOUT, memory, the model's)
     layout_memory: Any = None  # nodes.layouts.LayoutMemory; default: beside the ledger
     budget: Any = None  # nodes.limits.BudgetPolicy: the spending limits checked before a new task is claimed
+    # nodes.claims.ClaimGroup: this job is one of n takes claimed together, all or none (a generator's count)
+    claim_group: Any = None
 
     def report(self, phase: str, message: str, **kw: Any) -> None:
         if self.on_progress is not None:
@@ -154,6 +159,8 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
     guard = budget_guard(opts, built, uploads, endpoint_of(client, opts))
     guard = await floor_guard(client, opts, guard, endpoint_of(client, opts))  # the balance floor, if one is set
     if opts.ledger is None:
+        if opts.claim_group is not None:
+            opts.claim_group.arrive_without_claim()
         preflight.check_destination(opts.output_dir, built)
         refs, _ = await upload_inputs(client, uploads, opts, endpoint_of(client, opts))
         task = with_refs(built.task, refs)
@@ -172,23 +179,37 @@ async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: 
     deadline_at = time.monotonic() + opts.deadline_s
     fresh, retry_uploads, task_uuid = opts.fresh, True, built.task_uuid
     for _ in range(4):
-        with preflight.ledger_usable(ledger):
-            claim = ledger.claim(fingerprint=fp, endpoint=endpoint, task_uuid=task_uuid, model=built.model.air,
-                                 request=request, inputs={u.parameter: u.sha256 for u in uploads},
-                                 notices=notices, fresh=fresh, guard=guard)
-        fresh, task_uuid = False, str(uuid.uuid4())
-        if not claim.new:
-            result = await _follow(client, claim.entry, opts, notices, deadline_at)
-            if result is not None:
-                return result
-            continue  # that task is gone (lost, failed meanwhile): claim again for a new one
-        with working_on(claim.entry.task_uuid):
-            try:
-                return await _submit_claimed(client, built, claim.entry.task_uuid, uploads, opts, notices,
-                                             endpoint, retry_uploads, deadline_at)
-            except _StaleUploads:
-                retry_uploads = False
+        kw = dict(fingerprint=fp, endpoint=endpoint, task_uuid=task_uuid, model=built.model.air, request=request,
+                  inputs={u.parameter: u.sha256 for u in uploads}, notices=notices, fresh=fresh, guard=guard)
+        with working_on(task_uuid):  # from before the claim: our `preparing` row is never taken for a dead one
+            claim = await _claim(ledger, kw, opts, deadline_at)
+            fresh, task_uuid = False, str(uuid.uuid4())
+            if claim.new:
+                try:
+                    return await _submit_claimed(client, built, claim.entry.task_uuid, uploads, opts, notices,
+                                                 endpoint, retry_uploads, deadline_at)
+                except _StaleUploads:
+                    retry_uploads = False
+                    continue
+        result = await _follow(client, claim.entry, opts, notices, deadline_at)
+        if result is not None:
+            return result
+        # that task is gone (lost, failed meanwhile): claim again for a new one
     raise E.PixVerseError("The job ledger kept changing under this run; run it again")
+
+
+async def _claim(ledger, kw: dict, opts: JobOptions, deadline_at: float):
+    """The claim, with the other takes of this job's group when it has one, off the event loop; waits while
+    the spending limit says another run of unknown cost must be counted first (nodes/claims.py)."""
+    if opts.claim_group is not None:
+        return await opts.claim_group.claim(ledger, kw, opts, deadline_at)
+    return await claim_when_allowed(ledger, lambda: ledger.claim(**kw), opts, deadline_at)
+
+
+def _stop_if_cancelled(opts: JobOptions, task_uuid: str) -> None:
+    if opts.cancel_check is not None and opts.cancel_check():
+        raise E.RunwareInterrupted("Cancelled before anything was sent to Runware for this task; nothing was "
+                                   "charged", task_uuid=task_uuid)
 
 
 async def _submit_claimed(client, built: BuiltTask, task_uuid: str, uploads: list[UploadInput],
@@ -198,11 +219,14 @@ async def _submit_claimed(client, built: BuiltTask, task_uuid: str, uploads: lis
     job = Job(ledger, task_uuid, notices)
     try:
         preflight.check_destination(opts.output_dir, built)
-        refs, cached = await upload_inputs(client, uploads, opts, endpoint)
+        _stop_if_cancelled(opts, task_uuid)
+        refs, cached = await upload_inputs(client, uploads, opts, endpoint)  # checks cancel before each
+        _stop_if_cancelled(opts, task_uuid)
         task = {**with_refs(built.task, refs), "taskUUID": task_uuid}
         with preflight.ledger_usable(ledger):
-            job.submitting()  # on disk before the POST: a restart polls, never resends
-    except BaseException as exc:
+            await off_loop(job.submitting, opts.cancel_check)  # on disk before the POST: a restart polls
+        _stop_if_cancelled(opts, task_uuid)
+    except BaseException as exc:  # cancel, interrupt, a failure: nothing was sent, the reservation goes
         job.abandoned(f"stopped before submitting: {type(exc).__name__}: {exc}")
         raise
     opts.report("submitting", f"submitting {built.model.name} task", task_uuid=task_uuid)
@@ -234,7 +258,7 @@ async def _send(client, task: dict, job: Job, model: str, opts: JobOptions, dead
         sent = await sender.send()
         try:
             return await _finish(client, job, model, opts, acknowledged=sent.acknowledged,
-                                 deadline_at=deadline_at, resend_on_lost=sent.may_resend)
+                                 deadline_at=deadline_at, resend_on_lost=sent.may_resend or bool(sent.unavailable_s))
         except E.RunwareSubmissionLost as lost:
             await sender.before_resend(lost)
 
@@ -289,6 +313,45 @@ async def recover_local(task_uuid: str, opts: JobOptions) -> Optional[JobResult]
     if entry is None or not entry.reusable():
         return None
     return await reuse(entry, opts)
+
+
+def unsettled_tasks(ledger) -> list[str]:
+    """TaskUUIDs whose run stopped while their submit POST was on its way (cancel, interrupt, CancelledError)
+    and that nobody follows now: give each to `settle_in_background` (e.g. after a prompt was cancelled)."""
+    return [] if ledger is None else [e.task_uuid for e in ledger.stopped_while_sending(resubmit.UNSETTLED)]
+
+
+async def settle_in_background(client, task_uuid: str, opts: JobOptions, *,
+                               settle_after: Optional[float] = None) -> Optional[JobResult]:
+    """Follow to its end a task whose submit POST was on its way when its run stopped (cancelled, interrupted):
+    its ledger row stays `submitting` with `resubmit.UNSETTLED` as its error. Polls the taskUUID: when Runware
+    has the task, waits for it, downloads it into `opts.output_dir` and records it `finished` (returns the
+    result); when Runware still does not know it `settle_after` seconds from now (default: the client's read
+    timeout, the longest a POST could still arrive), settles the row `lost` (nothing charged) and returns
+    None. Never sends anything. For the comfy layer to run as a background task, with opts that carry no
+    cancel check of the stopped run (and the ledger). Other errors are raised; the row stays resumable."""
+    ledger = opts.ledger
+    entry = ledger.get(task_uuid) if ledger is not None else None
+    if entry is not None and entry.status not in ACTIVE:
+        return None
+    if entry is not None and entry.status == PREPARING:  # claimed, never sent
+        ledger.settle(task_uuid, ABANDONED, "the run stopped before submitting; nothing was sent")
+        return None
+    if entry is not None and entry.reusable():
+        return await reuse(entry, opts)
+    job = Job(ledger, task_uuid, list(entry.notices) if entry is not None else [])
+    acknowledged = entry is not None and entry.status != SUBMITTING
+    timeout = getattr(client, "timeout", None)
+    end = time.monotonic() + (settle_after if settle_after is not None else (getattr(timeout, "read", None) or 60.0))
+    while True:
+        try:
+            return await _finish(client, job, entry.model if entry is not None else "", opts, origin="recovered",
+                                 acknowledged=acknowledged, resend_on_lost=True)
+        except E.RunwareSubmissionLost as lost:
+            if time.monotonic() >= end:
+                job.lost(f"Runware never received it (checked after the run stopped): {lost}")
+                return None
+        await asyncio.sleep(1.0)
 
 
 async def recover(client, task_uuid: str, opts: JobOptions, model: str = "") -> JobResult:
@@ -372,6 +435,27 @@ async def _from_task_details(client, task_uuid: str, why: BaseException):
     return found
 
 
+def _one_take(run: Callable[..., Any]) -> Callable[..., Any]:
+    """A public job function that, when its JobOptions carry a `claim_group`, is one take of that group: a
+    failure before its claim (a bad input, a cancel) breaks the group, so no take is claimed or uploaded."""
+    @functools.wraps(run)
+    async def job(*args: Any, **kw: Any) -> JobResult:
+        opts = next((a for a in (*args, *kw.values()) if isinstance(a, JobOptions)), None)
+        group = getattr(opts, "claim_group", None)
+        if group is None:
+            return await run(*args, **kw)
+        token = group.join()
+        try:
+            result = await run(*args, **kw)
+        except BaseException as exc:
+            group.leave(token, exc)
+            raise
+        group.leave(token, None)
+        return result
+    return job
+
+
+@_one_take
 async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) -> JobResult:
     spec = opts.spec or load_spec()
     model = resolve_model(spec, choices.model, "text-to-video")
@@ -379,6 +463,7 @@ async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) ->
                                model, opts)
 
 
+@_one_take
 async def image_to_video(client, choices: GenerationChoices, first_frame, last_frame, opts: JobOptions) -> JobResult:
     spec = opts.spec or load_spec()
     first_size = image_size(first_frame, "first_frame")
@@ -402,6 +487,7 @@ async def image_to_video(client, choices: GenerationChoices, first_frame, last_f
     return await run_in_layout(client, build, model, opts, notes, uploads)
 
 
+@_one_take
 async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None, frames=None,
                   frames_fps: Optional[float] = None, audio=None, speech_text: Optional[str] = None,
                   voice: Optional[str] = None, model: Optional[str] = None) -> JobResult:
@@ -428,6 +514,7 @@ async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None
     return await run_in_layout(client, build, checked.model, opts, notes, uploads)
 
 
+@_one_take
 async def modify(client, choices: GenerationChoices, opts: JobOptions, *, video_path: Optional[Path] = None,
                  frames=None, frames_fps: Optional[float] = None, reference_image=None) -> JobResult:
     """A source video (a file, or frames at frames_fps) changed as the prompt says."""

@@ -32,17 +32,17 @@ from typing import Any, Optional, Sequence
 
 from . import errors as E
 from .client.http import Waiter
-from .client.models import SubmitResult
+from .client.models import SubmitResult, SubmitWatch, looks_duplicate
 from .ledger import Job
 
 log = logging.getLogger("pixverse")
 
 
-def is_duplicate(exc: BaseException) -> bool:
-    """A refusal that says this taskUUID is already known: the earlier send did arrive."""
-    code = str(getattr(exc, "code", "") or "").lower()
-    text = str(getattr(exc, "detail", "") or exc).lower()
-    return "duplicate" in code or "already" in code or "already submitted" in text or "already exists" in text
+is_duplicate = looks_duplicate  # a refusal that says this taskUUID is already known: an earlier send arrived
+
+# The ledger row's error while a submit whose POST was on the wire when the run stopped is being checked.
+UNSETTLED = ("the run stopped while the submit POST was on its way to Runware: Runware may have the task, so it "
+             "must be checked by polling its taskUUID (pipeline.settle_in_background), never sent again")
 
 
 def _default_backoff(attempt: int, _retry_after: Optional[float] = None) -> float:
@@ -55,6 +55,7 @@ class Sent:
 
     acknowledged: bool
     may_resend: bool  # unclear, and a resend is left if polling shows Runware never got it
+    unavailable_s: float = 0.0  # Runware answered 503 for this long (the whole window): no resend after it
 
 
 class Sender:
@@ -70,25 +71,57 @@ class Sender:
         self.last = Sent(acknowledged=True, may_resend=False)
 
     async def send(self) -> Sent:
-        """One submit POST. Raises `errors.SubmitRefused` when Runware refused it (no task created)."""
+        """One submit POST. Raises `errors.SubmitRefused` when Runware refused it (no task created).
+
+        Stopped (cancel, CancelledError, KeyboardInterrupt, ComfyUI's interrupt) before the POST went out:
+        the row is settled `abandoned` and the stop re-raised. Stopped while it was on the wire: the row stays
+        `submitting` with `UNSETTLED` as its error (to be polled, see pipeline.settle_in_background), and a
+        RunwareInterrupted naming the taskUUID and Recover is raised."""
         task_uuid = self.job.task_uuid
+        watch = SubmitWatch(on_unavailable=self._unavailable)
         try:
-            submitted = await self.client.submit_video(self.task, cancel_check=self.opts.cancel_check)
+            submitted = await self.client.submit_video(self.task, cancel_check=self.opts.cancel_check, watch=watch)
         except E.RunwareError as exc:
+            if isinstance(exc, E.RunwareInterrupted) and watch.maybe_received:
+                self.job.note(UNSETTLED)
+                raise
             if not (self.sent_again and is_duplicate(exc)):
                 raise E.SubmitRefused(exc) from None
             log.warning("PixVerse: task %s turned out to exist after all; following it", task_uuid)
             submitted = SubmitResult(task_uuid, acknowledged=True)
+        except BaseException as exc:
+            if watch.maybe_received:
+                self.job.note(UNSETTLED)
+            else:
+                self.job.abandoned(f"stopped before the submit went out: {type(exc).__name__}: {exc}")
+            raise
         if submitted.acknowledged:
             self.job.submitted()
         if self.uploads:
             self.job.used_uploads(self.endpoint, [(u.kind, u.sha256) for u in self.uploads])
-        self.last = Sent(submitted.acknowledged, not submitted.acknowledged and self.sent_again < self.resends)
+        self.last = Sent(submitted.acknowledged,
+                         not submitted.acknowledged and self.sent_again < self.resends and not submitted.unavailable_s,
+                         submitted.unavailable_s)
         return self.last
+
+    def _unavailable(self, n: int, delay: float) -> None:
+        self.opts.report("submitting", f"Runware unavailable, retrying ({n})", task_uuid=self.job.task_uuid)
+
+    def unavailable_error(self, lost: E.RunwareSubmissionLost) -> E.RunwareSubmissionLost:
+        """The error of a task Runware never received because it was unavailable over the whole window."""
+        window = getattr(getattr(self.client, "retry_policy", None), "unavailable_window", 0.0)
+        return E.RunwareSubmissionLost(
+            f"Runware was unavailable (HTTP 503 to every submit for {self.last.unavailable_s:.0f} s) and never "
+            f"received the task; nothing was charged. Run the job again when Runware is back (the pack kept "
+            f"trying for {window:g} s: RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW)", task_uuid=self.job.task_uuid)
 
     async def before_resend(self, lost: E.RunwareSubmissionLost) -> None:
         """Runware never created the task: note it, wait a backoff, and return to send it again.
         Re-raises `lost` when no resend is left; a deadline or cancel during the wait ends the job."""
+        if self.last.unavailable_s:
+            error = self.unavailable_error(lost)
+            self.job.lost(str(error))
+            raise error from None
         if not self.last.may_resend:
             raise lost
         task_uuid = self.job.task_uuid

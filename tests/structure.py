@@ -25,6 +25,7 @@ LAYERS = {
     "nodes.client": 2, "nodes.media": 2, "nodes.ledger": 2, "nodes.pricing": 2, "nodes.limits": 2,
     "nodes.preflight": 2, "nodes.samples": 2, "nodes.balance": 2,
     "nodes.inputs": 3, "nodes.resubmit": 3, "nodes.aftercare": 3, "nodes.delivery": 3, "nodes.pipeline": 3,
+    "nodes.claims": 3,
     "nodes.jobs": 3, "nodes.costs": 3,
     "nodes.batch": 4, "nodes.followup": 4, "nodes.cli": 4, "nodes.__main__": 5, "nodes.comfy": 5,
     "nodes.emulator": 9,

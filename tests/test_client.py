@@ -536,3 +536,14 @@ def test_usable_from_several_event_loops(emu):
     finally:
         asyncio.run(rw.aclose())
     assert emu.stats()["auth_checks"] == 2
+
+
+def test_the_unavailable_window_comes_from_the_environment(monkeypatch):
+    Policy = RetryPolicy
+    monkeypatch.delenv("RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW", raising=False)
+    assert Policy().unavailable_window == 120.0  # 2 minutes of 503s by default
+    monkeypatch.setenv("RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW", "15")
+    assert Policy().unavailable_window == 15.0
+    monkeypatch.setenv("RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW", "soon")
+    assert Policy().unavailable_window == 120.0  # not a number: the default
+    assert Policy(unavailable_window=3).unavailable_window == 3

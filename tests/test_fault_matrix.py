@@ -7,17 +7,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
+from dataclasses import replace
 
 import pytest
 
 import fault_matrix
+from jobs import FAST_RETRY, choices, frame
 from jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, run_cli, start_cli,
                   value_of, video_submissions, wait_until)
 from keysafety import SENTINEL_KEY, artifact_dir
 from nodes import errors as E
 from nodes import ledger as L
-from nodes import pipeline
+from nodes import limits, pipeline
 from nodes.ledger import fingerprint
 from nodes.tasks import build_text_to_video
 
@@ -101,7 +104,7 @@ def test_poll_5xx(emu, runner, status):
     fault_matrix.record(f"poll: HTTP {status} (twice)", "video; polls retried", video_submissions(emu), out.seconds)
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
+@pytest.mark.parametrize("status", [500, 502])  # 503 (Runware unavailable): test_runware_unavailable_*
 def test_submit_5xx_not_processed(emu, runner, status):
     """A 5xx to the submit is ambiguous: the pipeline polls over the grace period, learns Runware never
     got the task, and sends the same request (same taskUUID) again by itself: one run, one video, one
@@ -126,13 +129,13 @@ def test_submit_5xx_not_processed(emu, runner, status):
 def test_submit_5xx_every_time_bounded(emu, runner):
     """Runware keeps refusing: resent at most RetryPolicy.submit_lost_resends times, then a clear
     error (nothing charged); the ledger row says lost."""
-    emu.inject("http_status", status=503, on="submit", times=10)
+    emu.inject("http_status", status=500, on="submit", times=10)
     out = runner.attempt()
     assert isinstance(out.error, E.RunwareSubmissionLost), out.text
     assert "nothing was charged" in out.text and out.error.task_uuid in out.text
     assert emu.stats()["video_submit_attempts"] == 3 and video_submissions(emu) == 0
     assert runner.entry(out.error.task_uuid).status == L.LOST
-    fault_matrix.record("submit: HTTP 503 every time", "resent twice (bounded), then SubmissionLost; "
+    fault_matrix.record("submit: HTTP 500 every time", "resent twice (bounded), then SubmissionLost; "
                         "ledger: lost", video_submissions(emu), out.seconds)
 
 
@@ -708,3 +711,355 @@ def test_submit_5xx_but_accepted_and_hidden_is_never_billed_twice(emu, runner):
     fault_matrix.record("submit: HTTP 503 though accepted, task hidden from polls over the grace period",
                         "resent with the same taskUUID → refused as duplicate → followed → video (one task)",
                         video_submissions(emu), out.seconds)
+
+
+# -- money under concurrency, cancel, Runware unavailable (issue 17 items 1, 2, 5, 10; issue 18 count) ---
+
+def _many(runner, jobs, **opt_kw):
+    """Run `jobs` (each `job(client, opts)`) concurrently in one event loop; results or exceptions."""
+    async def go():
+        async with runner.client() as client:
+            return await asyncio.gather(*(job(client, runner.opts(**opt_kw)) for job in jobs),
+                                        return_exceptions=True)
+    return asyncio.run(go())
+
+
+def _t2v(**over):
+    return lambda client, opts: pipeline.text_to_video(client, choices(**over), opts)
+
+
+def _i2v(image, **over):
+    return lambda client, opts: pipeline.image_to_video(client, choices(**over), image, None, opts)
+
+
+def test_runs_of_unknown_cost_at_once_wait_for_the_first_ones_cost(emu, runner):
+    """Five runs of unknown cost at once under a daily limit of $0.50: the first runs alone (no reservation
+    can stand for it), the others wait; once its cost ($0.20) is in the ledger each is checked with it: one
+    more fits ($0.40), three are refused. Before: all five ran."""
+    emu.job_seconds = 1.0
+    policy = limits.BudgetPolicy(daily_limit=0.5, daily_source="env", allow_unknown=True)
+    waits: list[str] = []
+    t0 = time.monotonic()
+    results = _many(runner, [_t2v(prompt=f"overlapping boat {i}") for i in range(5)], budget=policy,
+                    on_progress=lambda p: waits.append(p.message) if p.message == limits.WAIT_TEXT else None)
+    seconds = time.monotonic() - t0
+    done = [r for r in results if isinstance(r, pipeline.JobResult)]
+    refused = [r for r in results if isinstance(r, E.PixVerseBudgetError)]
+    assert len(done) == 2 and len(refused) == 3, results
+    assert video_submissions(emu) == 2 and len(waits) >= 3
+    assert all("$0.40 spent today (job ledger) + this run's expected cost $0.20 (" in str(r) for r in refused), refused
+    spent = runner.ledger.spent_since(limits.day_start())
+    assert spent == pytest.approx(0.4) and spent <= policy.daily_limit
+    fault_matrix.record("5 runs of unknown cost at once, daily limit $0.50",
+                        "1st alone, others wait for its cost; 1 more fits, 3 refused; $0.40 spent",
+                        video_submissions(emu), seconds)
+
+
+def test_cli_runs_of_unknown_cost_at_once_hold_the_limit(emu, runner):
+    """The issue's case: 5 CLI processes at once, RUNWARE_PIXVERSE_DAILY_LIMIT=0.3 and unknown cost allowed
+    (before: all five ran, $1.50). Now one runs, the others wait for its cost ($0.20) and are refused."""
+    emu.job_seconds = 3.0
+    log = runner.dir
+    env_over = {"RUNWARE_PIXVERSE_DAILY_LIMIT": "0.3", "RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST": "1"}
+    saved = {k: os.environ.get(k) for k in env_over}
+    os.environ.update(env_over)
+    t0 = time.monotonic()
+    try:
+        procs = [start_cli(emu, cli_generate_args(runner.out, runner.ledger_path, prompt=f"cli boat {i}"), log,
+                           f"cli{i}") for i in range(5)]
+        codes = [p.wait(180) for p in procs]
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    seconds = time.monotonic() - t0
+    errs = [(log / f"cli{i}.stderr").read_text() for i in range(5)]
+    assert sorted(codes) == [0, 2, 2, 2, 2], (codes, errs)
+    assert sum("Daily spending limit reached: $0.20 spent today" in e for e in errs) == 4, errs
+    assert video_submissions(emu) == 1
+    assert runner.ledger.spent_since(limits.day_start()) == pytest.approx(0.2)
+    fault_matrix.record("5 CLI runs of unknown cost at once, daily limit $0.30",
+                        "1 runs, 4 wait for its cost, then refused; $0.20 spent", video_submissions(emu), seconds)
+
+
+def _known_i2v_cost(runner):
+    """One image-to-video run, so the ledger knows what such a run costs ($0.20)."""
+    runner.run(_i2v(frame(100), prompt="history"))
+    return 5 * 0.04
+
+
+def test_cancel_during_a_stalled_upload(emu, runner):
+    """An upload that stalls 20 s, cancelled (interrupt check) at 2 s: the run ends within 1.5 s of the cancel,
+    nothing is submitted, and the reservation is released ("$X left today" unchanged)."""
+    cost = _known_i2v_cost(runner)
+    policy = limits.BudgetPolicy(daily_limit=5.0, daily_source="env")
+    spent_before = runner.ledger.spent_since(limits.day_start())
+    emu.inject("slow", delay=20, on="upload")
+    t0 = time.monotonic()
+    out = runner.attempt(_i2v(frame(101), prompt="stalled upload"), budget=policy,
+                         cancel_check=lambda: time.monotonic() - t0 > 2.0)
+    assert isinstance(out.error, E.RunwareInterrupted), out.text
+    assert out.seconds < 3.5, f"the run ended {out.seconds - 2:.2f} s after the cancel"
+    assert emu.stats()["video_submit_attempts"] == 1 and video_submissions(emu) == 1  # only the history run
+    rows = [e for e in runner.ledger.entries() if e.status != L.FINISHED]
+    assert [r.status for r in rows] == [L.ABANDONED] and rows[0].reserved == pytest.approx(cost)
+    assert runner.ledger.spent_since(limits.day_start()) == pytest.approx(spent_before)
+    fault_matrix.record("cancel 2 s into a 20 s stalled upload", "Interrupted < 1.5 s after the cancel; row "
+                        "abandoned, reservation released", video_submissions(emu) - 1, out.seconds)
+
+
+def test_asyncio_cancel_mid_upload_releases_the_reservation(emu, runner):
+    """ComfyUI cancels the other nodes of a prompt (CancelledError) while one is uploading: its row is settled
+    abandoned, so nothing stays reserved and no task is sent."""
+    cost = _known_i2v_cost(runner)
+    policy = limits.BudgetPolicy(daily_limit=5.0, daily_source="env")
+    left_before = limits.format_spend(limits.spend_summary(runner.ledger), policy)
+    emu.inject("slow", delay=10, on="upload")
+
+    async def go():
+        async with runner.client() as client:
+            job = asyncio.ensure_future(_i2v(frame(102), prompt="cancelled upload")(client, runner.opts(budget=policy)))
+            await asyncio.sleep(1.0)
+            reserved = runner.ledger.spent_since(limits.day_start())
+            job.cancel()
+            t0 = time.monotonic()
+            with pytest.raises(asyncio.CancelledError):
+                await job
+            return reserved, time.monotonic() - t0
+    reserved, seconds = asyncio.run(go())
+    assert reserved == pytest.approx(2 * cost)  # the reservation was there while it uploaded
+    assert seconds < 1.0
+    assert limits.format_spend(limits.spend_summary(runner.ledger), policy) == left_before
+    assert [e.status for e in runner.ledger.entries()] == [L.FINISHED, L.ABANDONED]
+    assert video_submissions(emu) == 1
+    fault_matrix.record("asyncio cancel mid-upload (a sibling node failed)", "row abandoned; '$X left today' "
+                        "unchanged", 0, seconds)
+
+
+def test_killed_run_leaves_no_reservation(emu, runner):
+    """A `preparing` row of a process that died was never sent: it stops counting at the next check."""
+    runner.ledger.claim(fingerprint="f", endpoint=emu.base_url, task_uuid="dead-row",
+                        guard=lambda led: {"reserved": 0.25})
+    runner.ledger._conn.execute("UPDATE jobs SET owner = ? WHERE task_uuid = 'dead-row'", (f"{L.HOST}:{dead_pid()}",))
+    assert runner.ledger.spent_since(limits.day_start()) == pytest.approx(0.25)
+    assert runner.ledger.release_dead_claims() == 1
+    assert runner.ledger.get("dead-row").status == L.ABANDONED
+    assert runner.ledger.spent_since(limits.day_start()) == 0
+
+
+def test_cancel_during_a_stalled_submit_then_settled_in_the_background(emu, runner):
+    """The submit POST stalls (4 s) and the user cancels at 1 s: the run ends within 1.5 s with an error naming
+    the taskUUID and Recover; the row stays `submitting` marked to be checked; settle_in_background then finds
+    the task Runware did accept and finishes it. One task billed, none lost."""
+    emu.inject("slow", delay=4, on="submit")
+    t0 = time.monotonic()
+    out = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 1.0)
+    assert isinstance(out.error, E.RunwareInterrupted), out.text
+    assert out.seconds < 2.5, f"the run ended {out.seconds - 1:.2f} s after the cancel"
+    uuid = out.error.task_uuid
+    assert uuid in out.text and "PixVerse Recover node" in out.text and "may have it" in out.text
+    entry = runner.entry(uuid)
+    assert entry.status == L.SUBMITTING and "settle_in_background" in (entry.error or "")
+    assert pipeline.unsettled_tasks(runner.ledger) == [uuid]  # what the comfy layer hands to the settle function
+    settled = runner.attempt(lambda client, opts: pipeline.settle_in_background(client, uuid, opts,
+                                                                                settle_after=10))
+    assert settled.error is None, settled.text
+    assert_video(settled.result)
+    assert runner.entry(uuid).status == L.FINISHED and video_submissions(emu) == 1
+    assert pipeline.unsettled_tasks(runner.ledger) == []
+    fault_matrix.record("cancel 1 s into a 4 s stalled submit POST", "Interrupted < 1.5 s naming the task; "
+                        "settled in the background → video", video_submissions(emu), out.seconds + settled.seconds)
+
+
+def test_cancel_before_the_submit_sends_nothing(emu, runner):
+    """A cancel seen between the uploads and the submit: nothing is sent after it (before: submitted and billed)."""
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return emu.stats()["uploads"] >= 1  # true once the upload went through
+    out = runner.attempt(_i2v(frame(103), prompt="cancel after upload"), cancel_check=cancel)
+    assert isinstance(out.error, E.RunwareInterrupted), out.text
+    assert emu.stats()["video_submit_attempts"] == 0 and video_submissions(emu) == 0
+    assert [e.status for e in runner.ledger.entries()] == [L.ABANDONED]
+    fault_matrix.record("cancel between the upload and the submit", "nothing sent after the cancel; row abandoned",
+                        0, out.seconds)
+
+
+def _unavailable_retry(window: float):
+    return replace(FAST_RETRY, unavailable_window=window)
+
+
+def test_runware_unavailable_for_a_while(emu, runner):
+    """Runware answers 503 to every submit for ~3 s (once with Retry-After: 1): the same taskUUID is sent again
+    with backoff until it is taken, with "Runware unavailable, retrying (n)" as progress; one task billed."""
+    emu.inject("http_status", status=503, on="submit", retry_after=1)
+    emu.inject("http_status", status=503, on="submit", times=1000)
+    threading.Timer(3.0, emu.clear_faults).start()
+    said: list[str] = []
+    out = runner.attempt(client_kw={"retry_policy": _unavailable_retry(30)},
+                         on_progress=lambda p: said.append(p.message))
+    assert out.error is None, out.text
+    assert_video(out.result)
+    sent = [r for r in emu.requests if r["method"] == "POST" and r["body"][0]["taskType"] == "videoInference"]
+    assert {r["body"][0]["taskUUID"] for r in sent} == {out.result.task_uuid} and len(sent) >= 3
+    assert sent[1]["time"] - sent[0]["time"] >= 1.0  # Retry-After honoured
+    assert "Runware unavailable, retrying (1)" in said and video_submissions(emu) == 1
+    assert out.seconds >= 3.0
+    fault_matrix.record("submit: HTTP 503 for ~3 s (Runware unavailable)", "same taskUUID resent with backoff "
+                        "until taken → video", video_submissions(emu), out.seconds)
+
+
+def test_runware_unavailable_past_the_window(emu, runner):
+    """503 longer than the window (1.5 s here; 2 minutes by default): a clear error, nothing charged, row lost."""
+    emu.inject("http_status", status=503, on="submit", times=10000)
+    out = runner.attempt(client_kw={"retry_policy": _unavailable_retry(1.5)})
+    assert isinstance(out.error, E.RunwareSubmissionLost), out.text
+    assert "Runware was unavailable (HTTP 503" in out.text and "nothing was charged" in out.text
+    assert "RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW" in out.text
+    assert runner.entry(out.error.task_uuid).status == L.LOST and video_submissions(emu) == 0
+    assert out.seconds < 6
+    emu.clear_faults()
+    fault_matrix.record("submit: HTTP 503 past the window (1.5 s)", "SubmissionLost 'Runware was unavailable'; "
+                        "row lost", video_submissions(emu), out.seconds)
+
+
+# -- count: takes claimed all or none (issue 18 §1) ---------------------------------------------------------
+
+def _takes(n, group, first_seed=20):
+    return [_i2v(frame(200), prompt="takes", seed=first_seed + i) for i in range(n)], group
+
+
+def test_three_takes_under_a_limit_that_fits_two_are_all_refused(emu, runner):
+    cost = _known_i2v_cost(runner)
+    spent = runner.ledger.spent_since(limits.day_start())
+    before = (emu.stats()["uploads"], video_submissions(emu))
+    group = pipeline.ClaimGroup(3)
+    policy = limits.BudgetPolicy(daily_limit=spent + 2 * cost + 0.05, daily_source="env")
+    jobs, _ = _takes(3, group)
+    t0 = time.monotonic()
+    results = _many(runner, jobs, budget=policy, claim_group=group)
+    assert all(isinstance(r, E.PixVerseBudgetError) for r in results), results
+    assert (emu.stats()["uploads"], video_submissions(emu)) == before  # 0 uploads, 0 submissions
+    assert len(runner.ledger.entries()) == 1
+    fault_matrix.record("count 3, limit fits 2", "all 3 refused before any upload", 0, time.monotonic() - t0)
+    group = pipeline.ClaimGroup(3)
+    policy = limits.BudgetPolicy(daily_limit=spent + 3 * cost + 0.05, daily_source="env")
+    jobs, _ = _takes(3, group)
+    t0 = time.monotonic()
+    results = _many(runner, jobs, budget=policy, claim_group=group)
+    assert all(isinstance(r, pipeline.JobResult) and r.origin == "new" for r in results), results
+    assert video_submissions(emu) == before[1] + 3 and len({r.task_uuid for r in results}) == 3
+    fault_matrix.record("count 3, limit fits 3", "3 tasks", 3, time.monotonic() - t0)
+    # the same takes again: reused rows count as arrived, nothing new is claimed or paid
+    group = pipeline.ClaimGroup(3)
+    jobs, _ = _takes(3, group)
+    again = _many(runner, jobs, budget=limits.BudgetPolicy(daily_limit=0.01, daily_source="env"), claim_group=group)
+    assert all(isinstance(r, pipeline.JobResult) and r.origin == "reused" for r in again), again
+
+
+def test_a_take_with_a_bad_input_breaks_the_group(emu, runner):
+    group = pipeline.ClaimGroup(3)
+    jobs, _ = _takes(2, group, first_seed=40)
+    tiny = frame(300, h=2, w=2)  # 2×2 px: refused before anything is sent
+    jobs.append(lambda client, opts: pipeline.image_to_video(client, choices(seed=42), tiny, None, opts))
+    results = _many(runner, jobs, claim_group=group)
+    assert all(isinstance(r, E.PixVerseError) for r in results), results
+    assert "takes are claimed all or none" in str(results[0]) and emu.stats()["uploads"] == 0
+    assert video_submissions(emu) == 0 and runner.ledger.entries() == []
+    fault_matrix.record("count 3, one take with a bad image", "all 3 stop before any upload", 0, 0.0)
+
+
+
+def test_a_locked_ledger_does_not_hide_a_cancel(emu, runner):
+    """Another program holds the ledger locked before the claim (SQLite waits up to 30 s per write): the claim
+    runs off the event loop, so a cancel at 1 s ends the run at once; nothing is sent, nothing stays reserved."""
+    holder = _lock_ledger(runner.ledger_path)
+    t0 = time.monotonic()
+    try:
+        out = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 1.0)
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    assert isinstance(out.error, E.RunwareInterrupted), out.text
+    assert out.seconds < 2.5, f"the cancel was seen {out.seconds - 1:.2f} s late"
+    assert "nothing was sent or charged" in out.text
+    assert wait_until(lambda: runner.ledger.release_dead_claims() >= 0 and
+                      all(e.status == L.ABANDONED for e in runner.ledger.entries()), 35)
+    assert video_submissions(emu) == 0 and runner.ledger.spent_since(0) == 0
+    fault_matrix.record("ledger locked before the claim; cancel at 1 s", "Interrupted at once (claim off the "
+                        "event loop); nothing sent", 0, out.seconds)
+
+
+def test_cancel_during_a_submit_runware_never_took_is_settled_lost(emu, runner):
+    """The stalled submit ends in a refusal Runware never processed: the settle function polls it over its
+    window, finds nothing, and settles the row `lost` (nothing charged), never sending it again."""
+    emu.inject("slow", delay=2, on="submit")
+    emu.inject("http_status", status=500, on="submit")
+    t0 = time.monotonic()
+    out = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 0.5)
+    assert isinstance(out.error, E.RunwareInterrupted) and out.seconds < 2.0, (out.seconds, out.text)
+    uuid = out.error.task_uuid
+    t1 = time.monotonic()
+    assert asyncio.run(runner._go(lambda client, opts: pipeline.settle_in_background(client, uuid, opts,
+                                                                                     settle_after=3), {}, {})) is None
+    assert runner.entry(uuid).status == L.LOST and video_submissions(emu) == 0
+    assert emu.stats()["video_submit_attempts"] == 1  # never sent again
+    fault_matrix.record("cancel during a submit POST Runware refused", "Interrupted at once; settled in the "
+                        "background: row lost, nothing sent again", 0, out.seconds + time.monotonic() - t1)
+
+
+def test_a_ledger_locked_after_the_submit_holds_the_loop_briefly(emu, runner):
+    """The ledger (default 30 s timeout) is locked by another program while the job runs: each write after the
+    submit waits at most 2 s (Ledger.brief), so the video is delivered in seconds, not minutes, with a notice."""
+    holder = []
+    try:
+        out = runner.attempt(on_progress=_on_phase("processing",
+                                                   lambda: holder.append(_lock_ledger(runner.ledger_path))))
+    finally:
+        for proc in holder:
+            proc.stdin.close()
+            proc.wait(10)
+    assert holder and out.error is None, out.text
+    assert out.seconds < 10, out.seconds
+    assert any("could not be updated" in n for n in out.result.notices), out.result.notices
+    assert video_submissions(emu) == 1
+    fault_matrix.record("ledger (30 s timeout) locked while the job runs", "video in seconds: each later write "
+                        "waits ≤ 2 s, then a notice", video_submissions(emu), out.seconds)
+
+
+def test_takes_of_unknown_cost_under_a_limit_are_refused_together(emu, runner):
+    """count 3 of a run whose cost nobody knows yet, under a limit: only one run of unknown cost may be under
+    way, so the three cannot start together: all refused with what to do, before any upload."""
+    group = pipeline.ClaimGroup(3)
+    jobs = [_t2v(prompt="unknown takes", seed=60 + i) for i in range(3)]
+    results = _many(runner, jobs, claim_group=group,
+                    budget=limits.BudgetPolicy(daily_limit=5.0, daily_source="env", allow_unknown=True))
+    assert all(isinstance(r, E.PixVerseBudgetError) for r in results), results
+    assert "Run it once with count 1" in str(results[0])
+    assert emu.stats()["video_submit_attempts"] == 0 and runner.ledger.entries() == []
+    fault_matrix.record("count 3 of unknown cost under a limit", "all 3 refused (run once with count 1 first)",
+                        0, 0.0)
+
+
+def test_takes_wait_with_the_others_for_a_run_of_unknown_cost(emu, runner):
+    """A run of unknown cost is under way when 2 takes of a known-cost run arrive: the group waits for its cost,
+    then both are claimed together (limit fits all three)."""
+    runner.run(_t2v(prompt="history of known"))  # t2v of this kind: $0.20 known
+    emu.job_seconds = 1.5
+    policy = limits.BudgetPolicy(daily_limit=5.0, daily_source="env", allow_unknown=True)
+    group = pipeline.ClaimGroup(2)
+    said: list[str] = []
+
+    async def go():
+        async with runner.client() as client:
+            unknown = asyncio.ensure_future(pipeline.image_to_video(client, choices(prompt="unknown i2v"),
+                                                                    frame(400), None, runner.opts(budget=policy)))
+            await asyncio.sleep(0.5)
+            takes = [pipeline.text_to_video(client, choices(prompt="known takes", seed=70 + i),
+                                            runner.opts(budget=policy, claim_group=group,
+                                                        on_progress=lambda p: said.append(p.message)))
+                     for i in range(2)]
+            return await asyncio.gather(unknown, *takes, return_exceptions=True)
+    results = asyncio.run(go())
+    assert all(isinstance(r, pipeline.JobResult) for r in results), results
+    assert limits.WAIT_TEXT in said and video_submissions(emu) == 4

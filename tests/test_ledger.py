@@ -346,3 +346,55 @@ def test_a_job_record_walks_its_transitions_and_keeps_its_task_when_a_write_fail
     none = L.Job(None, "u4")
     assert not none.submitted() and not none.finished(video, 10) and none.notices == []
     none.submitting()
+
+
+# -- money2: groups, runs of unknown cost, dead claims, the CLI's unexpected-error text -----------------------
+
+def _kw(n: int, **over):
+    return dict(fingerprint=f"fp{n}", endpoint="e", task_uuid=f"t{n}", **over)
+
+
+def test_claim_many_is_all_or_none(ledger):
+    ledger.claim(**_kw(0))
+    def refuse_third(led):
+        if len(led.entries()) >= 3:
+            raise RuntimeError("limit")
+        return {"reserved": 0.2}
+    with pytest.raises(RuntimeError):
+        ledger.claim_many([_kw(1, guard=refuse_third), _kw(2, guard=refuse_third), _kw(3, guard=refuse_third)])
+    assert [e.task_uuid for e in ledger.entries()] == ["t0"]  # nothing of the group went in
+    claims = ledger.claim_many([_kw(0), _kw(1, guard=lambda led: {"reserved": 0.2})])
+    assert [c.new for c in claims] == [False, True]  # a row already there counts as claimed, no new one
+    assert claims[1].entry.reserved == 0.2 and claims[1].entry.status == L.PREPARING
+
+
+def test_unaccounted_rows_are_the_live_ones_of_unknown_cost(ledger):
+    with L.working_on("t1"):
+        ledger.claim(**_kw(1))                                   # unknown cost, run alive
+        ledger.claim(**_kw(2, guard=lambda led: {"reserved": 0.3}))  # reserved: accounted for
+        assert [e.task_uuid for e in ledger.unaccounted(0)] == ["t1"]
+        ledger.advance("t1", L.SUBMITTED)
+        ledger.record_success("t1", video_uuid="v", result_url="u", seed=1, cost=0.25, notices=[])
+        assert ledger.unaccounted(0) == []  # its cost is known now
+
+
+def test_release_dead_claims_keeps_live_and_sent_rows(ledger):
+    with L.working_on("t1"):
+        ledger.claim(**_kw(1, guard=lambda led: {"reserved": 0.3}))
+        ledger.claim(**_kw(2, guard=lambda led: {"reserved": 0.3}))  # nobody works on it: a dead run's row
+        ledger.claim(**_kw(3, guard=lambda led: {"reserved": 0.3}))
+        ledger.advance("t3", L.SUBMITTING)  # may have gone out: never released here
+        assert ledger.release_dead_claims() == 1
+        assert [ledger.get(t).status for t in ("t1", "t2", "t3")] == [L.PREPARING, L.ABANDONED, L.SUBMITTING]
+        assert ledger.spent_since(0) == pytest.approx(0.6)
+
+
+def test_cli_unexpected_error_says_a_task_is_not_lost_only_when_one_was_sent(monkeypatch):
+    from nodes import cli
+    from nodes.pipeline import Progress
+
+    monkeypatch.setattr(cli, "_SENT", [])
+    cli._progress(Progress("uploading", "uploading first_frame"))
+    assert cli._after_unexpected() == "No task was submitted to Runware by this command, so nothing was charged"
+    cli._progress(Progress("submitting", "submitting", task_uuid="abc"))
+    assert "Task abc submitted above is not lost" in cli._after_unexpected()

@@ -52,19 +52,19 @@ class RecordingClient:
     def __init__(self):
         self.images, self.media, self.calls = {}, {}, []
 
-    async def upload_image(self, data: bytes, mime: str) -> UploadedMedia:
+    async def upload_image(self, data: bytes, mime: str, **_kw) -> UploadedMedia:
         self.calls.append(("imageUpload", mime, len(data)))
         ref = str(uuid.uuid4())
         self.images[ref] = probe_image(data)  # raises if the emulator could not read our bytes
         return UploadedMedia(ref)
 
-    async def upload_media(self, data: bytes) -> UploadedMedia:
+    async def upload_media(self, data: bytes, **_kw) -> UploadedMedia:
         self.calls.append(("mediaStorage", len(data)))
         ref = str(uuid.uuid4())
         self.media[ref] = probe_media(data)
         return UploadedMedia(ref)
 
-    async def submit_video(self, task: dict, *, cancel_check=None):
+    async def submit_video(self, task: dict, *, cancel_check=None, watch=None):
         self.calls.append(("submit",))
         raise ReachedSubmit(task)
 

@@ -28,7 +28,8 @@ from .http import (AMBIGUOUS_TRANSPORT, API_TIMEOUT, NEVER_SENT, Waiter, describ
                    parse_retry_after, with_hint)
 from .models import (DEFAULT_BASE_URL, LOGGER_NAME, QUEUED_STATUSES, SDK_NAME, is_definite_failure,
                      looks_not_found,
-                     PollPolicy, ProgressEvent, RetryPolicy, SubmitResult, UploadedMedia,
+                     PollPolicy, ProgressEvent, RetryPolicy, SubmitResult, SubmitWatch, UploadedMedia,
+                     looks_duplicate,
                      VideoResult, as_float, as_int, no_key_message, recovery_hint)
 
 log = logging.getLogger(LOGGER_NAME)
@@ -270,22 +271,27 @@ class RunwareClient:
 
     # -- video ----------------------------------------------------------------------------------
 
-    async def submit_video(self, task: dict, *,
-                           cancel_check: Optional[Callable[[], bool]] = None) -> SubmitResult:
+    async def submit_video(self, task: dict, *, cancel_check: Optional[Callable[[], bool]] = None,
+                           watch: Optional[SubmitWatch] = None) -> SubmitResult:
         """Send one video task (async delivery, cost included). The task is sent again only when
-        it provably was not accepted (HTTP 429, or a connection that never opened). On an
-        ambiguous outcome it returns `acknowledged=False`: poll, never resubmit."""
+        it provably was not accepted (HTTP 429, or a connection that never opened), and, with the same
+        taskUUID, while Runware answers 503 within `RetryPolicy.unavailable_window`. On an ambiguous
+        outcome it returns `acknowledged=False`: poll, never resubmit. A cancel (`cancel_check`) while the
+        POST is on the wire ends the call at once with RunwareInterrupted and `watch.maybe_received` True:
+        Runware may have the task, so it must be polled (pipeline.settle_in_background)."""
         if not isinstance(task, dict):
             raise TypeError("task must be a dict")
         task_uuid = str(task.get("taskUUID") or uuid.uuid4())
         body = [{**task, "taskUUID": task_uuid, "deliveryMethod": "async", "includeCost": True}]
+        watch = watch if watch is not None else SubmitWatch()
         policy = self.retry_policy
-        rate_left, connect_left, attempt = policy.submit_rate_limit_retries, policy.submit_connect_retries, 0
-        waiter = Waiter(task_uuid, math.inf, cancel_check, self.poll_policy.cancel_slice, submitted=False)
+        rate_left, connect_left, attempt, refusals, since = (policy.submit_rate_limit_retries,
+                                                             policy.submit_connect_retries, 0, 0, None)
+        waiter = Waiter(task_uuid, math.inf, cancel_check, min(0.2, self.poll_policy.cancel_slice), submitted=False)
         while True:
             attempt += 1
             try:
-                resp = await self._post(body, op="submit", task_uuid=task_uuid)
+                resp = await self._post_submit(body, task_uuid, waiter, watch)
             except NEVER_SENT as exc:
                 if connect_left <= 0:
                     raise E.RunwareConnectionError(
@@ -303,32 +309,94 @@ class RunwareClient:
                 env: Optional[Envelope] = parse_envelope(resp.content)
             except MalformedReply:
                 env = None
-            if status == 429:
-                retry_after = parse_retry_after(resp.headers)
-                if rate_left <= 0:
-                    raise self._reply_error(status, env, task_uuid=task_uuid, op="submit",
-                                            retry_after=retry_after)
+            if status == 429 and rate_left > 0:
                 rate_left -= 1
-                delay = self.backoff(attempt, retry_after)
+                delay = self.backoff(attempt, parse_retry_after(resp.headers))
                 log.info("submit taskUUID=%s: rate limited; same task again in %.1fs", task_uuid, delay)
                 await waiter.sleep(delay)
                 continue
+            if status == 503:
+                since, refusals = since if since is not None else time.monotonic(), refusals + 1
+                if await self._unavailable_pause(resp, refusals, since, waiter, watch):
+                    continue
+                return SubmitResult(task_uuid, acknowledged=False, unavailable_s=max(time.monotonic() - since, 1e-3))
             if status == 408 or status >= 500 or (env is None and 200 <= status < 300):
+                watch.maybe_received = True
                 log.warning("submit taskUUID=%s: HTTP %s%s; outcome unknown, polling, not resending",
                             task_uuid, status, "" if env is not None else " with a malformed body")
                 return SubmitResult(task_uuid, acknowledged=False)
-            if status >= 300 or env is None or env.errors_for(task_uuid):
-                raise self._reply_error(status, env, task_uuid=task_uuid, op="submit")
-            items = env.data_for(task_uuid)
-            for item in items:
-                err = error_of_data_item(item)
-                if err:
-                    raise exception_for(err, status=status, task_uuid=task_uuid, scrub=self.scrub)
-            echoed = [i for i in items if i.get("taskUUID") == task_uuid]
-            if echoed:
-                return SubmitResult(task_uuid, acknowledged=True, item=echoed[0])
-            log.warning("submit taskUUID=%s: reply did not echo the task; polling", task_uuid)
-            return SubmitResult(task_uuid, acknowledged=False)
+            return self._submit_reply(status, env, task_uuid, parse_retry_after(resp.headers) if status == 429
+                                      else None, resent=refusals > 0)
+
+    async def _unavailable_pause(self, resp: httpx.Response, refusals: int, since: float, waiter: Waiter,
+                                 watch: SubmitWatch) -> bool:
+        """Runware answered 503: wait a backoff (Retry-After honoured) and return True to send the same task
+        again, while within the unavailable window; False once the window is spent (then poll)."""
+        watch.maybe_received = True  # a 503 is a refusal, but nothing proves it was not processed
+        left = self.retry_policy.unavailable_window - (time.monotonic() - since)
+        if left <= 0:
+            log.warning("submit taskUUID=%s: Runware unavailable (HTTP 503) for %.0fs; polling", waiter.task_uuid,
+                        time.monotonic() - since)
+            return False
+        delay = min(self.backoff(refusals, parse_retry_after(resp.headers)), max(0.05, left))
+        log.info("submit taskUUID=%s: Runware unavailable (HTTP 503); same task again in %.1fs (%d)",
+                 waiter.task_uuid, delay, refusals)
+        if watch.on_unavailable is not None:
+            try:
+                watch.on_unavailable(refusals, delay)
+            except Exception:
+                log.warning("on_unavailable callback failed", exc_info=True)
+        await waiter.sleep(delay)
+        return True
+
+    async def _post_submit(self, body: list, task_uuid: str, waiter: Waiter, watch: SubmitWatch) -> httpx.Response:
+        """The submit POST, raced with the cancel check: a cancel seen while it is on the wire abandons it at
+        once (RunwareInterrupted naming the task; `watch.maybe_received` stays True: it must be polled)."""
+        waiter.check()  # cancelled before sending: nothing went out
+        prior, watch.maybe_received = watch.maybe_received, True
+        post = asyncio.ensure_future(self._post(body, op="submit", task_uuid=task_uuid))
+        try:
+            while True:
+                done, _ = await asyncio.wait({post}, timeout=waiter.slice)
+                if done:
+                    break
+                if waiter.cancel_check is not None and waiter.cancel_check():
+                    raise E.RunwareInterrupted(
+                        f"Cancelled while the submit of task {task_uuid} was on its way to Runware: Runware may "
+                        f"have it (then it is billed), so it is being checked, not left unknown. "
+                        + recovery_hint(task_uuid), task_uuid=task_uuid)
+        finally:
+            if not post.done():
+                post.cancel()
+                await asyncio.wait({post}, timeout=1.0)
+        try:
+            resp = post.result()
+        except NEVER_SENT:
+            watch.maybe_received = prior
+            raise
+        watch.maybe_received = prior
+        return resp
+
+    def _submit_reply(self, status: int, env: Optional[Envelope], task_uuid: str,
+                      retry_after: Optional[float] = None, *, resent: bool = False) -> SubmitResult:
+        """The submit's definite answer. `resent`: this was the same task sent again after a 503, so a
+        refusal saying the taskUUID is already known means an earlier send arrived: follow it."""
+        if status >= 300 or env is None or env.errors_for(task_uuid):
+            exc = self._reply_error(status, env, task_uuid=task_uuid, op="submit", retry_after=retry_after)
+            if resent and looks_duplicate(exc):
+                log.warning("submit taskUUID=%s: Runware already has it; following it", task_uuid)
+                return SubmitResult(task_uuid, acknowledged=True)
+            raise exc
+        items = env.data_for(task_uuid)
+        for item in items:
+            err = error_of_data_item(item)
+            if err:
+                raise exception_for(err, status=status, task_uuid=task_uuid, scrub=self.scrub)
+        echoed = [i for i in items if i.get("taskUUID") == task_uuid]
+        if echoed:
+            return SubmitResult(task_uuid, acknowledged=True, item=echoed[0])
+        log.warning("submit taskUUID=%s: reply did not echo the task; polling", task_uuid)
+        return SubmitResult(task_uuid, acknowledged=False)
 
     def _result(self, item: dict, task_uuid: str, polls: int, elapsed: float) -> VideoResult:
         url = item.get("videoURL") or item.get("mediaURL") or item.get("url")
@@ -492,25 +560,32 @@ class RunwareClient:
 
     # -- uploads, key check, download -------------------------------------------------------------
 
-    async def upload_image(self, data: bytes, mime: str) -> UploadedMedia:
+    def _upload_waiter(self, task_uuid: str, cancel_check: Optional[Callable[[], bool]]) -> Optional[Waiter]:
+        return None if cancel_check is None else Waiter(task_uuid, math.inf, cancel_check, 0.2, submitted=False)
+
+    async def upload_image(self, data: bytes, mime: str, *,
+                           cancel_check: Optional[Callable[[], bool]] = None) -> UploadedMedia:
+        """imageUpload → imageUUID. `cancel_check` is raced with the request (seen within 0.2 s)."""
         if not data:
             raise E.MediaError("The image to upload is empty")
         task_uuid = str(uuid.uuid4())
         uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         task = {"taskType": "imageUpload", "taskUUID": task_uuid, "image": uri}
         status, env, task_uuid = await self._call([task], op="imageUpload", task_uuid=task_uuid,
-                                                  renew_uuid=True)
+                                                  renew_uuid=True, waiter=self._upload_waiter(task_uuid, cancel_check))
         item = self._expect(status, env, task_uuid, "imageUUID", "imageUpload")
         return UploadedMedia(str(item["imageUUID"]), item.get("imageURL"))
 
-    async def upload_media(self, data: bytes) -> UploadedMedia:
+    async def upload_media(self, data: bytes, *,
+                           cancel_check: Optional[Callable[[], bool]] = None) -> UploadedMedia:
+        """mediaStorage upload → mediaUUID. `cancel_check` is raced with the request (seen within 0.2 s)."""
         if not data:
             raise E.MediaError("The media to upload is empty")
         task_uuid = str(uuid.uuid4())
         task = {"taskType": "mediaStorage", "taskUUID": task_uuid, "operation": "upload",
                 "media": base64.b64encode(data).decode("ascii")}
         status, env, task_uuid = await self._call([task], op="mediaStorage", task_uuid=task_uuid,
-                                                  renew_uuid=True)
+                                                  renew_uuid=True, waiter=self._upload_waiter(task_uuid, cancel_check))
         item = self._expect(status, env, task_uuid, "mediaUUID", "mediaStorage")
         return UploadedMedia(str(item["mediaUUID"]), item.get("mediaURL"))
 

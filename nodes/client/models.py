@@ -1,9 +1,11 @@
 """Plain data the client takes and returns: policies, results, progress events."""
 from __future__ import annotations
 
+import math
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .. import errors as E
 
@@ -78,6 +80,41 @@ class RetryPolicy:
     # After an unclear submit (reply lost, 5xx) and polling over the grace period shows Runware never
     # created the task, the same request (same taskUUID) is sent again at most this many times.
     submit_lost_resends: int = 2
+    # Runware unavailable (HTTP 503 to the submit): the same task (same taskUUID, so never billed twice) is
+    # sent again with backoff (Retry-After honoured) for this many seconds of refusals; then the submit's
+    # outcome is checked by polling. RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW (seconds) sets the default.
+    unavailable_window: float = field(default_factory=lambda: unavailable_window_from_env())
+
+
+ENV_UNAVAILABLE_WINDOW = "RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW"
+DEFAULT_UNAVAILABLE_WINDOW = 120.0
+
+
+def unavailable_window_from_env() -> float:
+    """RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW in seconds (≥ 0), else 2 minutes."""
+    text = os.environ.get(ENV_UNAVAILABLE_WINDOW, "").strip()
+    try:
+        value = float(text) if text else DEFAULT_UNAVAILABLE_WINDOW
+    except ValueError:
+        return DEFAULT_UNAVAILABLE_WINDOW
+    return value if math.isfinite(value) and value >= 0 else DEFAULT_UNAVAILABLE_WINDOW
+
+
+def looks_duplicate(exc: BaseException) -> bool:
+    """A refusal that says this taskUUID is already known: an earlier send of it did arrive."""
+    code = str(getattr(exc, "code", "") or "").lower()
+    text = str(getattr(exc, "detail", "") or exc).lower()
+    return "duplicate" in code or "already" in code or "already submitted" in text or "already exists" in text
+
+
+@dataclass
+class SubmitWatch:
+    """What the caller of `submit_video` learns as it goes: `maybe_received` turns True once a POST went out
+    without a clear refusal (Runware may have the task: never settle it as unsent); `on_unavailable(n, delay)`
+    is told each time Runware answered 503 and the task is sent again after `delay` seconds."""
+
+    maybe_received: bool = False
+    on_unavailable: Optional[Callable[[int, float], None]] = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +125,7 @@ class SubmitResult:
     task_uuid: str
     acknowledged: bool
     item: Optional[dict] = None
+    unavailable_s: float = 0.0  # > 0: Runware answered 503 over the whole window (this many seconds)
 
 
 @dataclass(frozen=True)
