@@ -17,8 +17,9 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
+from .errors import PixVerseInputError, RunwareError, RunwareValidationError
 from .spec import CapabilitySpec, ModelSpec
 
 ENV_VAR = "RUNWARE_PIXVERSE_LAYOUT"
@@ -120,3 +121,33 @@ def refusal_field(spec: CapabilitySpec, exc: BaseException) -> Optional[str]:
 
 def other_layout(model: ModelSpec, tried: str) -> Optional[str]:
     return next((name for name in model.layouts if name != tried), None)
+
+
+def plan(model: ModelSpec, build: Callable[[str], Any], override: Optional[str], memory: Optional[LayoutMemory],
+         endpoint: str) -> tuple[LayoutChoice, Any]:
+    """(LayoutChoice, built task): the chosen layout, or the model's other one when the chosen one cannot
+    express the request (an image-to-video with a set aspect ratio needs width/height). Raises the chosen
+    layout's PixVerseInputError when none can; an explicit override is never replaced."""
+    choice = choose(model, override, memory, endpoint)
+    try:
+        return choice, build(choice.name)
+    except PixVerseInputError as first:
+        other = None if override else other_layout(model, choice.name)
+        if other is None:
+            raise
+        try:
+            built = build(other)
+        except PixVerseInputError:
+            raise first from None
+        return LayoutChoice(other, f"the {choice.name} layout cannot send this request ({first.reason})"), built
+
+
+def after_refusal(spec: CapabilitySpec, model: ModelSpec, choice: LayoutChoice, exc: RunwareError) -> LayoutChoice:
+    """The model's other layout when Runware refused the submit naming a field of this one (no task was
+    created, so a rebuilt request may be sent once); else `exc` is raised."""
+    field_name = refusal_field(spec, exc) if isinstance(exc, RunwareValidationError) else None
+    other = other_layout(model, choice.name) if field_name and not choice.forced else None
+    if other is None:
+        raise exc from None
+    return LayoutChoice(other, f"Runware refused the {choice.name} layout ({exc.code or 'invalid'} on {field_name}); "
+                               f"rebuilt in the {other} layout and sent once more (the refused submit created no task)")

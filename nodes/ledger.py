@@ -501,14 +501,6 @@ class Ledger:
         now = time.time()
         return [e for e in map(Entry.from_row, rows) if e.owner_alive(now)]
 
-    def stopped_while_sending(self, error: str) -> list[Entry]:
-        """Rows left `submitting` with `error` (nodes/resubmit.py UNSETTLED: the run stopped while the submit
-        POST was on its way) whose run has ended: they wait to be polled to their end."""
-        with self._lock:
-            rows = self._conn.execute("SELECT * FROM jobs WHERE status = ? AND error = ? ORDER BY created_at",
-                                      (SUBMITTING, error)).fetchall()
-        return [e for e in map(Entry.from_row, rows) if not e.owner_alive()]
-
     def release_dead_claims(self) -> int:
         """Settle `abandoned` the `preparing` rows whose run is gone (a killed process, a coroutine that ended
         without settling): nothing of them was ever sent, so their reservations stop counting. Runs in the

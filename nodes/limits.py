@@ -215,7 +215,9 @@ def budget_guard(opts, built, uploads: Sequence[Any] = (), endpoint: str = "") -
         return {"reserved": expected.cost, "prompt_id": policy.prompt_id if policy else None,
                 "cost_class": expected.cost_class}
 
-    guard.expected = expected  # the balance floor compares the same figure (nodes/balance.py)
+    # the balance floor (nodes/balance.py) compares the expected cost as it stands before the claim
+    guard.expected = estimate_new(built.task, ledger=opts.ledger, endpoint=endpoint, spec=opts.spec,
+                                  audio_seconds=audio_seconds)
     return guard
 
 

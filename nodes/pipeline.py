@@ -92,25 +92,10 @@ class _StaleUploads(Exception):
 
 
 def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions):
-    """(LayoutChoice, BuiltTask): the chosen layout, or the next one when the chosen one cannot express
-    the request (an image-to-video with a set aspect ratio needs width/height). Raises the chosen
-    layout's PixVerseInputError when none can; an explicit override is never replaced."""
-    memory = opts.layout_memory
-    if memory is None:
-        memory = opts.layout_memory = L.LayoutMemory.beside(opts.ledger)
-    override = opts.layout or L.override_from_env()
-    choice = L.choose(model, override, memory, endpoint_of(client, opts))
-    try:
-        return choice, build(choice.name)
-    except E.PixVerseInputError as first:
-        other = None if override else L.other_layout(model, choice.name)
-        if other is None:
-            raise
-        try:
-            built = build(other)
-        except E.PixVerseInputError:
-            raise first from None
-        return L.LayoutChoice(other, f"the {choice.name} layout cannot send this request ({first.reason})"), built
+    """(LayoutChoice, BuiltTask) in the layout this run uses (nodes/layouts.py `plan`)."""
+    if opts.layout_memory is None:
+        opts.layout_memory = L.LayoutMemory.beside(opts.ledger)
+    return L.plan(model, build, opts.layout or L.override_from_env(), opts.layout_memory, endpoint_of(client, opts))
 
 
 async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions,
@@ -123,7 +108,9 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
     try:
         result = await run_task(client, built, opts, notes, uploads)
     except E.SubmitRefused as refused:
-        choice = _relayout(spec, model, choice, refused.error, opts)
+        choice = L.after_refusal(spec, model, choice, refused.error)
+        log.warning("PixVerse: %s", choice.reason)
+        opts.report("submitting", choice.reason)
         try:
             result = await run_task(client, build(choice.name), opts, notes, uploads)
         except E.SubmitRefused as again:
@@ -132,20 +119,6 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
         opts.layout_memory.remember(endpoint, model.air, choice.name)
     result.layout, result.layout_reason = choice.name, choice.reason
     return result
-
-
-def _relayout(spec, model, choice, exc: E.RunwareError, opts: JobOptions):
-    """The model's other layout when Runware refused the submit naming a field of this one (no task was
-    created, so a rebuilt request may be sent); else `exc` is raised."""
-    field_name = L.refusal_field(spec, exc) if isinstance(exc, E.RunwareValidationError) else None
-    other = L.other_layout(model, choice.name) if field_name and not choice.forced else None
-    if other is None:
-        raise exc from None
-    why = f"Runware refused the {choice.name} layout ({exc.code or 'invalid'} on {field_name}); rebuilt in " \
-          f"the {other} layout and sent once more (the refused submit created no task)"
-    log.warning("PixVerse: %s", why)
-    opts.report("submitting", why)
-    return L.LayoutChoice(other, why)
 
 
 async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[list[str]] = None,
@@ -315,50 +288,15 @@ async def recover_local(task_uuid: str, opts: JobOptions) -> Optional[JobResult]
     return await reuse(entry, opts)
 
 
-def unsettled_tasks(ledger) -> list[str]:
-    """TaskUUIDs whose run stopped while their submit POST was on its way (cancel, interrupt, CancelledError)
-    and that nobody follows now: give each to `settle_in_background` (e.g. after a prompt was cancelled)."""
-    return [] if ledger is None else [e.task_uuid for e in ledger.stopped_while_sending(resubmit.UNSETTLED)]
+async def recover(client, task_uuid: str, opts: JobOptions, model: str = "", *,
+                  settle_after: Optional[float] = None) -> JobResult:
+    """Fetch a task submitted earlier (by a run that was cancelled, timed out or crashed); never send it.
 
-
-async def settle_in_background(client, task_uuid: str, opts: JobOptions, *,
-                               settle_after: Optional[float] = None) -> Optional[JobResult]:
-    """Follow to its end a task whose submit POST was on its way when its run stopped (cancelled, interrupted):
-    its ledger row stays `submitting` with `resubmit.UNSETTLED` as its error. Polls the taskUUID: when Runware
-    has the task, waits for it, downloads it into `opts.output_dir` and records it `finished` (returns the
-    result); when Runware still does not know it `settle_after` seconds from now (default: the client's read
-    timeout, the longest a POST could still arrive), settles the row `lost` (nothing charged) and returns
-    None. Never sends anything. For the comfy layer to run as a background task, with opts that carry no
-    cancel check of the stopped run (and the ledger). Other errors are raised; the row stays resumable."""
-    ledger = opts.ledger
-    entry = ledger.get(task_uuid) if ledger is not None else None
-    if entry is not None and entry.status not in ACTIVE:
-        return None
-    if entry is not None and entry.status == PREPARING:  # claimed, never sent
-        ledger.settle(task_uuid, ABANDONED, "the run stopped before submitting; nothing was sent")
-        return None
-    if entry is not None and entry.reusable():
-        return await reuse(entry, opts)
-    job = Job(ledger, task_uuid, list(entry.notices) if entry is not None else [])
-    acknowledged = entry is not None and entry.status != SUBMITTING
-    timeout = getattr(client, "timeout", None)
-    end = time.monotonic() + (settle_after if settle_after is not None else (getattr(timeout, "read", None) or 60.0))
-    while True:
-        try:
-            return await _finish(client, job, entry.model if entry is not None else "", opts, origin="recovered",
-                                 acknowledged=acknowledged, resend_on_lost=True)
-        except E.RunwareSubmissionLost as lost:
-            if time.monotonic() >= end:
-                job.lost(f"Runware never received it (checked after the run stopped): {lost}")
-                return None
-        await asyncio.sleep(1.0)
-
-
-async def recover(client, task_uuid: str, opts: JobOptions, model: str = "") -> JobResult:
-    """Fetch a task submitted earlier (by a run that was cancelled, timed out or crashed).
-
-    With a ledger: served from it when the video is already on disk; otherwise polled, and the
-    result recorded there."""
+    With a ledger: served from it when the video is already on disk; otherwise polled, and the result
+    recorded there. A task whose submit went without a clear reply (row `submitting`: the run stopped
+    while the POST was on its way) is polled until Runware has it, or for `settle_after` seconds (default:
+    the client's read timeout, the longest such a POST could still arrive); then it is settled `lost`
+    (nothing was charged) and RunwareSubmissionLost is raised."""
     notices: list[str] = []
     acknowledged = True
     ledger = opts.ledger
@@ -371,8 +309,20 @@ async def recover(client, task_uuid: str, opts: JobOptions, model: str = "") -> 
             if result is not None:
                 return result
         acknowledged = entry.status != SUBMITTING
-    return await _finish(client, Job(ledger, task_uuid, notices), model, opts, acknowledged=acknowledged,
-                         origin="recovered")
+    job = Job(ledger, task_uuid, notices)
+    if acknowledged:
+        return await _finish(client, job, model, opts, acknowledged=True, origin="recovered")
+    timeout = getattr(client, "timeout", None)
+    end = time.monotonic() + (settle_after if settle_after is not None else (getattr(timeout, "read", None) or 60.0))
+    while True:
+        try:
+            return await _finish(client, job, model, opts, origin="recovered", acknowledged=False,
+                                 resend_on_lost=True)
+        except E.RunwareSubmissionLost as lost:
+            if time.monotonic() >= end:
+                job.lost(f"Runware never received it (checked after the run stopped): {lost}")
+                raise
+        await asyncio.sleep(1.0)
 
 
 def _record_wait_error(job: Job, exc: BaseException) -> None:

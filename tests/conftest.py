@@ -121,20 +121,27 @@ def emulator(request):
         yield emu
 
 
+EMU_JOB_SECONDS = 0.3
+
+
 @pytest.fixture(scope="module")
 def emu_server():
-    """One emulator per module for pipeline and ledger tests (the session's key only); `emu` resets it."""
+    """One emulator per module for pipeline and ledger tests. It accepts only the session's sentinel key,
+    so every request proves which key was used; `emu` resets it."""
     from nodes.emulator import EmulatorServer
 
-    with EmulatorServer(job_seconds=0.3, api_key=keysafety.SENTINEL_KEY) as emu:
+    with EmulatorServer(job_seconds=EMU_JOB_SECONDS, api_key=keysafety.SENTINEL_KEY) as emu:
         yield emu
 
 
 @pytest.fixture
 def emu(emu_server):
+    """The module's emulator, reset before and after the test (a changed job length too)."""
     emu_server.reset()
+    emu_server.job_seconds = EMU_JOB_SECONDS
     yield emu_server
     emu_server.reset()
+    emu_server.job_seconds = EMU_JOB_SECONDS
 
 
 @pytest.fixture

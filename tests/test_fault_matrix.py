@@ -20,36 +20,11 @@ from jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, ru
 from keysafety import SENTINEL_KEY, artifact_dir
 from nodes import errors as E
 from nodes import ledger as L
-from nodes import limits, pipeline
+from nodes import followup, limits, pipeline
 from nodes.ledger import fingerprint
 from nodes.tasks import build_text_to_video
 
-JOB_SECONDS = 0.3
-
-
-@pytest.fixture(scope="module")
-def emu_server():
-    from nodes.emulator import EmulatorServer
-
-    # Only the session's sentinel key is accepted: every request below proves it was used.
-    with EmulatorServer(job_seconds=JOB_SECONDS, api_key=SENTINEL_KEY) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emu_server):
-    emu_server.reset()
-    emu_server.job_seconds = JOB_SECONDS
-    yield emu_server
-    emu_server.reset()
-    emu_server.job_seconds = JOB_SECONDS
-
-
-@pytest.fixture
-def runner(emu, request):
-    r = Runner(emu, request.node.name)
-    yield r
-    r.close()
+JOB_SECONDS = 0.3  # the emulator's job length (conftest's `emu`)
 
 
 def assert_video(result: pipeline.JobResult) -> None:
@@ -848,8 +823,8 @@ def test_killed_run_leaves_no_reservation(emu, runner):
 
 def test_cancel_during_a_stalled_submit_then_settled_in_the_background(emu, runner):
     """The submit POST stalls (4 s) and the user cancels at 1 s: the run ends within 1.5 s with an error naming
-    the taskUUID and Recover; the row stays `submitting` marked to be checked; settle_in_background then finds
-    the task Runware did accept and finishes it. One task billed, none lost."""
+    the taskUUID and Recover; the row stays `submitting` marked to be checked; followed in the background
+    (nodes/followup.py: what the comfy layer runs) it is found at Runware and finished. One task billed, none lost."""
     emu.inject("slow", delay=4, on="submit")
     t0 = time.monotonic()
     out = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 1.0)
@@ -858,14 +833,13 @@ def test_cancel_during_a_stalled_submit_then_settled_in_the_background(emu, runn
     uuid = out.error.task_uuid
     assert uuid in out.text and "PixVerse Recover node" in out.text and "may have it" in out.text
     entry = runner.entry(uuid)
-    assert entry.status == L.SUBMITTING and "settle_in_background" in (entry.error or "")
-    assert pipeline.unsettled_tasks(runner.ledger) == [uuid]  # what the comfy layer hands to the settle function
-    settled = runner.attempt(lambda client, opts: pipeline.settle_in_background(client, uuid, opts,
-                                                                                settle_after=10))
+    assert entry.status == L.SUBMITTING and "followup" in (entry.error or "")
+    assert followup.orphans(runner.ledger, emu.base_url) == [uuid]  # what the comfy layer follows
+    settled = runner.attempt(lambda client, opts: pipeline.recover(client, uuid, opts, settle_after=10))
     assert settled.error is None, settled.text
     assert_video(settled.result)
     assert runner.entry(uuid).status == L.FINISHED and video_submissions(emu) == 1
-    assert pipeline.unsettled_tasks(runner.ledger) == []
+    assert followup.orphans(runner.ledger, emu.base_url) == []
     fault_matrix.record("cancel 1 s into a 4 s stalled submit POST", "Interrupted < 1.5 s naming the task; "
                         "settled in the background → video", video_submissions(emu), out.seconds + settled.seconds)
 
@@ -991,8 +965,8 @@ def test_a_locked_ledger_does_not_hide_a_cancel(emu, runner):
 
 
 def test_cancel_during_a_submit_runware_never_took_is_settled_lost(emu, runner):
-    """The stalled submit ends in a refusal Runware never processed: the settle function polls it over its
-    window, finds nothing, and settles the row `lost` (nothing charged), never sending it again."""
+    """The stalled submit ends in a refusal Runware never processed: followed in the background, it is polled
+    over its window, found nowhere, and its row settled `lost` (nothing charged), never sent again."""
     emu.inject("slow", delay=2, on="submit")
     emu.inject("http_status", status=500, on="submit")
     t0 = time.monotonic()
@@ -1000,8 +974,8 @@ def test_cancel_during_a_submit_runware_never_took_is_settled_lost(emu, runner):
     assert isinstance(out.error, E.RunwareInterrupted) and out.seconds < 2.0, (out.seconds, out.text)
     uuid = out.error.task_uuid
     t1 = time.monotonic()
-    assert asyncio.run(runner._go(lambda client, opts: pipeline.settle_in_background(client, uuid, opts,
-                                                                                     settle_after=3), {}, {})) is None
+    with pytest.raises(E.RunwareSubmissionLost):
+        asyncio.run(runner._go(lambda client, opts: pipeline.recover(client, uuid, opts, settle_after=3), {}, {}))
     assert runner.entry(uuid).status == L.LOST and video_submissions(emu) == 0
     assert emu.stats()["video_submit_attempts"] == 1  # never sent again
     fault_matrix.record("cancel during a submit POST Runware refused", "Interrupted at once; settled in the "

@@ -278,7 +278,7 @@ class RunwareClient:
         taskUUID, while Runware answers 503 within `RetryPolicy.unavailable_window`. On an ambiguous
         outcome it returns `acknowledged=False`: poll, never resubmit. A cancel (`cancel_check`) while the
         POST is on the wire ends the call at once with RunwareInterrupted and `watch.maybe_received` True:
-        Runware may have the task, so it must be polled (pipeline.settle_in_background)."""
+        Runware may have the task, so it must be polled (nodes/followup.py)."""
         if not isinstance(task, dict):
             raise TypeError("task must be a dict")
         task_uuid = str(task.get("taskUUID") or uuid.uuid4())

@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import logging
 
+import folder_paths
 from comfy_api.latest import ComfyExtension, io
+from server import PromptServer
+
+from ..samples import write_samples
+from . import ahead, posted, routes, runtime
+from .nodes import NODE_CLASSES
 
 log = logging.getLogger("pixverse")
 
@@ -12,10 +18,6 @@ def place_samples() -> None:
     """The example workflows' inputs, written into ComfyUI's input folder where missing (never
     replacing a file). A failure here must not stop the nodes from loading."""
     try:
-        import folder_paths
-
-        from ..samples import write_samples
-
         for path in write_samples(folder_paths.get_input_directory()):
             log.info("PixVerse: wrote the sample input %s for the example workflows", path)
     except Exception:  # noqa: BLE001
@@ -31,10 +33,6 @@ def start() -> None:
     global _started
     if _started:
         return
-    from server import PromptServer  # ComfyUI's server
-
-    from . import ahead, posted, routes, runtime
-
     routes.register()
     PromptServer.instance.add_on_prompt_handler(posted.on_prompt)
     PromptServer.instance.add_on_prompt_handler(ahead.STARTER.on_prompt)
@@ -47,10 +45,7 @@ class PixVerseExtension(ComfyExtension):
         start()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        # ComfyUI 0.3.64 never calls on_load; start here too (once).
-        from .nodes import NODE_CLASSES
-
-        start()
+        start()  # ComfyUI 0.3.64 never calls on_load: here too (once)
         place_samples()
         return list(NODE_CLASSES)
 

@@ -52,7 +52,7 @@ async def _run(cls, kind: str, inputs: dict, *, local=None) -> io.NodeOutput:
     rt = NodeRuntime(cls.hidden.unique_id, len(node_jobs))
     wanted = widgets.wired_outputs(cls.hidden.prompt, cls.hidden.unique_id)
     try:
-        group = getattr(pipeline, "ClaimGroup", lambda n: None)(len(node_jobs)) if len(node_jobs) > 1 else None  # TODO(money2)
+        group = pipeline.ClaimGroup(len(node_jobs)) if len(node_jobs) > 1 else None  # all of them claimed, or none
         options = [rt.job_options(wanted, i, group) for i in range(len(node_jobs))]
         result = await local(options[0]) if local is not None else None
         if result is not None:
