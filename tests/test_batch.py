@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import CHOICES, run_cli, start_cli, video_submissions, wait_until
+from jobs import CHOICES, run_cli, run_cli_here, start_cli, video_submissions, wait_until
 from keysafety import artifact_dir, save_text
 from nodes.batch.jobfile import read_rows
 
@@ -157,12 +157,48 @@ def test_bad_rows_are_reported_by_line_and_the_rest_run(emu, request):
 
 def test_every_row_bad_runs_nothing(emu, request):
     d = artifact_dir("batch", request.node.name)
-    file = write_jsonl(d / "jobs.jsonl", [{**ROW, "resolution": "4k"}, {"workflow": "modify", "prompt": "x"}])
+    file = write_jsonl(d / "jobs.jsonl", [{**ROW, "resolution": "4k"}, {"workflow": "upscale", "prompt": "x"}])
     code, _, stderr = run_cli(emu, batch_args(file, d / "out"), d, "batch")
     assert code == 2 and "no row can run" in stderr
-    assert "line 2: argument workflow: invalid choice: 'modify'" in stderr
+    assert "line 2: argument workflow: invalid choice: 'upscale'" in stderr
     assert emu.stats()["requests"] == 0
     assert [r["status"] for r in results(d / "out")] == ["refused", "refused"]
+
+
+def test_modify_rows_run_and_a_bad_one_is_reported_by_line(emu, request, monkeypatch, capsys):
+    from PIL import Image
+
+    from nodes.media import render_test_video
+
+    d = artifact_dir("batch", request.node.name)
+    render_test_video(d / "clip.mp4", width=480, height=360, fps=12, duration=1.0, with_audio=False)
+    Image.new("RGB", (400, 400), (20, 160, 220)).save(d / "look.png")
+    modify = {"workflow": "modify", "video": "clip.mp4", "prompt": "make it snow", "resolution": "360p"}
+    items = [
+        {**modify, "seed": 1},
+        {**modify, "seed": 2, "reference_image": "look.png", "audio": True},
+        {**modify, "seed": 3, "duration": 5},                                  # line 3: Modify takes no duration
+        {**modify, "seed": 4, "resolution": "1080p"},                          # line 4: a tier Modify lacks
+        {**modify, "seed": 5, "reference_image": "missing.png"},               # line 5: no file
+    ]
+    file = write_jsonl(d / "jobs.jsonl", items)
+    code, _, stderr = run_cli_here(emu, batch_args(file, d / "out", "--jobs", "2"), d, "batch", monkeypatch, capsys)
+    assert code == 1, stderr
+    got = {r["line"]: r for r in results(d / "out")}
+    assert [got[n]["status"] for n in (1, 2, 3, 4, 5)] == ["done", "done", "refused", "refused", "refused"]
+    assert "line 3: unknown key duration; modify takes: " in stderr
+    assert "line 4: " in stderr and "resolution" in got[4]["error"] and "1080p" in got[4]["error"]
+    assert "line 5: " in stderr and "missing.png" in got[5]["error"]
+    tasks = {t["taskUUID"]: t for t in emu.video_tasks()}
+    assert len(tasks) == 2 and all(tasks[got[n]["taskUUID"]]["model"] == "pixverse:modify@0" for n in (1, 2))
+    with_look = tasks[got[2]["taskUUID"]]
+    assert with_look["inputs"]["referenceImages"] and with_look["settings"] == {"audio": True}
+    assert emu.stats()["uploads"] == 3  # the clip twice, the image once: nothing of a bad row
+
+    # the same command again: both finished rows come from the ledger, nothing is sent
+    code, _, stderr = run_cli_here(emu, batch_args(file, d / "out", "--jobs", "2"), d, "again", monkeypatch, capsys)
+    assert code == 1 and len(emu.video_tasks()) == 2
+    assert [r["status"] for r in results(d / "out")][:2] == ["reused", "reused"]
 
 
 def test_usage_errors_exit_2(emu, request):
