@@ -1,8 +1,9 @@
-"""Command line: the nodes' text-to-video, image-to-video and lipsync jobs (not Modify), same pipeline.
+"""Command line: the nodes' jobs (text-to-video, image-to-video, lipsync, modify), same pipeline.
 
     python -m nodes generate text-to-video --prompt "a red fox in snow" --offline
     python -m nodes generate image-to-video --first-frame cat.png --prompt "the cat yawns"
     python -m nodes generate lipsync --video talk.mp4 --speech-text "Hello there" --voice Emily
+    python -m nodes generate modify --video walk.mp4 --prompt "make it snow" --reference-image snow.png
     python -m nodes recover 6ba7b810-9dad-41d1-80b4-00c04fd430c8
     python -m nodes options            # what each model takes, from the capability spec
     python -m nodes spend              # what the ledger recorded: today, this month, per model
@@ -40,7 +41,8 @@ from .errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
 from .ledger import LEDGER_FILENAME, Ledger
 from .limits import format_spend, load_policy, spend_summary
 from .preflight import check_video_file
-from .tasks import build_image_to_video, build_in_any_layout, build_lipsync, build_text_to_video, resolve_model
+from .tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify, build_text_to_video,
+                    resolve_model)
 from .spec import load_spec
 from .spec.options import summary_lines
 from .tasks import GenerationChoices
@@ -54,23 +56,32 @@ def _flag(input_name: str) -> str:
     return "--" + input_name.replace("_", "-")
 
 
-def _add_generation_args(p: argparse.ArgumentParser, workflow: str) -> None:
-    """Flags from the spec: the core choices, then one flag per setting any model of `workflow` takes."""
+def _add_generation_args(p: argparse.ArgumentParser, workflow: str, *, shaped: bool = True) -> None:
+    """Flags from the spec: the core choices, then one flag per setting any model of `workflow` takes.
+    `shaped=False` (Modify: the source video gives shape, length and frame rate): no negative prompt,
+    aspect ratio, duration or fps."""
     spec = load_spec()
     models = spec.models_for(workflow)
     default = spec.default_model(workflow)
     p.add_argument("--model", default=default.air, help="AIR id or name: " + ", ".join(m.air for m in models))
     p.add_argument("--prompt", required=True)
-    p.add_argument("--negative-prompt", default="")
     p.add_argument("--resolution", default=None,
                    help=f"{', '.join(dict.fromkeys(r for m in models for r in m.resolutions))} "
                         "(default: the model's, see `options`)")
-    p.add_argument("--aspect-ratio", default=None,
-                   help=", ".join(dict.fromkeys(a for m in models for a in m.aspect_ratios))
-                   + " (default: the model's; image-to-video: auto, nearest to the first frame)")
-    p.add_argument("--duration", type=int, default=None, help="seconds; each model's lengths: `options`")
-    p.add_argument("--fps", type=int, default=None, help="frames per second, where the model takes it")
+    if shaped:
+        p.add_argument("--negative-prompt", default="")
+        p.add_argument("--aspect-ratio", default=None,
+                       help=", ".join(dict.fromkeys(a for m in models for a in m.aspect_ratios))
+                       + " (default: the model's; image-to-video: auto, nearest to the first frame)")
+        p.add_argument("--duration", type=int, default=None, help="seconds; each model's lengths: `options`")
+        p.add_argument("--fps", type=int, default=None, help="frames per second, where the model takes it")
     p.add_argument("--seed", type=int, default=None)
+    _add_setting_args(p, workflow)
+
+
+def _add_setting_args(p: argparse.ArgumentParser, workflow: str) -> None:
+    """One flag per setting any model of `workflow` takes, as the spec describes it."""
+    spec = load_spec()
     for setting in spec.settings_for(workflow):
         takers = ", ".join(m.name for m in spec.models_taking(setting.input))
         help_text = f"{setting.tooltip} ({takers})"
@@ -121,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     lip.add_argument("--speech-text", default=None, help="text to speak instead of --audio")
     lip.add_argument("--voice", default=None, help=", ".join(load_spec().voices.values))
     _add_common_args(lip)
+    mod = gen.add_parser("modify")
+    mod.add_argument("--video", type=Path, required=True, help="the video to change (≤ 30 s)")
+    mod.add_argument("--reference-image", type=Path, default=None,
+                     help="optional: an image the change should follow (a look, an object, a character)")
+    _add_generation_args(mod, "modify", shaped=False)
+    _add_common_args(mod)
     rec = sub.add_parser("recover", help="fetch a submitted task's video by taskUUID")
     rec.add_argument("task_uuid")
     rec.add_argument("--out", type=Path, default=Path("pixverse-output"))
@@ -137,12 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _choices(args) -> GenerationChoices:
-    aspect = args.aspect_ratio or getattr(args, "aspect_ratio_default", None)
+    aspect = getattr(args, "aspect_ratio", None) or getattr(args, "aspect_ratio_default", None)
     settings = {name: getattr(args, name) for name in args.setting_inputs if getattr(args, name) is not None}
     return GenerationChoices(
-        model=args.model, prompt=args.prompt, negative_prompt=args.negative_prompt,
-        resolution=args.resolution, aspect_ratio=aspect, duration=args.duration, fps=args.fps,
-        seed=args.seed, settings=settings)
+        model=args.model, prompt=args.prompt, negative_prompt=getattr(args, "negative_prompt", ""),
+        resolution=args.resolution, aspect_ratio=aspect, duration=getattr(args, "duration", None),
+        fps=getattr(args, "fps", None), seed=args.seed, settings=settings)
 
 
 # taskUUIDs whose submit went out in this command (reported from the "submitting" phase on): only then may
@@ -174,36 +191,67 @@ def build_job(args):
     batch command checks every row, and estimates its cost, from it). `run(client, opts)`: the job
     through the pipeline (which loads the input files again: nothing large is held in between)."""
     from . import pipeline  # lazy, as in the rest of this module: `options` and `--help` start fast
-    from .media import load_audio_file, load_image_file  # lazy: imports torch
+    from . import media  # lazy: imports torch
 
-    spec, stand_in = load_spec(), pipeline.PLACEHOLDER_REF
-    if args.workflow == "text-to-video":
-        choices = _choices(args)
-        model = resolve_model(spec, choices.model, args.workflow)
-        draft = build_in_any_layout(model, lambda layout: build_text_to_video(choices, spec=spec, layout=layout))
-        return draft, lambda client, opts: pipeline.text_to_video(client, choices, opts)
-    if args.workflow == "image-to-video":
-        side = spec.input_image.max_side  # no need to decode more than is ever sent
+    jobs = {"text-to-video": _text_to_video_job, "image-to-video": _image_to_video_job,
+            "lipsync": _lipsync_job, "modify": _modify_job}
+    return jobs[args.workflow](args, load_spec(), pipeline, media)
 
-        def frames():
-            return (load_image_file(args.first_frame, max_side=side),
-                    load_image_file(args.last_frame, max_side=side) if args.last_frame else None)
-        choices, (first, last) = _choices(args), frames()
-        model = resolve_model(spec, choices.model, args.workflow)
-        size, last_ref = pipeline.image_size(first, "first_frame"), stand_in if last is not None else None
-        draft = build_in_any_layout(model, lambda layout: build_image_to_video(
-            choices, stand_in, last_ref, first_frame_size=size, spec=spec, layout=layout))
-        return draft, lambda client, opts: pipeline.image_to_video(client, choices, *frames(), opts)
+
+# generate's workflows: (args, spec, the pipeline module, the media module) → (draft, run), as build_job says
+
+def _text_to_video_job(args, spec, pipeline, media):
+    choices = _choices(args)
+    model = resolve_model(spec, choices.model, args.workflow)
+    draft = build_in_any_layout(model, lambda layout: build_text_to_video(choices, spec=spec, layout=layout))
+    return draft, lambda client, opts: pipeline.text_to_video(client, choices, opts)
+
+
+def _image_to_video_job(args, spec, pipeline, media):
+    side, stand_in = spec.input_image.max_side, pipeline.PLACEHOLDER_REF  # no need to decode more than is sent
+
+    def frames():
+        return (media.load_image_file(args.first_frame, max_side=side),
+                media.load_image_file(args.last_frame, max_side=side) if args.last_frame else None)
+    choices, (first, last) = _choices(args), frames()
+    model = resolve_model(spec, choices.model, args.workflow)
+    size, last_ref = pipeline.image_size(first, "first_frame"), stand_in if last is not None else None
+    draft = build_in_any_layout(model, lambda layout: build_image_to_video(
+        choices, stand_in, last_ref, first_frame_size=size, spec=spec, layout=layout))
+    return draft, lambda client, opts: pipeline.image_to_video(client, choices, *frames(), opts)
+
+
+def _lipsync_job(args, spec, pipeline, media):
+    stand_in = pipeline.PLACEHOLDER_REF
     draft = build_lipsync(video=stand_in, audio=stand_in if args.audio else None, speech_text=args.speech_text,
                           voice=args.voice, spec=spec)
     check_video_file(args.video, "video")
     if args.audio:
-        load_audio_file(args.audio)
+        media.load_audio_file(args.audio)
 
     async def run(client, opts):
-        audio = load_audio_file(args.audio) if args.audio else None
+        audio = media.load_audio_file(args.audio) if args.audio else None
         return await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
                                       speech_text=args.speech_text, voice=args.voice)
+    return draft, run
+
+
+def _modify_job(args, spec, pipeline, media):
+    side, stand_in = spec.input_image.max_side, pipeline.PLACEHOLDER_REF
+
+    def reference():
+        return media.load_image_file(args.reference_image, max_side=side) if args.reference_image else None
+    choices = _choices(args)
+    model = resolve_model(spec, choices.model, args.workflow)
+    ref_ref = stand_in if args.reference_image else None
+    draft = build_in_any_layout(model, lambda layout: build_modify(choices, stand_in, ref_ref, spec=spec,
+                                                                   layout=layout))
+    check_video_file(args.video, "video", "modify")
+    if args.reference_image:
+        pipeline.image_size(reference(), "reference_image")
+
+    async def run(client, opts):
+        return await pipeline.modify(client, choices, opts, video_path=args.video, reference_image=reference())
     return draft, run
 
 

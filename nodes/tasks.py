@@ -291,13 +291,15 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
 def _write_settings(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: ModelSpec, settings: dict,
                     task: dict, notices: list[str], **core: Any) -> None:
     """Check each chosen setting by its description and the spec's rules; write the set ones where the
-    spec says they go."""
+    spec says they go. A setting at its documented `default` (motion_mode "normal") is left out, as
+    Runware's examples do (DESIGN 2.8): Runware applies the default itself, and on some models (v4)
+    any provider setting sent at all limits the lengths and sizes (the spec's v4 rules say which)."""
     chosen = {name: _check_setting(spec, refuse, model, name, value) for name, value in settings.items()}
     values = rule_context(spec, model, chosen, **core)
     _check_rules(spec, refuse, kind, model, values, notices)
     for setting in spec.settings_of(model):
         value = chosen.get(setting.input)
-        if value is not None:
+        if value is not None and not (setting.default is not None and value == setting.default):
             _put(task, setting_wire(model, setting), value)
 
 

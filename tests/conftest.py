@@ -145,6 +145,18 @@ def emu(emu_server):
 
 
 @pytest.fixture
+def cli(monkeypatch, capsys):
+    """`cli(emu, args, log_dir, name)` → (exit status, stdout, stderr) of `python -m nodes ARGS`, run by
+    `nodes.cli.main` in this process (jobs.run_cli_here): no Python + torch start-up. A test that kills or
+    interrupts the command starts it as a process instead (jobs.start_cli / run_cli)."""
+    from jobs import run_cli_here
+
+    def run(emu, args, log_dir, name, timeout=None):
+        return run_cli_here(emu, args, log_dir, name, monkeypatch, capsys)
+    return run
+
+
+@pytest.fixture
 def runner(emu, request):
     from jobs import Runner
 

@@ -139,6 +139,20 @@ def run_cli(emu, args: list[str], log_dir: Path, name: str, timeout: float = 120
     return proc.returncode, stdout, stderr
 
 
+def run_cli_here(emu, args: list[str], log_dir: Path, name: str, monkeypatch, capsys) -> tuple[int, str, str]:
+    """`python -m nodes ARGS` in this process (`nodes.cli.main`): run_cli's result without a Python + torch
+    start-up. For tests of what the command prints and returns; killing and signals need run_cli/start_cli."""
+    from nodes import cli
+
+    monkeypatch.setenv("RUNWARE_BASE_URL", emu.base_url)  # RUNWARE_API_KEY: the sentinel, as for run_cli
+    capsys.readouterr()  # what was printed before is not this command's
+    code = cli.main([str(a) for a in args])
+    stdout, stderr = capsys.readouterr()
+    (log_dir / f"{name}.stdout").write_text(stdout)
+    (log_dir / f"{name}.stderr").write_text(stderr)
+    return code, stdout, stderr
+
+
 def wait_until(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import fault_matrix
-from jobs import CHOICES, run_cli
+from jobs import CHOICES
 from keysafety import artifact_dir
 from nodes import errors as E
 from nodes import ledger as L
@@ -184,7 +184,7 @@ def test_output_folder_without_room(emu, runner):
                 output_dir=fs.path)
 
 
-def test_ledger_locked_before_submitting(emu, runner):
+def test_ledger_locked_before_submitting(emu, runner, cli):
     from test_fault_matrix import _lock_ledger
 
     ledger = L.Ledger(runner.ledger_path, timeout=0.3)  # opened first: opening waits on a lock too
@@ -200,9 +200,9 @@ def test_ledger_locked_before_submitting(emu, runner):
 
 # -- CLI ---------------------------------------------------------------------------------------
 
-def cli_refused(emu, name: str, args: list[str], *words: str, what: str):
+def cli_refused(cli, emu, name: str, args: list[str], *words: str, what: str):
     logs = artifact_dir("bad-input-cli")
-    code, stdout, stderr = run_cli(emu, args, logs, name)
+    code, stdout, stderr = cli(emu, args, logs, name)  # nodes.cli.main in this process (conftest)
     assert code == 2, (code, stdout, stderr)
     assert "Traceback" not in stderr and "Traceback" not in stdout, stderr
     for word in words:
@@ -213,17 +213,17 @@ def cli_refused(emu, name: str, args: list[str], *words: str, what: str):
     fault_matrix.record_bad_input("CLI", what, message, uploads, submissions)
 
 
-def test_cli_png_as_lipsync_video(emu, tmp_path):
+def test_cli_png_as_lipsync_video(emu, tmp_path, cli):
     fake = tmp_path / "clip.mp4"
     fake.write_bytes(png_bytes())
-    cli_refused(emu, "png_video", ["generate", "lipsync", "--video", str(fake), "--speech-text", "Hi there",
+    cli_refused(cli, emu, "png_video", ["generate", "lipsync", "--video", str(fake), "--speech-text", "Hi there",
                                    "--out", str(tmp_path / "out")],
                 "video: clip.mp4 is a PNG image, not a video", what="--video PNG named .mp4")
 
 
-def test_cli_one_frame_video(emu, tmp_path):
+def test_cli_one_frame_video(emu, tmp_path, cli):
     video = one_frame_mp4(tmp_path / "one.mp4")
-    cli_refused(emu, "one_frame", ["generate", "lipsync", "--video", str(video), "--speech-text", "Hi there",
+    cli_refused(cli, emu, "one_frame", ["generate", "lipsync", "--video", str(video), "--speech-text", "Hi there",
                                    "--out", str(tmp_path / "out")], "video: one.mp4 has 1 frame",
                 what="--video with 1 frame")
 
@@ -231,13 +231,13 @@ def test_cli_one_frame_video(emu, tmp_path):
 @pytest.mark.parametrize("samples,words,what", [
     (np.zeros(1), ("audio:", "1 sample"), "--audio WAV of 1 sample"),
     (np.full(16000, np.nan), ("audio: all", "NaN or infinite"), "--audio WAV of NaN floats")])
-def test_cli_bad_audio(emu, tmp_path, samples, words, what):
+def test_cli_bad_audio(emu, tmp_path, samples, words, what, cli):
     from nodes.media import render_test_video
 
     video = tmp_path / "ref.mp4"
     render_test_video(video, width=320, height=240, fps=24, duration=1.0, with_audio=False)
     wav = float_wav(tmp_path / "a.wav", samples)
-    cli_refused(emu, "bad_audio", ["generate", "lipsync", "--video", str(video), "--audio", str(wav),
+    cli_refused(cli, emu, "bad_audio", ["generate", "lipsync", "--video", str(video), "--audio", str(wav),
                                    "--out", str(tmp_path / "out")], *words, what=what)
 
 
@@ -245,20 +245,20 @@ def test_cli_bad_audio(emu, tmp_path, samples, words, what):
     (bomb_png(), ("declares 400 megapixels", "refused before decoding"), "--first-frame PNG bomb 20000x20000 (1 KB)"),
     (bomb_png(12000, 12000), ("12000x12000", "refused before decoding"), "--first-frame PNG 12000x12000 (144 MP)"),
     (png_bytes(1, 1), ("first_frame:", "1x1 px"), "--first-frame 1x1 PNG")])
-def test_cli_bad_first_frame(emu, tmp_path, data, words, what):
+def test_cli_bad_first_frame(emu, tmp_path, data, words, what, cli):
     path = tmp_path / "frame.png"
     path.write_bytes(data)
-    cli_refused(emu, "bad_frame", ["generate", "image-to-video", "--first-frame", str(path), "--prompt", "a cat",
+    cli_refused(cli, emu, "bad_frame", ["generate", "image-to-video", "--first-frame", str(path), "--prompt", "a cat",
                                    "--model", "pixverse:1@5", "--resolution", "360p", "--out", str(tmp_path / "out")],
                 *words, what=what)
 
 
-def test_cli_output_folder_read_only(emu, tmp_path):
+def test_cli_output_folder_read_only(emu, tmp_path, cli):
     from tinyfs import tiny_fs
 
     with tiny_fs(tmp_path / "ro", 4 << 20) as fs:
         fs.read_only()
-        cli_refused(emu, "ro_out", ["generate", "text-to-video", "--prompt", "a fox", "--out", str(fs.path),
+        cli_refused(cli, emu, "ro_out", ["generate", "text-to-video", "--prompt", "a fox", "--out", str(fs.path),
                                     "--ledger", str(tmp_path / "ledger.sqlite3")], "read-only",
                     what="--out on a read-only file system (ledger elsewhere)")
 

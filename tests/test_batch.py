@@ -1,6 +1,7 @@
-"""`python -m nodes batch FILE`: many jobs at once against the emulator over 127.0.0.1, in a subprocess
-as a user runs it. What is counted is what the emulator saw (accepted video tasks, uploads, how many
-ran at the same time), not wall time."""
+"""`python -m nodes batch FILE`: many jobs at once against the emulator over 127.0.0.1, through the CLI's
+`main`: in this process where only its output and exit status matter, in a subprocess (as a user runs it)
+where it is killed or interrupted. What is counted is what the emulator saw (accepted video tasks,
+uploads, how many ran at the same time), not wall time."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import CHOICES, run_cli, start_cli, video_submissions, wait_until
+from jobs import CHOICES, start_cli, video_submissions, wait_until
 from keysafety import artifact_dir, save_text
 from nodes.batch.jobfile import read_rows
 
@@ -59,10 +60,10 @@ def slow_emu(emu):
     emu.job_seconds = 0.3
 
 
-def test_24_jobs_at_8_at_once_then_a_rerun_costs_nothing(slow_emu, request):
+def test_24_jobs_at_8_at_once_then_a_rerun_costs_nothing(slow_emu, request, cli):
     emu, d = slow_emu, artifact_dir("batch", request.node.name)
     file = write_jsonl(d / "jobs.jsonl", rows(24))
-    code, stdout, stderr = run_cli(emu, batch_args(file, d / "out", "--jobs", "8"), d, "first", timeout=240)
+    code, stdout, stderr = cli(emu, batch_args(file, d / "out", "--jobs", "8"), d, "first", timeout=240)
     assert code == 0, stderr
     got = results(d / "out")
     assert [r["line"] for r in got] == list(range(1, 25))
@@ -82,7 +83,7 @@ def test_24_jobs_at_8_at_once_then_a_rerun_costs_nothing(slow_emu, request):
         table = list(csv.DictReader(fh))
     assert [int(r["line"]) for r in table] == list(range(1, 25)) and table[0]["taskUUID"] == got[0]["taskUUID"]
 
-    code, stdout, stderr = run_cli(emu, batch_args(file, d / "out", "--jobs", "8"), d, "again", timeout=120)
+    code, stdout, stderr = cli(emu, batch_args(file, d / "out", "--jobs", "8"), d, "again", timeout=120)
     assert code == 0, stderr
     again = results(d / "out")
     assert video_submissions(emu) == 24  # no new task
@@ -90,7 +91,7 @@ def test_24_jobs_at_8_at_once_then_a_rerun_costs_nothing(slow_emu, request):
     assert [r["taskUUID"] for r in again] == [r["taskUUID"] for r in got]
 
 
-def test_killed_mid_way_then_rerun_pays_each_row_once(emu, request):
+def test_killed_mid_way_then_rerun_pays_each_row_once(emu, request, cli):
     emu.job_seconds = 2.0
     d = artifact_dir("batch", request.node.name)
     file = write_jsonl(d / "jobs.jsonl", rows(12))
@@ -107,7 +108,7 @@ def test_killed_mid_way_then_rerun_pays_each_row_once(emu, request):
     assert [r["line"] for r in partial] == list(range(1, 13))
     assert {r["status"] for r in partial} <= {"pending", "running", "done"}
 
-    code, stdout, stderr = run_cli(emu, args, d, "rerun", timeout=180)
+    code, stdout, stderr = cli(emu, args, d, "rerun", timeout=180)
     assert code == 0, stderr
     got = results(d / "out")
     assert {r["status"] for r in got} <= {"done", "reused"} and len(got) == 12
@@ -117,7 +118,7 @@ def test_killed_mid_way_then_rerun_pays_each_row_once(emu, request):
     assert emu.stats()["duplicate_submits"] == 0
 
 
-def test_bad_rows_are_reported_by_line_and_the_rest_run(emu, request):
+def test_bad_rows_are_reported_by_line_and_the_rest_run(emu, request, cli):
     d = artifact_dir("batch", request.node.name)
     from PIL import Image
 
@@ -134,7 +135,7 @@ def test_bad_rows_are_reported_by_line_and_the_rest_run(emu, request):
         {**ROW, "seed": 8},
     ]
     file = write_jsonl(d / "jobs.jsonl", items)
-    code, stdout, stderr = run_cli(emu, batch_args(file, d / "out"), d, "batch")
+    code, stdout, stderr = cli(emu, batch_args(file, d / "out"), d, "batch")
     assert code == 1, stderr
     got = {r["line"]: r for r in results(d / "out")}
     assert sorted(got) == [1, 2, 3, 4, 6, 7, 8]
@@ -149,53 +150,89 @@ def test_bad_rows_are_reported_by_line_and_the_rest_run(emu, request):
     # the message is generate's own, word for word
     bad = ["generate", "text-to-video", "--prompt", CHOICES.prompt, "--model", CHOICES.model, "--resolution", "4k",
            "--aspect-ratio", "16:9", "--duration", "5", "--fps", "16", "--seed", "3", "--out", str(d / "gen")]
-    gcode, _, gerr = run_cli(emu, bad, d, "generate")
+    gcode, _, gerr = cli(emu, bad, d, "generate")
     assert gcode == 2
     message = gerr.strip().splitlines()[-1].removeprefix("error: ")
     assert f"line 3: {message}" in stderr and got[3]["error"] == message
 
 
-def test_every_row_bad_runs_nothing(emu, request):
+def test_every_row_bad_runs_nothing(emu, request, cli):
     d = artifact_dir("batch", request.node.name)
-    file = write_jsonl(d / "jobs.jsonl", [{**ROW, "resolution": "4k"}, {"workflow": "modify", "prompt": "x"}])
-    code, _, stderr = run_cli(emu, batch_args(file, d / "out"), d, "batch")
+    file = write_jsonl(d / "jobs.jsonl", [{**ROW, "resolution": "4k"}, {"workflow": "upscale", "prompt": "x"}])
+    code, _, stderr = cli(emu, batch_args(file, d / "out"), d, "batch")
     assert code == 2 and "no row can run" in stderr
-    assert "line 2: argument workflow: invalid choice: 'modify'" in stderr
+    assert "line 2: argument workflow: invalid choice: 'upscale'" in stderr
     assert emu.stats()["requests"] == 0
     assert [r["status"] for r in results(d / "out")] == ["refused", "refused"]
 
 
-def test_usage_errors_exit_2(emu, request):
+def test_modify_rows_run_and_a_bad_one_is_reported_by_line(emu, request, cli):
+    from PIL import Image
+
+    from nodes.media import render_test_video
+
     d = artifact_dir("batch", request.node.name)
-    code, _, stderr = run_cli(emu, batch_args(d / "nope.jsonl", d / "out"), d, "missing")
+    render_test_video(d / "clip.mp4", width=480, height=360, fps=12, duration=1.0, with_audio=False)
+    Image.new("RGB", (400, 400), (20, 160, 220)).save(d / "look.png")
+    modify = {"workflow": "modify", "video": "clip.mp4", "prompt": "make it snow", "resolution": "360p"}
+    items = [
+        {**modify, "seed": 1},
+        {**modify, "seed": 2, "reference_image": "look.png", "audio": True},
+        {**modify, "seed": 3, "duration": 5},                                  # line 3: Modify takes no duration
+        {**modify, "seed": 4, "resolution": "1080p"},                          # line 4: a tier Modify lacks
+        {**modify, "seed": 5, "reference_image": "missing.png"},               # line 5: no file
+    ]
+    file = write_jsonl(d / "jobs.jsonl", items)
+    code, _, stderr = cli(emu, batch_args(file, d / "out", "--jobs", "2"), d, "batch")
+    assert code == 1, stderr
+    got = {r["line"]: r for r in results(d / "out")}
+    assert [got[n]["status"] for n in (1, 2, 3, 4, 5)] == ["done", "done", "refused", "refused", "refused"]
+    assert "line 3: unknown key duration; modify takes: " in stderr
+    assert "line 4: " in stderr and "resolution" in got[4]["error"] and "1080p" in got[4]["error"]
+    assert "line 5: " in stderr and "missing.png" in got[5]["error"]
+    tasks = {t["taskUUID"]: t for t in emu.video_tasks()}
+    assert len(tasks) == 2 and all(tasks[got[n]["taskUUID"]]["model"] == "pixverse:modify@0" for n in (1, 2))
+    with_look = tasks[got[2]["taskUUID"]]
+    assert with_look["inputs"]["referenceImages"] and with_look["settings"] == {"audio": True}
+    assert emu.stats()["uploads"] == 3  # the clip twice, the image once: nothing of a bad row
+
+    # the same command again: both finished rows come from the ledger, nothing is sent
+    code, _, stderr = cli(emu, batch_args(file, d / "out", "--jobs", "2"), d, "again")
+    assert code == 1 and len(emu.video_tasks()) == 2
+    assert [r["status"] for r in results(d / "out")][:2] == ["reused", "reused"]
+
+
+def test_usage_errors_exit_2(emu, request, cli):
+    d = artifact_dir("batch", request.node.name)
+    code, _, stderr = cli(emu, batch_args(d / "nope.jsonl", d / "out"), d, "missing")
     assert code == 2 and "cannot read the job file" in stderr
     (d / "jobs.txt").write_text("x\n")
-    code, _, stderr = run_cli(emu, batch_args(d / "jobs.txt", d / "out"), d, "suffix")
+    code, _, stderr = cli(emu, batch_args(d / "jobs.txt", d / "out"), d, "suffix")
     assert code == 2 and "JSON Lines" in stderr
     assert emu.stats()["requests"] == 0
 
 
-def test_max_cost_refuses_the_batch_up_front(emu, request):
+def test_max_cost_refuses_the_batch_up_front(emu, request, cli):
     d = artifact_dir("batch", request.node.name)
     # v5 at 1080p has a documented price: $0.0598/s × 5 s = $0.299 a row
     file = write_jsonl(d / "jobs.jsonl", rows(4, resolution="1080p"))
-    code, _, stderr = run_cli(emu, batch_args(file, d / "out", "--max-cost", "1"), d, "refused")
+    code, _, stderr = cli(emu, batch_args(file, d / "out", "--max-cost", "1"), d, "refused")
     assert code == 1
     assert "expected to cost $1.196" in stderr and "refused" in stderr
     assert emu.stats()["requests"] == 0
     assert {r["status"] for r in results(d / "out")} == {"refused"}
     # unknown costs (360p has no documented price, the ledger no history) are refused under --max-cost ...
     file = write_jsonl(d / "unknown.jsonl", rows(2))
-    code, _, stderr = run_cli(emu, batch_args(file, d / "out2", "--max-cost", "5"), d, "unknown")
+    code, _, stderr = cli(emu, batch_args(file, d / "out2", "--max-cost", "5"), d, "unknown")
     assert code == 1 and "RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1" in stderr
     assert emu.stats()["requests"] == 0
 
 
-def test_max_cost_stops_submitting_when_spent_would_pass_it(emu, request, monkeypatch):
+def test_max_cost_stops_submitting_when_spent_would_pass_it(emu, request, monkeypatch, cli):
     d = artifact_dir("batch", request.node.name)
     monkeypatch.setenv("RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST", "1")  # subprocesses inherit os.environ
     file = write_jsonl(d / "jobs.jsonl", rows(5))  # each $0.20 at the emulator, unknown beforehand
-    code, _, stderr = run_cli(emu, batch_args(file, d / "out", "--jobs", "1", "--max-cost", "0.5"), d, "batch")
+    code, _, stderr = cli(emu, batch_args(file, d / "out", "--jobs", "1", "--max-cost", "0.5"), d, "batch")
     assert code == 1, stderr
     got = results(d / "out")
     assert [r["status"] for r in got] == ["done", "done", "done", "refused", "refused"]
@@ -203,7 +240,7 @@ def test_max_cost_stops_submitting_when_spent_would_pass_it(emu, request, monkey
     assert video_submissions(emu) == 3
 
 
-def test_csv_input(emu, request):
+def test_csv_input(emu, request, cli):
     d = artifact_dir("batch", request.node.name)
     (d / "jobs.csv").write_text(
         "workflow,prompt,model,resolution,duration,seed,sound_effects\n"
@@ -211,7 +248,7 @@ def test_csv_input(emu, request):
         "\n"
         f'text-to-video,"a two-line\nprompt",{CHOICES.model},360p,5,12,\n'
         f"text-to-video,a third,{CHOICES.model},360p,5,13,no\n")
-    code, stdout, stderr = run_cli(emu, batch_args(d / "jobs.csv", d / "out"), d, "batch")
+    code, stdout, stderr = cli(emu, batch_args(d / "jobs.csv", d / "out"), d, "batch")
     assert code == 0, stderr
     got = results(d / "out")
     assert [r["line"] for r in got] == [2, 4, 6] and {r["status"] for r in got} == {"done"}
@@ -227,7 +264,7 @@ def test_csv_line_numbers_count_physical_lines(tmp_path):
     assert [(r.line, r.values["prompt"]) for r in read_rows(path)] == [(2, "one\ntwo"), (5, "three")]
 
 
-def test_ctrl_c_stops_submitting_and_the_rerun_resumes(emu, request):
+def test_ctrl_c_stops_submitting_and_the_rerun_resumes(emu, request, cli):
     emu.job_seconds = 2.0
     d = artifact_dir("batch", request.node.name)
     file = write_jsonl(d / "jobs.jsonl", rows(6))
@@ -247,7 +284,7 @@ def test_ctrl_c_stops_submitting_and_the_rerun_resumes(emu, request):
     interrupted = [r for r in results(d / "out") if r["status"] == "interrupted"]
     assert 1 <= len(interrupted) <= 2 and all(r["taskUUID"] for r in interrupted)
     assert f"{len(interrupted)} accepted task(s) are still running" in stderr
-    code, _, stderr = run_cli(emu, args, d, "rerun", timeout=120)
+    code, _, stderr = cli(emu, args, d, "rerun", timeout=120)
     assert code == 0, stderr
     assert video_submissions(emu) == 6 and emu.stats()["duplicate_submits"] == 0
     assert {r["status"] for r in results(d / "out")} <= {"done", "reused"}

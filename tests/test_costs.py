@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from jobs import choices, cli_command, frame, video_submissions
-from keysafety import ROOT, artifact_dir, save_text
+from jobs import choices, frame, video_submissions
+from keysafety import artifact_dir, save_text
 from nodes import limits, pipeline, pricing
 from nodes import ledger as L
 from nodes.limits import BudgetPolicy
@@ -321,7 +321,12 @@ def _row(led, uuid, model, cost, created, status=L.FINISHED, reserved=None):
         led._conn.execute("UPDATE jobs SET status = ?, created_at = ? WHERE task_uuid = ?", (status, created, uuid))
 
 
-def test_spend_figures_against_the_ledger(runner, tmp_path):
+def _without_limits_in_env(monkeypatch) -> None:
+    for name in [k for k in __import__("os").environ if k.startswith("RUNWARE_PIXVERSE_")]:
+        monkeypatch.delenv(name)
+
+
+def test_spend_figures_against_the_ledger(runner, tmp_path, monkeypatch, capsys):
     led = runner.ledger
     now = time.time()
     today, month = limits.day_start(now), limits.month_start(now)
@@ -340,59 +345,53 @@ def test_spend_figures_against_the_ledger(runner, tmp_path):
     by_model = {m["model"]: m for m in s["this_month"]["by_model"]}
     assert by_model["pixverse:1@5"]["total"] == pytest.approx(1.5) and by_model["pixverse:1@5"]["runs"] == 3
     assert by_model["pixverse:1@3"]["total"] == pytest.approx(0.75) and by_model["pixverse:1@3"]["name"] == "PixVerse v4.5"
-    # the same figures from `python -m nodes spend`
-    import subprocess
-    import sys
+    # the same figures from `python -m nodes spend` (its main, in this process)
+    from nodes import cli
 
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RUNWARE_PIXVERSE_")}
-    env[limits.ENV_DAILY_LIMIT] = "3"
-    proc = subprocess.run([sys.executable, "-m", "nodes", "spend", "--ledger", str(runner.ledger_path), "--json"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+    _without_limits_in_env(monkeypatch)
+    monkeypatch.setenv(limits.ENV_DAILY_LIMIT, "3")
+    capsys.readouterr()
+    assert cli.main(["spend", "--ledger", str(runner.ledger_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
     assert data["today"] == s["today"] and data["this_month"] == s["this_month"]
     assert data["limits"]["daily_limit"] == 3.0 and data["limits"]["daily_source"] == "env"
-    text = subprocess.run([sys.executable, "-m", "nodes", "spend", "--ledger", str(runner.ledger_path)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120).stdout
+    assert cli.main(["spend", "--ledger", str(runner.ledger_path)]) == 0
+    text = capsys.readouterr().out
     save_text(f"jobs/{runner.dir.name}/spend.txt", text)
     assert f"this month ({s['month']}): $2.25 in 5 runs, of which $0.25 reserved for runs under way" in text
     assert "  PixVerse v5 (pixverse:1@5): $1.50 in 3 runs" in text and "daily limit: $3.00 (environment)" in text
-    missing = subprocess.run([sys.executable, "-m", "nodes", "spend", "--ledger", str(tmp_path / "none.sqlite3")],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 1 and "no job ledger at" in missing.stderr
+    assert cli.main(["spend", "--ledger", str(tmp_path / "none.sqlite3")]) == 1
+    assert "no job ledger at" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite3").exists()
 
 
 # -- the limit in the CLI ---------------------------------------------------------------------------------
 
-def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path):
+def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path, monkeypatch, cli):
     from PIL import Image
 
     log = artifact_dir("jobs", "cli-limit")
     out, ledger = log / "out", log / "ledger.sqlite3"
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("RUNWARE_PIXVERSE_")}
-    env.update(RUNWARE_BASE_URL=emu.base_url, PYTHONUNBUFFERED="1", RUNWARE_PIXVERSE_DAILY_LIMIT="0.45",
-               RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST="1")
-    import subprocess
+    _without_limits_in_env(monkeypatch)
+    monkeypatch.setenv("RUNWARE_PIXVERSE_DAILY_LIMIT", "0.45")
+    monkeypatch.setenv("RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST", "1")
 
     results = []
     for i in range(3):
         img = log / f"frame{i}.png"
         Image.fromarray((np.random.default_rng(i).random((360, 640, 3)) * 255).astype(np.uint8)).save(img)
         before = counts(emu)
-        proc = subprocess.run(cli_command("generate", "image-to-video", "--first-frame", str(img), "--prompt",
-                                          f"a paper boat, take {i}", "--model", "pixverse:1@5", "--resolution", "360p",
-                                          "--duration", "5", "--fps", "16", "--seed", "7", "--out", str(out),
-                                          "--ledger", str(ledger), "--deadline", "60"),
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-        (log / f"run{i}.txt").write_text(proc.stdout + proc.stderr)
-        results.append((proc, before, counts(emu)))
-    for proc, _, _ in results[:2]:
-        assert proc.returncode == 0, proc.stderr
-    proc, before, after = results[2]
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "error: Daily spending limit reached: $0.40 spent today" in proc.stderr
-    assert "over the limit of $0.45 (RUNWARE_PIXVERSE_DAILY_LIMIT)" in proc.stderr
+        run = cli(emu, ["generate", "image-to-video", "--first-frame", str(img), "--prompt", f"a paper boat, take {i}",
+                        "--model", "pixverse:1@5", "--resolution", "360p", "--duration", "5", "--fps", "16",
+                        "--seed", "7", "--out", str(out), "--ledger", str(ledger), "--deadline", "60"],
+                  log, f"run{i}")  # nodes.cli.main in this process (conftest)
+        results.append((run, before, counts(emu)))
+    for (code, _, stderr), _, _ in results[:2]:
+        assert code == 0, stderr
+    (code, stdout, stderr), before, after = results[2]
+    assert code == 2, stdout + stderr
+    assert "error: Daily spending limit reached: $0.40 spent today" in stderr
+    assert "over the limit of $0.45 (RUNWARE_PIXVERSE_DAILY_LIMIT)" in stderr
     assert after == before  # 0 uploads, 0 submissions
     assert results[1][2][1] == results[1][1][1] + 1  # (the second run did upload its image: the count is live)
 

@@ -697,3 +697,21 @@ def test_a_state_folder_remembers_tasks_across_restarts(client, tmp_path):
         again = post(client, second, [done])
         assert "duplicate" in again.text.lower()
         assert second.stats()["video_submissions"] == 0
+
+
+def test_a_sound_track_when_a_sound_switch_is_on():
+    """Which settings give the rendered video sound is the emulator's own knowledge (Runware's side):
+    PixVerse's sound effects on v4, the model-made audio on v5.5; nothing else does."""
+    from nodes.emulator.validate import validate_video_task
+
+    def plan(task):
+        return validate_video_task(task, SPEC, {}, {})
+
+    assert not plan(t2v()).with_audio
+    assert plan(t2v(providerSettings={"pixverse": {"soundEffectSwitch": True}})).with_audio
+    assert not plan(t2v(providerSettings={"pixverse": {"soundEffectSwitch": False, "motionMode": "fast"}})).with_audio
+    from nodes.tasks import GenerationChoices, build_text_to_video
+
+    for audio in (True, False):
+        v55 = build_text_to_video(GenerationChoices(model="pixverse:1@6", prompt="a fox", audio=audio), spec=SPEC)
+        assert plan({**v55.task, "deliveryMethod": "async"}).with_audio is audio

@@ -76,3 +76,30 @@ def test_the_node_inputs():
     names = [w.name for w in widgets.modify_widgets()]
     assert names[:6] == ["model", "video", "frames", "frames_fps", "reference_image", "prompt"]
     assert "audio" in names and "duration" not in names
+
+
+def test_generate_modify_on_the_command_line_offline(tmp_path, capsys):
+    """`python -m nodes generate modify --offline` (in this process): uploads, runs, and the same command
+    again reuses the video from the ledger; a choice Modify does not take is refused before anything runs."""
+    from PIL import Image
+
+    from nodes import cli
+
+    src, look = tmp_path / "walk.mp4", tmp_path / "look.png"
+    render_test_video(src, width=480, height=360, fps=12, duration=1.5, with_audio=False)
+    Image.new("RGB", (400, 400), (30, 200, 90)).save(look)
+    argv = ["generate", "modify", "--video", str(src), "--reference-image", str(look), "--prompt", "make it snow",
+            "--resolution", "540p", "--seed", "3", "--audio", "--offline", "--job-seconds", "0.1",
+            "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    w, h = MODIFY.size("540p", "4:3")
+    assert f"video: {w}x{h}, 12 fps, 1.50 s" in out and "audio: yes" in out
+    assert "uploading video" in err and "uploading reference_image" in err
+    assert cli.main(argv) == 0
+    assert "reused finished task" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # argparse: Modify takes the source's length
+        cli.main(argv + ["--duration", "5"])
+    assert cli.main([*argv[:-2], "--resolution", "1080p", "--out", str(tmp_path / "out2")]) == 2
+    assert "resolution = '1080p'" in capsys.readouterr().err
+    assert not list((tmp_path / "out2").glob("*.mp4"))

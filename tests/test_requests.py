@@ -215,8 +215,12 @@ def test_v4_takes_provider_settings_only_at_5_s_and_up_to_720p():
     assert build_text_to_video(base(motion_mode="fast", duration=5, resolution="720p")).notices == []
     for over in (dict(duration=8), dict(resolution="1080p")):
         assert "providerSettings" not in build_text_to_video(base(**over)).task  # no settings: 8 s, 1080p fine
+        # the node's and the CLI's resting values: motion_mode at its documented default is not sent
+        resting = dict(motion_mode="normal", style="none", sound_effects=False, sound_effect_content="")
+        assert "providerSettings" not in build_text_to_video(base(**over, **resting)).task
         for setting in (dict(motion_mode="fast"), dict(style="anime"), dict(effect="boom drop"),
-                        dict(camera_movement="zoom_in"), dict(sound_effects=True)):
+                        dict(camera_movement="zoom_in"), dict(sound_effects=True),
+                        dict(sound_effects=True, sound_effect_content="rain on a tin roof")):
             with pytest.raises(PixVerseInputError) as caught:
                 build_text_to_video(base(**over, **setting))
             assert caught.value.parameter == next(iter(over)) and "5 s and 360p-720p" in str(caught.value)

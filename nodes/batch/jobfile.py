@@ -21,7 +21,8 @@ from ..errors import PixVerseError
 from ..spec import load_spec
 
 # file options of each workflow: relative to the job file's folder
-PATH_KEYS = {"image-to-video": ("first_frame", "last_frame"), "lipsync": ("video", "audio")}
+PATH_KEYS = {"image-to-video": ("first_frame", "last_frame"), "lipsync": ("video", "audio"),
+             "modify": ("video", "reference_image")}
 # generate's options that belong to the whole batch (its command line), not to a row
 RUN_KEYS = ("out", "ledger", "offline", "deadline", "job_seconds", "new")
 _INTERNAL = ("command", "workflow", "setting_inputs", "aspect_ratio_default")
@@ -134,7 +135,7 @@ def command_line(values: dict[str, Any], base: Path) -> list[str]:
     """A row → `generate WORKFLOW --key=value …`, as generate's parser takes it."""
     workflow = str(values.get("workflow", "")).strip()
     if not workflow:
-        raise RowError("no `workflow` (text-to-video, image-to-video, lipsync)")
+        raise RowError("no `workflow` (text-to-video, image-to-video, lipsync, modify)")
     booleans = {s.input for s in load_spec().settings_for(workflow) if s.kind == "boolean"}
     argv = ["generate", workflow]
     for key, value in values.items():

@@ -2,7 +2,8 @@
 
 This plays Runware's part: it sees only the JSON a client sent (plus what was uploaded before)
 and refuses what Runware would refuse, with Runware-style error items. Every list and number
-comes from `nodes.spec.load_spec()`; nothing PixVerse-specific is written here.
+comes from `nodes.spec.load_spec()`; the one PixVerse fact written here is Runware's side of a render,
+which the product never needs: which settings switch a sound track on (`SOUND_SWITCHES`).
 
 `validate_video_task()` returns a `JobPlan` (what to render) or raises `TaskError`.
 """
@@ -49,6 +50,10 @@ MIN_TTL = 60
 # Emulator-only: the frame rate it renders for a model whose spec lists no fps.
 MODEL_OWN_FPS = 24
 SPEECH_FIELDS = ("voice", "text")
+# Runware's side: the settings (wire names inside the model's settings object) that, sent as true, give
+# the video a sound track: PixVerse's sound effects (v3.5-v5) and the model-made audio (v5.5 and later,
+# Modify). A Modify of a source with sound keeps it as well.
+SOUND_SWITCHES = ("soundEffectSwitch", "audio")
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _UUID_IN_URL = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
@@ -708,9 +713,13 @@ def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layo
                                 duration=duration, fps=fps if "fps" in task else None)
     kind = "image_to_video" if has_frames else "text_to_video"
     _check_rules(spec, model, kind, values, notices)
-    sound = any(settings.get(s.input) is True for s in spec.settings_of(model) if s.makes_sound)
     return JobPlan(model=model.air, width=width, height=height, fps=fps, duration=float(duration),
-                   with_audio=sound, seed=seed, notices=notices)
+                   with_audio=_asks_for_sound(spec, model, settings), seed=seed, notices=notices)
+
+
+def _asks_for_sound(spec: CapabilitySpec, model: ModelSpec, settings: Mapping[str, Any]) -> bool:
+    """Whether the checked `settings` (by input name) switch a sound track on (SOUND_SWITCHES)."""
+    return any(settings.get(s.input) is True for s in spec.settings_of(model) if s.wire in SOUND_SWITCHES)
 
 
 def _media_ref(task: Mapping[str, Any], path: str, media: Mapping[str, MediaInfo],
@@ -825,7 +834,7 @@ def _plan_modify(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout, 
     width, height = model.sizes[res][model.nearest_aspect_ratio(res, int(video.width), int(video.height))]
     _check_rules(spec, model, "modify", {**settings, "resolution": res}, notices)
     fps = video.fps or 24.0
-    sound = any(settings.get(s.input) is True for s in spec.settings_of(model) if s.makes_sound) or video.has_audio
+    sound = _asks_for_sound(spec, model, settings) or video.has_audio
     return JobPlan(model=model.air, width=width, height=height, fps=float(round(fps)) if abs(fps - round(fps)) < 1e-3
                    else fps, duration=float(video.duration), with_audio=sound, seed=seed, notices=notices)
 

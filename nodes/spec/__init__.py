@@ -105,7 +105,6 @@ class Setting(_Frozen):
     min: Optional[int] = None
     max: Optional[int] = None
     via: Optional[Literal["motion"]] = None
-    makes_sound: bool = False  # a boolean that, when on, gives the video a sound track
     source: str = ""
 
     @model_validator(mode="after")
