@@ -148,7 +148,7 @@ async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: 
     ledger = opts.ledger
     endpoint = endpoint_of(client, opts)
     request = {k: v for k, v in built.task.items() if k != "taskUUID"}
-    fp = fingerprint(request)
+    fp = fingerprint(built.identity)  # defaults left out still count: an older row of this request is found
     deadline_at = time.monotonic() + opts.deadline_s
     fresh, retry_uploads, task_uuid = opts.fresh, True, built.task_uuid
     for _ in range(4):

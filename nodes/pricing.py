@@ -216,12 +216,15 @@ def estimate_new(task: Mapping[str, Any], *, ledger=None, endpoint: str = "",
 
 
 def estimate(task: Mapping[str, Any], *, ledger=None, endpoint: str = "", spec: Optional[CapabilitySpec] = None,
-             audio_seconds: Optional[float] = None, exact: bool = True) -> Estimate:
+             audio_seconds: Optional[float] = None, exact: bool = True,
+             identity: Optional[Mapping[str, Any]] = None) -> Estimate:
     """The estimate the panel shows. `exact`: `task` holds the real inputs (not stand-ins), so the
-    ledger's fingerprint tells whether this very request is already there (then it costs nothing).
-    Only a text-to-video is exact from widget values; its task is the same in either request layout."""
+    ledger's fingerprint of its `identity` (BuiltTask.identity; default: the task without its taskUUID)
+    tells whether this very request is already there (then it costs nothing). Only a text-to-video is
+    exact from widget values; its task is the same in either request layout."""
     if ledger is not None and exact:
-        found = ledger.find(endpoint, fingerprint({k: v for k, v in task.items() if k != "taskUUID"}))
+        body = identity if identity is not None else {k: v for k, v in task.items() if k != "taskUUID"}
+        found = ledger.find(endpoint, fingerprint(dict(body)))
         if found is not None and found.reusable():
             return Estimate(0.0, "reused", f"free: re-uses finished task {found.task_uuid} from the ledger",
                             found.cost_class or "", task_uuid=found.task_uuid)

@@ -12,6 +12,7 @@ Transport fields (`deliveryMethod`, `includeCost`) are the client's business.
 """
 from __future__ import annotations
 
+import copy
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -34,10 +35,23 @@ class BuiltTask:
     model: ModelSpec
     notices: list[str] = field(default_factory=list)
     layout: str = ""
+    # Settings left out because they are at their documented default ({wire path: value}): Runware
+    # applies them itself. They still count in the request's identity (see `identity`).
+    defaults_left_out: dict[str, Any] = field(default_factory=dict)
 
     @property
     def task_uuid(self) -> str:
         return self.task["taskUUID"]
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What identifies this request in the job ledger (its fingerprint): the task without its taskUUID,
+        with the defaults that were left out written back. A request sent before defaults were left out
+        (with them written) is then still the same request: its finished video is reused, never paid twice."""
+        body = copy.deepcopy({k: v for k, v in self.task.items() if k != "taskUUID"})
+        for path, value in self.defaults_left_out.items():
+            _put(body, path, value)
+        return body
 
 
 class GenerationChoices(BaseModel):
@@ -282,14 +296,14 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
             raise refuse("seed", seed, f"whole numbers {limit.min}-{limit.max}")
         task["seed"] = seed
 
-    _write_settings(spec, refuse, kind, model, c.settings, task, notices,
+    left_out = _write_settings(spec, refuse, kind, model, c.settings, task, notices,
                     resolution=resolution, aspect_ratio=aspect, duration=duration, fps=fps,
                     frame_positions=[p for p, _ in frames])
-    return BuiltTask(task, model, notices, _layout_name(model, layout))
+    return BuiltTask(task, model, notices, _layout_name(model, layout), left_out)
 
 
 def _write_settings(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: ModelSpec, settings: dict,
-                    task: dict, notices: list[str], **core: Any) -> None:
+                    task: dict, notices: list[str], **core: Any) -> dict[str, Any]:
     """Check each chosen setting by its description and the spec's rules; write the set ones where the
     spec says they go. A setting at its documented `default` (motion_mode "normal") is left out, as
     Runware's examples do (DESIGN 2.8): Runware applies the default itself, and on some models (v4)
@@ -297,10 +311,16 @@ def _write_settings(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: M
     chosen = {name: _check_setting(spec, refuse, model, name, value) for name, value in settings.items()}
     values = rule_context(spec, model, chosen, **core)
     _check_rules(spec, refuse, kind, model, values, notices)
+    left_out = {}
     for setting in spec.settings_of(model):
         value = chosen.get(setting.input)
-        if value is not None and not (setting.default is not None and value == setting.default):
+        if value is None:
+            continue
+        if setting.default is not None and value == setting.default:
+            left_out[setting_wire(model, setting)] = value
+        else:
             _put(task, setting_wire(model, setting), value)
+    return left_out
 
 
 def _layout_name(model: ModelSpec, layout: Optional[str]) -> str:
@@ -416,5 +436,5 @@ def build_modify(choices: GenerationChoices, video: str, reference_image: Option
             raise refuse("seed", choices.seed, f"whole numbers {limit.min}-{limit.max}")
         task["seed"] = choices.seed
     notices: list[str] = []
-    _write_settings(spec, refuse, "modify", model, choices.settings, task, notices, resolution=resolution)
-    return BuiltTask(task, model, notices, _layout_name(model, layout))
+    left_out = _write_settings(spec, refuse, "modify", model, choices.settings, task, notices, resolution=resolution)
+    return BuiltTask(task, model, notices, _layout_name(model, layout), left_out)

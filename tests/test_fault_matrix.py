@@ -268,7 +268,7 @@ def _claim_like_the_pipeline(runner: Runner, emu, owner_pid: int) -> str:
     """A ledger row in `submitting`, owned by a process that died: as a crash during the POST leaves it."""
     built = build_text_to_video(CHOICES)
     request = {k: v for k, v in built.task.items() if k != "taskUUID"}
-    claim = runner.ledger.claim(fingerprint=fingerprint(request), endpoint=emu.base_url, task_uuid=built.task_uuid,
+    claim = runner.ledger.claim(fingerprint=fingerprint(built.identity), endpoint=emu.base_url, task_uuid=built.task_uuid,
                                 model=built.model.air, request=request)
     assert claim.new
     assert runner.ledger.advance(built.task_uuid, L.SUBMITTING, owner=f"{L.HOST}:{owner_pid}")

@@ -398,3 +398,18 @@ def test_cli_unexpected_error_says_a_task_is_not_lost_only_when_one_was_sent(mon
     assert cli._after_unexpected() == "No task was submitted to Runware by this command, so nothing was charged"
     cli._progress(Progress("submitting", "submitting", task_uuid="abc"))
     assert "Task abc submitted above is not lost" in cli._after_unexpected()
+
+
+def test_a_request_sent_before_defaults_were_left_out_is_still_the_same_request(tmp_path):
+    """Settings at their documented default are no longer sent (motion_mode "normal"), yet a ledger row of
+    the same request from before — its task carried motionMode "normal" — is still found: reused, not paid
+    for again."""
+    from jobs import choices
+    from nodes.tasks import build_text_to_video
+
+    built = build_text_to_video(choices(settings={"motion_mode": "normal"}))
+    assert "motionMode" not in str(built.task) and built.defaults_left_out
+    before = {k: v for k, v in built.task.items() if k != "taskUUID"}
+    before.setdefault("providerSettings", {}).setdefault("pixverse", {})["motionMode"] = "normal"
+    assert fingerprint(built.identity) == fingerprint(before)
+    assert fingerprint({k: v for k, v in built.task.items() if k != "taskUUID"}) != fingerprint(before)

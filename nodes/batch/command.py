@@ -88,7 +88,8 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
     allow_unknown = spending_policy().allow_unknown
     for row in rows:
         exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
-        row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact)
+        row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact,
+                                        identity=row.draft.identity)
     unknown = [row.line for row in rows if row.estimate.cost is None]
     total = sum(row.estimate.cost or 0.0 for row in rows)
     print(f"estimate: {pricing.usd(total)} for {len(rows) - len(unknown)} rows"

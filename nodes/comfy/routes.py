@@ -201,7 +201,8 @@ def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
         drafted = draft(str(kind or node), body["values"], motion=motion, layout=layouts.override(settings),
                         stand_in_bad_text=True)
         ledger = _ledger_if_present()
-        est = pricing.estimate(drafted.task, ledger=ledger, endpoint=public_base_url(), exact=drafted.exact)
+        est = pricing.estimate(drafted.task, ledger=ledger, endpoint=public_base_url(), exact=drafted.exact,
+                               identity=drafted.built.identity)
         policy = limits.load_policy(settings)
         today = ledger.spent_since(limits.day_start()) if ledger is not None else 0.0
     except PixVerseError as exc:  # a choice the node would refuse: say so instead of a figure
