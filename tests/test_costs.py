@@ -396,11 +396,11 @@ def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path, monkeypatch,
     assert results[1][2][1] == results[1][1][1] + 1  # (the second run did upload its image: the count is live)
 
 
-def _drafted(kind: str, values: dict) -> tuple[dict, bool]:
+def _drafted(kind: str, values: dict) -> tuple[dict, bool, dict]:
     from nodes.draft import draft
 
     d = draft(kind, values, stand_in_bad_text=True)  # what the estimate route prices
-    return d.task, d.exact
+    return d.task, d.exact, d.built.identity
 
 
 def test_estimate_from_widget_values(emu, runner):
@@ -411,24 +411,24 @@ def test_estimate_from_widget_values(emu, runner):
     values = {"model": label, "prompt": CHOICES.prompt, "negative_prompt": "", "aspect_ratio": "16:9",
               "resolution": "360p", "duration": 5, "fps": 16, "seed": 7, "style": "none", "motion_mode": "normal",
               "sound_effects": False, "sound_effect_content": ""}
-    task, exact = _drafted("text_to_video", values)
+    task, exact, identity = _drafted("text_to_video", values)
     node_choices = choices(settings={"motion_mode": "normal"})  # what the node sends for these widgets
     assert exact and task == {**build_text_to_video(node_choices).task, "taskUUID": task["taskUUID"]}
     done = runner.run(t2v(settings={"motion_mode": "normal"}))
-    e = pricing.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
+    e = pricing.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact, identity=identity)
     assert (e.source, e.cost, e.task_uuid) == ("reused", 0.0, done.task_uuid)
     # a prompt still being typed (too short to send) is not this request, but the same kind of run
-    task, exact = _drafted("text_to_video", {**values, "prompt": "a"})
+    task, exact, identity = _drafted("text_to_video", {**values, "prompt": "a"})
     e = pricing.estimate(task, ledger=runner.ledger, endpoint=emu.base_url, exact=exact)
     assert not exact and (e.source, e.cost) == ("ledger", done.video.cost)
     # image-to-video from widgets: the image is not known; "auto" still gives the resolution tier
-    task, exact = _drafted("image_to_video", {**values, "aspect_ratio": "auto"})
+    task, exact, identity = _drafted("image_to_video", {**values, "aspect_ratio": "auto"})
     assert not exact and json.loads(pricing.cost_class(task))["resolution"] == "360p"
-    task, exact = _drafted("lipsync", {"model": None, "speech_text": "Hi there", "voice": "Emily"})
+    task, exact, identity = _drafted("lipsync", {"model": None, "speech_text": "Hi there", "voice": "Emily"})
     assert not exact and json.loads(pricing.cost_class(task))["speech"] == {"voice": "Emily"}
     spec = load_spec()
     modify = spec.default_model("modify")
-    task, exact = _drafted("modify", {"model": modify.label, "prompt": "make it snow"})
+    task, exact, identity = _drafted("modify", {"model": modify.label, "prompt": "make it snow"})
     assert not exact and json.loads(pricing.cost_class(task))["model"] == modify.air
     with pytest.raises(PixVerseInputError):
         _drafted("text_to_video", {**values, "duration": 7})  # a choice the node refuses
