@@ -423,6 +423,22 @@ def test_estimate_and_node_agree_on_v6_image_to_video_at_16_9(tmp_path, monkeypa
     assert reply["source"] == "invalid" and "Allowed: auto" in reply["text"]
 
 
+def test_the_estimate_of_count_videos_adds_each_up(tmp_path, monkeypatch):
+    """Issue 18: with count 4 the panel says "4 × $0.30 = $1.20": each video (seed, seed+1, …) priced."""
+    from nodes import pricing
+    from nodes.spec.kinds import NODE_IDS
+    monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)
+    v5 = SPEC.model("pixverse:1@5")
+    values = {"model": v5.label, "prompt": "four takes of a kite", "aspect_ratio": "16:9", "resolution": "1080p",
+              "duration": 5, "fps": 16, "seed": 10}
+    one = routes.estimate_for({"node": NODE_IDS["text_to_video"], "values": values}, str(tmp_path))[1]
+    four = routes.estimate_for({"node": NODE_IDS["text_to_video"], "values": {**values, "count": 4}},
+                               str(tmp_path))[1]
+    assert one["cost"] is not None and one["source"] == "price", one
+    assert four["count"] == 4 and four["cost"] == pytest.approx(4 * one["cost"])
+    assert four["text"].startswith(f"4 × {pricing.usd(one['cost'])} = {pricing.usd(4 * one['cost'])}"), four["text"]
+
+
 def test_the_rule_context_is_the_pythons():
     """A connected last frame is "last_frame": true for the rules in the extension, as a task with a
     last frame image is in Python (nodes/spec/paths.rule_context, used by the builder and the emulator)."""

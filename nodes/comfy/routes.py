@@ -190,7 +190,7 @@ def _ledger_if_present():
 
 def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
     """(HTTP status, reply) of the estimate route: the node's draft request (nodes/draft.py, in the
-    layout a run would use) priced by pricing.estimate."""
+    layout a run would use) priced by pricing.estimate; with `count`, each video (seed, seed+1, …)."""
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         return 400, {"error": "POST {\"node\": <node id>, \"values\": {widget: value}}"}
     node = body.get("node")
@@ -198,20 +198,46 @@ def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
     motion = body.get("motion") if isinstance(body.get("motion"), dict) else None
     try:
         settings = read_comfy_settings(user_dir)
-        drafted = draft(str(kind or node), body["values"], motion=motion, layout=layouts.override(settings),
-                        stand_in_bad_text=True)
         ledger = _ledger_if_present()
-        est = pricing.estimate(drafted.task, ledger=ledger, endpoint=public_base_url(), exact=drafted.exact,
-                               identity=drafted.built.identity)
+        ests = []
+        for values in _takes(body["values"]):
+            drafted = draft(str(kind or node), values, motion=motion, layout=layouts.override(settings),
+                            stand_in_bad_text=True)
+            ests.append(pricing.estimate(drafted.task, ledger=ledger, endpoint=public_base_url(),
+                                         exact=drafted.exact, identity=drafted.built.identity))
         policy = limits.load_policy(settings)
         today = ledger.spent_since(limits.day_start()) if ledger is not None else 0.0
     except PixVerseError as exc:  # a choice the node would refuse: say so instead of a figure
         return 200, {"cost": None, "source": "invalid", "text": f"no estimate: {exc}", "today": None, "limits": None}
-    reply = {**est.to_json(), "today": round(today, 4), "limits": policy.to_json()}
+    reply = {**_together(ests), "today": round(today, 4), "limits": policy.to_json()}
     reply["balance"] = cached_balance(public_base_url())  # the last reading beside the estimate (no network)
     if policy.daily_limit is not None:
         reply["text"] += f" · today {pricing.usd(today)} of {pricing.usd(policy.daily_limit)} a day"
     return 200, reply
+
+
+def _takes(values: dict) -> list[dict]:
+    """The widget values of each video a node's `count` asks for (seeds seed, seed+1, …); one without it."""
+    count, seed = values.get("count", 1), values.get("seed")
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 1 or not isinstance(seed, int):
+        return [values]
+    return [{**values, "seed": seed + i} for i in range(min(count, widgets.MAX_COUNT))]
+
+
+def _together(ests: list) -> dict:
+    """One estimate, or those of `count` videos added up: "4 × $0.30 = $1.20"."""
+    if len(ests) == 1:
+        return ests[0].to_json()
+    first = ests[0]
+    unknown = next((e for e in ests if e.cost is None), None)
+    if unknown is not None:
+        return {**unknown.to_json(), "count": len(ests), "text": f"{len(ests)} videos: {unknown.text}"}
+    total = round(sum(e.cost for e in ests), 4)
+    costs = [e.cost for e in ests]
+    how = (f"{len(ests)} × {pricing.usd(costs[0])}" if len(set(costs)) == 1
+           else " + ".join(pricing.usd(c) for c in costs))
+    basis = f" ({first.basis})" if first.basis and len({e.source for e in ests}) == 1 else ""
+    return {**first.to_json(), "cost": total, "count": len(ests), "text": f"{how} = {pricing.usd(total)}{basis}"}
 
 
 def spend_for(user_dir: str) -> dict:
