@@ -19,6 +19,7 @@ import pytest
 import fault_matrix
 import keysafety
 from comfy_harness import ComfyServer, comfyui_path, generator_defaults
+from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
@@ -146,16 +147,25 @@ def test_count_with_frames_keeps_memory_per_video(comfy, emulator):
 
 
 def test_count_over_the_daily_limit_is_refused_before_any_upload(comfy, emulator):
+    """All or none: a limit with room for two of the three takes starts none of them."""
     emulator.reset()
     emulator.job_seconds = 0.5
+    values = t2v("three foxes in a meadow", 40, count=3)
+    each = 5 * FAKE_COST_PER_SECOND_USD  # the emulator's price of a 5 s video
+    ok(comfy.wait(comfy.queue(graph(t2v("a fox alone, so the cost of this kind is known", 39))), 120))
+    spent = comfy.http.get("/runware/pixverse/spend").json()["today"]["total"]
+    before = emulator.stats()["video_submit_attempts"], emulator.stats()["uploads"]
     try:
-        assert comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json=0.5).status_code == 200
-        assert comfy.http.post("/settings/Runware.PixVerse.AllowUnknownCost", json=True).status_code == 200
-        entry = comfy.wait(comfy.queue(graph(t2v("three foxes in a meadow", 40, count=3))), 120)
+        assert comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json=spent + 2.5 * each).status_code == 200
+        entry = comfy.wait(comfy.queue(graph(values)), 120)
         assert entry["status"]["status_str"] == "error"
         message = [d for e, d in entry["status"]["messages"] if e == "execution_error"][0]["exception_message"]
-        assert "limit" in message and "Nothing was uploaded or submitted" in message
-        assert emulator.stats()["video_submit_attempts"] == 0
+        assert "limit" in message and "Nothing was uploaded or submitted" in message, message
+        assert (emulator.stats()["video_submit_attempts"], emulator.stats()["uploads"]) == before
+        # room for all three: all three start
+        assert comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json=spent + 3.5 * each).status_code == 200
+        entry = ok(comfy.wait(comfy.queue(graph(values)), 120))
+        assert len(infos(entry, "2")) == 3 and emulator.stats()["video_submit_attempts"] == before[0] + 3
     finally:
         comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json="")
 
