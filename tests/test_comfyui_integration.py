@@ -118,7 +118,7 @@ def test_object_info_lists_the_nodes_with_the_spec_options(comfy):
         assert node in info, node
         assert info[node]["category"] == "Runware/PixVerse"
     from nodes import widgets
-    req = info[T2V]["input"]["required"]
+    req = {**info[T2V]["input"]["required"], **info[T2V]["input"]["optional"]}  # settings and count: optional
     expected = {w.name: w for w in widgets.generation_widgets()}  # the node definitions, from the spec
     for name in ("model", "style", "resolution", "aspect_ratio", "duration", "fps", "motion_mode"):
         assert req[name][1]["options"] == list(expected[name].options), name
@@ -181,16 +181,17 @@ def test_text_to_video_with_a_camera_movement(comfy, emulator):
 
 
 def test_camera_on_v5_is_refused_before_anything_runs(comfy, emulator):
+    """The Camera node's value is read from the posted prompt (nodes/comfy/posted.py): refused at queue time."""
     before = emulator.stats()
     prompt = {
         "1": {"class_type": "RunwarePixVerseCamera", "inputs": {"camera_movement": "zoom_in"}},
         "2": {"class_type": T2V, "inputs": generator_inputs(label("pixverse:1@5"), seed=13, motion=["1", 0])},
         "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 4]}},
     }
-    entry = comfy.wait(comfy.queue(prompt))
-    assert entry["status"]["status_str"] == "error"
-    text = json.dumps(entry["status"]["messages"])
-    assert "camera_movement" in text and "pixverse:1@2" in text
+    r = comfy.queue_raw(prompt)
+    assert r.status_code == 400, r.text
+    errors = r.json()["node_errors"]["2"]["errors"]
+    assert len(errors) == 1 and "camera_movement" in errors[0]["details"] and "pixverse:1@2" in errors[0]["details"]
     after = emulator.stats()
     assert after["video_submissions"] == before["video_submissions"]
     assert after["uploads"] == before["uploads"]
@@ -294,6 +295,7 @@ def test_cancel_then_recover_by_task_uuid(comfy, emulator):
         assert rebuilt.frame_count == 80
         assert info["taskUUID"] == task_uuid and info["source"] == "recovered" and info["cost"] is not None
         assert emulator.stats()["video_submissions"] == before + 1
+        quiet(emulator)  # the cancelled task was also followed in the background (nodes/followup.py)
 
         requests = emulator.stats()["requests"]
         rerun = with_outputs(prompt, "2")
@@ -314,6 +316,17 @@ def test_recover_refuses_a_malformed_task_uuid_at_queue_time(comfy, emulator):
     assert emulator.stats()["requests"] == before
 
 
+def quiet(emulator, still: float = 2.0, timeout: float = 30.0) -> None:
+    """Until no request reached the emulator for `still` seconds (background work of the pack is done)."""
+    deadline = time.monotonic() + timeout
+    seen, since = emulator.stats()["requests"], time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < still:
+        time.sleep(0.2)
+        now = emulator.stats()["requests"]
+        if now != seen:
+            seen, since = now, time.monotonic()
+
+
 def test_finished_video_survives_a_dropped_cache(comfy, emulator):
     """ComfyUI forgets its node outputs (POST /free, as after a restart); running the same workflow
     again is served from the job ledger: no submission, no request to Runware at all."""
@@ -321,6 +334,7 @@ def test_finished_video_survives_a_dropped_cache(comfy, emulator):
                           "2")
     _, _, first = run(comfy, prompt)
     assert first["source"] == "new"
+    quiet(emulator)
     requests = emulator.stats()["requests"]
     assert comfy.http.post("/free", json={"free_memory": True}).status_code == 200
     time.sleep(1.5)  # the prompt worker drops its caches between prompts

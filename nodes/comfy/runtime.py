@@ -281,11 +281,10 @@ class NodeRuntime:
         if not paid:
             return f"{why} before anything was sent to Runware: nothing was charged."
         follow_in_background(paid, self.ledger)
-        names = ", ".join(paid)
-        return (f"{why} after Runware accepted task{'s' if len(paid) > 1 else ''} {names} (billed). "
-                f"{'They go' if len(paid) > 1 else 'It goes'} on in the background and land{'' if len(paid) > 1 else 's'} "
-                f"in output/{OUTPUT_SUBFOLDER}; queue the same prompt again to get {'them' if len(paid) > 1 else 'it'} "
-                f"without a new charge, or use the PixVerse Recover node with the taskUUID.")
+        hints = " ".join(recover_hint(u) for u in paid)
+        return (f"{why} after Runware accepted task{'s' if len(paid) > 1 else ''} {', '.join(paid)} (billed). "
+                f"{'They go' if len(paid) > 1 else 'It goes'} on in the background to output/{OUTPUT_SUBFOLDER}. "
+                + hints)
 
     def unexpected(self, exc: BaseException) -> Exception:
         """An error no layer below turned into a PixVerse error: say what it was and, once a task
