@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping, Optional
 from .client import RunwareClient
 from .client.envelope import error_of_data_item
 from .errors import PixVerseBudgetError, PixVerseError, PixVerseInputError, RunwareError, no_key_message
+from .pricing import usd
 
 log = logging.getLogger("pixverse")
 
@@ -204,14 +205,6 @@ def load_floor(settings: Optional[Mapping[str, Any]] = None, env: Optional[Mappi
     if number is None or number < 0:
         raise PixVerseInputError(name, raw, "a number of US dollars, 0 or more (0 or empty: no floor)")
     return Floor(number or None, source if number else "")
-
-
-def usd(value: Optional[float]) -> str:
-    if value is None:
-        return "unknown"
-    text = f"{value:.4f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    return f"${whole}.{frac.ljust(2, '0')}"
 
 
 def how_to_change(floor: Floor) -> str:

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional
 
 from .ledger import SUBMITTED, SUBMITTING, SUCCEEDED, canonical_json, fingerprint
 from .spec import CapabilitySpec, load_spec
-from .tasks import setting_wire
+from .spec.paths import pop, setting_wire
 
 HISTORY_RUNS = 3  # the estimate is the median of the last this-many recorded costs of the same kind
 HISTORY_SCAN = 500  # newest rows of a model looked at for them
@@ -48,7 +48,7 @@ def usd(value: Optional[float]) -> str:
 
 def _free_text_paths(spec: CapabilitySpec, model_air: str) -> set[str]:
     """Where free text goes in a task of this model: the prompts, text settings, the speech text."""
-    paths = set(spec.prompt_fields.values()) | {"speech.text"}
+    paths = set(spec.prompt_fields.values()) | {spec.speech_fields["speech_text"]}
     try:
         model = spec.model(model_air)
     except KeyError:
@@ -56,33 +56,17 @@ def _free_text_paths(spec: CapabilitySpec, model_air: str) -> set[str]:
     return paths | {setting_wire(model, s) for s in spec.settings_of(model) if s.kind == "text"}
 
 
-def _pop(task: dict, dotted: str) -> Any:
-    """Remove and return the value at a dotted path (a trailing "[]" ignored); empty parents go too."""
-    *parents, leaf = dotted.removesuffix("[]").split(".")
-    chain, node = [], task
-    for name in parents:
-        if not isinstance(node.get(name), dict):
-            return None
-        chain.append((node, name))
-        node = node[name]
-    value = node.pop(leaf, None)
-    for parent, name in reversed(chain):
-        if not parent[name]:
-            del parent[name]
-    return value
-
-
 def _inputs(task: dict, spec: CapabilitySpec) -> dict:
     """The task's input references, taken out of whichever request layout holds them, as what they
     are (frame positions, a video, an audio clip): the same run costs the same in either layout."""
     found: dict[str, Any] = {}
     for layout in spec.layouts.values():
-        frames = _pop(task, layout.frame_images)
+        frames = pop(task, layout.frame_images)
         if isinstance(frames, list):
             found["frames"] = sorted(str(f.get("frame")) for f in frames if isinstance(f, dict))
         for role in ("video", "audio", "reference_images"):
             path = getattr(layout, role, None)
-            if path and _pop(task, path) is not None:
+            if path and pop(task, path) is not None:
                 found[role] = True
     return found
 
