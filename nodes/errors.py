@@ -9,6 +9,9 @@ from __future__ import annotations
 import errno
 from typing import Any, Iterable, Optional
 
+from .spec import load_spec
+from .spec.paths import input_of_parameter
+
 
 def _fmt_allowed(allowed: Iterable[Any], limit: int = 40) -> str:
     items = [str(a) for a in allowed]
@@ -128,32 +131,12 @@ class RunwareValidationError(RunwareError):
     """Runware refused a parameter (400, invalid*/missing*/unsupported*/unknownParameter…)."""
 
 
-# Runware's wire names → the node input a person changes (content-policy refusals name the wire parameter).
-WIRE_INPUTS = {
-    "positivePrompt": "prompt", "negativePrompt": "negative_prompt", "frameImages": "first_frame / last_frame",
-    "inputs.frameImages": "first_frame / last_frame", "inputImage": "first_frame / last_frame",
-    "referenceImages": "reference_image", "inputs.referenceImages": "reference_image",
-    "referenceVideos": "video", "inputs.video": "video", "inputAudios": "audio", "inputs.audio": "audio",
-    "speech.text": "speech_text", "speech": "speech_text", "soundEffectContent": "sound_description",
-}
-
-
-def input_for_parameter(parameter: Optional[str]) -> Optional[str]:
-    if not parameter:
-        return None
-    base = parameter.split("[")[0]
-    for wire, name in WIRE_INPUTS.items():
-        if base == wire or base.endswith("." + wire) or base.startswith(wire + "."):
-            return name
-    return None
-
-
 class RunwareContentPolicyError(RunwareError):
     """The prompt or an input was refused by Runware's or the provider's content policy."""
 
     def advice(self) -> str:
         who = "PixVerse's" if self.code == "providerContentPolicyViolation" else "Runware's"
-        named = input_for_parameter(self.parameter)
+        named = input_of_parameter(load_spec(), self.parameter)  # the wire name → the node input
         what = (f"the input `{named}` (Runware's parameter {self.parameter})" if named else
                 f"Runware's parameter {self.parameter}" if self.parameter else
                 "the prompt or an input (Runware did not say which: look at the prompt first, then the images, "

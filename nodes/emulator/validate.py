@@ -1,9 +1,9 @@
 """Wire-level validation of tasks sent to the emulator, against the capability spec.
 
 This plays Runware's part: it sees only the JSON a client sent (plus what was uploaded before)
-and refuses what Runware would refuse, with Runware-style error items. Every list and number
-comes from `nodes.spec.load_spec()`; the one PixVerse fact written here is Runware's side of a render,
-which the product never needs: which settings switch a sound track on (`SOUND_SWITCHES`).
+and refuses what Runware would refuse, with Runware-style error items. Every list, number and wire name
+comes from `nodes.spec.load_spec()`, but for what only a render needs (the frame rate it makes for a
+model whose spec lists none, and a speech clip's length).
 
 `validate_video_task()` returns a `JobPlan` (what to render) or raises `TaskError`.
 """
@@ -49,11 +49,6 @@ NUMBER_RESULTS = (1,)          # the emulator makes one video per task
 MIN_TTL = 60
 # Emulator-only: the frame rate it renders for a model whose spec lists no fps.
 MODEL_OWN_FPS = 24
-SPEECH_FIELDS = ("voice", "text")
-# Runware's side: the settings (wire names inside the model's settings object) that, sent as true, give
-# the video a sound track: PixVerse's sound effects (v3.5-v5) and the model-made audio (v5.5 and later,
-# Modify). A Modify of a source with sound keeps it as well.
-SOUND_SWITCHES = ("soundEffectSwitch", "audio")
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _UUID_IN_URL = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
@@ -718,8 +713,9 @@ def _plan_generation(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layo
 
 
 def _asks_for_sound(spec: CapabilitySpec, model: ModelSpec, settings: Mapping[str, Any]) -> bool:
-    """Whether the checked `settings` (by input name) switch a sound track on (SOUND_SWITCHES)."""
-    return any(settings.get(s.input) is True for s in spec.settings_of(model) if s.wire in SOUND_SWITCHES)
+    """Whether the checked `settings` (by input name) switch a sound track on (the spec's `makes_sound`).
+    A Modify of a source with sound keeps it as well (said where it is asked)."""
+    return any(settings.get(s.input) is True for s in spec.settings_of(model) if s.makes_sound)
 
 
 def _media_ref(task: Mapping[str, Any], path: str, media: Mapping[str, MediaInfo],
@@ -774,22 +770,25 @@ def _plan_lipsync(task: Mapping[str, Any], spec: CapabilitySpec, layout: Layout,
         seconds = audio.duration
     else:
         speech = task["speech"]
+        voice_at, text_at = spec.speech_fields["voice"], spec.speech_fields["speech_text"]
+        voice_key, text_key = voice_at.rsplit(".", 1)[-1], text_at.rsplit(".", 1)[-1]
+        keys = {voice_key: voice_at, text_key: text_at}
         if not isinstance(speech, dict):
-            raise invalid("speech", speech, "Must be an object {voice, text}.")
+            raise invalid("speech", speech, "Must be an object {" + ", ".join(keys) + "}.")
         for key in speech:
-            if key not in SPEECH_FIELDS:
-                raise unknown(f"speech.{key}", list(SPEECH_FIELDS))
+            if key not in keys:
+                raise unknown(f"speech.{key}", list(keys))
         voices = spec.voices
-        voice = speech.get("voice", voices.default)
+        voice = speech.get(voice_key, voices.default)
         if voice not in voices.values:
-            raise invalid("speech.voice", voice, "Unknown voice.", list(voices.values))
-        if "text" not in speech:
-            err = missing("speech.text")
+            raise invalid(voice_at, voice, "Unknown voice.", list(voices.values))
+        if text_key not in speech:
+            err = missing(text_at)
             err.code = "missingSpeechText"
             raise err
         tlim = spec.text_limits["speech_text"]
         try:
-            text = _text("speech.text", speech["text"], tlim.min, tlim.max)
+            text = _text(text_at, speech[text_key], tlim.min, tlim.max)
         except TaskError as err:
             err.code = "invalidSpeechText"
             raise

@@ -105,6 +105,7 @@ class Setting(_Frozen):
     min: Optional[int] = None
     max: Optional[int] = None
     via: Optional[Literal["motion"]] = None
+    makes_sound: bool = False  # a PixVerse fact: on (true), the video comes with a sound track
     source: str = ""
 
     @model_validator(mode="after")

@@ -98,3 +98,24 @@ def rule_context(spec: CapabilitySpec, model: ModelSpec, settings: Mapping[str, 
     if frame_positions is not None:
         values["last_frame"] = "last" in frame_positions
     return values
+
+
+def input_of_parameter(spec: CapabilitySpec, parameter: Optional[str]) -> Optional[str]:
+    """The node input a Runware error's `parameter` (a wire path, maybe with an index) stands for, from the
+    spec: the prompts, the speech fields, each layout's inputs and each setting; None when none matches."""
+    if not parameter:
+        return None
+    pairs = [(wire, name) for name, wire in {**spec.prompt_fields, **spec.speech_fields}.items()]
+    pairs.append((spec.speech_fields["speech_text"].rsplit(".", 1)[0], "speech_text"))  # the speech object
+    for layout in spec.layouts.values():
+        frames = _parts(layout.frame_images)
+        pairs += [(".".join(frames), "first_frame / last_frame"), (layout.frame_image_key, "first_frame / last_frame"),
+                  (".".join(_parts(layout.video)), "video"), (".".join(_parts(layout.audio)), "audio")]
+        if layout.reference_images:
+            pairs.append((".".join(_parts(layout.reference_images)), "reference_image"))
+    pairs += [(s.wire, s.input) for s in spec.settings]
+    base = parameter.split("[")[0]
+    for wire, name in sorted(pairs, key=lambda p: -len(p[0])):  # the most specific path first
+        if base == wire or base.endswith("." + wire) or base.startswith(wire + "."):
+            return name
+    return None
