@@ -14,7 +14,7 @@ from nodes.emulator.validate import TaskError, validate_video_task
 from nodes.errors import PixVerseInputError
 from nodes.spec import CapabilitySpec, ModelSpec
 from nodes.spec.paths import put as _put, setting_wire
-from nodes.tasks import GenerationChoices, build_in_any_layout, build_text_to_video
+from nodes.requests.tasks import GenerationChoices, build_in_any_layout, build_text_to_video
 
 
 def emulator_accepts(task: dict, spec: CapabilitySpec, layouts: Optional[tuple] = None) -> bool:

@@ -149,7 +149,7 @@ class ComfyServer:
 def generator_defaults(image_to_video: bool = False) -> dict:
     """Every widget input of a generator at its default (what a node queued from the UI carries,
     settings that later models added included)."""
-    from nodes import widgets
+    from nodes.requests import widgets
 
     return {w.name: w.default for w in widgets.generation_widgets(image_to_video=image_to_video)
             if w.kind not in ("IMAGE", "motion")}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 import workflow_tools as T
-from nodes import widgets
+from nodes.requests import widgets
 from nodes.spec import CapabilitySpec
 from nodes.spec.kinds import KINDS
 

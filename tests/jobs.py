@@ -17,11 +17,11 @@ from typing import Optional
 import httpx
 
 from keysafety import ROOT, artifact_dir, save_text
-from nodes import pipeline
+from nodes.job import pipeline
 from nodes.client import PollPolicy, RetryPolicy, RunwareClient
 from nodes.errors import PixVerseError
-from nodes.ledger import Ledger
-from nodes.tasks import GenerationChoices
+from nodes.money.ledger import Ledger
+from nodes.requests.tasks import GenerationChoices
 
 FAST_POLL = PollPolicy(first_delay=0.05, factor=1.5, max_delay=0.3, cancel_slice=0.05,
                        lost_after_polls=3, lost_after_seconds=0.5)
@@ -142,7 +142,7 @@ def run_cli(emu, args: list[str], log_dir: Path, name: str, timeout: float = 120
 def run_cli_here(emu, args: list[str], log_dir: Path, name: str, monkeypatch, capsys) -> tuple[int, str, str]:
     """`python -m nodes ARGS` in this process (`nodes.cli.main`): run_cli's result without a Python + torch
     start-up. For tests of what the command prints and returns; killing and signals need run_cli/start_cli."""
-    from nodes import cli
+    from nodes.cli import main as cli
 
     monkeypatch.setenv("RUNWARE_BASE_URL", emu.base_url)  # RUNWARE_API_KEY: the sentinel, as for run_cli
     capsys.readouterr()  # what was printed before is not this command's

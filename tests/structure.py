@@ -20,14 +20,14 @@ PACKAGE = ROOT / "nodes"
 # module prefix → layer; the longest matching prefix wins. Unlisted modules are reported.
 LAYERS = {
     "nodes": 0, "nodes.errors": 0, "nodes.spec": 0,
-    "nodes.kinds": 1, "nodes.tasks": 1, "nodes.draft": 1, "nodes.widgets": 1, "nodes.layouts": 1,
-    "nodes.webguard": 1, "nodes.keystore": 1, "nodes.settings": 1,
-    "nodes.client": 2, "nodes.media": 2, "nodes.ledger": 2, "nodes.pricing": 2, "nodes.limits": 2,
-    "nodes.preflight": 2, "nodes.samples": 2, "nodes.balance": 2,
-    "nodes.inputs": 3, "nodes.resubmit": 3, "nodes.aftercare": 3, "nodes.delivery": 3, "nodes.pipeline": 3,
-    "nodes.claims": 3,
+    "nodes.kinds": 1, "nodes.requests.tasks": 1, "nodes.requests.draft": 1, "nodes.requests.widgets": 1, "nodes.requests.layouts": 1,
+    "nodes.comfy.webguard": 1, "nodes.comfy.keystore": 1, "nodes.config": 1,
+    "nodes.client": 2, "nodes.media": 2, "nodes.money.ledger": 2, "nodes.money.pricing": 2, "nodes.money.limits": 2,
+    "nodes.job.preflight": 2, "nodes.comfy.samples": 2, "nodes.money.balance": 2,
+    "nodes.job.inputs": 3, "nodes.job.resubmit": 3, "nodes.job.aftercare": 3, "nodes.job.delivery": 3, "nodes.job.pipeline": 3,
+    "nodes.job.claims": 3,
     "nodes.jobs": 3, "nodes.costs": 3,
-    "nodes.batch": 4, "nodes.followup": 4, "nodes.cli": 4, "nodes.__main__": 5, "nodes.comfy": 5,
+    "nodes.cli.batch": 4, "nodes.job.followup": 4, "nodes.cli.main": 4, "nodes.__main__": 5, "nodes.comfy": 5,
     "nodes.emulator": 9,
 }
 EMULATOR = "nodes.emulator"
@@ -171,7 +171,7 @@ def upward(pic: Picture) -> list[Import]:
                 found.append(imp)
             continue
         if imp.target.startswith(EMULATOR):
-            if imp.source not in ("nodes.cli", "nodes.__main__") and not imp.source.startswith("nodes.batch"):
+            if imp.source not in ("nodes.cli.main", "nodes.__main__") and not imp.source.startswith("nodes.cli.batch"):
                 found.append(imp)
             continue
         if b > a:
@@ -196,7 +196,7 @@ def report(pic: Picture) -> str:
     out.append(f"modules: {len(pic.modules)}; import cycles: {len(cyc)}; arrows back up: {len(up)}; "
                f"function-local relative imports (outside the emulator): {len(local)} "
                f"({len(local_imports(pic, include_emulator=True))} with it); functions over {LONG_FUNCTION} "
-               f"lines (outside the emulator): {len(longs)}; pipeline.py: {pic.lines.get('nodes.pipeline', 0)} lines")
+               f"lines (outside the emulator): {len(longs)}; pipeline.py: {pic.lines.get('nodes.job.pipeline', 0)} lines")
     for c in cyc:
         out.append("  cycle: " + " ↔ ".join(c))
     for i in up:

@@ -16,9 +16,9 @@ import fault_matrix
 from jobs import CHOICES
 from keysafety import artifact_dir
 from nodes import errors as E
-from nodes import ledger as L
-from nodes import pipeline
-from nodes.tasks import GenerationChoices
+from nodes.money import ledger as L
+from nodes.job import pipeline
+from nodes.requests.tasks import GenerationChoices
 
 SPEECH = {"speech_text": "Hello there", "voice": None}
 

@@ -12,12 +12,13 @@ import pytest
 import fault_matrix
 from jobs import Runner, choices, video_submissions
 from keysafety import SENTINEL_KEY
-from nodes import balance as B
-from nodes import limits, pipeline, pricing
+from nodes.money import balance as B
+from nodes.money import limits, pricing
+from nodes.job import pipeline
 from nodes.client import public_base_url
-from nodes.tasks import build_text_to_video
+from nodes.requests.tasks import build_text_to_video
 from nodes import errors as E
-from nodes import ledger as L
+from nodes.money import ledger as L
 from nodes.emulator import account as emu_account
 
 

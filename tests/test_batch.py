@@ -15,7 +15,7 @@ import pytest
 
 from jobs import CHOICES, start_cli, video_submissions, wait_until
 from keysafety import artifact_dir, save_text
-from nodes.batch.jobfile import read_rows
+from nodes.cli.batch.jobfile import read_rows
 
 ROW = {"workflow": "text-to-video", "prompt": CHOICES.prompt, "model": CHOICES.model, "resolution": "360p",
        "aspect_ratio": "16:9", "duration": 5, "fps": 16}

@@ -31,7 +31,7 @@ import pytest
 
 import workflow_tools as T
 from comfy_harness import ComfyServer, comfyui_path, frontend_roots
-from nodes import widgets as W
+from nodes.requests import widgets as W
 from nodes.spec import load_spec
 from web_expect import expected_options, load_routes, synthetic_spec
 

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from comfy_harness import comfyui_path
-from nodes import ledger as L
+from nodes.money import ledger as L
 from nodes.emulator import account as emu_account
 from test_browser import (ARTIFACTS, CHROMIUM, SENTINEL_KEY, Page, artifacts, browser, comfy,  # noqa: F401
                           frontend, pw, to_docs)

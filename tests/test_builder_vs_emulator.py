@@ -8,7 +8,7 @@ import pytest
 
 from agreement import disagreements, emulator_accepts
 from nodes.errors import PixVerseInputError
-from nodes.tasks import GenerationChoices, build_text_to_video
+from nodes.requests.tasks import GenerationChoices, build_text_to_video
 
 
 def test_every_listed_choice_is_judged_alike_by_both(spec):

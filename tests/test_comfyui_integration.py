@@ -70,7 +70,7 @@ def probe(path):
 
 def generator_inputs(model_label, **over):
     """Every widget of a generator at its default (settings later models added included), then ours."""
-    from nodes import widgets
+    from nodes.requests import widgets
     values = {w.name: w.default for w in widgets.generation_widgets() if w.kind not in ("IMAGE", "motion")}
     values.update({"model": model_label, "prompt": "a lighthouse in a storm, waves crashing", "negative_prompt": "",
               "aspect_ratio": "16:9", "resolution": "360p", "duration": 5, "fps": 16, "seed": 1,
@@ -117,7 +117,7 @@ def test_object_info_lists_the_nodes_with_the_spec_options(comfy):
     for node in (T2V, I2V, LIP, "RunwarePixVerseEffect", "RunwarePixVerseCamera", RECOVER):
         assert node in info, node
         assert info[node]["category"] == "Runware/PixVerse"
-    from nodes import widgets
+    from nodes.requests import widgets
     req = {**info[T2V]["input"]["required"], **info[T2V]["input"]["optional"]}  # settings and count: optional
     expected = {w.name: w for w in widgets.generation_widgets()}  # the node definitions, from the spec
     for name in ("model", "style", "resolution", "aspect_ratio", "duration", "fps", "motion_mode"):
@@ -341,7 +341,7 @@ def test_finished_video_survives_a_dropped_cache(comfy, emulator):
     _, _, again = run(comfy, prompt)
     assert again["taskUUID"] == first["taskUUID"] and again["source"] == "reused"
     assert emulator.stats()["requests"] == requests
-    from nodes.ledger import FINISHED, Ledger
+    from nodes.money.ledger import FINISHED, Ledger
 
     with Ledger(comfy.user_dir / "runware" / "pixverse-ledger.sqlite3") as ledger:  # where the node keeps it
         entry = ledger.get(first["taskUUID"])

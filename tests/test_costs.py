@@ -13,13 +13,14 @@ import pytest
 
 from jobs import choices, frame, video_submissions
 from keysafety import artifact_dir, save_text
-from nodes import limits, pipeline, pricing
-from nodes import ledger as L
-from nodes.limits import BudgetPolicy
+from nodes.money import limits, pricing
+from nodes.job import pipeline
+from nodes.money import ledger as L
+from nodes.money.limits import BudgetPolicy
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.errors import PixVerseBudgetError, PixVerseInputError
-from nodes.ledger import Ledger
-from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
+from nodes.money.ledger import Ledger
+from nodes.requests.tasks import build_image_to_video, build_lipsync, build_text_to_video
 from web_expect import load_routes
 
 ROUTES = load_routes()  # the estimate route, without ComfyUI
@@ -99,7 +100,7 @@ def test_documented_price_is_used_only_where_runware_states_one():
 def test_modify_price_is_per_second_of_the_source_video_and_unpublished_prices_are_said():
     """Runware's Modify page: $0.04 / $0.05 / $0.06 per second at 360p / 540p / 720p. A Modify task carries
     no duration (the video keeps its source's length), so the price needs the probed length as `duration`."""
-    from nodes.tasks import build_modify
+    from nodes.requests.tasks import build_modify
 
     for tier, per_second in (("360p", 0.04), ("540p", 0.05), ("720p", 0.06)):
         task = build_modify(choices(model="pixverse:modify@0", resolution=tier, aspect_ratio="auto", duration=None,
@@ -346,7 +347,7 @@ def test_spend_figures_against_the_ledger(runner, tmp_path, monkeypatch, capsys)
     assert by_model["pixverse:1@5"]["total"] == pytest.approx(1.5) and by_model["pixverse:1@5"]["runs"] == 3
     assert by_model["pixverse:1@3"]["total"] == pytest.approx(0.75) and by_model["pixverse:1@3"]["name"] == "PixVerse v4.5"
     # the same figures from `python -m nodes spend` (its main, in this process)
-    from nodes import cli
+    from nodes.cli import main as cli
 
     _without_limits_in_env(monkeypatch)
     monkeypatch.setenv(limits.ENV_DAILY_LIMIT, "3")
@@ -397,7 +398,7 @@ def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path, monkeypatch,
 
 
 def _drafted(kind: str, values: dict) -> tuple[dict, bool, dict]:
-    from nodes.draft import draft
+    from nodes.requests.draft import draft
 
     d = draft(kind, values, stand_in_bad_text=True)  # what the estimate route prices
     return d.task, d.exact, d.built.identity

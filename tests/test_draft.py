@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from nodes import widgets
-from nodes.draft import PLACEHOLDER_PROMPT, PLACEHOLDER_REF, draft
+from nodes.requests import widgets
+from nodes.requests.draft import PLACEHOLDER_PROMPT, PLACEHOLDER_REF, draft
 from nodes.errors import PixVerseInputError
 from nodes.spec import load_spec
 from nodes.spec.paths import get
-from nodes.tasks import build_text_to_video
+from nodes.requests.tasks import build_text_to_video
 
 SPEC = load_spec()
 

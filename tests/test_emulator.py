@@ -710,7 +710,7 @@ def test_a_sound_track_when_a_sound_switch_is_on():
     assert not plan(t2v()).with_audio
     assert plan(t2v(providerSettings={"pixverse": {"soundEffectSwitch": True}})).with_audio
     assert not plan(t2v(providerSettings={"pixverse": {"soundEffectSwitch": False, "motionMode": "fast"}})).with_audio
-    from nodes.tasks import GenerationChoices, build_text_to_video
+    from nodes.requests.tasks import GenerationChoices, build_text_to_video
 
     for audio in (True, False):
         v55 = build_text_to_video(GenerationChoices(model="pixverse:1@6", prompt="a fox", audio=audio), spec=SPEC)

@@ -19,10 +19,11 @@ from jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, ru
                   value_of, video_submissions, wait_until)
 from keysafety import SENTINEL_KEY, artifact_dir
 from nodes import errors as E
-from nodes import ledger as L
-from nodes import followup, limits, pipeline
-from nodes.ledger import fingerprint
-from nodes.tasks import build_text_to_video
+from nodes.money import ledger as L
+from nodes.job import followup, pipeline
+from nodes.money import limits
+from nodes.money.ledger import fingerprint
+from nodes.requests.tasks import build_text_to_video
 
 JOB_SECONDS = 0.3  # the emulator's job length (conftest's `emu`)
 

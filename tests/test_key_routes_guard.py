@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nodes import webguard
+from nodes.comfy import webguard
 from web_expect import load_routes
 
 routes = load_routes()

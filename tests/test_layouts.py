@@ -14,7 +14,8 @@ import pytest
 import torch
 
 import jobs
-from nodes import layouts, pipeline
+from nodes.requests import layouts
+from nodes.job import pipeline
 from nodes.emulator import EmulatorServer
 from nodes.errors import RunwareValidationError
 from nodes.spec import load_spec

@@ -14,9 +14,9 @@ import pytest
 
 from jobs import Runner, choices, dead_pid, frame, video_submissions, wait_until
 from keysafety import ROOT, artifact_dir
-from nodes import ledger as L
-from nodes import pipeline
-from nodes.ledger import Ledger, fingerprint
+from nodes.money import ledger as L
+from nodes.job import pipeline
+from nodes.money.ledger import Ledger, fingerprint
 
 EP = "http://127.0.0.1:1/v1"
 
@@ -146,7 +146,7 @@ def test_claim_race_between_threads(tmp_path):
 def test_claim_race_between_processes():
     path = artifact_dir("ledgers", "process-race") / "ledger.sqlite3"
     go = time.time() + 1.5
-    code = ("import sys, time, json; sys.path.insert(0, sys.argv[1]); from nodes.ledger import Ledger; "
+    code = ("import sys, time, json; sys.path.insert(0, sys.argv[1]); from nodes.money.ledger import Ledger; "
             "led = Ledger(sys.argv[2]); time.sleep(max(0, float(sys.argv[3]) - time.time())); "
             "c = led.claim(fingerprint='same', endpoint='e', task_uuid=sys.argv[4]); "
             "print(json.dumps([c.new, c.entry.task_uuid]))")
@@ -290,8 +290,8 @@ def test_recover_of_a_task_the_ledger_never_saw(emu, runner):
 
 
 def test_the_core_never_imports_comfyui():
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import nodes.ledger, nodes.pipeline, nodes.cli, "
-            "nodes.widgets; bad = [m for m in sys.modules if m.split('.')[0] in "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import nodes.money.ledger, nodes.job.pipeline, nodes.cli.main, "
+            "nodes.requests.widgets; bad = [m for m in sys.modules if m.split('.')[0] in "
             "('comfy', 'comfy_api', 'folder_paths', 'server', 'comfy_execution')]; print(bad); sys.exit(bool(bad))")
     proc = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -390,8 +390,8 @@ def test_release_dead_claims_keeps_live_and_sent_rows(ledger):
 
 
 def test_cli_unexpected_error_says_a_task_is_not_lost_only_when_one_was_sent(monkeypatch):
-    from nodes import cli
-    from nodes.pipeline import Progress
+    from nodes.cli import main as cli
+    from nodes.job.pipeline import Progress
 
     monkeypatch.setattr(cli, "_SENT", [])
     cli._progress(Progress("uploading", "uploading first_frame"))
@@ -405,7 +405,7 @@ def test_a_request_sent_before_defaults_were_left_out_is_still_the_same_request(
     the same request from before — its task carried motionMode "normal" — is still found: reused, not paid
     for again."""
     from jobs import choices
-    from nodes.tasks import build_text_to_video
+    from nodes.requests.tasks import build_text_to_video
 
     built = build_text_to_video(choices(settings={"motion_mode": "normal"}))
     assert "motionMode" not in str(built.task) and built.defaults_left_out

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 import jobs
-from nodes import pipeline, widgets
+from nodes.job import pipeline
+from nodes.requests import widgets
 from nodes.emulator import EmulatorServer
 from nodes.errors import PixVerseInputError
 from nodes.media import render_test_video
 from nodes.spec import load_spec
-from nodes.tasks import GenerationChoices, build_modify
+from nodes.requests.tasks import GenerationChoices, build_modify
 
 SPEC = load_spec()
 MODIFY = SPEC.default_model("modify")
@@ -83,7 +84,7 @@ def test_generate_modify_on_the_command_line_offline(tmp_path, capsys):
     again reuses the video from the ledger; a choice Modify does not take is refused before anything runs."""
     from PIL import Image
 
-    from nodes import cli
+    from nodes.cli import main as cli
 
     src, look = tmp_path / "walk.mp4", tmp_path / "look.png"
     render_test_video(src, width=480, height=360, fps=12, duration=1.5, with_audio=False)

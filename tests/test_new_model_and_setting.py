@@ -19,11 +19,11 @@ import keysafety
 from agreement import disagreements, emulator_accepts
 from comfy_harness import ComfyServer, comfyui_path
 from input_order import input_order, not_appended, snapshot
-from nodes import widgets
-from nodes.draft import draft
+from nodes.requests import widgets
+from nodes.requests.draft import draft
 from nodes.errors import PixVerseInputError
 from nodes.spec import SPEC_PATH, CapabilitySpec
-from nodes.tasks import GenerationChoices, build_text_to_video
+from nodes.requests.tasks import GenerationChoices, build_text_to_video
 from web_expect import load_routes
 
 ROOT = Path(__file__).resolve().parents[1]

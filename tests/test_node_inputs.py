@@ -28,7 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keysafety import artifact_dir
-from nodes import pipeline, widgets
+from nodes.job import pipeline
+from nodes.requests import widgets
 from nodes.client import UploadedMedia
 from nodes.emulator.validate import TaskError, probe_image, probe_media, validate_video_task
 from nodes.errors import MediaError, PixVerseInputError

@@ -11,11 +11,11 @@ from PIL import Image
 
 import jobs
 from nodes import errors as E
-from nodes import pipeline, preflight
+from nodes.job import pipeline, preflight
 from nodes.emulator import EmulatorServer
 from nodes.errors import MediaError, PreflightError
 from nodes.spec import load_spec
-from nodes.tasks import GenerationChoices
+from nodes.requests.tasks import GenerationChoices
 
 
 @pytest.fixture

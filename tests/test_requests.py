@@ -4,7 +4,7 @@ import json
 import pytest
 
 from nodes.errors import PixVerseInputError
-from nodes.tasks import (GenerationChoices, build_image_to_video, build_lipsync,
+from nodes.requests.tasks import (GenerationChoices, build_image_to_video, build_lipsync,
                             build_text_to_video)
 
 # Examples on the page that no valid request can reproduce, and the parameter that says why

@@ -24,7 +24,7 @@ import keysafety
 from nodes.emulator import EmulatorServer
 from nodes.media import probe_video, render_test_video
 from nodes.spec import load_spec
-from nodes.tasks import GenerationChoices, build_image_to_video, build_lipsync, build_modify, build_text_to_video
+from nodes.requests.tasks import GenerationChoices, build_image_to_video, build_lipsync, build_modify, build_text_to_video
 
 runware = pytest.importorskip("runware", reason="runware-sdk is not installed (requirements-dev.txt)")
 from runware.types import task_map  # noqa: E402

@@ -13,7 +13,8 @@ import torch
 
 from jobs import Runner
 from keysafety import SENTINEL_KEY
-from nodes import pipeline, webguard
+from nodes.job import pipeline
+from nodes.comfy import webguard
 from nodes.client.models import is_definite_failure, looks_not_found
 from nodes.client.urls import URLPolicy, URLRefused, public_url, redact_text
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nodes import pipeline
+from nodes.job import pipeline
 from nodes.media import encode_frames_mp4, probe_video
 from nodes.media.images import encode_image_for_upload, image_to_uint8
 from nodes.spec import load_spec

@@ -167,7 +167,7 @@ def test_run_summary_shows_task_and_cost():
 
 def test_costs_are_written_as_the_server_writes_them():
     """The extension formats a cost with the served format; the result is the server's pricing.usd."""
-    from nodes import pricing
+    from nodes.money import pricing
     served = routes.web_spec()
     amounts = [0, 0.1, 0.3, 1, 2.5, 10, 0.12345, 0.1234, 0.05, 0.00001, 123.456789]
     shown = js(*[("fmtCost", served, a) for a in amounts])
@@ -176,7 +176,9 @@ def test_costs_are_written_as_the_server_writes_them():
 
 def test_setting_ids_are_served_not_typed_in_web():
     """The ComfyUI settings the server reads are named once in Python and served; web/ types none."""
-    from nodes import layouts, limits, settings
+    from nodes.requests import layouts
+    from nodes.money import limits
+    from nodes import config as settings
     ids = routes.web_spec()["ui"]["setting_ids"]
     assert ids == {"daily_limit": limits.SETTING_DAILY_LIMIT, "prompt_limit": limits.SETTING_PROMPT_LIMIT,
                    "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID,
@@ -290,7 +292,7 @@ def test_stored_key_file_is_0600_and_holds_only_the_key(tmp_path, emulator, no_e
     path = tmp_path / "runware" / "api_key"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert path.read_text() == KEY
-    from nodes import keystore
+    from nodes.comfy import keystore
     assert keystore.load_key(tmp_path) == KEY
 
 
@@ -315,7 +317,7 @@ def test_unreachable_runware_stores_nothing(tmp_path, no_env_key, monkeypatch):
 def test_spec_route_serves_the_spec_and_the_node_names():
     (status, data, _), = asyncio.run(_call(Path("/nonexistent"), [("GET", routes.ROUTE_PREFIX + "/spec", None)]))
     assert status == 200
-    from nodes import widgets
+    from nodes.requests import widgets
     from nodes.spec.options import served
     assert data["nodes"] == json.loads(json.dumps(served(SPEC)))
     assert {k: entry["node_id"] for k, entry in data["kinds"].items()} == widgets.NODE_IDS
@@ -404,8 +406,8 @@ def test_values_of_hidden_inputs_are_kept_and_come_back():
 def test_estimate_and_node_agree_on_v6_image_to_video_at_16_9(tmp_path, monkeypatch):
     """The bug of issue 16: the node accepted a v6 image-to-video at 16:9 (it can go in the seed layout)
     while the estimate route said "no estimate … Allowed: auto". Both now ask the one draft request."""
-    from nodes import layouts
-    from nodes.draft import draft
+    from nodes.requests import layouts
+    from nodes.requests.draft import draft
     from nodes.spec.kinds import NODE_IDS
     monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)
     monkeypatch.delenv("RUNWARE_PIXVERSE_LAYOUT", raising=False)
@@ -425,7 +427,7 @@ def test_estimate_and_node_agree_on_v6_image_to_video_at_16_9(tmp_path, monkeypa
 
 def test_the_estimate_of_count_videos_adds_each_up(tmp_path, monkeypatch):
     """Issue 18: with count 4 the panel says "4 × $0.30 = $1.20": each video (seed, seed+1, …) priced."""
-    from nodes import pricing
+    from nodes.money import pricing
     from nodes.spec.kinds import NODE_IDS
     monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)
     v5 = SPEC.model("pixverse:1@5")

@@ -2,9 +2,9 @@
 import pytest
 
 from input_order import input_order, not_appended, snapshot
-from nodes import widgets
+from nodes.requests import widgets
 from nodes.errors import PixVerseInputError
-from nodes.tasks import build_image_to_video, build_lipsync, build_text_to_video
+from nodes.requests.tasks import build_image_to_video, build_lipsync, build_text_to_video
 from nodes.spec import load_spec
 
 

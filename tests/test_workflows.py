@@ -17,7 +17,7 @@ import workflow_tools as T
 from input_order import input_order, not_appended, snapshot
 from wire import read_task
 from comfy_harness import ComfyServer, comfyui_path
-from nodes import widgets as W
+from nodes.requests import widgets as W
 from nodes.spec import load_spec
 
 SPEC = load_spec()
@@ -122,7 +122,7 @@ def test_checker_catches_broken_workflows():
 def test_examples_load_only_the_samples_the_pack_writes():
     """A template that loads a file a fresh user lacks fails at once: every file an example loads is one of
     the samples the pack writes into ComfyUI's input folder (nodes/samples.py)."""
-    from nodes.samples import SAMPLE_FILES
+    from nodes.comfy.samples import SAMPLE_FILES
 
     loaded = {n["widgets_values"][0] for wf in EXAMPLES.values() for n in wf["nodes"]
               if n["type"] in ("LoadImage", "LoadVideo", "LoadAudio")}
@@ -131,7 +131,7 @@ def test_examples_load_only_the_samples_the_pack_writes():
 
 def test_samples_are_written_where_missing_and_never_replace_a_file(tmp_path):
     from nodes.media import probe_video
-    from nodes.samples import IMAGE_SIZE, SAMPLE_FILES, TALK_SIZE, write_samples
+    from nodes.comfy.samples import IMAGE_SIZE, SAMPLE_FILES, TALK_SIZE, write_samples
     from PIL import Image
 
     mine = tmp_path / SAMPLE_FILES["talk"]
@@ -183,7 +183,7 @@ def _object_info_inputs(info: dict) -> list[str]:
 
 @needs_comfy
 def test_pack_wrote_the_sample_inputs_into_an_empty_input_folder(comfy):
-    from nodes.samples import SAMPLE_FILES
+    from nodes.comfy.samples import SAMPLE_FILES
 
     assert sorted(p.name for p in comfy.input_dir.iterdir()) == sorted(SAMPLE_FILES.values())
     assert "wrote the sample input" in comfy.log()

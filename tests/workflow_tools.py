@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nodes import widgets as W
+from nodes.requests import widgets as W
 from nodes.spec.kinds import KINDS  # noqa: E402
-from nodes.samples import SAMPLE_FILES, write_samples  # noqa: E402
+from nodes.comfy.samples import SAMPLE_FILES, write_samples  # noqa: E402
 from nodes.spec import load_spec  # noqa: E402
 
 EXAMPLES_DIR = ROOT / "example_workflows"
@@ -231,10 +231,10 @@ def check_ui_workflow(workflow: dict, defs: Optional[dict[str, NodeDef]] = None)
 def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> list[str]:
     """Run each PixVerse node's own queue-time validation on the saved values (nothing picked in an
     example may be refused later)."""
-    from nodes import pipeline
+    from nodes.job import pipeline
     from nodes.errors import PixVerseInputError
     from nodes.spec import load_spec
-    from nodes.tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify,
+    from nodes.requests.tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify,
                              build_text_to_video)
 
     spec = load_spec()

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import folder_paths
 
-from ..settings import start_ahead
+from ..config import start_ahead
 from ..spec.kinds import BY_KIND
 from . import jobs, posted, runtime
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from .. import pipeline, widgets
+from ..job import pipeline
+from ..requests import widgets
 from ..errors import PixVerseInputError
 from ..spec import load_spec
 

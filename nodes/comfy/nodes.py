@@ -10,9 +10,10 @@ from typing import Any, Optional
 
 from comfy_api.latest import io
 
-from .. import layouts, pipeline, widgets
-from ..settings import read_comfy_settings
-from ..draft import draft
+from ..requests import layouts, widgets
+from ..job import pipeline
+from ..config import read_comfy_settings
+from ..requests.draft import draft
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
 from ..spec import load_spec
 from ..spec.kinds import BY_KIND, COUNTED, MOTION_NODES

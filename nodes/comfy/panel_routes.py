@@ -20,13 +20,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .. import balance as account
-from .. import keystore, webguard
+from ..money import balance as account
+from . import keystore, webguard
 from ..client import RetryPolicy, RunwareClient
-from ..limits import spend_summary
-from ..settings import read_comfy_settings
+from ..money.limits import spend_summary
+from ..config import read_comfy_settings
 from ..errors import recover_hint
-from ..ledger import open_ledger
+from ..money.ledger import open_ledger
 from ..spec import load_spec
 
 ROUTE_PREFIX = "/runware/pixverse"

@@ -27,13 +27,15 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
-from .. import keystore, layouts, limits, pricing, webguard, widgets
-from ..balance import cached_balance
+from . import keystore, webguard
+from ..requests import layouts, widgets
+from ..money import limits, pricing
+from ..money.balance import cached_balance
 from ..client import RetryPolicy, RunwareClient, public_base_url
-from ..draft import draft
+from ..requests.draft import draft
 from ..errors import PixVerseError, RunwareAuthError, RunwareError
-from ..ledger import open_ledger
-from ..settings import START_AHEAD_SETTING, read_comfy_settings
+from ..money.ledger import open_ledger
+from ..config import START_AHEAD_SETTING, read_comfy_settings
 from ..spec import AUTO, NONE, SET, CapabilitySpec, load_spec
 from ..spec.kinds import KINDS, kind_of
 from ..spec.options import served

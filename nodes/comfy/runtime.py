@@ -15,16 +15,17 @@ import torch
 from comfy_api.latest import InputImpl, io
 from server import PromptServer
 
-from .. import followup, keystore, pipeline
-from ..aftercare import recover_hint
+from ..job import followup, pipeline
+from . import keystore
+from ..job.aftercare import recover_hint
 from ..client import RunwareClient, public_base_url
 from ..client.urls import redact_text
 from ..errors import PixVerseError, RunwareAuthError, RunwareResultError
-from ..layouts import override
-from ..ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger, forget_ledger, open_ledger
-from ..limits import load_policy
-from ..settings import read_comfy_settings
-from ..widgets import wired_outputs
+from ..requests.layouts import override
+from ..money.ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger, forget_ledger, open_ledger
+from ..money.limits import load_policy
+from ..config import read_comfy_settings
+from ..requests.widgets import wired_outputs
 
 try:  # ComfyUI's executing context (which prompt, which node); absent in older ComfyUI
     from comfy_execution.utils import get_executing_context

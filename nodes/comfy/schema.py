@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..widgets import GENERATOR_OUTPUTS, MOTION_TYPE, Widget
+from ..requests.widgets import GENERATOR_OUTPUTS, MOTION_TYPE, Widget
 
 Motion = io.Custom(MOTION_TYPE)
 

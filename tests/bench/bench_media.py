@@ -269,7 +269,8 @@ def schedule_report(policy) -> None:
 
 
 async def _one_job(emu, T: float, key: str, out_dir: Path) -> dict:
-    from nodes import pipeline, widgets
+    from nodes.job import pipeline
+    from nodes.requests import widgets
     from nodes.client import RunwareClient
     from nodes.spec import load_spec
 

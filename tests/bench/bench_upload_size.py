@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from nodes import pipeline  # noqa: E402
+from nodes.job import pipeline  # noqa: E402
 from nodes.media import encode_frames_mp4  # noqa: E402
 from nodes.media.images import encode_image_for_upload, image_to_uint8  # noqa: E402
 from nodes.spec import load_spec  # noqa: E402

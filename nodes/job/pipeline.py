@@ -26,25 +26,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from . import layouts as L
+from ..requests import layouts as L
 from . import preflight, resubmit
-from . import errors as E
-from .draft import PLACEHOLDER_REF  # stands in for an upload while validating
+from .. import errors as E
+from ..requests.draft import PLACEHOLDER_REF  # stands in for an upload while validating
 from .claims import ClaimGroup, claim_when_allowed, off_loop  # ClaimGroup: public (a generator's count)
-from .client.http import Waiter
-from .client.models import NOT_FOUND_CODES
-from .balance import floor_guard
+from ..client.http import Waiter
+from ..client.models import NOT_FOUND_CODES
+from ..money.balance import floor_guard
 from .delivery import JobResult, deliver, endpoint_of, reuse
 from .delivery import result_path  # noqa: F401 - public: where a task's video is kept
-from .errors import MediaError
+from ..errors import MediaError
 from .inputs import (UploadInput, check_video_source, encode_audio, encode_image_input, encode_video_source,
                      image_size, upload_inputs, with_refs)
 from .inputs import encode_frames_input  # noqa: F401 - public: frames → the MP4 that is uploaded
-from .ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, fingerprint, working_on
-from .limits import budget_guard
-from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
+from ..money.ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, fingerprint, working_on
+from ..money.limits import budget_guard
+from ..requests.tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
                     build_text_to_video, resolve_model)
-from .spec import CapabilitySpec, load_spec
+from ..spec import CapabilitySpec, load_spec
 
 DEFAULT_DEADLINE_S = 20 * 60  # Runware's SDK gives video tasks 20 minutes
 

@@ -20,11 +20,11 @@ from typing import Any, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import PixVerseInputError
-from .spec import AUTO, CapabilitySpec, Layout, ModelSpec, is_set, load_spec
-from .spec.kinds import workflow_of
-from .spec.options import evaluate, fps_unset_value, offered, unsupported_value
-from .spec.paths import put as _put, rule_context, setting_wire, wire_name as _wire_name
+from ..errors import PixVerseInputError
+from ..spec import AUTO, CapabilitySpec, Layout, ModelSpec, is_set, load_spec
+from ..spec.kinds import workflow_of
+from ..spec.options import evaluate, fps_unset_value, offered, unsupported_value
+from ..spec.paths import put as _put, rule_context, setting_wire, wire_name as _wire_name
 
 
 @dataclass

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .ledger import SUBMITTED, SUBMITTING, SUCCEEDED, canonical_json, fingerprint
-from .spec import CapabilitySpec, load_spec
-from .spec.paths import pop, setting_wire
+from ..spec import CapabilitySpec, load_spec
+from ..spec.paths import pop, setting_wire
 
 HISTORY_RUNS = 3  # the estimate is the median of the last this-many recorded costs of the same kind
 HISTORY_SCAN = 500  # newest rows of a model looked at for them
 
-PRICES_PATH = Path(__file__).with_name("spec") / "prices.json"
+PRICES_PATH = Path(__file__).parents[1] / "spec" / "prices.json"
 REF = "ref"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 

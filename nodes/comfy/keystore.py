@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from .errors import no_key_message
+from ..errors import no_key_message
 
 ENV_VAR = "RUNWARE_API_KEY"
 KEY_DIR = "runware"

@@ -22,9 +22,9 @@ from typing import Any, Iterator, Optional
 
 import torch
 
-from . import errors as E
-from .errors import MediaError, PreflightError
-from .media import check_audio as audio_shape, probe_video
+from .. import errors as E
+from ..errors import MediaError, PreflightError
+from ..media import check_audio as audio_shape, probe_video
 
 MIN_MEDIA_SIDE = 16          # px: a frame or image smaller than this is no picture
 MIN_VIDEO_FRAMES = 2         # a reference video is a moving picture

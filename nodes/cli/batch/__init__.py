@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..ledger import LEDGER_FILENAME
+from ...money.ledger import LEDGER_FILENAME
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

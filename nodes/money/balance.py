@@ -30,9 +30,9 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Optional
 
-from .client import RunwareClient
-from .client.envelope import error_of_data_item
-from .errors import PixVerseBudgetError, PixVerseError, PixVerseInputError, RunwareError, no_key_message
+from ..client import RunwareClient
+from ..client.envelope import error_of_data_item
+from ..errors import PixVerseBudgetError, PixVerseError, PixVerseInputError, RunwareError, no_key_message
 from .pricing import usd
 
 log = logging.getLogger("pixverse")

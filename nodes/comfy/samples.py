@@ -40,7 +40,7 @@ def _draw_image(path: Path) -> None:
 
 
 def _render(kind: str, path: Path) -> None:
-    from .media import render_test_video  # PyAV and torch: only when a sample video is missing
+    from ..media import render_test_video  # PyAV and torch: only when a sample video is missing
 
     if kind == "image":
         _draw_image(path)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from . import preflight
-from .errors import MediaError, RunwareInterrupted
-from .media import encode_frames_mp4, encode_image_for_upload, encode_wav, probe_video, reencode_to_fit
-from .spec import CapabilitySpec
+from ..errors import MediaError, RunwareInterrupted
+from ..media import encode_frames_mp4, encode_image_for_upload, encode_wav, probe_video, reencode_to_fit
+from ..spec import CapabilitySpec
 
 
 @dataclass

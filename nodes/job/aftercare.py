@@ -17,9 +17,9 @@ import sqlite3
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import errors as E
-from .client.http import with_hint
-from .ledger import Job
+from .. import errors as E
+from ..client.http import with_hint
+from ..money.ledger import Job
 
 
 

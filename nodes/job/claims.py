@@ -28,10 +28,10 @@ import threading
 import time
 from typing import Any, Callable, Optional, TypeVar
 
-from . import errors as E
+from .. import errors as E
 from . import preflight
-from .client.http import Waiter
-from .limits import WAIT_TEXT, MustWait
+from ..client.http import Waiter
+from ..money.limits import WAIT_TEXT, MustWait
 
 T = TypeVar("T")
 

@@ -15,10 +15,10 @@ from typing import Any, Optional
 
 from pydantic import ValidationError
 
-from .errors import PixVerseInputError
-from .spec import AUTO, CapabilitySpec, Setting, load_spec
-from .spec.kinds import COUNTED, MOTION_NODES, NODE_IDS, workflow_of  # noqa: F401 (NODE_IDS: offered here too)
-from .spec.options import fps_unset_value, node_settings
+from ..errors import PixVerseInputError
+from ..spec import AUTO, CapabilitySpec, Setting, load_spec
+from ..spec.kinds import COUNTED, MOTION_NODES, NODE_IDS, workflow_of  # noqa: F401 (NODE_IDS: offered here too)
+from ..spec.options import fps_unset_value, node_settings
 from .tasks import GenerationChoices
 
 CATEGORY = "Runware/PixVerse"

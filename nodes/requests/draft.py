@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
 from . import widgets
-from .errors import PixVerseInputError
-from .spec import CapabilitySpec, ModelSpec, load_spec
-from .spec.kinds import NODE_WORKFLOWS
+from ..errors import PixVerseInputError
+from ..spec import CapabilitySpec, ModelSpec, load_spec
+from ..spec.kinds import NODE_WORKFLOWS
 from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_in_any_layout, build_lipsync,
                     build_modify, build_text_to_video, resolve_model)
 

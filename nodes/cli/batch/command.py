@@ -11,10 +11,11 @@ import time
 from typing import Callable, Optional
 from uuid import uuid4
 
-from .. import limits, pipeline, pricing
-from ..client import RunwareClient
-from ..errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
-from ..ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
+from ...money import limits, pricing
+from ...job import pipeline
+from ...client import RunwareClient
+from ...errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
+from ...money.ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
 from .jobfile import FileError, Row, check_rows, read_rows
 from .results import Progress, ResultsTable
 

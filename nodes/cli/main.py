@@ -34,19 +34,19 @@ from typing import Optional
 from uuid import uuid4
 
 from . import batch
-from .balance import add_cli_parser, cli_balance
-from .client import RunwareClient
-from .client.urls import redact_text
-from .errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
-from .ledger import LEDGER_FILENAME, Ledger
-from .limits import format_spend, load_policy, spend_summary
-from .preflight import check_video_file
-from .tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify, build_text_to_video,
+from ..money.balance import add_cli_parser, cli_balance
+from ..client import RunwareClient
+from ..client.urls import redact_text
+from ..errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
+from ..money.ledger import LEDGER_FILENAME, Ledger
+from ..money.limits import format_spend, load_policy, spend_summary
+from ..job.preflight import check_video_file
+from ..requests.tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify, build_text_to_video,
                     resolve_model)
-from .spec import load_spec
-from .spec.options import summary_lines
-from .tasks import GenerationChoices
-from .widgets import parse_task_uuid
+from ..spec import load_spec
+from ..spec.options import summary_lines
+from ..requests.tasks import GenerationChoices
+from ..requests.widgets import parse_task_uuid
 
 OFFLINE_KEY = "offline-dry-run"
 OFFLINE_STATE = "offline-emulator"  # the --offline emulator's memory: a folder beside the job ledger
@@ -175,7 +175,7 @@ def _progress(event) -> None:
 
 
 async def _job(client, args, opts):
-    from . import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
+    from ..job import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
 
     if args.command == "recover":
         return await pipeline.recover(client, args.task_uuid, opts)
@@ -190,8 +190,8 @@ def build_job(args):
     the input files read, with the errors `generate` gives, before anything is uploaded or sent (the
     batch command checks every row, and estimates its cost, from it). `run(client, opts)`: the job
     through the pipeline (which loads the input files again: nothing large is held in between)."""
-    from . import pipeline  # lazy, as in the rest of this module: `options` and `--help` start fast
-    from . import media  # lazy: imports torch
+    from ..job import pipeline  # lazy, as in the rest of this module: `options` and `--help` start fast
+    from .. import media  # lazy: imports torch
 
     jobs = {"text-to-video": _text_to_video_job, "image-to-video": _image_to_video_job,
             "lipsync": _lipsync_job, "modify": _modify_job}
@@ -260,7 +260,7 @@ def ledger_path(args) -> Path:
 
 
 async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
-    from . import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
+    from ..job import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
 
     if args.command == "recover":
         args.task_uuid = parse_task_uuid(args.task_uuid)
@@ -351,7 +351,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         base_url = os.environ.get("RUNWARE_BASE_URL")
         api_key = os.environ.get("RUNWARE_API_KEY")
         if getattr(args, "offline", False):
-            from .emulator import EmulatorServer  # an aiohttp server rendering with PyAV: only for --offline
+            from ..emulator import EmulatorServer  # an aiohttp server rendering with PyAV: only for --offline
 
             # it remembers its tasks beside the ledger, as Runware does (a balance query has no ledger)
             state = None if args.command == "balance" else str(ledger_path(args).parent / OFFLINE_STATE)

@@ -21,8 +21,8 @@ from dataclasses import replace
 from typing import Iterable, Optional
 
 from . import pipeline
-from .errors import PixVerseError
-from .ledger import PREPARING, SUBMITTED, SUBMITTING, SUCCEEDED, FINISHED, Ledger
+from ..errors import PixVerseError
+from ..money.ledger import PREPARING, SUBMITTED, SUBMITTING, SUCCEEDED, FINISHED, Ledger
 
 log = logging.getLogger("pixverse")
 

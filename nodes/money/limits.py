@@ -26,9 +26,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from .errors import PixVerseBudgetError, PixVerseInputError
+from ..errors import PixVerseBudgetError, PixVerseInputError
 from .pricing import Estimate, estimate_new, usd
-from .spec import CapabilitySpec, load_spec
+from ..spec import CapabilitySpec, load_spec
 
 ENV_DAILY_LIMIT = "RUNWARE_PIXVERSE_DAILY_LIMIT"
 ENV_PROMPT_LIMIT = "RUNWARE_PIXVERSE_PROMPT_LIMIT"

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import aftercare
-from .balance import after_task
-from . import errors as E
-from .client.models import VideoResult
-from .client.urls import public_url
-from .errors import MediaError
-from .ledger import Job
-from .media import decode_video, probe_video
+from ..money.balance import after_task
+from .. import errors as E
+from ..client.models import VideoResult
+from ..client.urls import public_url
+from ..errors import MediaError
+from ..money.ledger import Job
+from ..media import decode_video, probe_video
 
 log = logging.getLogger("pixverse")
 

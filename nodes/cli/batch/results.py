@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ..pricing import usd
+from ...money.pricing import usd
 from .jobfile import Row
 
 RESULTS_NAME = "batch-results"

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .errors import PixVerseInputError, RunwareError, RunwareValidationError
-from .spec import CapabilitySpec, ModelSpec
+from ..errors import PixVerseInputError, RunwareError, RunwareValidationError
+from ..spec import CapabilitySpec, ModelSpec
 
 ENV_VAR = "RUNWARE_PIXVERSE_LAYOUT"
 AUTO = "auto"

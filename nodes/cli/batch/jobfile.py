@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..errors import PixVerseError
-from ..spec import load_spec
+from ...errors import PixVerseError
+from ...spec import load_spec
 
 # file options of each workflow: relative to the job file's folder
 PATH_KEYS = {"image-to-video": ("first_frame", "last_frame"), "lipsync": ("video", "audio"),

@@ -30,10 +30,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from . import errors as E
-from .client.http import Waiter
-from .client.models import SubmitResult, SubmitWatch, looks_duplicate
-from .ledger import Job
+from .. import errors as E
+from ..client.http import Waiter
+from ..client.models import SubmitResult, SubmitWatch, looks_duplicate
+from ..money.ledger import Job
 
 log = logging.getLogger("pixverse")
 

@@ -1,0 +1,5 @@
+"""The command line (`python -m nodes`): generate, batch, recover, options, spend, balance.
+
+Owns the argument parsing and the batch command (`batch/`); every job goes through the same pipeline as
+the nodes. May import every layer below the front ends; never `comfy`.
+"""

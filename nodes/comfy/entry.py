@@ -1,0 +1,55 @@
+"""ComfyUI's entry point: the extension, its start-up (routes, on-prompt hooks, orphaned paid tasks) and
+the sample inputs. Imported only when ComfyUI calls the pack's `comfy_entrypoint`."""
+from __future__ import annotations
+
+import logging
+
+import folder_paths
+from comfy_api.latest import ComfyExtension, io
+from server import PromptServer
+
+from .samples import write_samples
+from . import ahead, posted, routes, runtime
+from .nodes import NODE_CLASSES
+
+log = logging.getLogger("pixverse")
+
+
+def place_samples() -> None:
+    """The example workflows' inputs, written into ComfyUI's input folder where missing (never
+    replacing a file). A failure here must not stop the nodes from loading."""
+    try:
+        for path in write_samples(folder_paths.get_input_directory()):
+            log.info("PixVerse: wrote the sample input %s for the example workflows", path)
+    except Exception:  # noqa: BLE001
+        log.warning("PixVerse: could not write the example workflows' sample inputs", exc_info=True)
+
+
+_started = False
+
+
+def start() -> None:
+    """Once per process: the routes, the on-prompt hooks (the queue-time check reads the posted prompt;
+    queued prompts may start early) and the paid tasks an earlier run left unfinished."""
+    global _started
+    if _started:
+        return
+    routes.register()
+    PromptServer.instance.add_on_prompt_handler(posted.on_prompt)
+    PromptServer.instance.add_on_prompt_handler(ahead.STARTER.on_prompt)
+    runtime.follow_orphans_at_start()
+    _started = True
+
+
+class PixVerseExtension(ComfyExtension):
+    async def on_load(self) -> None:
+        start()
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        start()  # ComfyUI 0.3.64 never calls on_load: here too (once)
+        place_samples()
+        return list(NODE_CLASSES)
+
+
+async def comfy_entrypoint() -> PixVerseExtension:
+    return PixVerseExtension()
