@@ -23,3 +23,25 @@ def test_requirements_never_list_torch():
     for name in ("requirements.txt", "requirements-dev.txt"):
         lines = [l.split("#")[0].strip() for l in (ROOT / name).read_text().splitlines()]
         assert not any(re.match(r"torch\b", l) for l in lines), name
+
+
+def test_readme_is_for_users_and_short():
+    """Issue 23 item 7: a README for users, at most 300 lines; the rest lives in docs/."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 300, f"README.md has {len(lines)} lines"
+
+
+def test_readme_points_to_the_docs_that_exist():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\((docs/[^)#]+\.md)", readme))
+    assert {"docs/development.md", "docs/architecture.md", "docs/benchmarks.md"} <= linked
+    for doc in linked:
+        assert (ROOT / doc).is_file(), doc
+
+
+def test_quick_tier_command_in_development_docs():
+    """The quick command (no ComfyUI, no browser) for a change in progress, beside the full one."""
+    text = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    quick = re.findall(r"^\S*python -m pytest .*-m \"not comfyui and not browser\".*$", text, flags=re.M)
+    assert quick, "docs/development.md has no quick-tier command"
+    assert block("test-command").splitlines()[-1].split("&& ")[-1].split(" -m pytest")[0] in text
