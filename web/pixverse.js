@@ -23,7 +23,7 @@ const SPEC_ROUTE = "/runware/pixverse/spec";
 const KEY_ROUTE = "/runware/pixverse/key";
 const ESTIMATE_ROUTE = "/runware/pixverse/estimate";
 const SPEND_ROUTE = "/runware/pixverse/spend";
-const LAYOUT_AUTO = "auto"; // the layout setting's value before the spec has loaded (nodes/layouts.py AUTO)
+const LAYOUT_AUTO = "auto"; // the layout setting's value before the spec has loaded (nodes/requests/layouts.py AUTO)
 const ESTIMATE_DELAY = 400; // ms after the last widget change before the estimate is asked for
 const NOTES_WIDGET = "pixverse_notes";
 const PANEL_MARGIN = 6; // px around the notes panel inside the node (the frontend's DOM widget margin)
@@ -438,7 +438,7 @@ function renderSpend() {
   return root;
 }
 
-// The ids of the settings the server reads come from the spec route (nodes/costs.py, nodes/layouts.py).
+// The ids of the settings the server reads come from the spec route (nodes/comfy/routes.py `setting_ids`).
 // ComfyUI takes an extension's settings when it registers, so this module waits for the spec first;
 // without it those settings are not offered (the server then reads none, and the environment still works).
 const SETTING_IDS = (await specReady)?.ui.setting_ids ?? null;

@@ -15,7 +15,7 @@ Every job is written to a job ledger (`<out>/pixverse-ledger.sqlite3` unless `--
 otherwise) before it is submitted: the same command run again reuses the finished video, or resumes
 the unfinished task, instead of paying for a new one. `--new` submits a new task anyway.
 
-Spending limits (nodes/limits.py) apply here too, from RUNWARE_PIXVERSE_DAILY_LIMIT (US dollars a day,
+Spending limits (nodes/money/limits.py) apply here too, from RUNWARE_PIXVERSE_DAILY_LIMIT (US dollars a day,
 counted in the ledger used), RUNWARE_PIXVERSE_PROMPT_LIMIT (per command) and
 RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1.
 """

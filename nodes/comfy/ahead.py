@@ -1,5 +1,5 @@
 """Start queued prompts early (opt-in): RUNWARE_PIXVERSE_START_AHEAD=N or the setting
-*Runware → Start queued prompts early*.
+*Runware → Many videos → Start queued prompts early*.
 
 ComfyUI runs one prompt at a time, so ten queued PixVerse prompts take ten job lengths although
 Runware runs them side by side. When a prompt is queued (ComfyUI's on-prompt hook), each PixVerse

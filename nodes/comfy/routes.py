@@ -8,11 +8,11 @@
 - ``DELETE /runware/pixverse/key``: removes the stored key.
 - ``POST /runware/pixverse/estimate`` ``{"node": "<node id>", "values": {widget: value}, "motion": {...}}``:
   the expected cost of a run with these widgets, ``{cost, source, text, limits, today}``: the node's
-  draft request (nodes/draft.py) priced by nodes/pricing.py, within nodes/limits.py.
+  draft request (nodes/requests/draft.py) priced by nodes/money/pricing.py, within nodes/money/limits.py.
 - ``GET  /runware/pixverse/spend``: what the job ledger recorded today and this month, per model, and the
   spending limits in force with where each comes from.
 
-The key routes refuse other sites themselves (nodes/webguard.py): Host must be a loopback name or an
+The key routes refuse other sites themselves (nodes/comfy/webguard.py): Host must be a loopback name or an
 IP literal (or listed in RUNWARE_PIXVERSE_ALLOWED_HOSTS), a browser's Origin must match Host, and
 POST/DELETE need ``Content-Type: application/json`` and ``X-PixVerse-Request: 1``.
 
@@ -124,7 +124,7 @@ async def check_key(key: str) -> tuple[int, Optional[str]]:
 
 
 def _refused(request: web.Request) -> Optional[web.Response]:
-    """The key routes' own check against other sites and DNS rebinding (see nodes/webguard.py)."""
+    """The key routes' own check against other sites and DNS rebinding (see nodes/comfy/webguard.py)."""
     why = webguard.refusal(request.method, request.headers, request.scheme)
     if why is None:
         return None
@@ -191,7 +191,7 @@ def _ledger_if_present():
 
 
 def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
-    """(HTTP status, reply) of the estimate route: the node's draft request (nodes/draft.py, in the
+    """(HTTP status, reply) of the estimate route: the node's draft request (nodes/requests/draft.py, in the
     layout a run would use) priced by pricing.estimate; with `count`, each video (seed, seed+1, …)."""
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         return 400, {"error": "POST {\"node\": <node id>, \"values\": {widget: value}}"}
@@ -252,7 +252,7 @@ def spend_for(user_dir: str) -> dict:
 
 
 def add_budget_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
-    """The cost estimate and spend routes (nodes/pricing.py, nodes/limits.py)."""
+    """The cost estimate and spend routes (nodes/money/pricing.py, nodes/money/limits.py)."""
 
     @routes.post(f"{ROUTE_PREFIX}/estimate")
     async def post_estimate(request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@
 - **Spending limit** (`BudgetPolicy`, `budget_guard`): a daily limit (and optionally one per queued
   prompt) in US dollars, from RUNWARE_PIXVERSE_DAILY_LIMIT / RUNWARE_PIXVERSE_PROMPT_LIMIT (they win)
   or the ComfyUI settings. Before a new task is claimed — before any upload — the expected cost
-  (nodes/pricing.py) is added to what the ledger recorded; past the limit nothing is claimed, uploaded
+  (nodes/money/pricing.py) is added to what the ledger recorded; past the limit nothing is claimed, uploaded
   or submitted. The check runs inside the ledger's claim transaction (BEGIN IMMEDIATE) and the claimed
   row keeps the expected cost as its reservation, so two prompts at once cannot pass the limit
   together; the real cost replaces the reservation when Runware reports it, and a run that ends
@@ -215,7 +215,7 @@ def budget_guard(opts, built, uploads: Sequence[Any] = (), endpoint: str = "") -
         return {"reserved": expected.cost, "prompt_id": policy.prompt_id if policy else None,
                 "cost_class": expected.cost_class}
 
-    # the balance floor (nodes/balance.py) compares the expected cost as it stands before the claim
+    # the balance floor (nodes/money/balance.py) compares the expected cost as it stands before the claim
     guard.expected = estimate_new(built.task, ledger=opts.ledger, endpoint=endpoint, spec=opts.spec,
                                   audio_seconds=audio_seconds)
     return guard
