@@ -45,3 +45,16 @@ def test_quick_tier_command_in_development_docs():
     quick = re.findall(r"^\S*python -m pytest .*-m \"not comfyui and not browser\".*$", text, flags=re.M)
     assert quick, "docs/development.md has no quick-tier command"
     assert block("test-command").splitlines()[-1].split("&& ")[-1].split(" -m pytest")[0] in text
+
+
+def test_every_named_module_exists():
+    """Issue 23 item 8: the README, docs/, web/, the pack's and the tests' own text name only files that are
+    there (`nodes/…py`, `nodes/…json`), so a move that leaves a stale path behind fails here."""
+    sources = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "web").rglob("*.js"),
+               *(ROOT / "nodes").rglob("*.py"), *(ROOT / "tests").glob("*.py")]
+    named = {(source.relative_to(ROOT).as_posix(), path)
+             for source in sources
+             for path in re.findall(r"\bnodes/[A-Za-z_/]+\.(?:py|json)\b", source.read_text(encoding="utf-8"))}
+    assert named
+    missing = sorted(f"{source}: {path}" for source, path in named if not (ROOT / path).is_file())
+    assert not missing, missing
