@@ -2,6 +2,8 @@
 
 ComfyUI keeps each user's settings in `<user dir>/<user>/comfy.settings.json`; the pack's own settings
 (registered by web/pixverse.js) are stored there under ids like "Runware.PixVerse.DailyLimit".
+
+May import: errors.
 """
 from __future__ import annotations
 

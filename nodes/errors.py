@@ -3,6 +3,8 @@
 Messages carry the taskUUID when there is one (so a paid result can be recovered) and never the
 API key. `PixVerseInputError` is raised before any network call; the `Runware*` errors come
 from the service or the transport.
+
+May import: spec.
 """
 from __future__ import annotations
 

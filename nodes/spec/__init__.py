@@ -8,6 +8,8 @@ validation, the web UI (through a route) and the local emulator all read it thro
 Beside it: what each model offers (`options.py`), request paths, wire names and the rules' values
 (`paths.py`), and the pack's node kinds (`kinds.py`). A new model, setting or effect is one edit to
 the JSON file.
+
+May import: nothing of the pack (it is the bottom layer).
 """
 from __future__ import annotations
 
