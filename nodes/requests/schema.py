@@ -100,10 +100,10 @@ def check(task: Mapping[str, Any], model_air: str, *, spec: Optional[CapabilityS
     if not found.readable:
         note = spec_only_note(model_air, found.why)
         return Verdict(model_air, False, _unknown_without_schema(spec, model_air, found.why), note)
-    errors = list(Draft201909Validator(found.schema).iter_errors(dict(task)))
-    if not errors:
+    failure = first_failure(found.schema, task)
+    if failure is None:
         return Verdict(model_air, True)
-    return Verdict(model_air, True, _refusal(spec, model_air, best_match(errors), task))
+    return Verdict(model_air, True, _refusal(spec, model_air, failure))
 
 
 def _unknown_without_schema(spec: CapabilitySpec, air: str, why: str) -> Optional[PixVerseInputError]:
@@ -147,7 +147,23 @@ def _allowed(err: ValidationError) -> tuple[Any, str]:
     return None, err.message
 
 
-def _refusal(spec: CapabilitySpec, air: str, err: ValidationError, task: Mapping[str, Any]) -> PixVerseInputError:
+@dataclass(frozen=True)
+class Failure:
+    """The most relevant thing a schema refuses in a task: the request field (dotted, with [i]), its
+    value (None when missing), what is allowed and the reason in words."""
+
+    wire: str
+    value: Any
+    allowed: Any
+    words: str
+
+
+def first_failure(schema: Mapping[str, Any], task: Mapping[str, Any]) -> Optional[Failure]:
+    """What `schema` (Draft 2019-09) refuses in `task`, or None when it accepts it."""
+    errors = list(Draft201909Validator(schema).iter_errors(dict(task)))
+    if not errors:
+        return None
+    err = best_match(errors)
     path = list(err.absolute_path)
     value: Any = err.instance
     if err.validator == "required" and isinstance(err.instance, Mapping):
@@ -165,14 +181,18 @@ def _refusal(spec: CapabilitySpec, air: str, err: ValidationError, task: Mapping
         key, dep = pairs[0] if pairs else (None, None)
         path, value = path + ([dep] if dep else []), None
         allowed, words = "a value", f"needed together with {key}" if key else err.message
-    elif err.validator in ("not", "false") or err.schema is False:
+    elif err.validator == "not" or err.schema is False:
         allowed, words = "leave it unset", "not allowed together with the other choices"
     else:
         allowed, words = _allowed(err)
-    wire = _wire(path)
+    return Failure(_wire(path), value, allowed, words)
+
+
+def _refusal(spec: CapabilitySpec, air: str, failure: Failure) -> PixVerseInputError:
+    wire = failure.wire
     name = input_of_parameter(spec, wire) or CORE_INPUTS.get(wire.split("[")[0].split(".")[0]) or wire or "request"
-    return PixVerseInputError(name, value, allowed, f"Runware's schema for {air}: {words}; nothing was uploaded "
-                              "or charged", wire_name=wire or None)
+    return PixVerseInputError(name, failure.value, failure.allowed, f"Runware's schema for {air}: {failure.words}; "
+                              "nothing was uploaded or charged", wire_name=wire or None)
 
 
 # -- models Runware's registry adds -----------------------------------------------------------------
