@@ -21,11 +21,12 @@ PACKAGE = ROOT / "nodes"
 LAYERS = {
     "nodes": 0, "nodes.errors": 0, "nodes.spec": 0,
     "nodes.kinds": 1, "nodes.requests.tasks": 1, "nodes.requests.draft": 1, "nodes.requests.widgets": 1, "nodes.requests.layouts": 1,
+    "nodes.requests.schema": 1, "nodes.requests.schema_store": 1,
     "nodes.comfy.webguard": 1, "nodes.comfy.keystore": 1, "nodes.config": 1,
     "nodes.client": 2, "nodes.media": 2, "nodes.money.ledger": 2, "nodes.money.pricing": 2, "nodes.money.limits": 2,
     "nodes.job.preflight": 2, "nodes.comfy.samples": 2, "nodes.money.balance": 2,
     "nodes.job.inputs": 3, "nodes.job.resubmit": 3, "nodes.job.aftercare": 3, "nodes.job.delivery": 3, "nodes.job.pipeline": 3,
-    "nodes.job.claims": 3,
+    "nodes.job.claims": 3, "nodes.job.schema_check": 3,
     "nodes.jobs": 3, "nodes.costs": 3,
     "nodes.cli.batch": 4, "nodes.job.followup": 4, "nodes.cli.main": 4, "nodes.__main__": 5, "nodes.comfy": 5,
     "nodes.emulator": 9,

@@ -42,7 +42,7 @@ from .inputs import (UploadInput, check_video_source, encode_audio, encode_image
 from .inputs import encode_frames_input  # noqa: F401 - public: frames → the MP4 that is uploaded
 from ..money.ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, fingerprint, working_on
 from ..money.limits import budget_guard
-from ..requests import schema, schema_store
+from .schema_check import judge_by_schema, judged_spec
 from ..requests.tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
                     build_text_to_video, resolve_model)
 from ..spec import CapabilitySpec, load_spec
@@ -106,7 +106,7 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
     spec = opts.spec or load_spec()
     endpoint = endpoint_of(client, opts)
     choice, built = plan_layout(client, build, model, opts)
-    notes = await judge_by_schema(built, spec, opts, notes, uploads)  # refuses before any upload
+    notes = await judge_by_schema(built, spec, opts.ledger, notes, uploads)  # refuses before any upload
     try:
         result = await run_task(client, built, opts, notes, uploads)
     except E.SubmitRefused as refused:
@@ -121,32 +121,6 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
         opts.layout_memory.remember(endpoint, model.air, choice.name)
     result.layout, result.layout_reason = choice.name, choice.reason
     return result
-
-
-async def judged_spec(opts: JobOptions, ident: Any, workflow: str) -> CapabilitySpec:
-    """The spec a job's request is built with: where Runware's schema for its model can be read, that
-    schema decides and the spec's rules between choices only tell (nodes/requests/schema.py)."""
-    spec = opts.spec or load_spec()
-    schema_store.keep_beside(getattr(opts.ledger, "path", None))
-    try:
-        model = resolve_model(spec, ident or spec.default_model(workflow).air, workflow)
-    except E.PixVerseInputError:
-        return spec  # the build refuses it, naming the input
-    return schema.spec_for(spec, await asyncio.to_thread(schema.lookup, model.air))
-
-
-async def judge_by_schema(built: BuiltTask, spec: CapabilitySpec, opts: JobOptions, notes: Optional[list[str]],
-                          uploads: Sequence[UploadInput]) -> list[str]:
-    """Runware's schema for the task's model judges it (uploads as stand-ins): a refusal raises before
-    anything is uploaded; without a schema the returned notes say once that only the spec checked it."""
-    schema_store.keep_beside(getattr(opts.ledger, "path", None))
-    task = with_refs(built.task, {up.ref: PLACEHOLDER_REF for up in uploads})
-    verdict = await asyncio.to_thread(schema.check, task, built.model.air, spec=spec)
-    verdict.raise_refusal()
-    notes = list(notes or [])
-    if verdict.note and verdict.note not in notes:
-        notes.append(verdict.note)
-    return notes
 
 
 async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[list[str]] = None,
@@ -435,7 +409,7 @@ def _one_take(run: Callable[..., Any]) -> Callable[..., Any]:
 
 @_one_take
 async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) -> JobResult:
-    spec = await judged_spec(opts, choices.model, "text-to-video")
+    spec = await judged_spec(opts.spec, opts.ledger, choices.model, "text-to-video")
     model = resolve_model(spec, choices.model, "text-to-video")
     return await run_in_layout(client, lambda layout: build_text_to_video(choices, spec=spec, layout=layout),
                                model, opts)
@@ -443,7 +417,7 @@ async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) ->
 
 @_one_take
 async def image_to_video(client, choices: GenerationChoices, first_frame, last_frame, opts: JobOptions) -> JobResult:
-    spec = await judged_spec(opts, choices.model, "image-to-video")
+    spec = await judged_spec(opts.spec, opts.ledger, choices.model, "image-to-video")
     first_size = image_size(first_frame, "first_frame")
     preflight.check_image(first_frame, "first_frame")
     if last_frame is not None:
@@ -469,7 +443,7 @@ async def image_to_video(client, choices: GenerationChoices, first_frame, last_f
 async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None, frames=None,
                   frames_fps: Optional[float] = None, audio=None, speech_text: Optional[str] = None,
                   voice: Optional[str] = None, model: Optional[str] = None) -> JobResult:
-    spec = await judged_spec(opts, model, "video-to-video")
+    spec = await judged_spec(opts.spec, opts.ledger, model, "video-to-video")
     if (video_path is None) == (frames is None):
         raise MediaError("video / frames: connect exactly one reference: a VIDEO or IMAGE frames"
                          + (" (both are connected)" if video_path is not None else " (neither is connected)"))
@@ -496,7 +470,7 @@ async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None
 async def modify(client, choices: GenerationChoices, opts: JobOptions, *, video_path: Optional[Path] = None,
                  frames=None, frames_fps: Optional[float] = None, reference_image=None) -> JobResult:
     """A source video (a file, or frames at frames_fps) changed as the prompt says."""
-    spec = await judged_spec(opts, choices.model, "modify")
+    spec = await judged_spec(opts.spec, opts.ledger, choices.model, "modify")
     if (video_path is None) == (frames is None):
         raise MediaError("video / frames: connect exactly one source: a VIDEO or IMAGE frames"
                          + (" (both are connected)" if video_path is not None else " (neither is connected)"))
