@@ -670,8 +670,8 @@ class EmulatorServer:
         with self._lock:
             images, media = dict(self._images), dict(self._media)
         try:
-            plan = validate_video_task(task, self._judge_by_schema(task), images, media, self._rng,
-                                       layouts=self.layouts)
+            plan = validate_video_task(task, self._spec_for(task), images, media, self._rng, layouts=self.layouts)
+            self._judge_by_schema(task)
             check_funds(self, plan)  # HTTP 402 insufficientCredits when the balance cannot pay
         except TaskError:
             self._count("rejected_submits")
@@ -693,22 +693,22 @@ class EmulatorServer:
         self._persist()
         return {"taskType": "videoInference", "taskUUID": task_uuid}
 
-    def _judge_by_schema(self, task: dict) -> CapabilitySpec:
-        """Validate `task` against the schema served for its model (TaskError when it refuses); the spec
-        to check the rest with (its rules only tell where a schema was set by hand: that one decides)."""
+    def _spec_for(self, task: dict) -> CapabilitySpec:
+        """The spec a task is checked with: the extra models' too; where a schema was set by hand for its
+        model, that schema decides and the spec's rules between choices only tell."""
         spec = self.schemas.spec()
         air = task.get("model")
-        if not isinstance(air, str):
-            return spec
-        _, served = self.schemas.served_schema(air)
-        if served is None:
-            return spec
-        failure = first_failure(served, task)
+        return spec.judged_by_schema() if isinstance(air, str) and self.schemas.judged_by_override(air) else spec
+
+    def _judge_by_schema(self, task: dict) -> None:
+        """Refuse `task` (TaskError) where the schema served for its model refuses it."""
+        air = task.get("model")
+        _, served = self.schemas.served_schema(air) if isinstance(air, str) else (404, None)
+        failure = first_failure(served, task) if served is not None else None
         if failure is not None:
             allowed = failure.allowed if isinstance(failure.allowed, list) else None
             raise invalid(failure.wire or "request", failure.value,
                           f"Refused by the request schema of {air}: {failure.words}.", allowed)
-        return spec.judged_by_schema() if self.schemas.judged_by_override(air) else spec
 
     def _task_get_response(self, request: web.Request, task: dict) -> dict[str, Any]:
         if "taskUUID" not in task:

@@ -145,32 +145,33 @@ def evaluate(spec: CapabilitySpec, kind: str, model: ModelSpec, values: dict) ->
 
 
 def _tell_instead(spec: CapabilitySpec, ev: Evaluation, rule: Rule, values: dict) -> None:
-    """A refusing rule that may not refuse (Rule.binding, or Runware's schema decides): a notice when the
-    current values break it; the options stay as they are."""
+    """A refusing rule that may not refuse (Rule.binding, or Runware's schema decides): told when the
+    current values break it; the options stay as they are (web/lib/rules.js does the same)."""
     broken = [name for name, listed in rule.allow.items() if name in values and not offered(listed, values[name])]
-    broken += [name for name, listed in rule.forbid.items() if is_set(values.get(name))
-               and value_in(values.get(name), listed)]
+    broken += [name for name, listed in rule.forbid.items()
+               if is_set(values.get(name)) and value_in(values.get(name), listed)]
     if rule.notice:
         ev.notices.append(rule.notice)
     if broken:
-        ev.notices.append(f"{', '.join(f'{n} {values.get(n)!r}' for n in broken)} sent although the pack's "
-                          f"sources say: {rule.why} ({unbinding_reason(spec, rule)})")
+        ev.notices.append(f"{', '.join(broken)}: {telling(spec, rule)}")
 
 
-def unbinding_reason(spec: CapabilitySpec, rule: Rule) -> str:
-    """Why a refusing rule only tells: Runware's schema decides, or the sources are not sure."""
+def telling(spec: CapabilitySpec, rule: Rule) -> str:
+    """What a refusing rule that may not refuse says when the values break it."""
     if spec.rules_judged_by_schema:
-        return "Runware's schema for this model allows it, and it decides"
-    doubt = f"sources disagree: {rule.disputed}" if rule.disputed else f"{rule.confidence} confidence"
-    return f"{doubt}; Runware judges it, and a refused submit is not billed"
+        why_not = "Runware's schema for this model allows it, and it decides"
+    else:
+        doubt = f"the sources disagree: {rule.disputed}" if rule.disputed else f"{rule.confidence} confidence"
+        why_not = f"{doubt}; Runware judges it, and a refused submit is not billed"
+    return f"sent, not refused: {rule.why} ({why_not})"
 
 
 def served_rule(spec: CapabilitySpec, rule: Rule) -> dict:
-    """A rule as the web extension reads it: a rule that may not refuse is served as its notice only."""
+    """A rule as the web extension reads it; one that may not refuse carries `tells`, the notice it gives
+    (after the names of the inputs that break it) instead of narrowing the options."""
     data = rule.model_dump(mode="json", exclude={"models", "source", "confidence", "disputed"})
     if rule.refuses and not spec.rule_binds(rule):
-        data.update(allow={}, forbid={}, why="",
-                    notice=rule.notice or f"{rule.why} ({unbinding_reason(spec, rule)})")
+        data["tells"] = telling(spec, rule)
     return data
 
 
