@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs import CHOICES, Runner, run_cli_here
+from jobs import CHOICES, Runner, cli_generate_args, run_cli_here
 from keysafety import SENTINEL_KEY, artifact_dir
 from nodes.emulator import EmulatorServer
 from nodes.errors import PixVerseInputError
@@ -228,3 +228,14 @@ def test_every_served_schema_compiles_and_accepts_what_the_builder_makes(emu):
         assert found.readable, (model.air, found.why)
         built = draft("text_to_video", {"model": model.label, "prompt": "a lighthouse at dusk"}).built
         assert schema.first_failure(found.schema, built.task) is None, model.air
+
+
+def test_the_cli_refuses_what_the_schema_refuses_before_any_upload(emu, monkeypatch, capsys, tmp_path):
+    strict = json.loads(json.dumps(schema.lookup("pixverse:1@5").schema))
+    strict["properties"]["providerSettings"]["properties"]["pixverse"]["properties"]["style"] = {"enum": ["anime"]}
+    emu.schemas.configure(schemas={"pixverse:1@5": strict})
+    schema_store.default_store().resolve("pixverse:1@5", refresh=True)
+    args = cli_generate_args(tmp_path / "out", tmp_path / "ledger.sqlite3") + ["--style", "clay"]
+    code, _, err = run_cli_here(emu, args, artifact_dir("schema-cli"), "generate-refused", monkeypatch, capsys)
+    assert code == 2 and "style" in err and "'clay'" in err and "anime" in err, err
+    assert emu.stats()["uploads"] == 0 and emu.stats()["video_submissions"] == 0

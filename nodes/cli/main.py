@@ -202,7 +202,25 @@ def build_job(args):
 
     jobs = {"text-to-video": _text_to_video_job, "image-to-video": _image_to_video_job,
             "lipsync": _lipsync_job, "modify": _modify_job}
-    return jobs[args.workflow](args, load_spec(), pipeline, media)
+    spec = load_spec()
+    found = _schema_of(args, spec)
+    built, run = jobs[args.workflow](args, schema.spec_for(spec, found), pipeline, media)
+    if found is not None:  # Runware's schema judges the draft too (a refusal: before any upload)
+        verdict = schema.check(built.task, built.model.air, spec=spec, found=found)
+        verdict.raise_refusal()
+        if verdict.note:
+            built.notices.append(verdict.note)
+    return built, run
+
+
+def _schema_of(args, spec) -> Optional[schema.Found]:
+    """Runware's schema for the model `args` choose (None: an unknown model, which the build refuses)."""
+    workflow = "video-to-video" if args.workflow == "lipsync" else args.workflow
+    try:
+        model = resolve_model(spec, getattr(args, "model", None) or spec.default_model(workflow).air, workflow)
+    except PixVerseError:
+        return None
+    return schema.lookup(model.air)
 
 
 # generate's workflows: (args, spec, the pipeline module, the media module) → (draft, run), as build_job says
