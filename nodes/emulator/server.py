@@ -973,7 +973,8 @@ class EmulatorServer:
             "task_types": list(TASK_TYPES),
             "models": [m.air for m in self.spec.models],
             "control": ["/_emulator/stats", "/_emulator/requests", "/_emulator/faults",
-                        "/_emulator/reset", "/_emulator/config"],
+                        "/_emulator/reset", "/_emulator/config", "/_emulator/schemas"],
+            "schemas": ["/registry.json", "/resolve/{AIR}"],
         })
 
     # -- Runware's schema service ---------------------------------------------------------------

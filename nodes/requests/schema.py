@@ -75,11 +75,26 @@ def lookup(air: str, store: Optional[SchemaStore] = None, *, kept_only: bool = F
     schema = doc.body.get("requestSchema")
     if not isinstance(schema, dict):
         return Found(air, None, "its answer has no requestSchema")
+    why = _compile_problem(air, schema)
+    return Found(air, None, why) if why else Found(air, schema, origin=doc.origin)
+
+
+_checked: dict[str, tuple[dict, str]] = {}  # AIR → (the schema last checked, why it does not compile or "")
+
+
+def _compile_problem(air: str, schema: dict) -> str:
+    """Why `schema` is not a Draft 2019-09 schema ("" when it is); remembered while the store hands out the
+    same schema object (it does until the kept copy changes)."""
+    seen = _checked.get(air)
+    if seen is not None and seen[0] is schema:
+        return seen[1]
     try:
         Draft201909Validator.check_schema(schema)
+        why = ""
     except SchemaError as exc:
-        return Found(air, None, f"it does not compile: {exc.message}")
-    return Found(air, schema, origin=doc.origin)
+        why = f"it does not compile: {exc.message}"
+    _checked[air] = (schema, why)
+    return why
 
 
 def spec_for(spec: CapabilitySpec, found: Optional[Found]) -> CapabilitySpec:

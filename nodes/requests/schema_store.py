@@ -67,6 +67,7 @@ class SchemaStore:
         self._timeout_s = timeout_s
         self._transport = transport
         self._memory: dict[str, dict] = {}  # name → {"etag", "at", "body"} when there is no cache_dir
+        self._parsed: dict[str, tuple[int, Any]] = {}  # name → (mtime_ns, entry) of the kept file last read
         self._failures: dict[str, _Failure] = {}
         self._lock = threading.Lock()
 
@@ -163,11 +164,17 @@ class SchemaStore:
         if self.cache_dir is None:
             entry = self._memory.get(name)
             return dict(entry) if entry else None
+        path = self.cache_dir / name
         try:
-            entry = json.loads((self.cache_dir / name).read_text(encoding="utf-8"))
+            stamp = path.stat().st_mtime_ns
+            parsed = self._parsed.get(name)
+            if parsed is None or parsed[0] != stamp:  # read once per change: the body stays the same object
+                parsed = (stamp, json.loads(path.read_text(encoding="utf-8")))
+                self._parsed[name] = parsed
         except (OSError, ValueError):
             return None
-        return entry if isinstance(entry, dict) and isinstance(entry.get("body"), dict) else None
+        entry = parsed[1]
+        return dict(entry) if isinstance(entry, dict) and isinstance(entry.get("body"), dict) else None
 
     def _write_kept(self, name: str, entry: dict) -> None:
         if self.cache_dir is None:
