@@ -36,3 +36,22 @@ def start_ahead(settings: dict | None = None) -> int:
         return max(0, int(float(raw))) if raw else 0
     except ValueError:
         return 0
+
+
+# Runware's schema service (nodes/requests/schema_store.py): registry.json and /resolve/<AIR>, read without
+# the API key. "off" reads nothing (every request is then checked by the pack's spec only).
+SCHEMAS_URL_ENV = "RUNWARE_SCHEMAS_URL"
+SCHEMAS_URL_DEFAULT = "https://schemas.runware.ai"
+SCHEMAS_OFF = "off"
+
+
+def schemas_url() -> str | None:
+    """The schema service's base URL (no trailing slash), or None when RUNWARE_SCHEMAS_URL is "off".
+    A value that is not an http(s) URL is refused, naming the variable."""
+    raw = os.environ.get(SCHEMAS_URL_ENV, "").strip() or SCHEMAS_URL_DEFAULT
+    if raw.lower() == SCHEMAS_OFF:
+        return None
+    if not raw.lower().startswith(("http://", "https://")) or "@" in raw.split("/")[2:3][0]:
+        raise ValueError(f"{SCHEMAS_URL_ENV}={raw!r}: give an http(s) URL without credentials "
+                         f"(default {SCHEMAS_URL_DEFAULT}), or {SCHEMAS_OFF!r} to read no schema")
+    return raw.rstrip("/")

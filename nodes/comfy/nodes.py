@@ -41,7 +41,7 @@ def validate_draft(kind: str, node_id: Any) -> bool | str:
     try:
         for one in jobs.variations(values):
             draft(kind, one, layout=forced_layout())
-    except PixVerseInputError as exc:
+    except PixVerseError as exc:  # a refused choice, or a setting refused by name (RUNWARE_SCHEMAS_URL)
         return str(exc)
     return True
 
