@@ -153,6 +153,32 @@ def run_cli_here(emu, args: list[str], log_dir: Path, name: str, monkeypatch, ca
     return code, stdout, stderr
 
 
+class Press:
+    """A cancel check (JobOptions.cancel_check) pressed the first time `when()` holds — an event such as an
+    emulator counter, never a clock. It remembers when it was pressed and what the emulator had counted
+    then, so a test bounds what happened after the cancel by counters or by a fraction of the stall it
+    injected, not by a wall-clock figure a loaded machine can miss."""
+
+    def __init__(self, emu, when):
+        self.emu, self.when = emu, when
+        self.at: Optional[float] = None
+        self.counted: dict = {}
+
+    def __call__(self) -> bool:
+        if self.at is None and self.when():
+            self.at, self.counted = time.monotonic(), self.emu.stats()
+        return self.at is not None
+
+    def since(self) -> float:
+        assert self.at is not None, "the cancel was never pressed"
+        return time.monotonic() - self.at
+
+    def more(self, counter: str) -> int:
+        """How many more `counter` (an emulator stat: polls, uploads, …) happened after the press."""
+        assert self.at is not None, "the cancel was never pressed"
+        return self.emu.stats()[counter] - self.counted[counter]
+
+
 def wait_until(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
