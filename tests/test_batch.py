@@ -292,3 +292,28 @@ def test_ctrl_c_stops_submitting_and_the_rerun_resumes(emu, request, cli):
     assert code == 0, stderr
     assert video_submissions(emu) == 6 and emu.stats()["duplicate_submits"] == 0
     assert {r["status"] for r in results(d / "out")} <= {"done", "reused"}
+
+
+def test_a_results_table_open_in_another_program_never_stops_the_batch(tmp_path, monkeypatch, capsys):
+    """Windows cannot replace a file another program holds open (Excel locks the CSV it shows): a write
+    along the way leaves the old table, the final one goes beside it under a new name and says so."""
+    from nodes.cli.batch import results
+
+    table = results.ResultsTable(tmp_path, [])
+    table.write(force=True)
+    old = table.csv.read_text(encoding="utf-8")
+    real = os.replace
+
+    def locked(src, dst):
+        if Path(dst) == table.csv:
+            raise PermissionError(13, "The process cannot access the file because it is being used", str(dst))
+        return real(src, dst)
+    monkeypatch.setattr(results.os, "replace", locked)
+    table.write(force=False)  # along the way: no error, the old table stays
+    assert table.csv.read_text(encoding="utf-8") == old
+    table.write(force=True)  # the final table: beside it
+    beside = [p for p in tmp_path.glob("batch-results-*.csv")]
+    assert len(beside) == 1 and beside[0].read_text(encoding="utf-8") == old
+    err = capsys.readouterr().err
+    assert str(table.csv) in err and str(beside[0]) in err and "open in another program" in err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".batch-results")]  # no temp file left
