@@ -38,6 +38,10 @@ os.environ[_RUN_ENV] = str(ARTIFACTS)
 KEEP_OLD_RUNS_S = 6 * 3600
 
 TMP = ARTIFACTS / "tmp"  # the session's temporary folder (see prepare)
+STARTED = time.time()
+# Folders of the checkout that are not the tests' to write (environments, caches, version control)
+NOT_WRITTEN_BY_TESTS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".hypothesis", ".pytest_cache",
+                        "test-artifacts"}
 
 _lock = threading.Lock()
 PROBLEMS: list[str] = []  # what kept something from being searched (a failed dump); the key check fails on it
@@ -103,6 +107,23 @@ def files_under(root: Path) -> list[Path]:
             path = Path(dirpath) / name
             if not path.is_symlink() and path.is_file():
                 out.append(path)
+    return out
+
+
+def written_in_checkout(since: float = STARTED) -> list[Path]:
+    """Files of the checkout (outside the artifacts, environments and caches) changed since the session
+    began: what a test wrote where it should not have (a default output folder, a stray ledger)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if d not in NOT_WRITTEN_BY_TESTS
+                       and not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            path = Path(dirpath) / name
+            try:
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
+                    out.append(path)
+            except FileNotFoundError:
+                continue
     return out
 
 

@@ -466,7 +466,8 @@ def test_asyncio_cancellation_propagates(emu):
     async def go():
         async with make_client(emu) as rw:
             job = asyncio.ensure_future(rw.generate_video(video_task(), deadline=60))
-            await asyncio.sleep(0.5)
+            while emu.stats()["polls"] < 1 and not job.done():  # cancelled while it polls, not before it began
+                await asyncio.sleep(0.02)
             job.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await job

@@ -1033,7 +1033,8 @@ def test_takes_wait_with_the_others_for_a_run_of_unknown_cost(emu, runner):
         async with runner.client() as client:
             unknown = asyncio.ensure_future(pipeline.image_to_video(client, choices(prompt="unknown i2v"),
                                                                     frame(400), None, runner.opts(budget=policy)))
-            await asyncio.sleep(0.5)
+            while len(runner.ledger.entries()) < 2 and not unknown.done():  # until its row (unknown cost) is in
+                await asyncio.sleep(0.02)
             takes = [pipeline.text_to_video(client, choices(prompt="known takes", seed=70 + i),
                                             runner.opts(budget=policy, claim_group=group,
                                                         on_progress=lambda p: said.append(p.message)))

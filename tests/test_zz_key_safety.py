@@ -5,7 +5,10 @@ the search itself finds a planted key in every form it looks for; the run really
 (the emulators saw it: they record its sha256, never the header); and the key is in none of the
 files the run wrote: job ledgers (SQLite, WAL included), logs (the session log and pytest's captured
 output), info outputs, error texts, CLI output, the emulators' recorded requests, ComfyUI's folders
-(log, user directory with its ledger and saved workflow, outputs, history) and the example workflows.
+(log, user directory with its ledger and saved workflow, outputs, history), the session's temporary
+folder (pytest's tmp_path folders included: keysafety.prepare points TMPDIR there), the example workflows,
+and any file of the checkout changed during the session outside the artifacts. What could not be searched
+(a missing folder, an unreadable file, an emulator record that was not saved) fails the check.
 """
 from __future__ import annotations
 
@@ -107,6 +110,9 @@ def test_the_key_is_written_nowhere():
         searched.append(ROOT / "example_workflows")
     assert keysafety.PROBLEMS == [], keysafety.PROBLEMS  # a record that was not saved was not searched
     assert keysafety.TMP.is_dir() and str(keysafety.TMP) in (tempfile.gettempdir(), os.environ.get("TMPDIR"))
-    hits = scan(searched)
+    strays = keysafety.written_in_checkout()  # written outside the artifacts: searched too, and named
+    hits = scan(searched + strays)
     assert hits == [], f"the API key was written to (or these could not be searched): {hits}"
+    if strays:
+        print(f"files written in the checkout outside the artifacts (searched): {[str(p) for p in strays]}")
     print(f"searched {len(written)} files under {ARTIFACTS} for the key in {len(key_forms(SENTINEL_KEY))} forms")
