@@ -414,3 +414,28 @@ def test_a_request_sent_before_defaults_were_left_out_is_still_the_same_request(
     before.setdefault("providerSettings", {}).setdefault("pixverse", {})["motionMode"] = "normal"
     assert fingerprint(built.identity) == fingerprint(before)
     assert fingerprint({k: v for k, v in built.task.items() if k != "taskUUID"}) != fingerprint(before)
+
+
+def test_a_damaged_file_is_closed_when_the_ledger_refuses_it(tmp_path):
+    """The ComfyUI layer moves a damaged ledger aside and starts a new one: Windows cannot rename a file that
+    is open, so the refused Ledger must not keep its connection (the exception's traceback holds it)."""
+    import sqlite3
+    from pathlib import Path
+
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"this is not a database " * 100)
+    with pytest.raises(sqlite3.DatabaseError) as refused:
+        Ledger(path)
+    assert refused.traceback  # the traceback (and the half-made Ledger in it) is still alive here
+    fds = Path("/proc/self/fd")
+    if fds.is_dir():  # Linux: no descriptor of this process is on the file
+        held = []
+        for fd in os.listdir(fds):
+            try:
+                held.append(os.path.realpath(fds / fd))
+            except OSError:
+                continue
+        assert str(path.resolve()) not in held
+    os.replace(path, tmp_path / "ledger.sqlite3.damaged")  # what Windows refuses while it is open
+    with Ledger(path) as fresh:
+        assert fresh.entries() == []
