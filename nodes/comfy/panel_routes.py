@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import PurePath
 from typing import Any, Callable, Optional
 from urllib.parse import urlencode
 
@@ -92,6 +93,7 @@ def _view_url(path: Optional[str], output_dir: Optional[str]) -> Optional[str]:
     if rel.startswith(".."):
         return None
     folder, name = os.path.split(rel)
+    folder = PurePath(folder).as_posix() if folder else ""  # a URL's data: "a/b" on Windows too
     return "/view?" + urlencode({"filename": name, "subfolder": folder, "type": "output"})
 
 

@@ -73,6 +73,9 @@ def open_job_ledger() -> Ledger:
         try:
             forget_ledger(path)
             os.replace(path, aside)
+            for journal in ("-wal", "-shm"):  # its journal goes with it, never into the new ledger
+                if os.path.exists(path + journal):
+                    os.replace(path + journal, aside + journal)
             ledger = open_ledger(path)
         except (OSError, sqlite3.Error) as again:
             raise LedgerUnusable(_unusable(path, again)) from None

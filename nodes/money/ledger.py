@@ -328,6 +328,13 @@ class Ledger:
         self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
                                      check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
+        try:
+            self._prepare()
+        except BaseException:  # a damaged file: closed here, so that it can be moved aside (Windows cannot
+            self._conn.close()  # rename a file that is open)
+            raise
+
+    def _prepare(self) -> None:
         with self._lock:
             try:
                 self._conn.execute("PRAGMA journal_mode=WAL")

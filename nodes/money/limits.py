@@ -143,6 +143,16 @@ def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional
     transaction (see `budget_guard`), so the spending it reads cannot change before the row is in."""
     if not policy.active:
         return
+    if policy.prompt_limit is not None and policy.prompt_id is None:  # never a limit silently not counted
+        raise PixVerseBudgetError(
+            f"Spending limit per queued prompt: a limit of {usd(policy.prompt_limit)}"
+            f"{_source_label('prompt', policy.prompt_source)} is set, but this run does not say which queued "
+            f"prompt it belongs to (ComfyUI gave no prompt id), so its spending cannot be counted against the "
+            f"limit and the run was not started. Nothing was uploaded or submitted. To run it, remove the "
+            f"per-prompt limit ("
+            + (f"unset {ENV_PROMPT_LIMIT}" if policy.prompt_source == "env"
+               else f"ComfyUI {SETTING_PATH} → Spending limit per queued prompt") + ").",
+            spent=None, limit=policy.prompt_limit, expected=expected.cost, scope="prompt")
     ledger.release_dead_claims()  # a killed run's `preparing` row was never sent: it reserves nothing
     blockers = _unaccounted(ledger, policy, now)
     if blockers:
@@ -152,7 +162,7 @@ def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional
     checks = []
     if policy.daily_limit is not None:
         checks.append(("daily", policy.daily_limit, policy.daily_source, ledger.spent_since(day_start(now)), "today"))
-    if policy.prompt_limit is not None and policy.prompt_id is not None:
+    if policy.prompt_limit is not None:
         checks.append(("prompt", policy.prompt_limit, policy.prompt_source,
                        ledger.spent_since(0.0, policy.prompt_id), "by this queued prompt"))
     if expected.cost is None and not policy.allow_unknown:

@@ -128,9 +128,14 @@ class Batch:
         queue.reverse()
         self.table.write(force=True)  # every row there from the start (pending): a killed run leaves a table
         workers = [asyncio.ensure_future(self._worker(queue)) for _ in range(min(self.args.jobs, len(queue)))]
+        before: object = False  # the SIGINT handler replaced on Windows, to put back
         try:
             loop.add_signal_handler(signal.SIGINT, self._interrupt, workers)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+        except NotImplementedError:  # Windows' event loops have no add_signal_handler: the plain handler
+            with contextlib.suppress(ValueError):  # (ValueError: not the main thread, no Ctrl-C to catch)
+                before = signal.signal(signal.SIGINT,
+                                       lambda *_: loop.call_soon_threadsafe(self._interrupt, workers))
+        except RuntimeError:  # not the main thread
             pass
         try:
             async with self.client:
@@ -141,6 +146,8 @@ class Batch:
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGINT)
+            if before is not False:
+                signal.signal(signal.SIGINT, before if before is not None else signal.default_int_handler)
             self.progress.close()
             self.table.write(force=True)
         return self._end()

@@ -54,14 +54,28 @@ class ResultsTable:
         if not force and now - self._written < self._pause:
             return
         results = [row.result() for row in self.rows]
-        _atomic_write(self.jsonl, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results))
+        self._replace(self.jsonl, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), force)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in results)
-        _atomic_write(self.csv, buf.getvalue())
+        self._replace(self.csv, buf.getvalue(), force)
         self._written = time.monotonic()
         self._pause = max(WRITE_EVERY_S, (self._written - now) / WRITE_SHARE)
+
+    @staticmethod
+    def _replace(path: Path, text: str, final: bool) -> None:
+        """Windows cannot replace a file another program holds open (Excel locks a CSV it shows): the old
+        table stays and the next write tries again; the final table then goes beside it, under a new name."""
+        try:
+            _atomic_write(path, text)
+        except PermissionError as exc:
+            if not final:
+                return
+            beside = path.with_name(f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
+            _atomic_write(beside, text)
+            print(f"{path} could not be replaced ({exc.strerror or exc}; is it open in another program?): "
+                  f"the final table is {beside}", file=sys.stderr)
 
 
 class Progress:
