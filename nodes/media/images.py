@@ -291,6 +291,40 @@ def _transpose_for(orientation) -> Optional[int]:
             6: T.ROTATE_270, 7: T.TRANSVERSE, 8: T.ROTATE_90}.get(orientation)
 
 
+_HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _high_bit_to_8bit(im):
+    """A greyscale image of more than 8 bits → mode L as a viewer shows it (PIL's own convert clips every
+    value over 255, so a mid-grey 16-bit PNG would turn white).
+
+    I;16 (16-bit PNG/TIFF): value / 257. I (32-bit int; older Pillow opens 16-bit PNGs as I): 8-bit when
+    its largest value is at most 255, 16-bit when at most 65535, else the full 32-bit range. F (float):
+    0..1 when its largest value is at most 1, else 0..255 as PIL shows it. Other modes are returned as they are."""
+    from PIL import Image
+
+    if im.mode not in _HIGH_BIT_MODES:
+        return im
+    values = np.asarray(im)
+    if im.mode == "F":
+        values = np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(values.max()) if values.size else 0.0
+        scale = 255.0 if top <= 1.0 else 1.0
+    else:
+        values = values.astype(np.float64)
+        top = float(values.max()) if values.size else 0.0
+        if im.mode.startswith("I;16"):
+            scale = 1 / 257
+        elif top <= 255:
+            scale = 1.0
+        elif top <= 65535:
+            scale = 1 / 257
+        else:
+            scale = 255 / (2 ** 31 - 1)
+    out = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    return Image.fromarray(out)  # uint8, 2-D: mode L
+
+
 def load_image_file(path: Union[str, Path], *, max_side: Optional[int] = None,
                     max_pixels: int = MAX_DECODE_PIXELS) -> torch.Tensor:
     """An image file → IMAGE tensor [1,H,W,3] float32 0..1 (EXIF rotation applied).
@@ -324,6 +358,7 @@ def load_image_file(path: Union[str, Path], *, max_side: Optional[int] = None,
                     scale = max_side / long_side
                     im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
                 im.load()
+                im = _high_bit_to_8bit(im)  # 16-bit grey, 32-bit int, float: scaled as they look
                 if im.mode not in ("L", "LA", "RGB", "RGBA", "RGBX"):
                     has_alpha = im.mode in ("PA", "La") or (im.mode == "P" and "transparency" in im.info)
                     im = im.convert("RGBA" if has_alpha else "RGB")
