@@ -211,8 +211,9 @@ def _image_to_video_job(args, spec, pipeline, media):
     side, stand_in = spec.input_image.max_side, pipeline.PLACEHOLDER_REF  # no need to decode more than is sent
 
     def frames():
-        return (media.load_image_file(args.first_frame, max_side=side),
-                media.load_image_file(args.last_frame, max_side=side) if args.last_frame else None)
+        return (media.load_image_file(args.first_frame, max_side=side, min_side=spec.input_image.min_side),
+                media.load_image_file(args.last_frame, max_side=side, min_side=spec.input_image.min_side)
+                if args.last_frame else None)
     choices, (first, last) = _choices(args), frames()
     model = resolve_model(spec, choices.model, args.workflow)
     size, last_ref = pipeline.image_size(first, "first_frame"), stand_in if last is not None else None
@@ -240,7 +241,8 @@ def _modify_job(args, spec, pipeline, media):
     side, stand_in = spec.input_image.max_side, pipeline.PLACEHOLDER_REF
 
     def reference():
-        return media.load_image_file(args.reference_image, max_side=side) if args.reference_image else None
+        return media.load_image_file(args.reference_image, max_side=side, min_side=spec.input_image.min_side) \
+            if args.reference_image else None
     choices = _choices(args)
     model = resolve_model(spec, choices.model, args.workflow)
     ref_ref = stand_in if args.reference_image else None

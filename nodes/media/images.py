@@ -326,7 +326,7 @@ def _high_bit_to_8bit(im):
 
 
 def load_image_file(path: Union[str, Path], *, max_side: Optional[int] = None,
-                    max_pixels: int = MAX_DECODE_PIXELS) -> torch.Tensor:
+                    max_pixels: int = MAX_DECODE_PIXELS, min_side: Optional[int] = None) -> torch.Tensor:
     """An image file → IMAGE tensor [1,H,W,3] float32 0..1 (EXIF rotation applied).
 
     The size is read from the header first: over `max_pixels` the file is refused before any pixel
@@ -334,7 +334,11 @@ def load_image_file(path: Union[str, Path], *, max_side: Optional[int] = None,
     long side while it is loaded: JPEGs decode at 1/2, 1/4 or 1/8 scale directly (`draft`), others
     are box-reduced by an integer factor in 8-bit before anything else (`reduce`), so the float32
     tensor and the alpha/EXIF steps only ever see the small image. Peak memory for a 100 MP PNG is
-    its 8-bit decode (~300 MB), not 8-bit + float32 copies of the full size (~2.4 GB)."""
+    its 8-bit decode (~300 MB), not 8-bit + float32 copies of the full size (~2.4 GB).
+
+    `min_side` (the smallest side the provider accepts): the reduction never takes the short side under
+    it, as `encode_image_for_upload` sizes what is sent; an image that elongated keeps its size, so every
+    later check and message speaks of the file's real size (a 1x10000 strip, not "1x4000")."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -354,6 +358,8 @@ def load_image_file(path: Union[str, Path], *, max_side: Optional[int] = None,
                     raise MediaError(f"image file {path}: it declares a size of {width}x{height}")
                 orientation = im.getexif().get(_EXIF_ORIENTATION)
                 long_side = max(width, height)
+                if max_side and min_side:  # the long side that keeps the short one at min_side or more
+                    max_side = max(max_side, math.ceil(long_side * min(1.0, min_side / min(width, height))))
                 if max_side and long_side > max_side:
                     scale = max_side / long_side
                     im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
