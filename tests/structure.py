@@ -25,7 +25,7 @@ LAYERS = {
     "nodes.client": 2, "nodes.media": 2, "nodes.money.ledger": 2, "nodes.money.pricing": 2, "nodes.money.limits": 2,
     "nodes.job.preflight": 2, "nodes.comfy.samples": 2, "nodes.money.balance": 2,
     "nodes.job.inputs": 3, "nodes.job.resubmit": 3, "nodes.job.aftercare": 3, "nodes.job.delivery": 3, "nodes.job.pipeline": 3,
-    "nodes.job.claims": 3,
+    "nodes.job.claims": 3, "nodes.job.provenance": 3,
     "nodes.jobs": 3, "nodes.costs": 3,
     "nodes.cli.batch": 4, "nodes.job.followup": 4, "nodes.cli.main": 4, "nodes.__main__": 5, "nodes.comfy": 5,
     "nodes.emulator": 9,

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 from uuid import uuid4
 
 from ...money import limits, pricing
-from ...job import pipeline
+from ...job import pipeline, provenance
 from ...client import RunwareClient
 from ...errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
 from ...money.ledger import HOST, LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
@@ -214,6 +214,7 @@ class Batch:
         # done: this run submitted (and paid for) the task; otherwise another row, process or run made it
         row.status = "done" if result.origin == "new" else "reused"
         row.task_uuid, row.file = result.task_uuid, str(result.video_path)
+        provenance.note_input_files(result.video_path, provenance.files_of(row.args))
         row.cost = result.info.get("cost")
         row.dry_run = bool((getattr(result.video, "raw", None) or {}).get("dryRun")) or \
             self.ledger.is_dry_run(self.endpoint)
