@@ -87,7 +87,7 @@ _CHARGED = (f"CASE WHEN NOT ({_BILLED}) THEN 0 WHEN cost IS NOT NULL THEN cost "
             f"WHEN status IN ({','.join(repr(s) for s in ACTIVE)}) THEN COALESCE(reserved, 0) ELSE 0 END")
 
 HOST = socket.gethostname()
-_ACTIVE_HERE: set[str] = set()  # taskUUIDs a coroutine of this process is preparing/submitting
+_ACTIVE_HERE: dict[str, int] = {}  # taskUUID → how many coroutines of this process work on it (claim to video)
 _ACTIVE_LOCK = threading.Lock()
 
 _SCHEMA = """
@@ -230,6 +230,24 @@ class Entry:
         host, _, pid_text = self.owner.rpartition(":")
         if host != HOST:
             return True  # another machine sharing the file: only staleness tells
+        try:
+            pid = int(pid_text)
+        except ValueError:
+            return False
+        if pid == os.getpid():
+            with _ACTIVE_LOCK:
+                return self.task_uuid in _ACTIVE_HERE
+        return pid_alive(pid)
+
+
+    def in_progress(self, now: Optional[float] = None) -> bool:
+        """Whether a run is still working on this row, in any phase (the jobs tab: running, or stopped). This
+        process: a live coroutine holds it (`working_on`); another process of this machine: it is alive;
+        another machine: the row changed within OWNER_STALE_SECONDS."""
+        now = time.time() if now is None else now
+        host, _, pid_text = (self.owner or "").rpartition(":")
+        if host != HOST:
+            return bool(self.owner) and now - self.updated_at <= OWNER_STALE_SECONDS
         try:
             pid = int(pid_text)
         except ValueError:
@@ -766,14 +784,17 @@ class Ledger:
 
 @contextmanager
 def working_on(task_uuid: str) -> Iterator[None]:
-    """Mark a row as being prepared/submitted by a live coroutine of this process (see owner_alive)."""
+    """Mark a row as worked on by a live coroutine of this process: prepared, submitted, waited for or
+    downloaded (see owner_alive, in_progress). Nested uses for one taskUUID count."""
     with _ACTIVE_LOCK:
-        _ACTIVE_HERE.add(task_uuid)
+        _ACTIVE_HERE[task_uuid] = _ACTIVE_HERE.get(task_uuid, 0) + 1
     try:
         yield
     finally:
         with _ACTIVE_LOCK:
-            _ACTIVE_HERE.discard(task_uuid)
+            left = _ACTIVE_HERE.pop(task_uuid, 1) - 1
+            if left > 0:
+                _ACTIVE_HERE[task_uuid] = left
 
 
 _open: dict[str, Ledger] = {}
