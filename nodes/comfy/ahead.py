@@ -31,6 +31,7 @@ from typing import Any, Optional, Sequence
 import folder_paths
 
 from ..config import start_ahead
+from ..money.pricing import usd
 from ..spec.kinds import BY_KIND
 from . import jobs, posted, runtime
 
@@ -121,8 +122,7 @@ def mismatch_notices(prompt_id: Optional[str], node_id: Optional[str], results: 
     notes = []
     for e in early:
         entry = ledger.get(e.task_uuid) if ledger is not None else None
-        cost = f"${entry.cost:.4f}".rstrip("0").rstrip(".") if entry is not None and entry.cost is not None \
-            else "cost not known yet"
+        cost = usd(entry.cost) if entry is not None and entry.cost is not None else "cost not known yet"
         where = entry.local_file if entry is not None and entry.local_file else \
             f"output/{runtime.OUTPUT_SUBFOLDER}/pixverse_{e.task_uuid}.mp4 once it is done"
         notes.append(f"started early: task {e.task_uuid} ({cost}, {where}) was sent when this prompt was queued, "
