@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -361,6 +362,8 @@ def test_a_file_changed_after_an_early_start_is_said(ahead, emulator):
     entry = ok(ahead.wait(changed, 120))
     info = infos(entry, "3")[0]
     assert emulator.stats()["video_submissions"] == 3 and info["taskUUID"] not in early
+    side = Path(info["file"]).with_suffix(".json")  # provenance beside the video in output/pixverse (item 11)
+    assert side.is_file() and json.loads(side.read_text())["taskUUID"] == info["taskUUID"]
     said = [n for n in info["notices"] if n.startswith("started early: task ")]
     assert said and any(u in said[0] for u in early) and "no longer match" in said[0], info["notices"]
     fault_matrix.FIGURES.append("start-ahead, file changed before its turn: node says " + said[0][:160])
