@@ -11,17 +11,27 @@ task in the ledger by its fingerprint and resumes or reuses it: one task per req
 At most N tasks started this way run at once; the spending limits are checked for each as for any
 new task. A prompt removed from the queue after its task started cannot take the task back: the
 video is paid, downloaded to output/pixverse and listed by the ledger.
+
+Off the server's loop: loading the inputs (ComfyUI's Load Image decodes the file) runs in a worker thread,
+and the early jobs themselves (encoding and hashing their inputs, uploads, the wait) on one event loop of
+their own in the thread `pixverse-ahead`, so ComfyUI's HTTP server keeps answering while a 100-megapixel
+image is prepared. Each early task is remembered in this process (`EARLY`): the jobs tab marks it "started
+early", and a node whose inputs no longer match its early task at its turn (a loaded file overwritten after
+the prompt was queued) says so in its info, naming the early task, its cost and its file.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
 
 import folder_paths
 
 from ..config import start_ahead
+from ..money.pricing import usd
 from ..spec.kinds import BY_KIND
 from . import jobs, posted, runtime
 
@@ -83,6 +93,65 @@ def startable(prompt: dict) -> list[tuple[str, str, dict]]:
     return found
 
 
+@dataclass
+class EarlyTask:
+    """A task a queued prompt's node started early, as this process saw it."""
+
+    prompt_id: str
+    node_id: str
+    task_uuid: str = ""
+    worked_in: str = ""  # the thread its inputs were encoded and hashed in
+
+
+EARLY: dict[str, EarlyTask] = {}  # taskUUID → its early start (this process; the jobs tab and the node read it)
+_EARLY_LOCK = threading.Lock()
+
+
+def started_early(task_uuid: str) -> Optional[EarlyTask]:
+    with _EARLY_LOCK:
+        return EARLY.get(task_uuid)
+
+
+def mismatch_notices(prompt_id: Optional[str], node_id: Optional[str], results: Sequence[Any], ledger) -> list[str]:
+    """What a node says when a task started early for it is not among its results: its inputs changed after the
+    prompt was queued (a loaded file overwritten), so that early task was paid and this run sent another."""
+    used = {getattr(r, "task_uuid", None) for r in results}
+    with _EARLY_LOCK:
+        early = [e for e in EARLY.values() if e.prompt_id == prompt_id and e.node_id == str(node_id)
+                 and e.task_uuid and e.task_uuid not in used]
+    notes = []
+    for e in early:
+        entry = ledger.get(e.task_uuid) if ledger is not None else None
+        cost = usd(entry.cost) if entry is not None and entry.cost is not None else "cost not known yet"
+        where = entry.local_file if entry is not None and entry.local_file else \
+            f"output/{runtime.OUTPUT_SUBFOLDER}/pixverse_{e.task_uuid}.mp4 once it is done"
+        notes.append(f"started early: task {e.task_uuid} ({cost}, {where}) was sent when this prompt was queued, "
+                     f"but this node's inputs no longer match it at its turn (a loaded file changed since?), so "
+                     f"this run sent a new task; the early one is paid and its video kept")
+    return notes
+
+
+class _WorkerLoop:
+    """One event loop in a daemon thread for the early jobs: their CPU work never holds up the server's loop."""
+
+    def __init__(self) -> None:
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._lock = threading.Lock()
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="pixverse-ahead", daemon=True).start()
+            return self._loop
+
+    async def run(self, coro):
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop()))
+
+
+WORKER = _WorkerLoop()
+
+
 class Starter:
     """Starts the PixVerse nodes of queued prompts on the server's event loop, N at a time."""
 
@@ -112,7 +181,7 @@ class Starter:
         if self._slots is None or self._size != n:
             self._slots, self._size = asyncio.Semaphore(n), n
         started = []
-        for node_id, kind, values in startable(prompt):
+        for node_id, kind, values in await asyncio.to_thread(startable, prompt):  # Load Image decodes: off the loop
             try:
                 node_jobs = jobs.jobs(kind, values)
             except Exception as exc:  # noqa: BLE001 - a refused choice is the node's to report in its turn
@@ -128,13 +197,28 @@ class Starter:
             if await _pending_prompt(prompt_id, wait=0) is None:
                 return  # running now (the node does it) or removed from the queue: nothing sent
             try:
-                opts = runtime.early_job_options(prompt_id)
-                async with runtime.new_client() as client:
-                    result = await job(client, opts)
-                log.info("PixVerse: early task %s of prompt %s (node %s) is ready: %s", result.task_uuid,
-                         prompt_id, node_id, result.video_path)
+                await WORKER.run(_early(prompt_id, node_id, job))
             except Exception as exc:  # noqa: BLE001 - the node reports it in its turn (and resumes from the ledger)
                 log.warning("PixVerse: early start of node %s in prompt %s stopped: %s", node_id, prompt_id, exc)
+
+
+async def _early(prompt_id: str, node_id: str, job) -> None:
+    """One early job, on the worker loop (thread `pixverse-ahead`)."""
+    early = EarlyTask(prompt_id, node_id)
+
+    def seen(event) -> None:
+        if event.task_uuid and not early.task_uuid and event.phase == "submitting":
+            early.task_uuid, early.worked_in = event.task_uuid, threading.current_thread().name
+            with _EARLY_LOCK:
+                EARLY[event.task_uuid] = early
+            log.info("PixVerse: early task %s of prompt %s (node %s): inputs encoded and hashed in thread %s",
+                     event.task_uuid, prompt_id, node_id, early.worked_in)
+    opts = runtime.early_job_options(prompt_id)
+    opts.on_progress = seen
+    async with runtime.new_client() as client:
+        result = await job(client, opts)
+    log.info("PixVerse: early task %s of prompt %s (node %s) is ready: %s", result.task_uuid,
+             prompt_id, node_id, result.video_path)
 
 
 def _queue():

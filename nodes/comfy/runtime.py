@@ -101,6 +101,14 @@ def _unusable(path: str, exc: BaseException) -> str:
             "Make ComfyUI's user folder writable (or free some space), then queue the prompt again.")
 
 
+def prompt_id() -> Optional[str]:
+    """The id of the prompt ComfyUI is running now, or None (older ComfyUI: no executing context)."""
+    try:
+        return getattr(get_executing_context(), "prompt_id", None)
+    except Exception:  # noqa: BLE001 - no executing context
+        return None
+
+
 def budget_policy():
     """The spending limits for a job: the environment, else this ComfyUI's settings (comfy.settings.json of
     its default user, re-read for every job so a changed setting applies at once), and the queued prompt."""

@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional, TypeVar
 from .. import errors as E
 from . import preflight
 from ..client.http import Waiter
-from ..money.limits import WAIT_TEXT, MustWait
+from ..money.limits import WAIT_TEXT, MustWait, claiming_together
 
 T = TypeVar("T")
 
@@ -187,7 +187,8 @@ class ClaimGroup:
 
     def _claim_many(self, ledger: Any, waiting: list, mine: set) -> list:
         try:
-            return ledger.claim_many([kw for kw, _ in waiting])
+            with claiming_together(len(waiting)):
+                return ledger.claim_many([kw for kw, _ in waiting])
         except MustWait as wait:
             if set(wait.blockers) <= mine:  # the takes themselves: a cost unknown for all of them
                 raise E.PixVerseBudgetError(

@@ -355,18 +355,21 @@ async def _finish(client, job: Job, model: str, opts: JobOptions, *,
                     elapsed=event.elapsed, polls=event.polls)
 
     try:
-        video = await client.wait_for_video(task_uuid, deadline=max(0.0, deadline_at - time.monotonic()),
-                                            cancel_check=opts.cancel_check, on_progress=on_poll,
-                                            acknowledged=acknowledged)
+        with working_on(task_uuid):  # the jobs tab shows it running while this waits (ledger.Entry.in_progress)
+            video = await client.wait_for_video(task_uuid, deadline=max(0.0, deadline_at - time.monotonic()),
+                                                cancel_check=opts.cancel_check, on_progress=on_poll,
+                                                acknowledged=acknowledged)
     except E.RunwareError as exc:
         video = await _from_task_details(client, task_uuid, exc) if acknowledged and _not_found(exc) else None
         if video is not None:
             job.notices.append("getResponse no longer knew this task; its result was found with getTaskDetails")
-            return await deliver(client, job, model, video, opts, origin, started, deadline_at)
+            with working_on(task_uuid):
+                return await deliver(client, job, model, video, opts, origin, started, deadline_at)
         if not (resend_on_lost and isinstance(exc, E.RunwareSubmissionLost)):
             _record_wait_error(job, exc)
         raise
-    return await deliver(client, job, model, video, opts, origin, started, deadline_at)
+    with working_on(task_uuid):
+        return await deliver(client, job, model, video, opts, origin, started, deadline_at)
 
 
 async def _from_task_details(client, task_uuid: str, why: BaseException):

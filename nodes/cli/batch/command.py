@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sqlite3
 import sys
@@ -12,10 +13,10 @@ from typing import Callable, Optional
 from uuid import uuid4
 
 from ...money import limits, pricing
-from ...job import pipeline
+from ...job import pipeline, provenance
 from ...client import RunwareClient
 from ...errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
-from ...money.ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
+from ...money.ledger import HOST, LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
 from .jobfile import FileError, Row, check_rows, read_rows
 from .results import Progress, ResultsTable
 
@@ -217,17 +218,41 @@ class Batch:
         except Exception as exc:  # noqa: BLE001 - one row's surprise must not stop the others
             row.status, row.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
             return
-        row.status = "reused" if result.origin == "reused" else "done"
+        # done: this run submitted (and paid for) the task; otherwise another row, process or run made it
+        row.status = "done" if result.origin == "new" else "reused"
         row.task_uuid, row.file = result.task_uuid, str(result.video_path)
+        provenance.note_input_files(result.video_path, provenance.files_of(row.args))
         row.cost = result.info.get("cost")
+        row.dry_run = bool((getattr(result.video, "raw", None) or {}).get("dryRun")) or \
+            self.ledger.is_dry_run(self.endpoint)
+        row.made_by = self._made_by(row) if row.status == "reused" else ""
         row.error = ""
 
+    def _made_by(self, row: Row) -> str:
+        """Who paid for a reused row's task: another row of this run (its line), else the ledger row's owner."""
+        maker = next((r.line for r in self.rows if r is not row and r.task_uuid == row.task_uuid
+                      and r.status in ("done", "running")), None)
+        if maker is not None:
+            return f"line {maker}"
+        entry = self.ledger.get(row.task_uuid)
+        if entry is None or not entry.owner:
+            return "an earlier run (recorded in the job ledger)"
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.created_at))
+        if entry.owner == f"{HOST}:{os.getpid()}":
+            return f"this run, {when}"
+        host, _, pid = entry.owner.rpartition(":")
+        return f"another run: process {pid} on {host}, claimed {when}"
+
     def _end(self) -> int:
+        for row in self.rows:  # a row reused from one of this run's own rows that finished after it
+            if row.status == "reused" and not row.made_by.startswith("line "):
+                row.made_by = self._made_by(row)
         c = self.progress.counts
         unfinished = [row for row in self.rows if row.status in ("running", "pending")]
         print(f"{len(self.rows)} rows: {c['done']} done, {c['reused']} reused, {c['failed']} failed, "
               f"{c['refused']} refused" + (f", {len(unfinished)} not finished" if unfinished else "")
-              + f"; spent {pricing.usd(self.progress.spent)} in {time.monotonic() - self.progress.started:.1f} s; "
+              + f"; {self.progress.spent_text()} (only tasks this run submitted; reused rows cost it nothing) "
+              f"in {time.monotonic() - self.progress.started:.1f} s; "
               f"results: {self.table.jsonl}", file=sys.stderr)
         if self.stopping:
             accepted = [row for row in unfinished if row.task_uuid and self._accepted(row.task_uuid)]
