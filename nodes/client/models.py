@@ -115,6 +115,9 @@ class SubmitWatch:
 
     maybe_received: bool = False
     on_unavailable: Optional[Callable[[int, float], None]] = None
+    # True: a busy refusal (HTTP 429) is raised at once, not retried here: the caller waits for a free slot
+    # in its endpoint's window and sends the same task again (nodes/client/window.py, nodes/job/resubmit.py).
+    raise_busy: bool = False
 
 
 @dataclass(frozen=True)

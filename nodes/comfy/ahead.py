@@ -8,13 +8,16 @@ from Load Image, videos from Load Video — is started at once through the job l
 job the node itself will run (nodes/comfy/jobs.py). When the prompt's turn comes, the node finds the
 task in the ledger by its fingerprint and resumes or reuses it: one task per request, always.
 
-At most N tasks started this way run at once; the spending limits are checked for each as for any
-new task. A prompt removed from the queue after its task started cannot take the task back: the
+At most N tasks started this way run at once; the spending limits (and the balance floor) are checked as for
+any new task, and a node's takes (`count`) are claimed together, all or none, as the node does; a node with
+more takes than N is left to its turn. A prompt removed from the queue after its task started cannot take the task back: the
 video is paid, downloaded to output/pixverse and listed by the ledger.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import uuid
 from typing import Any, Optional
@@ -22,6 +25,7 @@ from typing import Any, Optional
 import folder_paths
 
 from ..config import start_ahead
+from ..job.claims import ClaimGroup
 from ..spec.kinds import BY_KIND
 from . import jobs, posted, runtime
 
@@ -83,12 +87,33 @@ def startable(prompt: dict) -> list[tuple[str, str, dict]]:
     return found
 
 
+class _Permits:
+    """N places for tasks started early; a node takes one per take, all at once (the server's event loop)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.free = n, n
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, k: int):
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.free >= k)
+            self.free -= k
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.free += k
+                self._changed.notify_all()
+
+
 class Starter:
-    """Starts the PixVerse nodes of queued prompts on the server's event loop, N at a time."""
+    """Starts the PixVerse nodes of queued prompts on the server's event loop, N tasks at a time. A node's takes
+    (`count`) are claimed together, all or none, as the node claims them (nodes/job/claims.py `ClaimGroup`); a
+    node with more takes than N is not started early (it runs in its turn)."""
 
     def __init__(self) -> None:
-        self._slots: Optional[asyncio.Semaphore] = None
-        self._size = 0
+        self._permits: Optional[_Permits] = None
         self.running: set[asyncio.Task] = set()
 
     def on_prompt(self, json_data: dict) -> dict:
@@ -109,8 +134,8 @@ class Starter:
         prompt = await _pending_prompt(prompt_id)
         if prompt is None:
             return  # refused by validation, or already running: the nodes run in their turn
-        if self._slots is None or self._size != n:
-            self._slots, self._size = asyncio.Semaphore(n), n
+        if self._permits is None or self._permits.n != n:
+            self._permits = _Permits(n)
         started = []
         for node_id, kind, values in startable(prompt):
             try:
@@ -118,23 +143,36 @@ class Starter:
             except Exception as exc:  # noqa: BLE001 - a refused choice is the node's to report in its turn
                 log.info("PixVerse: node %s not started early: %s", node_id, exc)
                 continue
-            started += [self._run(prompt_id, node_id, j) for j in node_jobs]
+            if len(node_jobs) > n:
+                log.info("PixVerse: node %s not started early: its %d takes are claimed all or none, and at most %d "
+                         "tasks are started early at once; it runs in its turn", node_id, len(node_jobs), n)
+                continue
+            started.append(self._run_node(self._permits, prompt_id, node_id, node_jobs))
         if started:
-            log.info("PixVerse: starting %d task(s) of queued prompt %s early", len(started), prompt_id)
+            log.info("PixVerse: starting %d node(s) of queued prompt %s early", len(started), prompt_id)
             await asyncio.gather(*started)
 
-    async def _run(self, prompt_id: str, node_id: str, job) -> None:
-        async with self._slots:
+    async def _run_node(self, permits: _Permits, prompt_id: str, node_id: str, node_jobs: list) -> None:
+        """All takes of one node at once, claimed together (all or none, as in the node's own turn)."""
+        async with permits.hold(len(node_jobs)):
             if await _pending_prompt(prompt_id, wait=0) is None:
                 return  # running now (the node does it) or removed from the queue: nothing sent
             try:
                 opts = runtime.early_job_options(prompt_id)
+                if len(node_jobs) > 1:
+                    opts = dataclasses.replace(opts, claim_group=ClaimGroup(len(node_jobs)))
                 async with runtime.new_client() as client:
-                    result = await job(client, opts)
-                log.info("PixVerse: early task %s of prompt %s (node %s) is ready: %s", result.task_uuid,
-                         prompt_id, node_id, result.video_path)
+                    results = await asyncio.gather(*(job(client, opts) for job in node_jobs), return_exceptions=True)
             except Exception as exc:  # noqa: BLE001 - the node reports it in its turn (and resumes from the ledger)
                 log.warning("PixVerse: early start of node %s in prompt %s stopped: %s", node_id, prompt_id, exc)
+                return
+            for result in results:
+                if isinstance(result, BaseException):
+                    log.warning("PixVerse: early start of node %s in prompt %s stopped: %s", node_id, prompt_id,
+                                result)
+                else:
+                    log.info("PixVerse: early task %s of prompt %s (node %s) is ready: %s", result.task_uuid,
+                             prompt_id, node_id, result.video_path)
 
 
 def _queue():

@@ -14,6 +14,7 @@ from uuid import uuid4
 from ...money import limits, pricing
 from ...job import pipeline
 from ...client import RunwareClient
+from ...client.window import WAIT_PREFIX
 from ...errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
 from ...money.ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
 from .jobfile import FileError, Row, check_rows, read_rows
@@ -117,6 +118,7 @@ class Batch:
         self.endpoint = endpoint
         self.stopping = False
         self.reserved = 0.0  # the estimates of rows running now
+        self.waiting = ""  # the last "waiting for a free slot at Runware (n running)" said
         self.progress = Progress(len(rows), args.jobs)
         for row in rows:
             if not row.ok:
@@ -193,7 +195,7 @@ class Batch:
     async def _attempt(self, row: Row) -> None:
         opts = pipeline.JobOptions(
             output_dir=self.args.out, deadline_s=self.args.deadline, ledger=self.ledger,
-            budget=spending_policy(prompt_id=f"cli:{uuid4()}"), on_progress=lambda e: _seen(row, e),
+            budget=spending_policy(prompt_id=f"cli:{uuid4()}"), on_progress=lambda e: self._seen(row, e),
             cancel_check=lambda: self.stopping, decode_frames=False, decode_audio=False)
         try:
             result = await row.run(self.client, opts)
@@ -214,6 +216,12 @@ class Batch:
         row.task_uuid, row.file = result.task_uuid, str(result.video_path)
         row.cost = result.info.get("cost")
         row.error = ""
+
+    def _seen(self, row: Row, event) -> None:
+        _seen(row, event)
+        if str(event.message).startswith(WAIT_PREFIX) and event.message != self.waiting:
+            self.waiting = event.message  # the account is busy: say so once per change, not once per row
+            self.progress.say(f"line {row.line}: {event.message}; nothing is charged for a refused submit")
 
     def _end(self) -> int:
         c = self.progress.counts
