@@ -89,9 +89,7 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
     documented price); the refusal text when the batch is over --max-cost, else ""."""
     allow_unknown = spending_policy().allow_unknown
     for row in rows:
-        exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
-        row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact,
-                                        identity=row.draft.identity)
+        _estimate_row(row, ledger, endpoint)
     unknown = [row.line for row in rows if row.estimate.cost is None]
     total = sum(row.estimate.cost or 0.0 for row in rows)
     print(f"estimate: {pricing.usd(total)} for {len(rows) - len(unknown)} rows"
@@ -109,6 +107,12 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
     return ""
 
 
+def _estimate_row(row: Row, ledger: Ledger, endpoint: str) -> None:
+    exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
+    row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact,
+                                    identity=row.draft.identity)
+
+
 class Batch:
     """The rows that passed the checks, run `--jobs` at a time on one client and one ledger."""
 
@@ -119,6 +123,7 @@ class Batch:
         self.stopping = False
         self.reserved = 0.0  # the estimates of rows running now
         self.waiting = ""  # the last "waiting for a free slot at Runware (n running)" said
+        self.unknown_running = 0  # rows of unknown cost running now (under --max-cost: at most one)
         self.progress = Progress(len(rows), args.jobs)
         for row in rows:
             if not row.ok:
@@ -169,7 +174,20 @@ class Batch:
         expected = row.estimate.cost or 0.0
         return self.progress.spent + self.reserved + expected > limit + 1e-9
 
+    async def _one_unknown_at_a_time(self, row: Row) -> None:
+        """Under --max-cost, as under the spending limits: while a row of unknown cost runs, another row of
+        unknown cost waits until a cost is learnt (then it is estimated again, and counted)."""
+        if self.args.max_cost is not None and row.estimate.cost is None:
+            _estimate_row(row, self.ledger, self.endpoint)  # a row that ran before may have taught its cost
+        while self.args.max_cost is not None and row.estimate.cost is None and self.unknown_running \
+                and not self.stopping:
+            await asyncio.sleep(0.1)
+            _estimate_row(row, self.ledger, self.endpoint)
+
     async def _run_row(self, row: Row) -> None:
+        await self._one_unknown_at_a_time(row)
+        if self.stopping:
+            return
         if self._over_max_cost(row):
             row.status = "refused"
             row.error = (f"--max-cost {pricing.usd(self.args.max_cost)}: {pricing.usd(self.progress.spent)} spent + "
@@ -178,7 +196,9 @@ class Batch:
             self.progress.finished_one(row, ran=False)
             return
         expected = row.estimate.cost or 0.0
+        unknown = self.args.max_cost is not None and row.estimate.cost is None
         self.reserved += expected
+        self.unknown_running += unknown
         row.status = "running"
         self.progress.started_one()
         started = time.monotonic()
@@ -186,6 +206,7 @@ class Batch:
             await self._attempt(row)
         finally:
             self.reserved -= expected
+            self.unknown_running -= unknown
             row.seconds = time.monotonic() - started
         if row.status != "running":
             self.progress.finished_one(row, ran=True)
