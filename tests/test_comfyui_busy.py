@@ -1,0 +1,100 @@
+"""Issue 25 in a real ComfyUI (COMFYUI_PATH) against the emulator, with start-ahead on: the balance floor through
+a node's `count`, a `count` 5 on an account that renders 2 at once, and start-ahead claiming a node's takes all
+or none. Each test asserts what the emulator saw (accepted tasks, busy refusals, how many ran at once).
+
+Skipped, with the reason, when COMFYUI_PATH is unset.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import fault_matrix
+import keysafety
+from comfy_harness import comfyui_path
+from nodes.emulator import FAKE_COST_PER_SECOND_USD
+from nodes.emulator import account as emu_account
+from nodes.money import balance as B
+from test_comfyui_many import graph, infos, ok, start, t2v
+
+pytestmark = pytest.mark.skipif(comfyui_path() is None,
+                                reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
+
+EMULATOR_KEY = keysafety.SENTINEL_KEY
+
+
+@pytest.fixture(scope="module")
+def comfy(emulator, tmp_path_factory):
+    server = start(tmp_path_factory, emulator, "comfy-busy", RUNWARE_PIXVERSE_START_AHEAD="8",
+                   RUNWARE_PIXVERSE_MIN_BALANCE="")
+    yield server
+    server.stop()
+    print("\n--- ComfyUI (busy) log tail ---\n" + server.log()[-3000:])
+
+
+def _error(entry: dict) -> str:
+    assert entry["status"]["status_str"] == "error", entry["status"]
+    return [d for e, d in entry["status"]["messages"] if e == "execution_error"][0]["exception_message"]
+
+
+def test_floor_through_a_nodes_count(comfy, emulator):
+    """Balance $1.50, floor $0.70: count 3 at $0.299 starts none; count 2 starts both; then count 1 starts none."""
+    emulator.reset()
+    emulator.job_seconds = 0.5
+    emu_account.set_balance(emulator, 1.50)
+    try:
+        assert comfy.http.post(f"/settings/{B.SETTING_MIN_BALANCE}", json=0.70).status_code == 200
+        message = _error(comfy.wait(comfy.queue(graph(t2v("three herons", 70, resolution="1080p", count=3))), 120))
+        assert "Balance floor" in message and "3 takes × $0.299 = $0.897" in message, message
+        assert emulator.stats()["video_submit_attempts"] == 0 and emulator.stats()["uploads"] == 0
+        entry = ok(comfy.wait(comfy.queue(graph(t2v("two herons", 80, resolution="1080p", count=2))), 120))
+        assert len(infos(entry, "2")) == 2 and emulator.stats()["video_submissions"] == 2
+        message = _error(comfy.wait(comfy.queue(graph(t2v("one heron", 90, resolution="1080p"))), 120))
+        assert "Balance floor" in message, message
+        assert emulator.stats()["video_submissions"] == 2
+        fault_matrix.record("real ComfyUI, floor $0.70, balance $1.50: count 3, count 2, count 1",
+                            "none, both, none", 2, 0.0)
+    finally:
+        comfy.http.post(f"/settings/{B.SETTING_MIN_BALANCE}", json="")
+        emulator.balance_start, emulator.balance_enforced = None, False
+
+
+def test_count_5_on_an_account_that_renders_2_at_once(comfy, emulator):
+    emulator.reset()
+    emulator.max_concurrent = 2
+    emulator.job_seconds = 2.0
+    t0 = time.monotonic()
+    entry = ok(comfy.wait(comfy.queue(graph(t2v("five lanterns on a busy account", 500, count=5))), 240))
+    wall = time.monotonic() - t0
+    shown = infos(entry, "2")
+    assert len({i["taskUUID"] for i in shown}) == 5 and all(i["file"] for i in shown)
+    stats = emulator.stats()
+    assert stats["video_submissions"] == 5 and stats["duplicate_submits"] == 0, stats
+    assert stats["peak_running"] <= 2 and stats["busy_refusals"] >= 1, stats
+    fault_matrix.record("real ComfyUI, account renders 2 at once: count 5", f"5 videos, at most "
+                        f"{stats['peak_running']} running, {stats['busy_refusals']} busy refusals (not billed)", 5, wall)
+
+
+def test_start_ahead_claims_a_nodes_takes_all_or_none(comfy, emulator):
+    """A count 3 node queued behind another prompt, under a limit with room for 2 of its takes: start-ahead starts
+    none of them (as the node would), and the node, in its turn, is refused before any upload."""
+    emulator.reset()
+    emulator.job_seconds = 3.0
+    each = 5 * FAKE_COST_PER_SECOND_USD
+    ok(comfy.wait(comfy.queue(graph(t2v("a crane alone, so the cost of this kind is known", 600))), 120))
+    spent = comfy.http.get("/runware/pixverse/spend").json()["today"]["total"]
+    try:
+        # the blocker's own cost is counted too: room for it and two takes, not three
+        limit = spent + each + 2.5 * each
+        assert comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json=limit).status_code == 200
+        blocker = comfy.queue(graph(t2v("a slow blocker", 610)))
+        waiting = comfy.queue(graph(t2v("three cranes queued early", 620, count=3)))
+        ok(comfy.wait(blocker, 120))
+        message = _error(comfy.wait(waiting, 120))
+        assert "limit" in message and "Nothing was uploaded or submitted" in message, message
+        assert emulator.stats()["video_submit_attempts"] == 2  # the first crane and the blocker: no take
+        fault_matrix.record("start-ahead, count 3 under a limit with room for 2", "no take started early; the node "
+                            "refused all 3 in its turn", 0, 0.0)
+    finally:
+        comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json="")
