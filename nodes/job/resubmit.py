@@ -9,18 +9,26 @@ arrival of the first request harmless: Runware refuses a second task with a know
 is then followed by polling. A task Runware acknowledged is never sent again, and an answer that is
 not understood is "unknown" (the client keeps the row resumable), never "lost".
 
+A submit Runware refuses because the account is busy (HTTP 429, "too many concurrent generations") was not
+accepted either: the job waits for a free slot in its endpoint's window (nodes/client/window.py) and sends the
+same taskUUID again, until the job's deadline. The slot is held from the submit until the task has ended
+(`Sender.close`).
+
 Each resend is recorded in the job ledger (the row's `error` while it runs, and a notice kept with
 the result) and shown as progress.
 
 A small loop API, so the pipeline keeps the path of the job in one place::
 
     sender = Sender(client, job, opts, task, deadline_at)
-    while True:
-        sent = await sender.send()           # raises errors.SubmitRefused when no task was created
-        try:
-            return await wait_and_download(acknowledged=sent.acknowledged, resend_on_lost=sent.may_resend)
-        except RunwareSubmissionLost as lost:
-            await sender.before_resend(lost)  # re-raises when no resend is left
+    try:
+        while True:
+            sent = await sender.send()           # raises errors.SubmitRefused when no task was created
+            try:
+                return await wait_and_download(acknowledged=sent.acknowledged, resend_on_lost=sent.may_resend)
+            except RunwareSubmissionLost as lost:
+                await sender.before_resend(lost)  # re-raises when no resend is left
+    finally:
+        sender.close()                           # the slot in the endpoint's window is free again
 """
 from __future__ import annotations
 
