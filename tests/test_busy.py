@@ -214,3 +214,14 @@ def test_emulator_refuses_past_its_concurrency_with_429_and_retry_after(emu):
     assert err["code"] == "rateLimitExceeded" and err["message"].startswith("Too many concurrent generations")
     assert "nothing was charged" in err["message"]
     assert emu.stats()["video_submissions"] == 1 and emu.stats()["busy_refusals"] == 1
+
+
+def test_emulator_command_line_refuses_a_concurrency_below_one():
+    import subprocess
+    import sys
+
+    from keysafety import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "nodes.emulator", "--port", "0", "--max-concurrent", "0"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--max-concurrent 0: at least 1" in out.stderr, out.stderr

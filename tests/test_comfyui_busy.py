@@ -98,3 +98,26 @@ def test_start_ahead_claims_a_nodes_takes_all_or_none(comfy, emulator):
                             "refused all 3 in its turn", 0, 0.0)
     finally:
         comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json="")
+
+
+def test_start_ahead_on_a_busy_account_waits_for_slots(comfy, emulator):
+    """A count 3 prompt queued behind a running one is started early on an account that renders 2 at once: the
+    early takes and the running prompt share the window; every video is made, each task accepted once."""
+    emulator.reset()
+    emulator.max_concurrent = 2
+    emulator.job_seconds = 2.0
+    t0 = time.monotonic()
+    blocker = comfy.queue(graph(t2v("a blocker on a busy account", 700)))
+    waiting = comfy.queue(graph(t2v("three takes started early on a busy account", 710, count=3)))
+    ok(comfy.wait(blocker, 120))
+    entry = ok(comfy.wait(waiting, 240))
+    shown = infos(entry, "2")
+    assert len({i["taskUUID"] for i in shown}) == 3 and all(i["file"] for i in shown)
+    stats = emulator.stats()
+    assert stats["video_submissions"] == 4 and stats["duplicate_submits"] == 0, stats
+    assert stats["peak_running"] <= 2 and stats["busy_refusals"] >= 1, stats
+    early = [line for line in comfy.log().splitlines() if "early task" in line and "is ready" in line]
+    assert sum(i["taskUUID"] in " ".join(early) for i in shown) == 3, early  # the three takes were started early
+    fault_matrix.record("real ComfyUI, start-ahead on an account that renders 2 at once: blocker + count 3",
+                        f"4 videos, at most {stats['peak_running']} running, {stats['busy_refusals']} busy "
+                        f"refusals (not billed)", 4, time.monotonic() - t0)
