@@ -225,3 +225,16 @@ def test_emulator_command_line_refuses_a_concurrency_below_one():
     out = subprocess.run([sys.executable, "-m", "nodes.emulator", "--port", "0", "--max-concurrent", "0"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "--max-concurrent 0: at least 1" in out.stderr, out.stderr
+
+
+def test_a_busy_refusal_whose_task_arrived_after_all_is_followed_not_paid_twice(emu, runner):
+    """The submit is answered 429 although Runware took the task: the same taskUUID sent again is refused as a
+    duplicate, and the job follows the task it already has (one task, one video)."""
+    emu.inject("http_status", status=429, retry_after=0.1, on="submit", after_accept=True)
+    t0 = time.monotonic()
+    out = runner.attempt()
+    assert out.error is None, out.text
+    assert video_submissions(emu) == 1 and emu.stats()["duplicate_submits"] == 1
+    assert out.result.video_path.is_file() and runner.entry(out.result.task_uuid).status == L.FINISHED
+    fault_matrix.record("submit: 429 after the task was taken", "the same taskUUID again: duplicate, followed; "
+                        "1 video", 1, time.monotonic() - t0)

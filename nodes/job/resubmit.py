@@ -110,7 +110,7 @@ class Sender:
                     busy += 1
                     await self._wait_busy(exc, busy)  # SubmitRefused at the deadline or a cancel
                     continue
-                if not (self.sent_again and is_duplicate(exc)):
+                if not ((self.sent_again or busy) and is_duplicate(exc)):  # sent before: Runware may have it
                     raise E.SubmitRefused(exc) from None
                 log.warning("PixVerse: task %s turned out to exist after all; following it", task_uuid)
                 submitted = SubmitResult(task_uuid, acknowledged=True)
