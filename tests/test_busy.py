@@ -238,3 +238,29 @@ def test_a_busy_refusal_whose_task_arrived_after_all_is_followed_not_paid_twice(
     assert out.result.video_path.is_file() and runner.entry(out.result.task_uuid).status == L.FINISHED
     fault_matrix.record("submit: 429 after the task was taken", "the same taskUUID again: duplicate, followed; "
                         "1 video", 1, time.monotonic() - t0)
+
+
+def test_a_job_stopped_by_asyncio_while_waiting_is_settled_abandoned(emu, runner):
+    """asyncio cancellation (a batch's second Ctrl-C, a closing loop) while a job waits for a slot: its row is not
+    left `submitting` (nothing was accepted)."""
+    emu.max_concurrent = 1
+    emu.job_seconds = 2.0
+    said = []
+
+    async def go():
+        async with runner.client() as client:
+            first = asyncio.ensure_future(pipeline.text_to_video(client, choices(seed=800), runner.opts()))
+            while video_submissions(emu) < 1:
+                await asyncio.sleep(0.02)
+            second = asyncio.ensure_future(pipeline.text_to_video(client, choices(seed=801),
+                                                                  runner.opts(on_progress=said.append)))
+            while not any(e.message.startswith(W.WAIT_PREFIX) and e.task_uuid for e in said):
+                await asyncio.sleep(0.02)
+            second.cancel()
+            return await asyncio.gather(first, second, return_exceptions=True)
+    first, second = asyncio.run(go())
+    assert isinstance(first, pipeline.JobResult) and isinstance(second, asyncio.CancelledError), (first, second)
+    waiting = next(e.task_uuid for e in said if e.task_uuid)
+    row = runner.entry(waiting)
+    assert row.status == L.ABANDONED and "never accepted" in row.error, (row.status, row.error)
+    assert video_submissions(emu) == 1

@@ -156,6 +156,9 @@ class Sender:
             raise self._cancelled_waiting() from None
         except E.RunwareTimeoutError:
             raise E.SubmitRefused(self._busy_until_deadline(None)) from None
+        except BaseException as exc:  # CancelledError, KeyboardInterrupt: nothing was accepted
+            self._stopped_waiting(exc)
+            raise
 
     def _busy_until_deadline(self, last: Optional[E.RunwareError], refusals: int = 0) -> E.RunwareRateLimitError:
         said = f" (last answer: {last.detail})" if last is not None else ""
@@ -185,6 +188,13 @@ class Sender:
             raise self._cancelled_waiting() from None
         except E.RunwareTimeoutError:
             raise E.SubmitRefused(self._busy_until_deadline(exc, refusals)) from None
+        except BaseException as stop:  # CancelledError, KeyboardInterrupt: nothing was accepted
+            self._stopped_waiting(stop)
+            raise
+
+    def _stopped_waiting(self, exc: BaseException) -> None:
+        self.job.abandoned(f"stopped while waiting for a free slot at Runware (the task was never accepted; "
+                           f"nothing was charged): {type(exc).__name__}")
 
     def _unavailable(self, n: int, delay: float) -> None:
         self.opts.report("submitting", f"Runware unavailable, retrying ({n})", task_uuid=self.job.task_uuid)
