@@ -263,15 +263,15 @@ def claimed_together(task_uuids: Sequence[str]):
         _TOGETHER.reset(token)
 
 
-def _since(ledger, reading: Balance, exclude: Sequence[str] = ()) -> float:
+def _since(ledger, reading: Balance, endpoint: str, exclude: Sequence[str] = ()) -> float:
     if ledger is None or reading.checked_at is None:
         return 0.0
-    return ledger.charged_after(reading.checked_at, exclude)
+    return ledger.charged_after(reading.checked_at, endpoint, exclude)
 
 
-def _refuses(reading: Balance, cost: Optional[float], floor: Floor, ledger, takes: int) -> bool:
+def _refuses(reading: Balance, cost: Optional[float], floor: Floor, ledger, endpoint: str, takes: int) -> bool:
     try:
-        check_floor(reading, cost, floor, since=_since(ledger, reading), takes=takes)
+        check_floor(reading, cost, floor, since=_since(ledger, reading, endpoint), takes=takes)
     except PixVerseBudgetError:
         return True
     return False
@@ -293,13 +293,13 @@ async def floor_guard(client, opts, guard, endpoint: str):
     takes = max(1, int(getattr(getattr(opts, "claim_group", None), "n", 1) or 1))
     reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=opts.ledger)
     if reading.checked_at is not None and time.time() - reading.checked_at > FRESH_S and \
-            _refuses(reading, cost, floor, opts.ledger, takes):
+            _refuses(reading, cost, floor, opts.ledger, endpoint, takes):
         CACHE.invalidate(endpoint)  # a top-up since the reading counts at once
         reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=opts.ledger)
 
     def checked(ledger=None):
         together = _TOGETHER.get()
-        note = check_floor(reading, cost, floor, basis, since=_since(ledger, reading, together),
+        note = check_floor(reading, cost, floor, basis, since=_since(ledger, reading, endpoint, together),
                            takes=max(1, len(together)))
         if note:
             log.warning("PixVerse: %s", note)
