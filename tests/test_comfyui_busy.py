@@ -6,6 +6,9 @@ Skipped, with the reason, when COMFYUI_PATH is unset.
 """
 from __future__ import annotations
 
+import asyncio
+import struct
+import threading
 import time
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 import fault_matrix
 import keysafety
 from comfy_harness import comfyui_path
+from nodes.config import START_AHEAD_SETTING
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.emulator import account as emu_account
 from nodes.money import balance as B
@@ -26,11 +30,49 @@ EMULATOR_KEY = keysafety.SENTINEL_KEY
 
 @pytest.fixture(scope="module")
 def comfy(emulator, tmp_path_factory):
-    server = start(tmp_path_factory, emulator, "comfy-busy", RUNWARE_PIXVERSE_START_AHEAD="8",
+    server = start(tmp_path_factory, emulator, "comfy-busy", RUNWARE_PIXVERSE_START_AHEAD="",
                    RUNWARE_PIXVERSE_MIN_BALANCE="")
+    assert server.http.post(f"/settings/{START_AHEAD_SETTING}", json=8).status_code == 200  # a test may turn it off
     yield server
     server.stop()
     print("\n--- ComfyUI (busy) log tail ---\n" + server.log()[-3000:])
+
+
+class ProgressTexts:
+    """The nodes' progress texts ComfyUI sends to every client over its websocket (binary event 3: TEXT)."""
+
+    def __init__(self, url: str):
+        self.url = url.replace("http://", "ws://").rstrip("/") + "/ws?clientId=pixverse-busy-test"
+        self.texts: list[str] = []
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._listen()), daemon=True)
+
+    async def _listen(self) -> None:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(self.url) as ws:
+                self.ready.set()
+                while not self._stop.is_set():
+                    try:
+                        msg = await ws.receive(timeout=0.2)
+                    except asyncio.TimeoutError:
+                        continue
+                    if msg.type == aiohttp.WSMsgType.BINARY and struct.unpack(">I", msg.data[:4])[0] == 3:
+                        size = struct.unpack(">I", msg.data[4:8])[0]
+                        self.texts.append(msg.data[8 + size:].decode("utf-8", "replace"))
+                    elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                        return
+
+    def __enter__(self) -> "ProgressTexts":
+        self._thread.start()
+        assert self.ready.wait(10), "no websocket connection to ComfyUI"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 def _error(entry: dict) -> str:
@@ -65,8 +107,15 @@ def test_count_5_on_an_account_that_renders_2_at_once(comfy, emulator):
     emulator.max_concurrent = 2
     emulator.job_seconds = 2.0
     t0 = time.monotonic()
-    entry = ok(comfy.wait(comfy.queue(graph(t2v("five lanterns on a busy account", 500, count=5))), 240))
+    try:  # start-ahead off: the node itself runs its takes (and tells in its progress text)
+        assert comfy.http.post(f"/settings/{START_AHEAD_SETTING}", json=0).status_code == 200
+        with ProgressTexts(comfy.url) as progress:
+            entry = ok(comfy.wait(comfy.queue(graph(t2v("five lanterns on a busy account", 500, count=5))), 240))
+    finally:
+        comfy.http.post(f"/settings/{START_AHEAD_SETTING}", json=8)
     wall = time.monotonic() - t0
+    waits = [t for t in progress.texts if "waiting for a free slot at Runware (" in t]
+    assert waits, progress.texts[-5:]  # the node's progress text says why a take waits
     shown = infos(entry, "2")
     assert len({i["taskUUID"] for i in shown}) == 5 and all(i["file"] for i in shown)
     stats = emulator.stats()
