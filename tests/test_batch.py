@@ -237,9 +237,28 @@ def test_max_cost_stops_submitting_when_spent_would_pass_it(emu, request, monkey
     code, _, stderr = cli(emu, batch_args(file, d / "out", "--jobs", "1", "--max-cost", "0.5"), d, "batch")
     assert code == 1, stderr
     got = results(d / "out")
-    assert [r["status"] for r in got] == ["done", "done", "done", "refused", "refused"]
-    assert "--max-cost $0.50: $0.60 spent" in got[3]["error"]
-    assert video_submissions(emu) == 3
+    # the first row's cost ($0.20) is learnt, then counted for the others: $0.40 + $0.20 would pass $0.50
+    assert [r["status"] for r in got] == ["done", "done", "refused", "refused", "refused"]
+    assert "--max-cost $0.50: $0.40 spent" in got[2]["error"]
+    assert video_submissions(emu) == 2
+
+
+def test_max_cost_runs_one_row_of_unknown_cost_at_a_time(emu, request, monkeypatch, cli):
+    """Issue 25 §4: five rows of unknown cost, --jobs 5, --max-cost $0.01: one runs, its cost is learnt, and the
+    others are refused; the total passes --max-cost by at most that one row's cost."""
+    import fault_matrix
+
+    d = artifact_dir("batch", request.node.name)
+    monkeypatch.setenv("RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST", "1")
+    file = write_jsonl(d / "jobs.jsonl", [{**r, "seed": 2000 + i} for i, r in enumerate(rows(5))])
+    t0 = time.monotonic()
+    code, _, stderr = cli(emu, batch_args(file, d / "out", "--jobs", "5", "--max-cost", "0.01"), d, "batch")
+    assert code == 1, stderr
+    got = results(d / "out")
+    assert sorted(r["status"] for r in got) == ["done", "refused", "refused", "refused", "refused"], got
+    assert video_submissions(emu) == 1 and emu.stats()["peak_running"] == 1
+    fault_matrix.record("batch --max-cost $0.01, 5 rows of unknown cost, --jobs 5", "1 runs, its cost learnt; 4 "
+                        "refused", video_submissions(emu), time.monotonic() - t0)
 
 
 def test_csv_input(emu, request, cli):

@@ -20,6 +20,7 @@ from . import keystore
 from ..job.aftercare import recover_hint
 from ..client import RunwareClient, public_base_url
 from ..client.urls import redact_text
+from ..client.window import WAIT_PREFIX
 from ..errors import PixVerseError, RunwareAuthError, RunwareResultError
 from ..requests.layouts import override
 from ..money.ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger, forget_ledger, open_ledger
@@ -260,8 +261,8 @@ class NodeRuntime:
         line = f"{head}PixVerse: {event.phase}" + (f" ({event.elapsed:.0f} s)" if event.elapsed else "")
         if self.task_uuids[index]:
             line += f"\n{head}taskUUID: {self.task_uuids[index]}"
-        if event.phase == "done":
-            line += f"\n{event.message}"
+        if event.phase == "done" or str(event.message).startswith(WAIT_PREFIX):  # the account is busy: say so
+            line += f"\n{head}{event.message}" if event.phase != "done" else f"\n{event.message}"
         self.lines[index] = line
         self.text("\n".join(x for x in self.lines if x))
 

@@ -227,13 +227,16 @@ async def _send(client, task: dict, job: Job, model: str, opts: JobOptions, dead
     """Submit, then wait and download; send again only when Runware provably never got it (nodes/job/resubmit.py).
     A refused submit raises errors.SubmitRefused."""
     sender = resubmit.Sender(client, job, opts, task, deadline_at, endpoint=endpoint, uploads=uploads)
-    while True:
-        sent = await sender.send()
-        try:
-            return await _finish(client, job, model, opts, acknowledged=sent.acknowledged,
-                                 deadline_at=deadline_at, resend_on_lost=sent.may_resend or bool(sent.unavailable_s))
-        except E.RunwareSubmissionLost as lost:
-            await sender.before_resend(lost)
+    try:
+        while True:
+            sent = await sender.send()
+            try:
+                return await _finish(client, job, model, opts, acknowledged=sent.acknowledged, deadline_at=deadline_at,
+                                     resend_on_lost=sent.may_resend or bool(sent.unavailable_s))
+            except E.RunwareSubmissionLost as lost:
+                await sender.before_resend(lost)
+    finally:
+        sender.close()  # its slot in the endpoint's submit window (nodes/client/window.py) is free again
 
 
 async def _follow(client, entry, opts: JobOptions, notices: list[str], deadline_at: float) -> Optional[JobResult]:

@@ -623,6 +623,19 @@ class Ledger:
         with self._lock:
             return float(self._conn.execute(sql, params).fetchone()[0])
 
+    def charged_after(self, since: float, endpoint: str, exclude: Sequence[str] = ()) -> float:
+        """What a balance of `endpoint` read at `since` (unix time) may not show yet (the balance floor,
+        nodes/money/balance.py): what its rows created since then, still under way, or finished since then count
+        (see `_CHARGED`), leaving out the rows of `exclude` (taskUUIDs: the takes being claimed together)."""
+        sql = (f"SELECT COALESCE(SUM({_CHARGED}), 0) FROM jobs WHERE endpoint = ? AND (created_at >= ? OR "
+               f"finished_at >= ? OR status IN ({','.join('?' * len(_IN_FLIGHT))}))")
+        params: list[Any] = [endpoint, since, since, *_IN_FLIGHT]
+        if exclude:
+            sql += f" AND task_uuid NOT IN ({','.join('?' * len(exclude))})"
+            params += list(exclude)
+        with self._lock:
+            return float(self._conn.execute(sql, params).fetchone()[0])
+
     def charges_since(self, since: float) -> list[dict]:
         """{model, created_at, cost, charged} of every row created since `since` that counts something."""
         with self._lock:

@@ -15,6 +15,7 @@ from uuid import uuid4
 from ...money import limits, pricing
 from ...job import pipeline, provenance
 from ...client import RunwareClient
+from ...client.window import WAIT_PREFIX
 from ...errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
 from ...money.ledger import HOST, LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
 from .jobfile import FileError, Row, check_rows, read_rows
@@ -89,9 +90,7 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
     documented price); the refusal text when the batch is over --max-cost, else ""."""
     allow_unknown = spending_policy().allow_unknown
     for row in rows:
-        exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
-        row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact,
-                                        identity=row.draft.identity)
+        _estimate_row(row, ledger, endpoint)
     unknown = [row.line for row in rows if row.estimate.cost is None]
     total = sum(row.estimate.cost or 0.0 for row in rows)
     print(f"estimate: {pricing.usd(total)} for {len(rows) - len(unknown)} rows"
@@ -109,6 +108,12 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
     return ""
 
 
+def _estimate_row(row: Row, ledger: Ledger, endpoint: str) -> None:
+    exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
+    row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact,
+                                    identity=row.draft.identity)
+
+
 class Batch:
     """The rows that passed the checks, run `--jobs` at a time on one client and one ledger."""
 
@@ -118,6 +123,8 @@ class Batch:
         self.endpoint = endpoint
         self.stopping = False
         self.reserved = 0.0  # the estimates of rows running now
+        self.waiting = ""  # the last "waiting for a free slot at Runware (n running)" said
+        self.unknown_running = 0  # rows of unknown cost running now (under --max-cost: at most one)
         self.progress = Progress(len(rows), args.jobs)
         for row in rows:
             if not row.ok:
@@ -175,7 +182,20 @@ class Batch:
         expected = row.estimate.cost or 0.0
         return self.progress.spent + self.reserved + expected > limit + 1e-9
 
+    async def _one_unknown_at_a_time(self, row: Row) -> None:
+        """Under --max-cost, as under the spending limits: while a row of unknown cost runs, another row of
+        unknown cost waits until a cost is learnt (then it is estimated again, and counted)."""
+        if self.args.max_cost is not None and row.estimate.cost is None:
+            _estimate_row(row, self.ledger, self.endpoint)  # a row that ran before may have taught its cost
+        while self.args.max_cost is not None and row.estimate.cost is None and self.unknown_running \
+                and not self.stopping:
+            await asyncio.sleep(0.1)
+            _estimate_row(row, self.ledger, self.endpoint)
+
     async def _run_row(self, row: Row) -> None:
+        await self._one_unknown_at_a_time(row)
+        if self.stopping:
+            return
         if self._over_max_cost(row):
             row.status = "refused"
             row.error = (f"--max-cost {pricing.usd(self.args.max_cost)}: {pricing.usd(self.progress.spent)} spent + "
@@ -184,7 +204,9 @@ class Batch:
             self.progress.finished_one(row, ran=False)
             return
         expected = row.estimate.cost or 0.0
+        unknown = self.args.max_cost is not None and row.estimate.cost is None
         self.reserved += expected
+        self.unknown_running += unknown
         row.status = "running"
         self.progress.started_one()
         started = time.monotonic()
@@ -192,6 +214,7 @@ class Batch:
             await self._attempt(row)
         finally:
             self.reserved -= expected
+            self.unknown_running -= unknown
             row.seconds = time.monotonic() - started
         if row.status != "running":
             self.progress.finished_one(row, ran=True)
@@ -201,7 +224,7 @@ class Batch:
     async def _attempt(self, row: Row) -> None:
         opts = pipeline.JobOptions(
             output_dir=self.args.out, deadline_s=self.args.deadline, ledger=self.ledger,
-            budget=spending_policy(prompt_id=f"cli:{uuid4()}"), on_progress=lambda e: _seen(row, e),
+            budget=spending_policy(prompt_id=f"cli:{uuid4()}"), on_progress=lambda e: self._seen(row, e),
             cancel_check=lambda: self.stopping, decode_frames=False, decode_audio=False)
         try:
             result = await row.run(self.client, opts)
@@ -242,6 +265,12 @@ class Batch:
             return f"this run, {when}"
         host, _, pid = entry.owner.rpartition(":")
         return f"another run: process {pid} on {host}, claimed {when}"
+
+    def _seen(self, row: Row, event) -> None:
+        _seen(row, event)
+        if str(event.message).startswith(WAIT_PREFIX) and event.message != self.waiting:
+            self.waiting = event.message  # the account is busy: say so once per change, not once per row
+            self.progress.say(f"line {row.line}: {event.message}; nothing is charged for a refused submit")
 
     def _end(self) -> int:
         for row in self.rows:  # a row reused from one of this run's own rows that finished after it
