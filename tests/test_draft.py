@@ -11,13 +11,14 @@ from nodes.errors import PixVerseInputError
 from nodes.spec import load_spec
 from nodes.spec.paths import get
 from nodes.requests.tasks import build_text_to_video
+from nodes.workflows import widgets_for
 
 SPEC = load_spec()
 
 
 def values(kind: str, **over) -> dict:
     """A node's widget values at their defaults (no sockets), then `over`."""
-    out = {w.name: w.default for w in widgets.widgets_for(kind) if w.kind not in ("IMAGE", "AUDIO", "VIDEO", "motion")}
+    out = {w.name: w.default for w in widgets_for(kind) if w.kind not in ("IMAGE", "AUDIO", "VIDEO", "motion")}
     out.update(over)
     return out
 

@@ -23,6 +23,8 @@ from nodes.requests import widgets as W
 from nodes.spec.kinds import KINDS  # noqa: E402
 from nodes.comfy.samples import SAMPLE_FILES, write_samples  # noqa: E402
 from nodes.spec import load_spec  # noqa: E402
+from nodes.workflows import widgets_for  # noqa: E402
+from nodes.workflows.modify import choices as modify_choices  # noqa: E402
 
 EXAMPLES_DIR = ROOT / "example_workflows"
 API_DIR = EXAMPLES_DIR / "api"
@@ -86,7 +88,7 @@ def pack_nodes() -> dict[str, NodeDef]:
     """Our nodes as the frontend lays them out (every kind but Recover, which no example uses)."""
     gen_out = [(name, t) for name, t in zip(W.GENERATOR_OUTPUTS, ("VIDEO", "IMAGE", "AUDIO", "FLOAT", "STRING"))]
     motion_out = [("motion", W.MOTION_TYPE)]
-    return {k.node_id: _pack_def(k.node_id, W.widgets_for(k.kind), motion_out if k.motion_setting else gen_out)
+    return {k.node_id: _pack_def(k.node_id, widgets_for(k.kind), motion_out if k.motion_setting else gen_out)
             for k in KINDS if k.kind != "recover"}
 
 
@@ -263,7 +265,7 @@ def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> 
             elif node["class_type"] == ids["modify"]:
                 if "video" not in kw and "frames" not in kw:
                     problems.append(f"node {nid}: Modify needs video or frames connected")
-                c = W.modify_choices(kw)
+                c = modify_choices(kw)
                 any_layout(c, "modify", lambda layout: build_modify(
                     c, pipeline.PLACEHOLDER_REF, pipeline.PLACEHOLDER_REF if "reference_image" in kw else None,
                     layout=layout))

@@ -1,23 +1,24 @@
-"""A node's widget values → the task it would send: the one draft request.
+"""A workflow's inputs → the task it would send: the one draft request.
 
-Whatever must know before a run what a node would send asks here: queue-time validation
-(nodes/comfy/nodes.py), the cost estimate route, and anything later. Inputs that arrive by link
-(images, video, audio, a linked prompt) are not known from widget values: stand-ins take their place
-and the draft is not exact. The task is built through the layout choice as a run builds it: in the
-forced layout when one is set (and the model speaks it), else in the first of the model's layouts
-that can express the request (nodes/tasks.build_in_any_layout).
+Whatever must know what a run would send, before the uploads are made, asks here: queue-time validation
+(nodes/comfy/nodes.py), the cost estimate route, the CLI and batch (nodes/cli/), and the pipeline, which
+checks every choice with this draft before it encodes or uploads anything (nodes/job/pipeline.py). Each
+upload is a stand-in reference (`PLACEHOLDER_REF`); from a node's widget values, inputs that arrive by
+link (a first frame, a video, a linked prompt) are not known either: stand-ins take their place and the
+draft is not exact. What is particular to a workflow — its uploads, its builder call — is its slice's
+(nodes/workflows/); this module names none. The task is built through the layout choice as a run builds
+it: in the forced layout when one is set (and the model speaks it), else in the first of the model's
+layouts that can express the request (nodes/requests/tasks.build_in_any_layout).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
-from . import widgets
 from ..errors import PixVerseInputError
 from ..spec import CapabilitySpec, ModelSpec, load_spec
-from ..spec.kinds import NODE_WORKFLOWS
-from .tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_in_any_layout, build_lipsync,
-                    build_modify, build_text_to_video, resolve_model)
+from ..workflows import WORKFLOWS, BuildCall
+from .tasks import BuiltTask, build_in_any_layout
 
 PLACEHOLDER_REF = "00000000-0000-4000-8000-000000000000"  # stands in for an upload not made yet
 PLACEHOLDER_PROMPT = "placeholder prompt"                  # stands in for free text not known or not sendable
@@ -36,63 +37,78 @@ class Draft:
         return self.built.task
 
 
+@dataclass(frozen=True)
+class Drafting:
+    """A workflow's request with stand-ins for its uploads, before a layout is chosen: the model it runs
+    and `build(layout)`. `exact`: no stand-in but for the uploads' references was needed, and none of those."""
+
+    model: ModelSpec
+    build: Callable[[str], BuiltTask]
+    exact: bool
+
+
+def _given(value: Any) -> bool:
+    # a tensor, a path, an AUDIO dict, or True (the web extension marks a connected input so)
+    return value is not None and value is not False
+
+
+def prepare(kind: str, values: Mapping[str, Any], *, spec: Optional[CapabilitySpec] = None,
+            sizes: Optional[Mapping[str, tuple[int, int]]] = None, known: bool = False) -> Drafting:
+    """The draft of workflow `kind` (nodes/workflows/) for these input `values`, before a layout is chosen.
+
+    `known`: every input is in `values` (the CLI, a run): an upload stands in only for an input that is
+    there, and no text is stood in. Otherwise (a node's widget values) an input not in `values` is assumed
+    as its slice says, and empty free text gets a stand-in. `sizes`: the (width, height) of the images
+    whose size shapes the request; unknown, a square. A refused choice raises its PixVerseInputError."""
+    if kind not in WORKFLOWS:
+        raise PixVerseInputError("node", kind, list(WORKFLOWS), "not a node that sends a task")
+    workflow, spec = WORKFLOWS[kind], spec or load_spec()
+    values = dict(values)
+    exact = True
+    if not known:
+        for name in workflow.stand_in_text:
+            exact = exact and bool(values.get(name))
+            values[name] = values.get(name) or PLACEHOLDER_PROMPT
+    refs: dict[str, Optional[str]] = {}
+    for media in workflow.media:
+        if media.name in values or known:
+            there = _given(values.get(media.name)) or (media.frames and _given(values.get("frames")))
+        else:
+            there = media.assumed and not (media.unless and values.get(media.unless))
+        refs[media.name] = PLACEHOLDER_REF if there else None
+    exact = exact and not any(refs.values())
+    sized = {m.name: (sizes or {}).get(m.name, PLACEHOLDER_FRAME_SIZE) for m in workflow.media if m.sized}
+    model = workflow.model(values, spec)
+    call = BuildCall(values, refs, sized, spec)
+    return Drafting(model, lambda layout: workflow.build(call, layout), exact)
+
+
 def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str, Any]] = None,
           spec: Optional[CapabilitySpec] = None, layout: Optional[str] = None,
-          stand_in_bad_text: bool = False) -> Draft:
-    """The task a node of `kind` (a generator kind of nodes/spec/kinds.py) would send for its widget
-    `values` and its motion link ({"effect": …} / {"camera_movement": …}).
+          stand_in_bad_text: bool = False, sizes: Optional[Mapping[str, tuple[int, int]]] = None,
+          known: bool = False) -> Draft:
+    """The task a node of `kind` (a workflow of nodes/workflows/) would send for its input `values` and
+    its motion link ({"effect": …} / {"camera_movement": …}); `sizes` and `known` as `prepare` says.
 
     `layout`: the forced request layout (RUNWARE_PIXVERSE_LAYOUT or the ComfyUI setting), if any.
     A choice the node would refuse raises its PixVerseInputError. With `stand_in_bad_text`, a prompt
     too short or too long to send is replaced by a stand-in instead (it does not change the kind of
     run, so a cost can still be told) and the draft is not exact."""
-    if kind not in NODE_WORKFLOWS:
-        raise PixVerseInputError("node", kind, list(NODE_WORKFLOWS), "not a node that sends a task")
     spec = spec or load_spec()
     values = dict(values)
     if motion:
         values["motion"] = dict(motion)
-    exact = kind == "text_to_video" and bool(values.get("prompt"))
     try:
-        return Draft(_build(kind, values, spec, layout), exact)
+        drafting = prepare(kind, values, spec=spec, sizes=sizes, known=known)
+        return Draft(_in_layout(drafting, layout), drafting.exact)
     except PixVerseInputError as exc:
         free_text = {name: PLACEHOLDER_PROMPT for name in spec.prompt_fields if values.get(name)}
         if not (stand_in_bad_text and exc.parameter in spec.prompt_fields and free_text):
             raise
-        return Draft(_build(kind, {**values, **free_text}, spec, layout), False)
+        drafting = prepare(kind, {**values, **free_text}, spec=spec, sizes=sizes, known=known)
+        return Draft(_in_layout(drafting, layout), False)
 
 
-def _build(kind: str, values: Mapping[str, Any], spec: CapabilitySpec, layout: Optional[str]) -> BuiltTask:
-    values = dict(values)
-    if kind == "lipsync":
-        model = resolve_model(spec, values.get("model") or spec.default_model("video-to-video").air,
-                              "video-to-video")
-        speech = values.get("speech_text") or None
-        return _in_layout(model, layout, lambda name: build_lipsync(
-            video=PLACEHOLDER_REF, audio=None if speech else PLACEHOLDER_REF, speech_text=speech,
-            voice=values.get("voice"), model=model.air, spec=spec, layout=name))
-    values["prompt"] = values.get("prompt") or PLACEHOLDER_PROMPT
-    if kind == "modify":
-        choices = widgets.modify_choices(values, spec)
-        model = resolve_model(spec, choices.model, "modify")
-        return _in_layout(model, layout, lambda name: build_modify(
-            choices, PLACEHOLDER_REF, _last_ref(values, "reference_image"), spec=spec, layout=name))
-    choices: GenerationChoices = widgets.generation_choices(values, spec)
-    model = resolve_model(spec, choices.model, NODE_WORKFLOWS[kind])
-    if kind == "image_to_video":
-        return _in_layout(model, layout, lambda name: build_image_to_video(
-            choices, PLACEHOLDER_REF, _last_ref(values, "last_frame"), first_frame_size=PLACEHOLDER_FRAME_SIZE,
-            spec=spec, layout=name))
-    return _in_layout(model, layout, lambda name: build_text_to_video(choices, spec=spec, layout=name))
-
-
-def _last_ref(values: Mapping[str, Any], name: str) -> Optional[str]:
-    """A stand-in for an optional image input that is connected (the web extension sends True for a
-    connected input; at queue time a linked input is absent)."""
-    value = values.get(name)
-    return None if value is None or value is False else PLACEHOLDER_REF
-
-
-def _in_layout(model: ModelSpec, layout: Optional[str], build: Callable[[str], BuiltTask]) -> BuiltTask:
-    forced = [layout] if layout and layout in model.layouts else None
-    return build_in_any_layout(model, build, forced)
+def _in_layout(drafting: Drafting, layout: Optional[str]) -> BuiltTask:
+    forced = [layout] if layout and layout in drafting.model.layouts else None
+    return build_in_any_layout(drafting.model, drafting.build, forced)

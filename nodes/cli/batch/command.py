@@ -88,9 +88,9 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
     documented price); the refusal text when the batch is over --max-cost, else ""."""
     allow_unknown = spending_policy().allow_unknown
     for row in rows:
-        exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
-        row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact,
-                                        identity=row.draft.identity)
+        # exact when nothing stands in: an upload's stand-in is not its fingerprint
+        row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=row.draft.exact,
+                                        identity=row.draft.built.identity)
     unknown = [row.line for row in rows if row.estimate.cost is None]
     total = sum(row.estimate.cost or 0.0 for row in rows)
     print(f"estimate: {pricing.usd(total)} for {len(rows) - len(unknown)} rows"
