@@ -19,7 +19,7 @@ from typing import Optional
 from ..requests import widgets
 from ..requests.widgets import Widget
 from ..spec import CapabilitySpec, load_spec
-from ..spec.kinds import BY_KIND, KINDS, MOTION_NODES
+from ..spec.kinds import BY_KIND, MOTION_NODES
 from .protocol import BuildCall, Media, Workflow
 
 __all__ = ["WORKFLOWS", "BuildCall", "Media", "Workflow", "by_command", "discover", "widgets_for"]
@@ -41,7 +41,7 @@ def discover() -> dict[str, Workflow]:
                 raise LookupError(f"workflow module {info.name}: kind {workflow.kind!r} has no row in "
                                   "nodes/spec/kinds.py (its node id, title and description)")
             found[workflow.kind] = workflow
-    order = [k.kind for k in KINDS]
+    order = list(BY_KIND)
     WORKFLOWS.clear()
     WORKFLOWS.update(sorted(found.items(), key=lambda item: order.index(item[0])))
     return WORKFLOWS
