@@ -1,7 +1,8 @@
 """PixVerse on Runware: everything under the ComfyUI nodes, layered; each layer imports only those below.
 
     spec (data: models, settings, kinds, paths)      errors      config (every variable and setting)
-      → requests (task builders, the one draft, layouts, widgets)
+      → requests (task builders, layouts, widgets) → workflows (one slice per workflow, one table by kind)
+      → requests.draft (the one draft request, through the workflow table)
       → client (Runware over httpx) · media (PyAV, PIL) · money (ledger, pricing, limits, balance)
       → job (one job end to end: claims, inputs, submit, delivery, follow-up)
       → cli (python -m nodes, batch) · comfy (the ComfyUI nodes, routes, start-ahead)

@@ -9,7 +9,7 @@ shapes, dtypes and ranges, empty or NaN audio, zero-frame videos) ends as either
 never any other exception.
 
 The node layer's ComfyUI-free part is driven exactly as the nodes drive it (widgets.generation_choices
-→ pipeline.text_to_video / image_to_video / lipsync), with a client that records what would be sent
+→ pipeline.run, through tests/workflow_runs.py), with a client that records what would be sent
 and stops at the submit: thousands of cases, no network. The same code path against the real
 emulator is covered by test_fault_matrix.py and test_ledger.py.
 """

@@ -10,8 +10,10 @@ exactly once; after that, only polling and downloading are retried. With a job l
 finished MP4 reused, or its unfinished task resumed by polling; uploads and a new task happen only
 otherwise, and the ledger row is on disk before the submit POST.
 
-The steps live in their own modules, read top to bottom here: validate (nodes/tasks.py,
-nodes/layouts.py, nodes/preflight.py, the spending limit in nodes/limits.py) → upload
+A workflow's job is `run(client, kind, values, opts)`: what is particular to the workflow (its uploads,
+its builder call) is its slice's (nodes/workflows/); nothing here names one. The steps live in their own
+modules, read top to bottom here: validate (the one draft request, nodes/requests/draft.py; nodes/layouts.py,
+nodes/preflight.py, the spending limit in nodes/limits.py) → upload
 (nodes/inputs.py) → submit (nodes/resubmit.py; a job's ledger row is a `ledger.Job`) → wait
 (`_finish`, the client's polling) → download and decode (nodes/delivery.py).
 """
