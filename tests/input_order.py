@@ -16,6 +16,7 @@ import workflow_tools as T
 from nodes.requests import widgets
 from nodes.spec import CapabilitySpec
 from nodes.spec.kinds import KINDS
+from nodes.workflows import widgets_for
 
 SNAPSHOT = Path(__file__).with_name("fixtures") / "input_order.json"
 
@@ -25,7 +26,7 @@ def input_order(spec: Optional[CapabilitySpec] = None) -> dict[str, dict[str, li
     control_after_generate after it) and sockets in slot order."""
     order = {}
     for k in KINDS:
-        node = T._pack_def(k.node_id, widgets.widgets_for(k.kind, spec), [])
+        node = T._pack_def(k.node_id, widgets_for(k.kind, spec), [])
         order[k.node_id] = {"widgets": [w.name for w in node.widgets], "sockets": [s[0] for s in node.sockets]}
     return order
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from keysafety import ROOT, artifact_dir, save_text
+import workflow_runs as runs
 from nodes.job import pipeline
 from nodes.client import PollPolicy, RetryPolicy, RunwareClient
 from nodes.errors import PixVerseError
@@ -81,7 +82,7 @@ class Runner:
 
     def attempt(self, job=None, *, client_kw: Optional[dict] = None, **opt_kw) -> Outcome:
         """Run `job(client, opts)` (default: text-to-video with CHOICES); errors of ours are returned."""
-        job = job or (lambda client, opts: pipeline.text_to_video(client, CHOICES, opts))
+        job = job or (lambda client, opts: runs.text_to_video(client, CHOICES, opts))
         self.runs += 1
         t0 = time.monotonic()
         try:

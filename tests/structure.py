@@ -10,8 +10,10 @@ reported, as is a unit without such a line; the root package `nodes` (its `__ver
 from __future__ import annotations
 
 import ast
+import io
 import re
 import sys
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,15 +55,6 @@ def module_name(path: Path) -> str:
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
-
-
-def layer_of(module: str) -> int | None:
-    best = None
-    for prefix, layer in LAYERS.items():
-        if module == prefix or module.startswith(prefix + "."):
-            if best is None or len(prefix) > len(best[0]):
-                best = (prefix, layer)
-    return None if best is None else best[1]
 
 
 @dataclass
@@ -216,6 +209,74 @@ def report(pic: Picture) -> str:
     for m, name, n in sorted(longs, key=lambda f: -f[2]):
         out.append(f"  long: {m}.{name} {n} lines")
     return "\n".join(out)
+
+
+# -- where each workflow is named (issue 23) -----------------------------------------------------
+
+WORKFLOWS = PACKAGE / "workflows"
+NOT_COUNTED = ("nodes.spec", "nodes.emulator")  # the spec's data names every workflow; the emulator is Runware's stand-in
+
+
+def workflow_kinds(folder: Path = WORKFLOWS) -> list[str]:
+    """The kinds of the workflow slices: each slice module's `KIND = "…"` (nodes/workflows/)."""
+    kinds = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["KIND"]
+                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                kinds.append(node.value.value)
+    return kinds
+
+
+def spec_field_names(package: Path = PACKAGE) -> set[str]:
+    """Names the capability spec defines (its model's fields, e.g. `lipsync_limits`, the reference-video
+    limits LipSync and Modify share): the spec's data, counted where the spec is."""
+    tree = ast.parse((package / "spec" / "__init__.py").read_text(encoding="utf-8"))
+    return {n.target.id for c in tree.body if isinstance(c, ast.ClassDef) and c.name == "CapabilitySpec"
+            for n in c.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+
+
+def _words(name: str) -> list[str]:
+    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)) if w]
+
+
+def _docstring_lines(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            found.add(body[0].lineno)
+    return found
+
+
+def naming_files(kind: str, package: Path = PACKAGE) -> dict[str, list[int]]:
+    """Product modules (outside nodes/spec/ and the emulator) that name workflow `kind`, with the lines:
+    in an identifier (its words, snake_case or CamelCase: `build_text_to_video`, `TextToVideo`) or in a
+    string that is not a docstring ("text_to_video", "text-to-video"). Comments and docstrings are prose."""
+    parts = kind.split("_")
+    pattern = re.compile(r"(?<![A-Za-z0-9])" + "[_-]".join(map(re.escape, parts)) + r"(?![A-Za-z0-9])", re.I)
+    fields = spec_field_names(package)
+    spec_names = re.compile(r"\b(" + "|".join(map(re.escape, sorted(fields))) + r")\b")
+    found: dict[str, list[int]] = {}
+    for path in sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts):
+        module = module_name(path)
+        if any(module == m or module.startswith(m + ".") for m in NOT_COUNTED):
+            continue
+        text = path.read_text(encoding="utf-8")
+        docs = _docstring_lines(ast.parse(text))
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.NAME and tok.string not in fields:
+                words = _words(tok.string)
+                hit = any(words[i:i + len(parts)] == parts for i in range(len(words) - len(parts) + 1))
+            elif tok.type == tokenize.STRING and tok.start[0] not in docs:
+                hit = bool(pattern.search(spec_names.sub("", tok.string)))
+            else:
+                continue
+            if hit:
+                found.setdefault(module, []).append(tok.start[0])
+    return found
 
 
 if __name__ == "__main__":

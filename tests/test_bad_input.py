@@ -16,6 +16,7 @@ import torch
 import fault_matrix
 from jobs import CHOICES
 from keysafety import artifact_dir
+import workflow_runs as runs
 from nodes import errors as E
 from nodes.money import ledger as L
 from nodes.job import pipeline
@@ -81,11 +82,11 @@ def float_wav(path, samples: np.ndarray, rate: int = 16000):
 
 def lipsync_job(**kw):
     args = {"speech_text": "Hello there"} if "audio" not in kw else {}
-    return lambda client, opts: pipeline.lipsync(client, opts, **{**args, **kw})
+    return lambda client, opts: runs.lipsync(client, opts, **{**args, **kw})
 
 
 def i2v_job(first, last=None):
-    return lambda client, opts: pipeline.image_to_video(client, CHOICES, first, last, opts)
+    return lambda client, opts: runs.image_to_video(client, CHOICES, first, last, opts)
 
 
 # -- Python API ----------------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def test_output_folder_without_room(emu, runner):
 
     big = CHOICES.model_copy(update={"resolution": "1080p", "duration": 8})
     with tiny_fs(runner.dir / "small", 2 << 20) as fs:
-        refused(runner, emu, lambda client, opts: pipeline.text_to_video(client, big, opts), E.PreflightError,
+        refused(runner, emu, lambda client, opts: runs.text_to_video(client, big, opts), E.PreflightError,
                 "MB free, but the video may need up to", what="output folder with 2 MB free (1080p 8 s)",
                 output_dir=fs.path)
 

@@ -13,6 +13,7 @@ import pytest
 import fault_matrix
 from jobs import Runner, choices, video_submissions
 from keysafety import SENTINEL_KEY
+import workflow_runs as runs
 from nodes.money import balance as B
 from nodes.money import limits, pricing
 from nodes.job import pipeline
@@ -56,14 +57,14 @@ def runner(emu, request):
 
 
 def t2v(**over):
-    return lambda client, opts: pipeline.text_to_video(client, choices(**over), opts)
+    return lambda client, opts: runs.text_to_video(client, choices(**over), opts)
 
 
 def i2v(**over):
     image = np.full((1, 360, 640, 3), 0.5, dtype=np.float32)
     import torch
 
-    return lambda client, opts: pipeline.image_to_video(client, choices(aspect_ratio="auto", **over),
+    return lambda client, opts: runs.image_to_video(client, choices(aspect_ratio="auto", **over),
                                                         torch.from_numpy(image), None, opts)
 
 
@@ -213,7 +214,7 @@ def test_dry_run_endpoint_is_not_counted_as_spending(emu, runner):
 
 async def _run_into(runner, ledger):
     async with runner.client() as client:
-        return await pipeline.text_to_video(client, choices(prompt="billed"), runner.opts(ledger=ledger))
+        return await runs.text_to_video(client, choices(prompt="billed"), runner.opts(ledger=ledger))
 
 
 def test_main_command_offline_then_spend_reports_nothing_billed(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 import fault_matrix
 from jobs import CHOICES, choices, video_submissions
 from keysafety import artifact_dir
+import workflow_runs as runs
 from nodes import errors as E
 from nodes.client import window as W
 from nodes.job import pipeline
@@ -32,7 +33,7 @@ def _many(runner, n, *, first_seed=300, collect=None, **opt_kw):
                 if collect is not None:
                     kw["on_progress"] = collect.append
                 return runner.opts(claim_group=group, **kw)
-            return await asyncio.gather(*(pipeline.text_to_video(client, choices(seed=first_seed + i), opts())
+            return await asyncio.gather(*(runs.text_to_video(client, choices(seed=first_seed + i), opts())
                                           for i in range(n)), return_exceptions=True)
     return asyncio.run(go())
 
@@ -131,10 +132,10 @@ def test_cancel_while_waiting_for_a_slot_charges_nothing(emu, runner):
 
     async def go():
         async with runner.client() as client:
-            first = asyncio.ensure_future(pipeline.text_to_video(client, choices(seed=500), runner.opts()))
+            first = asyncio.ensure_future(runs.text_to_video(client, choices(seed=500), runner.opts()))
             while emu.stats()["video_submissions"] < 1:
                 await asyncio.sleep(0.02)
-            second = asyncio.ensure_future(pipeline.text_to_video(
+            second = asyncio.ensure_future(runs.text_to_video(
                 client, choices(seed=501), runner.opts(on_progress=said.append, cancel_check=cancel)))
             while not seen_wait():
                 await asyncio.sleep(0.02)
@@ -158,10 +159,10 @@ def test_busy_until_the_deadline_says_nothing_was_charged(emu, runner):
 
     async def go():
         async with runner.client() as client:
-            first = asyncio.ensure_future(pipeline.text_to_video(client, choices(seed=600), runner.opts()))
+            first = asyncio.ensure_future(runs.text_to_video(client, choices(seed=600), runner.opts()))
             while emu.stats()["video_submissions"] < 1:
                 await asyncio.sleep(0.02)
-            second = await asyncio.gather(pipeline.text_to_video(client, choices(seed=601),
+            second = await asyncio.gather(runs.text_to_video(client, choices(seed=601),
                                                                  runner.opts(deadline_s=1.0)),
                                           return_exceptions=True)
             first.cancel()
@@ -249,10 +250,10 @@ def test_a_job_stopped_by_asyncio_while_waiting_is_settled_abandoned(emu, runner
 
     async def go():
         async with runner.client() as client:
-            first = asyncio.ensure_future(pipeline.text_to_video(client, choices(seed=800), runner.opts()))
+            first = asyncio.ensure_future(runs.text_to_video(client, choices(seed=800), runner.opts()))
             while video_submissions(emu) < 1:
                 await asyncio.sleep(0.02)
-            second = asyncio.ensure_future(pipeline.text_to_video(client, choices(seed=801),
+            second = asyncio.ensure_future(runs.text_to_video(client, choices(seed=801),
                                                                   runner.opts(on_progress=said.append)))
             while not any(e.message.startswith(W.WAIT_PREFIX) and e.task_uuid for e in said):
                 await asyncio.sleep(0.02)

@@ -70,8 +70,9 @@ def probe(path):
 
 def generator_inputs(model_label, **over):
     """Every widget of a generator at its default (settings later models added included), then ours."""
-    from nodes.requests import widgets
-    values = {w.name: w.default for w in widgets.generation_widgets() if w.kind not in ("IMAGE", "motion")}
+    from nodes.workflows import WORKFLOWS
+    values = {w.name: w.default for w in WORKFLOWS["text_to_video"].widgets(load_spec())
+              if w.kind not in ("IMAGE", "motion")}
     values.update({"model": model_label, "prompt": "a lighthouse in a storm, waves crashing", "negative_prompt": "",
               "aspect_ratio": "16:9", "resolution": "360p", "duration": 5, "fps": 16, "seed": 1,
               "style": "none", "motion_mode": "normal", "sound_effects": False, "sound_effect_content": ""})
@@ -117,9 +118,9 @@ def test_object_info_lists_the_nodes_with_the_spec_options(comfy):
     for node in (T2V, I2V, LIP, "RunwarePixVerseEffect", "RunwarePixVerseCamera", RECOVER):
         assert node in info, node
         assert info[node]["category"] == "Runware/PixVerse"
-    from nodes.requests import widgets
+    from nodes.workflows import WORKFLOWS
     req = {**info[T2V]["input"]["required"], **info[T2V]["input"]["optional"]}  # settings and count: optional
-    expected = {w.name: w for w in widgets.generation_widgets()}  # the node definitions, from the spec
+    expected = {w.name: w for w in WORKFLOWS["text_to_video"].widgets(load_spec())}  # the node definitions, from the spec
     for name in ("model", "style", "resolution", "aspect_ratio", "duration", "fps", "motion_mode"):
         assert req[name][1]["options"] == list(expected[name].options), name
         assert req[name][1]["default"] == expected[name].default, name

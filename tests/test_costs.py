@@ -14,6 +14,7 @@ import pytest
 
 from jobs import choices, frame, video_submissions
 from keysafety import artifact_dir, save_text
+import workflow_runs as runs
 from nodes.money import limits, pricing
 from nodes.job import pipeline
 from nodes.money import ledger as L
@@ -30,11 +31,11 @@ ROUTES = load_routes()  # the estimate route, without ComfyUI
 
 
 def t2v(**over):
-    return lambda client, opts: pipeline.text_to_video(client, choices(**over), opts)
+    return lambda client, opts: runs.text_to_video(client, choices(**over), opts)
 
 
 def i2v(image, **over):
-    return lambda client, opts: pipeline.image_to_video(client, choices(**over), image, None, opts)
+    return lambda client, opts: runs.image_to_video(client, choices(**over), image, None, opts)
 
 
 def est(runner, **over):
@@ -230,7 +231,7 @@ def test_two_prompts_at_once_cannot_together_pass_the_limit(emu, runner, monkeyp
         opts = runner.opts(ledger=ledgers[i], budget=policy)
         async with RunwareClient(base_url=emu.base_url, poll_policy=FAST_POLL, retry_policy=FAST_RETRY) as client:
             start.wait()
-            return await pipeline.text_to_video(client, choices(prompt=f"concurrent boat {i}"), opts)
+            return await runs.text_to_video(client, choices(prompt=f"concurrent boat {i}"), opts)
 
     def thread(i):
         try:
@@ -399,7 +400,7 @@ def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path, monkeypatch,
 
 
 def _drafted(kind: str, values: dict) -> tuple[dict, bool, dict]:
-    from nodes.requests.draft import draft
+    from nodes.workflows.draft import draft
 
     d = draft(kind, values, stand_in_bad_text=True)  # what the estimate route prices
     return d.task, d.exact, d.built.identity

@@ -13,6 +13,7 @@ import pytest
 import fault_matrix
 from jobs import CHOICES, choices, start_cli, video_submissions, wait_until
 from keysafety import artifact_dir
+import workflow_runs as runs
 from nodes import errors as E
 from nodes.job import pipeline
 from nodes.money import limits
@@ -98,7 +99,7 @@ def test_dry_run_batch_bills_nothing(emu, request, cli):
 # -- item 10: messages ------------------------------------------------------------------------------------
 
 def test_daily_limit_refusal_of_count_8_speaks_of_the_eight(emu, runner):
-    runner.run(lambda client, opts: pipeline.text_to_video(client, choices(prompt="history"), opts))  # $0.20 known
+    runner.run(lambda client, opts: runs.text_to_video(client, choices(prompt="history"), opts))  # $0.20 known
     spent = runner.ledger.spent_since(limits.day_start())
     assert spent == pytest.approx(0.2)
     group = pipeline.ClaimGroup(8)
@@ -106,7 +107,7 @@ def test_daily_limit_refusal_of_count_8_speaks_of_the_eight(emu, runner):
 
     async def go():
         async with runner.client() as client:
-            return await asyncio.gather(*(pipeline.text_to_video(client, choices(prompt="eight", seed=300 + i),
+            return await asyncio.gather(*(runs.text_to_video(client, choices(prompt="eight", seed=300 + i),
                                                                  runner.opts(budget=policy, claim_group=group))
                                           for i in range(8)), return_exceptions=True)
     got = asyncio.run(go())

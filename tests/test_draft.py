@@ -1,4 +1,4 @@
-"""The draft request (nodes/requests/draft.py): a node's widget values → the task it would send, through the
+"""The draft request (nodes/workflows/draft.py): a node's widget values → the task it would send, through the
 layout choice, with stand-ins for what arrives by link. Queue-time validation and the estimate route
 both ask it, so they cannot disagree."""
 from __future__ import annotations
@@ -6,18 +6,19 @@ from __future__ import annotations
 import pytest
 
 from nodes.requests import widgets
-from nodes.requests.draft import PLACEHOLDER_PROMPT, PLACEHOLDER_REF, draft
+from nodes.workflows.draft import PLACEHOLDER_PROMPT, PLACEHOLDER_REF, draft
 from nodes.errors import PixVerseInputError
 from nodes.spec import load_spec
 from nodes.spec.paths import get
 from nodes.requests.tasks import build_text_to_video
+from nodes.workflows import widgets_for
 
 SPEC = load_spec()
 
 
 def values(kind: str, **over) -> dict:
     """A node's widget values at their defaults (no sockets), then `over`."""
-    out = {w.name: w.default for w in widgets.widgets_for(kind) if w.kind not in ("IMAGE", "AUDIO", "VIDEO", "motion")}
+    out = {w.name: w.default for w in widgets_for(kind) if w.kind not in ("IMAGE", "AUDIO", "VIDEO", "motion")}
     out.update(over)
     return out
 

@@ -18,6 +18,7 @@ from jobs import FAST_RETRY, Press, choices, frame
 from jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, run_cli, start_cli,
                   value_of, video_submissions, wait_until)
 from keysafety import SENTINEL_KEY, artifact_dir
+import workflow_runs as runs
 from nodes import errors as E
 from nodes.money import ledger as L
 from nodes.job import delivery, followup, pipeline
@@ -348,8 +349,8 @@ def test_two_runs_racing_in_one_process(emu, runner):
 
     async def both():
         async with runner.client() as a, runner.client() as b:
-            return await asyncio.gather(pipeline.text_to_video(a, CHOICES, runner.opts()),
-                                        pipeline.text_to_video(b, CHOICES, runner.opts(ledger=other)))
+            return await asyncio.gather(runs.text_to_video(a, CHOICES, runner.opts()),
+                                        runs.text_to_video(b, CHOICES, runner.opts(ledger=other)))
     t0 = time.monotonic()
     try:
         first, second = asyncio.run(both())
@@ -507,7 +508,7 @@ def test_video_url_on_a_link_local_address(emu, runner):
 
     async def job(client, opts):
         client.url_policy = URLPolicy(allow_local=False)  # as with Runware's public base URL
-        return await pipeline.text_to_video(client, CHOICES, opts)
+        return await runs.text_to_video(client, CHOICES, opts)
     out = runner.attempt(job)
     assert_recoverable(out, runner, "169.254.169.254", "private address")
     assert video_submissions(emu) == 1
@@ -617,7 +618,7 @@ def test_hostile_server_puts_the_key_in_the_video_url(tmp_path):
                         assert key not in client.base_url and key not in repr(client)
                         opts = pipeline.JobOptions(output_dir=run_dir / "out", ledger=ledger, decode_frames=False,
                                                    decode_audio=False, deadline_s=30, fresh=True)
-                        return await pipeline.text_to_video(client, CHOICES, opts)
+                        return await runs.text_to_video(client, CHOICES, opts)
                 try:
                     result, error = asyncio.run(go()), None
                 except E.PixVerseError as exc:
@@ -701,11 +702,11 @@ def _many(runner, jobs, **opt_kw):
 
 
 def _t2v(**over):
-    return lambda client, opts: pipeline.text_to_video(client, choices(**over), opts)
+    return lambda client, opts: runs.text_to_video(client, choices(**over), opts)
 
 
 def _i2v(image, **over):
-    return lambda client, opts: pipeline.image_to_video(client, choices(**over), image, None, opts)
+    return lambda client, opts: runs.image_to_video(client, choices(**over), image, None, opts)
 
 
 def test_runs_of_unknown_cost_at_once_wait_for_the_first_ones_cost(emu, runner):
@@ -939,7 +940,7 @@ def test_a_take_with_a_bad_input_breaks_the_group(emu, runner):
     group = pipeline.ClaimGroup(3)
     jobs, _ = _takes(2, group, first_seed=40)
     tiny = frame(300, h=2, w=2)  # 2×2 px: refused before anything is sent
-    jobs.append(lambda client, opts: pipeline.image_to_video(client, choices(seed=42), tiny, None, opts))
+    jobs.append(lambda client, opts: runs.image_to_video(client, choices(seed=42), tiny, None, opts))
     results = _many(runner, jobs, claim_group=group)
     assert all(isinstance(r, E.PixVerseError) for r in results), results
     assert "takes are claimed all or none" in str(results[0]) and emu.stats()["uploads"] == 0
@@ -1031,11 +1032,11 @@ def test_takes_wait_with_the_others_for_a_run_of_unknown_cost(emu, runner):
 
     async def go():
         async with runner.client() as client:
-            unknown = asyncio.ensure_future(pipeline.image_to_video(client, choices(prompt="unknown i2v"),
+            unknown = asyncio.ensure_future(runs.image_to_video(client, choices(prompt="unknown i2v"),
                                                                     frame(400), None, runner.opts(budget=policy)))
             while len(runner.ledger.entries()) < 2 and not unknown.done():  # until its row (unknown cost) is in
                 await asyncio.sleep(0.02)
-            takes = [pipeline.text_to_video(client, choices(prompt="known takes", seed=70 + i),
+            takes = [runs.text_to_video(client, choices(prompt="known takes", seed=70 + i),
                                             runner.opts(budget=policy, claim_group=group,
                                                         on_progress=lambda p: said.append(p.message)))
                      for i in range(2)]

@@ -11,6 +11,7 @@ import pytest
 import fault_matrix
 from jobs import choices, video_submissions
 from keysafety import SENTINEL_KEY, artifact_dir
+import workflow_runs as runs
 from nodes import errors as E
 from nodes.emulator import account as emu_account
 from nodes.job import pipeline
@@ -50,7 +51,7 @@ def _takes(runner, n, first_seed, **opt_kw):
 
     async def go():
         async with runner.client() as client:
-            return await asyncio.gather(*(pipeline.text_to_video(client, choices(resolution="1080p", seed=first_seed + i),
+            return await asyncio.gather(*(runs.text_to_video(client, choices(resolution="1080p", seed=first_seed + i),
                                                                  runner.opts(claim_group=group, **opt_kw))
                                           for i in range(n)), return_exceptions=True)
     return asyncio.run(go())
@@ -92,11 +93,11 @@ def test_what_runs_since_the_reading_counts(emu, runner, monkeypatch):
     async def go():
         async with runner.client() as client:
             group = pipeline.ClaimGroup(2)
-            first = [asyncio.ensure_future(pipeline.text_to_video(client, choices(resolution="1080p", seed=400 + i),
+            first = [asyncio.ensure_future(runs.text_to_video(client, choices(resolution="1080p", seed=400 + i),
                                                                   runner.opts(claim_group=group))) for i in range(2)]
             while video_submissions(emu) < 2:
                 await asyncio.sleep(0.02)
-            late = await asyncio.gather(pipeline.text_to_video(client, choices(resolution="1080p", seed=410),
+            late = await asyncio.gather(runs.text_to_video(client, choices(resolution="1080p", seed=410),
                                                                runner.opts()), return_exceptions=True)
             return late[0], await asyncio.gather(*first, return_exceptions=True)
     late, first = asyncio.run(go())

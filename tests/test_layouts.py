@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import jobs
+import workflow_runs as runs
 from nodes.requests import layouts
 from nodes.job import pipeline
 from nodes.emulator import EmulatorServer
@@ -34,7 +35,7 @@ def image(w=640, h=480, shade=0.3):
 
 def i2v(choices=None, last=True, shade=0.3):
     c = choices or jobs.choices(aspect_ratio="auto")
-    return lambda client, opts: pipeline.image_to_video(client, c, image(shade=shade), image(shade=0.9) if last else None,
+    return lambda client, opts: runs.image_to_video(client, c, image(shade=shade), image(shade=0.9) if last else None,
                                                         opts)
 
 
@@ -71,7 +72,7 @@ def test_each_strict_layout_ends_with_one_accepted_task_per_run(emu_for, strict,
         assert memory[emu.base_url][SPEC.model(jobs.CHOICES.model).air] == strict
         second = runner.run(i2v(shade=0.6))
         assert second.layout == strict and accepted(emu) == 2 and len(emu.video_tasks()) == len(sent) + 1
-        lip = runner.run(lambda client, opts: pipeline.lipsync(
+        lip = runner.run(lambda client, opts: runs.lipsync(
             client, opts, frames=image(320, 240).repeat(16, 1, 1, 1), frames_fps=16, speech_text="hello there"))
         assert lip.layout == strict and accepted(emu) == 3
     finally:
@@ -130,14 +131,14 @@ def test_a_frame_rate_only_the_seed_layout_can_send_goes_out_there(emu_for, monk
     emu = emu_for()
     runner = jobs.Runner(emu, "layout-fps")
     try:
-        result = runner.run(lambda client, opts: pipeline.text_to_video(client, jobs.choices(fps=24), opts))
+        result = runner.run(lambda client, opts: runs.text_to_video(client, jobs.choices(fps=24), opts))
         assert result.layout == "seed" and result.probe.fps == 24 and emu.video_tasks()[-1]["fps"] == 24
         assert "cannot send this request" in result.layout_reason
     finally:
         runner.close()
     fresh = jobs.Runner(emu, "layout-fps-default")  # its own ledger, so no remembered layout
     try:
-        result = fresh.run(lambda client, opts: pipeline.text_to_video(client, jobs.choices(fps=16), opts))
+        result = fresh.run(lambda client, opts: runs.text_to_video(client, jobs.choices(fps=16), opts))
         assert result.layout == "current" and "fps" not in emu.video_tasks()[-1]  # the default, by omission
     finally:
         fresh.close()

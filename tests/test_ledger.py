@@ -15,6 +15,7 @@ import pytest
 
 from jobs import Runner, choices, dead_pid, frame, video_submissions, wait_until
 from keysafety import ROOT, artifact_dir
+import workflow_runs as runs
 from nodes.money import ledger as L
 from nodes.job import pipeline
 from nodes.money.ledger import Ledger, fingerprint
@@ -188,7 +189,7 @@ def test_upload_retention_is_runwares_30_days(ledger):
 
 
 def i2v(image, last=None, **over):
-    return lambda client, opts: pipeline.image_to_video(client, choices(**over), image, last, opts)
+    return lambda client, opts: runs.image_to_video(client, choices(**over), image, last, opts)
 
 
 def test_the_row_is_on_disk_before_the_submit_post(emu, runner):

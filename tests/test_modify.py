@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import jobs
+import workflow_runs as runs
 from nodes.job import pipeline
 from nodes.requests import widgets
 from nodes.emulator import EmulatorServer
@@ -14,6 +15,7 @@ from nodes.errors import PixVerseInputError
 from nodes.media import render_test_video
 from nodes.spec import load_spec
 from nodes.requests.tasks import GenerationChoices, build_modify
+from nodes.workflows import WORKFLOWS
 
 SPEC = load_spec()
 MODIFY = SPEC.default_model("modify")
@@ -44,16 +46,16 @@ def test_modify_a_video_against_the_emulator(tmp_path):
     with EmulatorServer(job_seconds=0.2) as emu:
         runner = jobs.Runner(emu, "modify")
         try:
-            result = runner.run(lambda client, opts: pipeline.modify(client, choices(), opts, video_path=src,
+            result = runner.run(lambda client, opts: runs.modify(client, choices(), opts, video_path=src,
                                                                       reference_image=ref))
             assert (result.probe.width, result.probe.height) == MODIFY.size("540p", "4:3")
             assert abs(result.probe.duration - 2.0) < 0.2 and result.layout == "current"
             assert len(emu.video_tasks()) == 1 and emu.stats()["jobs"]["success"] == 1
-            again = runner.run(lambda client, opts: pipeline.modify(client, choices(), opts, video_path=src,
+            again = runner.run(lambda client, opts: runs.modify(client, choices(), opts, video_path=src,
                                                                      reference_image=ref))
             assert again.origin == "reused" and len(emu.video_tasks()) == 1  # the ledger: not paid twice
             frames = torch.rand(24, 240, 320, 3)
-            from_frames = runner.run(lambda client, opts: pipeline.modify(client, choices(prompt="make it rain"),
+            from_frames = runner.run(lambda client, opts: runs.modify(client, choices(prompt="make it rain"),
                                                                            opts, frames=frames, frames_fps=12))
             assert abs(from_frames.probe.duration - 2.0) < 0.2 and len(emu.video_tasks()) == 2
         finally:
@@ -66,7 +68,7 @@ def test_modify_speaks_only_the_current_layout():
         try:
             src = runner.dir / "src.mp4"
             render_test_video(src, width=320, height=240, fps=12, duration=1.0, with_audio=False)
-            outcome = runner.attempt(lambda client, opts: pipeline.modify(client, choices(), opts, video_path=src))
+            outcome = runner.attempt(lambda client, opts: runs.modify(client, choices(), opts, video_path=src))
             assert outcome.error is not None and "inputs" in outcome.text
             assert len(emu.video_tasks()) == 1 and sum(emu.stats()["jobs"].values()) == 0
         finally:
@@ -74,7 +76,7 @@ def test_modify_speaks_only_the_current_layout():
 
 
 def test_the_node_inputs():
-    names = [w.name for w in widgets.modify_widgets()]
+    names = [w.name for w in WORKFLOWS["modify"].widgets(load_spec())]
     assert names[:6] == ["model", "video", "frames", "frames_fps", "reference_image", "prompt"]
     assert "audio" in names and "duration" not in names
 

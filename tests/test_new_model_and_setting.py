@@ -20,10 +20,12 @@ from agreement import disagreements, emulator_accepts
 from comfy_harness import ComfyServer, comfyui_path
 from input_order import input_order, not_appended, snapshot
 from nodes.requests import widgets
-from nodes.requests.draft import draft
+from nodes.workflows.draft import draft
 from nodes.errors import PixVerseInputError
 from nodes.spec import SPEC_PATH, CapabilitySpec
 from nodes.requests.tasks import GenerationChoices, build_text_to_video
+from nodes.spec import load_spec
+from nodes.workflows import WORKFLOWS
 from web_expect import load_routes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,11 +64,11 @@ def spec(spec_file) -> CapabilitySpec:
 
 def test_the_widgets_offer_the_new_model_duration_and_setting(spec):
     for image_to_video in (False, True):
-        ws = {w.name: w for w in widgets.generation_widgets(spec, image_to_video=image_to_video)}
+        ws = {w.name: w for w in WORKFLOWS["image_to_video" if image_to_video else "text_to_video"].widgets(spec)}
         assert LABEL in ws["model"].options
         assert 12 in ws["duration"].options and "960p" in ws["resolution"].options
         assert ws["lighting"].kind == "combo" and list(ws["lighting"].options) == ["none", *LIGHTS]
-    assert "lighting" not in {w.name for w in widgets.generation_widgets()}  # the real spec is untouched
+    assert "lighting" not in {w.name for w in WORKFLOWS["text_to_video"].widgets(load_spec())}  # the real spec is untouched
 
 
 def test_no_other_test_needs_an_edit(spec):
@@ -77,7 +79,7 @@ def test_no_other_test_needs_an_edit(spec):
     assert not_appended(order, snapshot()) == []
     for node in ("RunwarePixVerseTextToVideo", "RunwarePixVerseImageToVideo"):
         assert order[node]["widgets"][-1] == "lighting"  # appended after the widgets of the real spec
-    values = {w.name: w.default for w in widgets.generation_widgets(spec) if w.kind != "motion"}
+    values = {w.name: w.default for w in WORKFLOWS["text_to_video"].widgets(spec) if w.kind != "motion"}
     values.update(model=LABEL, prompt="a lamp", aspect_ratio="16:9", resolution="480p", duration=12, lighting="soft")
     drafted = draft("text_to_video", values, spec=spec)
     assert drafted.exact and drafted.task["providerSettings"]["pixverse"]["lighting"] == "soft"

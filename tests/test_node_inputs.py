@@ -9,7 +9,7 @@ shapes, dtypes and ranges, empty or NaN audio, zero-frame videos) ends as either
 never any other exception.
 
 The node layer's ComfyUI-free part is driven exactly as the nodes drive it (widgets.generation_choices
-→ pipeline.text_to_video / image_to_video / lipsync), with a client that records what would be sent
+→ pipeline.run, through tests/workflow_runs.py), with a client that records what would be sent
 and stops at the submit: thousands of cases, no network. The same code path against the real
 emulator is covered by test_fault_matrix.py and test_ledger.py.
 """
@@ -28,12 +28,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keysafety import artifact_dir
+import workflow_runs as runs
 from nodes.job import pipeline
 from nodes.requests import widgets
 from nodes.client import UploadedMedia
 from nodes.emulator.validate import TaskError, probe_image, probe_media, validate_video_task
 from nodes.errors import MediaError, PixVerseInputError
 from nodes.spec import load_spec
+from nodes.workflows import WORKFLOWS
 
 SPEC = load_spec()
 OURS = (PixVerseInputError, MediaError)
@@ -128,7 +130,7 @@ def widget_value(draw, w: widgets.Widget):
 @st.composite
 def generation_values(draw, image_to_video=False):
     values = {}
-    for w in widgets.generation_widgets(image_to_video=image_to_video):
+    for w in WORKFLOWS["image_to_video" if image_to_video else "text_to_video"].widgets(load_spec()):
         if w.kind == "IMAGE":
             continue
         if w.optional and draw(st.booleans()):
@@ -268,7 +270,7 @@ def test_text_to_video_widget_values():
     @given(generation_values())
     def check(values):
         def job(client, opts):
-            return pipeline.text_to_video(client, widgets.generation_choices(values), opts)
+            return runs.text_to_video(client, widgets.generation_choices(values), opts)
         seen[outcome(job)] += 1
     check()
     print("outcomes:", dict(seen))
@@ -286,7 +288,7 @@ def test_image_to_video_widget_values_and_frames():
             values = dict(GOOD_I2V)
 
         def job(client, opts):
-            return pipeline.image_to_video(client, widgets.generation_choices(values), first, last, opts)
+            return runs.image_to_video(client, widgets.generation_choices(values), first, last, opts)
         seen[outcome(job)] += 1
     check()
     print("outcomes:", dict(seen))
@@ -295,7 +297,7 @@ def test_image_to_video_widget_values_and_frames():
 
 def test_lipsync_inputs(video_files):
     seen = Counter()
-    lip = widgets.lipsync_widgets()
+    lip = WORKFLOWS["lipsync"].widgets(load_spec())
 
     @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                       HealthCheck.data_too_large])
@@ -319,7 +321,7 @@ def test_lipsync_inputs(video_files):
         use_frames = frames if source in ("frames", "both") else None
 
         def job(client, opts):  # exactly what PixVerseLipSync.execute passes
-            return pipeline.lipsync(client, opts, video_path=video_path, frames=use_frames, frames_fps=frames_fps,
+            return runs.lipsync(client, opts, video_path=video_path, frames=use_frames, frames_fps=frames_fps,
                                     audio=audio, speech_text=speech or None, voice=voice, model=model)
         seen[outcome(job)] += 1
     check()
@@ -337,20 +339,20 @@ def test_lipsync_inputs(video_files):
 ])
 def test_wrong_types_name_the_input(values):
     def job(client, opts):
-        return pipeline.text_to_video(client, widgets.generation_choices(values), opts)
+        return runs.text_to_video(client, widgets.generation_choices(values), opts)
     assert outcome(job) == "refused"
 
 
 def test_known_good_inputs_are_valid(video_files):
     """The properties above are not vacuous: a plain valid job of each kind reaches the submit."""
-    gen = {w.name: w.default for w in widgets.generation_widgets() if w.kind not in ("IMAGE", "motion")}
+    gen = {w.name: w.default for w in WORKFLOWS["text_to_video"].widgets(load_spec()) if w.kind not in ("IMAGE", "motion")}
     gen["prompt"] = "a lighthouse on a cliff in a storm"
-    assert outcome(lambda c, o: pipeline.text_to_video(c, widgets.generation_choices(gen), o)) == "valid"
+    assert outcome(lambda c, o: runs.text_to_video(c, widgets.generation_choices(gen), o)) == "valid"
     img = torch.rand(1, 480, 640, 3)
-    assert outcome(lambda c, o: pipeline.image_to_video(c, widgets.generation_choices(GOOD_I2V), img, None, o)) == \
+    assert outcome(lambda c, o: runs.image_to_video(c, widgets.generation_choices(GOOD_I2V), img, None, o)) == \
         "valid"
-    assert outcome(lambda c, o: pipeline.lipsync(c, o, video_path=video_files["good"], speech_text="Hello there",
+    assert outcome(lambda c, o: runs.lipsync(c, o, video_path=video_files["good"], speech_text="Hello there",
                                                  voice="Emily")) == "valid"
     wave = {"waveform": torch.rand(1, 1, 16000) * 2 - 1, "sample_rate": 16000}
-    assert outcome(lambda c, o: pipeline.lipsync(c, o, frames=torch.rand(8, 32, 32, 3), frames_fps=8.0,
+    assert outcome(lambda c, o: runs.lipsync(c, o, frames=torch.rand(8, 32, 32, 3), frames_fps=8.0,
                                                  audio=wave)) == "valid"

@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 import jobs
+import workflow_runs as runs
+from nodes.workflows import WORKFLOWS
 from nodes import errors as E
 from nodes.job import pipeline, preflight
 from nodes.emulator import EmulatorServer
@@ -31,7 +33,8 @@ def picture_named_like_a_video(tmp_path):
     ("lipsync", "Connect a video clip of the face to lip-sync", "modify")])
 def test_a_picture_as_the_video_is_worded_for_the_workflow(picture_named_like_a_video, workflow, says, never):
     with pytest.raises(MediaError) as info:
-        preflight.check_video_file(picture_named_like_a_video, "video", workflow=workflow)
+        purpose = WORKFLOWS[workflow].media_named("video").purpose if workflow else None  # the slice's wording
+        preflight.check_video_file(picture_named_like_a_video, "video", purpose=purpose)
     text = str(info.value)
     assert "is a PNG image, not a video" in text and says in text and never not in text
 
@@ -42,7 +45,7 @@ def test_modify_with_a_picture_never_mentions_lip_sync(picture_named_like_a_vide
     with EmulatorServer(job_seconds=0.1) as emu:
         runner = jobs.Runner(emu, "modify")
         try:
-            out = runner.attempt(lambda client, opts: pipeline.modify(client, choices, opts,
+            out = runner.attempt(lambda client, opts: runs.modify(client, choices, opts,
                                                                       video_path=picture_named_like_a_video))
         finally:
             runner.close()

@@ -13,6 +13,7 @@ import torch
 
 from jobs import Runner
 from keysafety import SENTINEL_KEY
+import workflow_runs as runs
 from nodes.job import pipeline
 from nodes.comfy import webguard
 from nodes.client.models import is_definite_failure, looks_not_found
@@ -108,7 +109,7 @@ def test_lipsync_from_frames_leaves_no_temp_file(emu, request, tmp_path, monkeyp
     monkeypatch.setattr(tempfile, "tempdir", str(private))
     runner = Runner(emu, request.node.name)
     try:
-        result = runner.run(lambda client, opts: pipeline.lipsync(client, opts, frames=torch.rand(24, 64, 96, 3),
+        result = runner.run(lambda client, opts: runs.lipsync(client, opts, frames=torch.rand(24, 64, 96, 3),
                                                                    frames_fps=24.0, speech_text="Hello there"))
     finally:
         runner.close()

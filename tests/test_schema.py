@@ -13,12 +13,13 @@ import pytest
 
 from jobs import CHOICES, Runner, cli_generate_args, run_cli_here
 from keysafety import SENTINEL_KEY, artifact_dir
+import workflow_runs as runs
 from nodes.emulator import EmulatorServer
 from nodes.errors import PixVerseInputError
 from nodes.job import pipeline
 from nodes.money.pricing import estimate_new
 from nodes.requests import schema, schema_store
-from nodes.requests.draft import draft
+from nodes.workflows.draft import draft
 from nodes.requests.tasks import GenerationChoices
 from nodes.spec import load_spec, set_discovered
 from nodes.spec.options import served
@@ -88,7 +89,7 @@ def test_unreachable_schema_host_costs_one_try_and_the_seed_v4_examples_go(monke
 def test_schema_looser_than_a_disputed_rule_lets_the_seed_v4_example_through(emu):
     runner = Runner(emu, "schema-looser")
     try:
-        result = runner.run(lambda client, opts: pipeline.text_to_video(
+        result = runner.run(lambda client, opts: runs.text_to_video(
             client, choices(model="pixverse:1@2", fps=None, **SEED_V4[0]), opts))
     finally:
         runner.close()
@@ -110,7 +111,7 @@ def test_schema_stricter_than_the_spec_refuses_before_any_upload(emu):
     assert "Runware's schema for pixverse:1@2" in str(caught.value)
     runner = Runner(emu, "schema-stricter")
     try:  # a run with an image to upload: refused before the upload
-        outcome = runner.attempt(lambda client, opts: pipeline.image_to_video(
+        outcome = runner.attempt(lambda client, opts: runs.image_to_video(
             client, choices(model="pixverse:1@2", fps=None, duration=8, resolution="720p", aspect_ratio="auto",
                             style="clay"), photo(640, 480), None, opts))
     finally:
@@ -144,10 +145,10 @@ def test_a_new_model_from_the_registry_runs_and_is_refused_where_its_schema_says
     assert web["new_on_runware"] and web["options"]["duration"] == [5, 10]
     runner = Runner(emu, "schema-new-model")
     try:
-        result = runner.run(lambda client, opts: pipeline.text_to_video(
+        result = runner.run(lambda client, opts: runs.text_to_video(
             client, choices(model=model.label, duration=10, resolution="720p", fps=None, style="anime"), opts))
         assert emu.video_tasks()[-1]["model"] == NEW and result.video_path.exists()
-        refused = runner.attempt(lambda client, opts: pipeline.text_to_video(
+        refused = runner.attempt(lambda client, opts: runs.text_to_video(
             client, choices(model=NEW, duration=5, resolution="720p", fps=None, style="clay"), opts))
     finally:
         runner.close()

@@ -1,5 +1,6 @@
 """Issues 16 and 23: the measures of the code's shape, held (tests/structure.py prints the whole picture)."""
-from structure import PACKAGE, cycles, declared, local_imports, read, undeclared, undeclared_units
+from structure import (PACKAGE, cycles, declared, local_imports, naming_files, read, undeclared, undeclared_units,
+                       workflow_kinds)
 
 PICTURE = read()
 
@@ -41,3 +42,17 @@ def test_functions_stay_short_and_the_pipeline_readable():
     long = [f for f in PICTURE.long_functions if not f[0].startswith("nodes.emulator")]
     assert len(long) <= 3, long
     assert PICTURE.lines["nodes.job.pipeline"] <= 500
+
+
+def test_each_workflow_is_named_in_its_slice_and_at_most_two_other_product_files():
+    """Issue 23: a workflow is one slice (nodes/workflows/); the nodes, draft, pipeline, CLI, batch, start-ahead
+    and the estimate iterate the workflow table. Outside nodes/spec/ and its own slice, a kind may be named
+    only where its one builder is (nodes/requests/tasks.py) and in one more file."""
+    kinds = workflow_kinds()
+    assert set(kinds) >= {"text_to_video", "image_to_video", "lipsync", "modify"}, kinds
+    over = {}
+    for kind in kinds:
+        others = {m: lines for m, lines in naming_files(kind).items() if m != f"nodes.workflows.{kind}"}
+        if len(others) > 2:
+            over[kind] = others
+    assert over == {}

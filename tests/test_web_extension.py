@@ -408,7 +408,7 @@ def test_estimate_and_node_agree_on_v6_image_to_video_at_16_9(tmp_path, monkeypa
     """The bug of issue 16: the node accepted a v6 image-to-video at 16:9 (it can go in the seed layout)
     while the estimate route said "no estimate … Allowed: auto". Both now ask the one draft request."""
     from nodes.requests import layouts
-    from nodes.requests.draft import draft
+    from nodes.workflows.draft import draft
     from nodes.spec.kinds import NODE_IDS
     monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)
     monkeypatch.delenv("RUNWARE_PIXVERSE_LAYOUT", raising=False)

@@ -7,6 +7,7 @@ from nodes.errors import PixVerseInputError
 from nodes.requests.tasks import build_image_to_video, build_lipsync, build_text_to_video
 from nodes.spec import load_spec
 from nodes.spec.kinds import NODE_IDS
+from nodes.workflows import WORKFLOWS
 
 
 def by_name(ws):
@@ -14,7 +15,7 @@ def by_name(ws):
 
 
 def test_generator_inputs_come_from_the_spec(spec):
-    t2v = by_name(widgets.generation_widgets(spec))
+    t2v = by_name(WORKFLOWS["text_to_video"].widgets(spec))
     models = spec.models_for("text-to-video")
     assert list(t2v["model"].options) == [m.label for m in models]
     assert t2v["model"].default == spec.default_model("text-to-video").label
@@ -26,10 +27,10 @@ def test_generator_inputs_come_from_the_spec(spec):
     assert set(t2v["fps"].options) >= {f for m in models if m.fps for f in m.fps.all}
     assert list(t2v["motion_mode"].options) == list(spec.setting("motion_mode").values)
     assert t2v["seed"].control_after_generate and t2v["seed"].max == spec.seed.max
-    i2v = by_name(widgets.generation_widgets(spec, image_to_video=True))
+    i2v = by_name(WORKFLOWS["image_to_video"].widgets(spec))
     assert i2v["aspect_ratio"].options[0] == "auto" and i2v["aspect_ratio"].default == "auto"
     assert i2v["first_frame"].kind == "IMAGE" and i2v["last_frame"].optional
-    assert all(w.tooltip for w in [*t2v.values(), *i2v.values(), *widgets.lipsync_widgets(spec)])
+    assert all(w.tooltip for w in [*t2v.values(), *i2v.values(), *WORKFLOWS["lipsync"].widgets(spec)])
 
 
 def test_input_names_are_the_public_ones():
@@ -51,7 +52,7 @@ def test_input_names_are_the_public_ones():
 
 
 def defaults(image_to_video=False, **over):
-    values = {w.name: w.default for w in widgets.generation_widgets(image_to_video=image_to_video)
+    values = {w.name: w.default for w in WORKFLOWS["image_to_video" if image_to_video else "text_to_video"].widgets(load_spec())
               if w.kind not in ("IMAGE", "motion")}
     values["prompt"] = "a quiet harbour at dusk"
     values.update(over)
@@ -96,7 +97,7 @@ def test_a_foreign_motion_value_is_refused():
 
 
 def test_lipsync_widget_defaults_build(spec):
-    lip = by_name(widgets.lipsync_widgets(spec))
+    lip = by_name(WORKFLOWS["lipsync"].widgets(spec))
     built = build_lipsync(video="v", speech_text="hello", voice=lip["voice"].default, model=lip["model"].default)
     assert built.task["model"] == "pixverse:lipsync@1" and built.task["speech"]["voice"] == "auto"
 

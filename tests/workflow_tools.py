@@ -24,6 +24,8 @@ from nodes.spec.kinds import NODE_IDS
 from nodes.spec.kinds import KINDS  # noqa: E402
 from nodes.comfy.samples import SAMPLE_FILES, write_samples  # noqa: E402
 from nodes.spec import load_spec  # noqa: E402
+from nodes.workflows import widgets_for  # noqa: E402
+from nodes.workflows.modify import choices as modify_choices  # noqa: E402
 
 EXAMPLES_DIR = ROOT / "example_workflows"
 API_DIR = EXAMPLES_DIR / "api"
@@ -87,7 +89,7 @@ def pack_nodes() -> dict[str, NodeDef]:
     """Our nodes as the frontend lays them out (every kind but Recover, which no example uses)."""
     gen_out = [(name, t) for name, t in zip(W.GENERATOR_OUTPUTS, ("VIDEO", "IMAGE", "AUDIO", "FLOAT", "STRING"))]
     motion_out = [("motion", W.MOTION_TYPE)]
-    return {k.node_id: _pack_def(k.node_id, W.widgets_for(k.kind), motion_out if k.motion_setting else gen_out)
+    return {k.node_id: _pack_def(k.node_id, widgets_for(k.kind), motion_out if k.motion_setting else gen_out)
             for k in KINDS if k.kind != "recover"}
 
 
@@ -232,8 +234,8 @@ def check_ui_workflow(workflow: dict, defs: Optional[dict[str, NodeDef]] = None)
 def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> list[str]:
     """Run each PixVerse node's own queue-time validation on the saved values (nothing picked in an
     example may be refused later)."""
-    from nodes.job import pipeline
     from nodes.errors import PixVerseInputError
+    from nodes.workflows.draft import PLACEHOLDER_REF
     from nodes.spec import load_spec
     from nodes.requests.tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify,
                              build_text_to_video)
@@ -259,14 +261,14 @@ def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> 
             elif node["class_type"] == ids["image_to_video"]:
                 c = W.generation_choices(kw)
                 any_layout(c, "image-to-video", lambda layout: build_image_to_video(
-                    c, pipeline.PLACEHOLDER_REF, first_frame_size=(1000, 1000), layout=layout,
-                    last_frame=pipeline.PLACEHOLDER_REF if "last_frame" in kw else None))
+                    c, PLACEHOLDER_REF, first_frame_size=(1000, 1000), layout=layout,
+                    last_frame=PLACEHOLDER_REF if "last_frame" in kw else None))
             elif node["class_type"] == ids["modify"]:
                 if "video" not in kw and "frames" not in kw:
                     problems.append(f"node {nid}: Modify needs video or frames connected")
-                c = W.modify_choices(kw)
+                c = modify_choices(kw)
                 any_layout(c, "modify", lambda layout: build_modify(
-                    c, pipeline.PLACEHOLDER_REF, pipeline.PLACEHOLDER_REF if "reference_image" in kw else None,
+                    c, PLACEHOLDER_REF, PLACEHOLDER_REF if "reference_image" in kw else None,
                     layout=layout))
             elif node["class_type"] == ids["lipsync"]:
                 speech = kw.get("speech_text") or None
@@ -274,8 +276,8 @@ def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> 
                     problems.append(f"node {nid}: LipSync needs video or frames connected")
                 if speech is None and "audio" not in kw:
                     problems.append(f"node {nid}: LipSync needs audio connected or a speech_text")
-                build_lipsync(video=pipeline.PLACEHOLDER_REF, speech_text=speech,
-                              audio=None if speech else pipeline.PLACEHOLDER_REF, voice=kw.get("voice"),
+                build_lipsync(video=PLACEHOLDER_REF, speech_text=speech,
+                              audio=None if speech else PLACEHOLDER_REF, voice=kw.get("voice"),
                               model=kw.get("model"))
         except PixVerseInputError as exc:
             problems.append(f"node {nid} ({node['class_type']}): {exc}")

@@ -3,5 +3,5 @@
 Owns the argument parsing and the batch command (`batch/`); every job goes through the same pipeline as
 the nodes.
 
-May import: job, requests, money, client, media, spec, config, errors, emulator (for --offline).
+May import: job, workflows, requests, money, client, media, spec, config, errors, emulator (for --offline).
 """

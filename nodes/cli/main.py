@@ -1,4 +1,4 @@
-"""Command line: the nodes' jobs (text-to-video, image-to-video, lipsync, modify), same pipeline.
+"""Command line: the nodes' jobs (one `generate` subcommand per workflow of nodes/workflows/), same pipeline.
 
     python -m nodes generate text-to-video --prompt "a red fox in snow" --offline
     python -m nodes generate image-to-video --first-frame cat.png --prompt "the cat yawns"
@@ -42,60 +42,15 @@ from ..money.ledger import LEDGER_FILENAME, Ledger
 from ..money.limits import format_spend, load_policy, spend_summary
 from ..job import provenance
 from ..job.preflight import check_video_file
-from ..requests.tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify, build_text_to_video,
-                    resolve_model)
+from ..workflows.draft import draft
 from ..spec import load_spec
 from ..spec.options import summary_lines
 from ..config import SCHEMAS_URL_ENV
 from ..requests import schema, schema_store
-from ..requests.tasks import GenerationChoices
+from ..workflows import WORKFLOWS, by_command
 
 OFFLINE_KEY = "offline-dry-run"
 OFFLINE_STATE = "offline-emulator"  # the --offline emulator's memory: a folder beside the job ledger
-
-
-def _flag(input_name: str) -> str:
-    return "--" + input_name.replace("_", "-")
-
-
-def _add_generation_args(p: argparse.ArgumentParser, workflow: str, *, shaped: bool = True) -> None:
-    """Flags from the spec: the core choices, then one flag per setting any model of `workflow` takes.
-    `shaped=False` (Modify: the source video gives shape, length and frame rate): no negative prompt,
-    aspect ratio, duration or fps."""
-    spec = load_spec()
-    models = spec.models_for(workflow)
-    default = spec.default_model(workflow)
-    p.add_argument("--model", default=default.air, help="AIR id or name: " + ", ".join(m.air for m in models))
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--resolution", default=None,
-                   help=f"{', '.join(dict.fromkeys(r for m in models for r in m.resolutions))} "
-                        "(default: the model's, see `options`)")
-    if shaped:
-        p.add_argument("--negative-prompt", default="")
-        p.add_argument("--aspect-ratio", default=None,
-                       help=", ".join(dict.fromkeys(a for m in models for a in m.aspect_ratios))
-                       + " (default: the model's; image-to-video: auto, nearest to the first frame)")
-        p.add_argument("--duration", type=int, default=None, help="seconds; each model's lengths: `options`")
-        p.add_argument("--fps", type=int, default=None, help="frames per second, where the model takes it")
-    p.add_argument("--seed", type=int, default=None)
-    _add_setting_args(p, workflow)
-
-
-def _add_setting_args(p: argparse.ArgumentParser, workflow: str) -> None:
-    """One flag per setting any model of `workflow` takes, as the spec describes it."""
-    spec = load_spec()
-    for setting in spec.settings_for(workflow):
-        takers = ", ".join(m.name for m in spec.models_taking(setting.input))
-        help_text = f"{setting.tooltip} ({takers})"
-        if setting.kind == "boolean":
-            p.add_argument(_flag(setting.input), dest=setting.input, action="store_true", default=None,
-                           help=help_text)
-        elif setting.kind == "integer":
-            p.add_argument(_flag(setting.input), dest=setting.input, type=int, default=None, help=help_text)
-        else:
-            shown = ": " + ", ".join(setting.values) if setting.kind == "enum" else ""
-            p.add_argument(_flag(setting.input), dest=setting.input, default=None, help=help_text + shown)
-    p.set_defaults(setting_inputs=[s.input for s in spec.settings_for(workflow)])
 
 
 def _add_common_args(p: argparse.ArgumentParser) -> None:
@@ -119,27 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m nodes", description="PixVerse video through Runware")
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="make a video").add_subparsers(dest="workflow", required=True)
-    t2v = gen.add_parser("text-to-video")
-    _add_generation_args(t2v, "text-to-video")
-    _add_common_args(t2v)
-    i2v = gen.add_parser("image-to-video")
-    i2v.add_argument("--first-frame", type=Path, required=True)
-    i2v.add_argument("--last-frame", type=Path, default=None)
-    _add_generation_args(i2v, "image-to-video")
-    _add_common_args(i2v)
-    i2v.set_defaults(aspect_ratio_default="auto")
-    lip = gen.add_parser("lipsync")
-    lip.add_argument("--video", type=Path, required=True, help="reference video file (≤ 30 s)")
-    lip.add_argument("--audio", type=Path, default=None, help="audio file (≤ 30 s)")
-    lip.add_argument("--speech-text", default=None, help="text to speak instead of --audio")
-    lip.add_argument("--voice", default=None, help=", ".join(load_spec().voices.values))
-    _add_common_args(lip)
-    mod = gen.add_parser("modify")
-    mod.add_argument("--video", type=Path, required=True, help="the video to change (≤ 30 s)")
-    mod.add_argument("--reference-image", type=Path, default=None,
-                     help="optional: an image the change should follow (a look, an object, a character)")
-    _add_generation_args(mod, "modify", shaped=False)
-    _add_common_args(mod)
+    spec = load_spec()
+    for workflow in WORKFLOWS.values():  # one subcommand per workflow: its media files, then its own flags
+        p = gen.add_parser(workflow.command)
+        for media in workflow.media:
+            p.add_argument("--" + media.name.replace("_", "-"), type=Path, required=media.required,
+                           default=None, help=media.help or None)
+        workflow.add_flags(p, spec)
+        _add_common_args(p)
     rec = sub.add_parser("recover", help="fetch a submitted task's video by taskUUID (or its provenance .json)")
     rec.add_argument("task_uuid", help="a taskUUID, the pixverse_<taskUUID>.json kept beside a video, or the video")
     rec.add_argument("--out", type=Path, default=Path("pixverse-output"))
@@ -158,15 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_arguments(sub.add_parser("batch", help="many jobs from a JSON Lines or CSV file, several at once"))
     add_cli_parser(sub)  # `python -m nodes balance`
     return parser
-
-
-def _choices(args) -> GenerationChoices:
-    aspect = getattr(args, "aspect_ratio", None) or getattr(args, "aspect_ratio_default", None)
-    settings = {name: getattr(args, name) for name in args.setting_inputs if getattr(args, name) is not None}
-    return GenerationChoices(
-        model=args.model, prompt=args.prompt, negative_prompt=getattr(args, "negative_prompt", ""),
-        resolution=args.resolution, aspect_ratio=aspect, duration=getattr(args, "duration", None),
-        fps=getattr(args, "fps", None), seed=args.seed, settings=settings)
 
 
 # taskUUIDs whose submit went out in this command (reported from the "submitting" phase on): only then may
@@ -193,93 +126,39 @@ async def _job(client, args, opts):
 def build_job(args):
     """generate's options (parsed `generate WORKFLOW` arguments) → (draft, run).
 
-    `draft`: the BuiltTask as it would be sent, with stand-ins for the uploads: every choice checked and
-    the input files read, with the errors `generate` gives, before anything is uploaded or sent (the
-    batch command checks every row, and estimates its cost, from it). `run(client, opts)`: the job
-    through the pipeline (which loads the input files again: nothing large is held in between)."""
+    `draft`: the one draft request (nodes/workflows/draft.py) as it would be sent, with stand-ins for the
+    uploads: every choice checked and the input files read, with the errors `generate` gives, before
+    anything is uploaded or sent (the batch command checks every row, and estimates its cost, from it).
+    `run(client, opts)`: the job through the pipeline (which loads the input files again: nothing large is
+    held in between)."""
     from ..job import pipeline  # lazy, as in the rest of this module: `options` and `--help` start fast
     from .. import media  # lazy: imports torch
 
-    jobs = {"text-to-video": _text_to_video_job, "image-to-video": _image_to_video_job,
-            "lipsync": _lipsync_job, "modify": _modify_job}
-    spec = load_spec()
-    found = _schema_of(args, spec)
-    built, run = jobs[args.workflow](args, schema.spec_for(spec, found), pipeline, media)
-    if found is not None:  # Runware's schema judges the draft too (a refusal: before any upload)
-        verdict = schema.check(built.task, built.model.air, spec=spec, found=found)
-        verdict.raise_refusal()
-        if verdict.note:
-            built.notices.append(verdict.note)
-    return built, run
+    workflow, spec = by_command(args.workflow), load_spec()
+    values = workflow.values(args)
+    side = spec.input_image.max_side  # no need to decode more than is sent
 
-
-def _schema_of(args, spec) -> Optional[schema.Found]:
-    """Runware's schema for the model `args` choose (None: an unknown model, which the build refuses)."""
-    workflow = "video-to-video" if args.workflow == "lipsync" else args.workflow
-    try:
-        model = resolve_model(spec, getattr(args, "model", None) or spec.default_model(workflow).air, workflow)
-    except PixVerseError:
-        return None
-    return schema.lookup(model.air)
-
-
-# generate's workflows: (args, spec, the pipeline module, the media module) → (draft, run), as build_job says
-
-def _text_to_video_job(args, spec, pipeline, media):
-    choices = _choices(args)
-    model = resolve_model(spec, choices.model, args.workflow)
-    draft = build_in_any_layout(model, lambda layout: build_text_to_video(choices, spec=spec, layout=layout))
-    return draft, lambda client, opts: pipeline.text_to_video(client, choices, opts)
-
-
-def _image_to_video_job(args, spec, pipeline, media):
-    side, stand_in = spec.input_image.max_side, pipeline.PLACEHOLDER_REF  # no need to decode more than is sent
-
-    def frames():
-        return (media.load_image_file(args.first_frame, max_side=side, min_side=spec.input_image.min_side),
-                media.load_image_file(args.last_frame, max_side=side, min_side=spec.input_image.min_side)
-                if args.last_frame else None)
-    choices, (first, last) = _choices(args), frames()
-    model = resolve_model(spec, choices.model, args.workflow)
-    size, last_ref = pipeline.image_size(first, "first_frame"), stand_in if last is not None else None
-    draft = build_in_any_layout(model, lambda layout: build_image_to_video(
-        choices, stand_in, last_ref, first_frame_size=size, spec=spec, layout=layout))
-    return draft, lambda client, opts: pipeline.image_to_video(client, choices, *frames(), opts)
-
-
-def _lipsync_job(args, spec, pipeline, media):
-    stand_in = pipeline.PLACEHOLDER_REF
-    draft = build_lipsync(video=stand_in, audio=stand_in if args.audio else None, speech_text=args.speech_text,
-                          voice=args.voice, spec=spec)
-    check_video_file(args.video, "video")
-    if args.audio:
-        media.load_audio_file(args.audio)
-
-    async def run(client, opts):
-        audio = media.load_audio_file(args.audio) if args.audio else None
-        return await pipeline.lipsync(client, opts, video_path=args.video, audio=audio,
-                                      speech_text=args.speech_text, voice=args.voice)
-    return draft, run
-
-
-def _modify_job(args, spec, pipeline, media):
-    side, stand_in = spec.input_image.max_side, pipeline.PLACEHOLDER_REF
-
-    def reference():
-        return media.load_image_file(args.reference_image, max_side=side, min_side=spec.input_image.min_side) \
-            if args.reference_image else None
-    choices = _choices(args)
-    model = resolve_model(spec, choices.model, args.workflow)
-    ref_ref = stand_in if args.reference_image else None
-    draft = build_in_any_layout(model, lambda layout: build_modify(choices, stand_in, ref_ref, spec=spec,
-                                                                   layout=layout))
-    check_video_file(args.video, "video", "modify")
-    if args.reference_image:
-        pipeline.image_size(reference(), "reference_image")
-
-    async def run(client, opts):
-        return await pipeline.modify(client, choices, opts, video_path=args.video, reference_image=reference())
-    return draft, run
+    def files() -> dict:
+        """The media files as the pipeline takes them: images and audio loaded, videos as paths."""
+        loaded = {}
+        for m in workflow.media:
+            path = getattr(args, m.name)
+            if path is None or m.kind == "video":
+                loaded[m.name] = path
+            elif m.kind == "image":
+                loaded[m.name] = media.load_image_file(path, max_side=side, min_side=spec.input_image.min_side)
+            else:
+                loaded[m.name] = media.load_audio_file(path)
+        return loaded
+    given = files()
+    sizes = {m.name: pipeline.image_size(given[m.name], m.name) for m in workflow.media
+             if m.kind == "image" and given[m.name] is not None}
+    drafted = draft(workflow.kind, {**values, **given}, sizes=sizes, spec=spec, known=True)
+    for m in workflow.media:
+        if m.kind == "video" and given[m.name] is not None:
+            check_video_file(given[m.name], m.name, m.purpose)
+    del given  # nothing large is held until the run
+    return drafted, lambda client, opts: pipeline.run(client, workflow.kind, {**values, **files()}, opts)
 
 
 def ledger_path(args) -> Path:

@@ -5,5 +5,5 @@ Owns everything that runs inside ComfyUI. Only its modules `entry`, `nodes`, `ru
 `comfy_entrypoint`: importing this package imports nothing of ComfyUI, so its ComfyUI-free helpers
 (`keystore`, `webguard`, `samples`) are usable and testable on their own.
 
-May import: job, requests, money, client, media, spec, config, errors.
+May import: job, workflows, requests, money, client, media, spec, config, errors.
 """

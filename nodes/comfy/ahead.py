@@ -2,8 +2,8 @@
 *Runware → Many videos → Start queued prompts early*.
 
 ComfyUI runs one prompt at a time, so ten queued PixVerse prompts take ten job lengths although
-Runware runs them side by side. When a prompt is queued (ComfyUI's on-prompt hook), each PixVerse
-node in it whose inputs are all known at that moment — widget values, Effect/Camera links, images
+Runware runs them side by side. When a prompt is queued (ComfyUI's on-prompt hook), each node of a
+workflow that starts ahead (nodes/workflows/) whose inputs are all known at that moment — widget values, Effect/Camera links, images
 from Load Image, videos from Load Video — is started at once through the job ledger, with exactly the
 job the node itself will run (nodes/comfy/jobs.py). When the prompt's turn comes, the node finds the
 task in the ledger by its fingerprint and resumes or reuses it: one task per request, always.
@@ -37,12 +37,12 @@ from ..config import start_ahead
 from ..money.pricing import usd
 from ..job.claims import ClaimGroup
 from ..spec.kinds import BY_KIND
+from ..workflows import WORKFLOWS
 from . import jobs, posted, runtime
 
 log = logging.getLogger("pixverse")
 
 QUEUE_WAIT_S = 10.0  # how long to look for a just-posted prompt in the queue (it may fail validation)
-STARTABLE = ("text_to_video", "image_to_video", "lipsync", "modify")
 
 
 def _resolve_link(prompt: dict, link: list) -> tuple[bool, Any]:
@@ -75,7 +75,7 @@ def _load_v1(class_type: str, inputs: dict) -> tuple:
 
 def startable(prompt: dict) -> list[tuple[str, str, dict]]:
     """(node id, kind, inputs) of each PixVerse node whose inputs are all known now."""
-    kinds = {BY_KIND[k].node_id: k for k in STARTABLE}
+    kinds = {BY_KIND[k].node_id: k for k, workflow in WORKFLOWS.items() if workflow.start_ahead}
     found = []
     for node_id, node in prompt.items():
         kind = kinds.get(node.get("class_type"))

@@ -2,7 +2,7 @@
 used by the nodes' `execute` and by starting queued prompts early (ahead.py), so both send exactly
 the same task (the job ledger then finds the early task by its fingerprint: one task per request).
 
-`count` (Text to Video, Image to Video, Modify): that many videos from the same inputs, seeds
+`count` (the kinds nodes/spec/kinds.py marks counted): that many videos from the same inputs, seeds
 `seed, seed+1, …`; each variation is its own pipeline job and its own ledger row.
 """
 from __future__ import annotations
@@ -16,9 +16,11 @@ from ..job import pipeline
 from ..requests import widgets
 from ..errors import PixVerseInputError
 from ..spec import load_spec
+from ..workflows import WORKFLOWS
 
 Job = Callable[[Any, pipeline.JobOptions], Awaitable[pipeline.JobResult]]  # (client, opts) → result
 COUNT_INPUT = "count"
+RECOVER = "recover"  # the Recover node's kind: it fetches a task and builds none
 
 
 def video_input_path(video: Any, tmp: Path) -> Path:
@@ -55,47 +57,28 @@ def variations(inputs: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
-class _Video:
-    """A job whose node takes a VIDEO (or frames): the VIDEO becomes a file for the job's length."""
+class _Run:
+    """One video's job of a workflow (nodes/workflows/): a VIDEO input becomes a file for the job's length."""
 
-    run: Callable[..., Awaitable[pipeline.JobResult]]
+    kind: str
     values: dict[str, Any]
 
     async def __call__(self, client, opts: pipeline.JobOptions) -> pipeline.JobResult:
-        video = self.values.get("video")
+        videos = [m.name for m in WORKFLOWS[self.kind].media if m.kind == "video" and self.values.get(m.name) is not None]
+        if not videos:
+            return await pipeline.run(client, self.kind, self.values, opts)
         with tempfile.TemporaryDirectory(prefix="pixverse-", ignore_cleanup_errors=True) as tmp:  # removed after the
             # job; a file Windows still holds open is left there rather than failing a paid result
-            path = video_input_path(video, Path(tmp)) if video is not None else None
-            return await self.run(client, opts, path, self.values)
-
-
-async def _lipsync(client, opts, video_path, v):
-    return await pipeline.lipsync(client, opts, video_path=video_path, frames=v.get("frames"),
-                                  frames_fps=v.get("frames_fps", 24.0), audio=v.get("audio"),
-                                  speech_text=v.get("speech_text") or None, voice=v.get("voice"),
-                                  model=v.get("model"))
-
-
-async def _modify(client, opts, video_path, v):
-    return await pipeline.modify(client, widgets.modify_choices(v), opts, video_path=video_path,
-                                 frames=v.get("frames"), frames_fps=v.get("frames_fps", 24.0),
-                                 reference_image=v.get("reference_image"))
+            files = {name: video_input_path(self.values[name], Path(tmp)) for name in videos}
+            return await pipeline.run(client, self.kind, {**self.values, **files}, opts)
 
 
 def job(kind: str, values: dict[str, Any]) -> Job:
-    """One video's job for a node of `kind` with these input values (one variation)."""
-    if kind == "text_to_video":
-        choices = widgets.generation_choices(values)
-        return lambda client, opts: pipeline.text_to_video(client, choices, opts)
-    if kind == "image_to_video":
-        choices = widgets.generation_choices({k: v for k, v in values.items() if k not in ("first_frame", "last_frame")})
-        return lambda client, opts: pipeline.image_to_video(client, choices, values["first_frame"],
-                                                            values.get("last_frame"), opts)
-    if kind == "lipsync":
-        return _Video(_lipsync, values)
-    if kind == "modify":
-        return _Video(_modify, values)
-    if kind == "recover":
+    """One video's job for a node of `kind` with these input values (one variation): a workflow's
+    (nodes/workflows/), or Recover's."""
+    if kind in WORKFLOWS:
+        return _Run(kind, values)
+    if kind == RECOVER:
         task_uuid = widgets.parse_task_uuid(values.get("task_uuid"))
         return lambda client, opts: pipeline.recover(client, task_uuid, opts)
     raise ValueError(f"no job for a node of kind {kind!r}")

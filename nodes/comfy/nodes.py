@@ -1,7 +1,8 @@
 """The PixVerse nodes (ComfyUI V3). Thin: read inputs, call the pipeline, report progress.
 
-Each node's id, title and description come from the table of node kinds (nodes/spec/kinds.py), its
-inputs from nodes/requests/widgets.py; queue-time validation builds the draft request (nodes/requests/draft.py)."""
+Each node's id, title and description come from the table of node kinds (nodes/spec/kinds.py); there is
+one node per workflow of the workflow table (nodes/workflows/), its inputs from `widgets_for`; queue-time
+validation builds the one draft request (nodes/workflows/draft.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -13,10 +14,11 @@ from comfy_api.latest import io
 from ..requests import layouts, widgets
 from ..job import pipeline
 from ..config import read_comfy_settings
-from ..requests.draft import draft
+from ..workflows.draft import draft
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
 from ..spec import load_spec
-from ..spec.kinds import BY_KIND, COUNTED, MOTION_NODES
+from ..spec.kinds import BY_KIND, KINDS, MOTION_NODES
+from ..workflows import WORKFLOWS, widgets_for
 from . import ahead, jobs, posted, runtime
 from .runtime import NodeRuntime, new_client, user_dir, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
@@ -57,7 +59,7 @@ async def _run(cls, kind: str, inputs: dict, *, local=None) -> io.NodeOutput:
         options = [rt.job_options(wanted, i, group) for i in range(len(node_jobs))]
         result = await local(options[0]) if local is not None else None
         if result is not None:
-            return rt.outputs([result], kind in COUNTED)
+            return rt.outputs([result], BY_KIND[kind].counted)
         async with new_client() as client:
             results = await asyncio.gather(*(job(client, opts) for job, opts in zip(node_jobs, options)),
                                            return_exceptions=True)
@@ -71,7 +73,7 @@ async def _run(cls, kind: str, inputs: dict, *, local=None) -> io.NodeOutput:
         raise rt.unexpected(exc) from exc
     settled = _settled(rt, results)
     rt.notices.extend(ahead.mismatch_notices(runtime.prompt_id(), cls.hidden.unique_id, settled, rt.ledger))
-    return rt.outputs(settled, kind in COUNTED)
+    return rt.outputs(settled, BY_KIND[kind].counted)
 
 
 def _settled(rt: NodeRuntime, results: list) -> list[pipeline.JobResult]:
@@ -107,7 +109,7 @@ class _VideoResultNode(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         kind = BY_KIND[cls.KIND]
-        inputs = widgets.widgets_for(cls.KIND)
+        inputs = widgets_for(cls.KIND)
         return io.Schema(
             node_id=kind.node_id, display_name=kind.display_name, category=widgets.CATEGORY,
             description=kind.description, inputs=[to_input(w) for w in inputs],
@@ -124,22 +126,6 @@ class _VideoResultNode(io.ComfyNode):
         return await _run(cls, cls.KIND, kw)
 
 
-class PixVerseTextToVideo(_VideoResultNode):
-    KIND = "text_to_video"
-
-
-class PixVerseImageToVideo(_VideoResultNode):
-    KIND = "image_to_video"
-
-
-class PixVerseLipSync(_VideoResultNode):
-    KIND = "lipsync"
-
-
-class PixVerseModify(_VideoResultNode):
-    KIND = "modify"
-
-
 class _MotionNode(io.ComfyNode):
     """A node that picks one motion setting (its kind's `motion_setting`) for a generator's motion input."""
 
@@ -153,7 +139,7 @@ class _MotionNode(io.ComfyNode):
             display_name=kind.display_name,
             category=widgets.CATEGORY,
             description=kind.description,
-            inputs=[to_input(w) for w in widgets.widgets_for(cls.KIND)],
+            inputs=[to_input(w) for w in widgets_for(cls.KIND)],
             outputs=[Motion.Output("motion", display_name="motion",
                                    tooltip="Connect to a PixVerse generator's motion input.")],
         )
@@ -197,5 +183,13 @@ class PixVerseRecover(_VideoResultNode):
         return await _run(cls, cls.KIND, {"task_uuid": uuid}, local=lambda opts: pipeline.recover_local(uuid, opts))
 
 
-NODE_CLASSES = [PixVerseTextToVideo, PixVerseImageToVideo, PixVerseLipSync, PixVerseEffect, PixVerseCamera,
-                PixVerseRecover, PixVerseModify]
+def _workflow_node(kind: str) -> type:
+    """The node of a workflow (nodes/workflows/): a `_VideoResultNode` of its kind, named after its node id."""
+    return type(BY_KIND[kind].node_id.removeprefix("Runware"), (_VideoResultNode,),
+                {"KIND": kind, "__module__": __name__, "__doc__": BY_KIND[kind].description})
+
+
+_FIXED = {cls.KIND: cls for cls in (PixVerseEffect, PixVerseCamera, PixVerseRecover)}
+# Every node, in the order of the table of node kinds: one per workflow, the motion nodes and Recover.
+NODE_CLASSES = [_FIXED[k.kind] if k.kind in _FIXED else _workflow_node(k.kind) for k in KINDS
+                if k.kind in _FIXED or k.kind in WORKFLOWS]

@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from typing import Any, Optional
 
 from ..spec.kinds import BY_KIND, MOTION_NODES
+from ..workflows import WORKFLOWS
 
 _PROMPT: ContextVar[Optional[dict]] = ContextVar("pixverse_posted_prompt", default=None)
 
@@ -46,8 +47,11 @@ def motion_from(prompt: dict, link: list) -> Optional[dict]:
     return None
 
 
-# Optional image inputs whose mere connection changes what a model takes (rules on "last_frame").
-CONNECTED_MATTERS = ("last_frame", "reference_image")
+def connection_matters() -> set[str]:
+    """Optional uploads whose mere connection changes the request (a last frame, a reference image): the
+    media the workflows' drafts do not assume (nodes/workflows/)."""
+    return {m.name for w in WORKFLOWS.values() for m in w.media if not m.assumed}
+
 
 
 def linked_stand_ins(unique_id: Any) -> dict[str, Any]:
@@ -63,6 +67,6 @@ def linked_stand_ins(unique_id: Any) -> dict[str, Any]:
             motion = motion_from(prompt, value)
             if motion is not None:
                 found["motion"] = motion
-        elif name in CONNECTED_MATTERS:
+        elif name in connection_matters():
             found[name] = True
     return found

@@ -8,7 +8,7 @@
 - ``DELETE /runware/pixverse/key``: removes the stored key.
 - ``POST /runware/pixverse/estimate`` ``{"node": "<node id>", "values": {widget: value}, "motion": {...}}``:
   the expected cost of a run with these widgets, ``{cost, source, text, limits, today}``: the node's
-  draft request (nodes/requests/draft.py) priced by nodes/money/pricing.py, within nodes/money/limits.py.
+  draft request (nodes/workflows/draft.py) priced by nodes/money/pricing.py, within nodes/money/limits.py.
 - ``GET  /runware/pixverse/spend``: what the job ledger recorded today and this month, per model, and the
   spending limits in force with where each comes from.
 
@@ -32,7 +32,7 @@ from ..requests import layouts, widgets
 from ..money import limits, pricing
 from ..money.balance import cached_balance
 from ..client import RetryPolicy, RunwareClient, public_base_url
-from ..requests.draft import draft
+from ..workflows.draft import draft
 from ..errors import PixVerseError, RunwareAuthError, RunwareError
 from ..money.ledger import open_ledger
 from ..config import START_AHEAD_SETTING, read_comfy_settings
@@ -191,7 +191,7 @@ def _ledger_if_present():
 
 
 def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
-    """(HTTP status, reply) of the estimate route: the node's draft request (nodes/requests/draft.py, in the
+    """(HTTP status, reply) of the estimate route: the node's draft request (nodes/workflows/draft.py, in the
     layout a run would use) priced by pricing.estimate; with `count`, each video (seed, seed+1, …)."""
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         return 400, {"error": "POST {\"node\": <node id>, \"values\": {widget: value}}"}

@@ -6,5 +6,5 @@ again only when Runware provably never made the task (`resubmit`), delivery of a
 (`delivery`), errors after acceptance (`aftercare`) and paid tasks followed in the background
 (`followup`).
 
-May import: requests, money, client, media, spec, config, errors.
+May import: workflows, requests, money, client, media, spec, config, errors.
 """

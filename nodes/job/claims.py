@@ -14,8 +14,8 @@
 For the node (one ComfyUI event loop; the jobs run concurrently, e.g. with asyncio.gather)::
 
     group = pipeline.ClaimGroup(count)
-    results = await asyncio.gather(*(pipeline.text_to_video(client, choices_with_seed(seed + i),
-                                     replace(opts, claim_group=group)) for i in range(count)),
+    results = await asyncio.gather(*(pipeline.run(client, kind, {**values, "seed": seed + i},
+                                                  replace(opts, claim_group=group)) for i in range(count)),
                                    return_exceptions=True)
 
 No ComfyUI here.

@@ -106,10 +106,10 @@ def encode_frames_input(frames, fps: float, spec: CapabilitySpec, notes: list[st
         return encode_video_file_input(path, spec, notes)
 
 
-def check_video_source(video_path: Optional[Path], frames, frames_fps, workflow: Optional[str] = None) -> None:
+def check_video_source(video_path: Optional[Path], frames, frames_fps, purpose: Optional[str] = None) -> None:
     """A VIDEO file or IMAGE frames, judged by content before anything is encoded or sent."""
     if video_path is not None:
-        preflight.check_video_file(Path(video_path), "video", workflow=workflow)
+        preflight.check_video_file(Path(video_path), "video", purpose=purpose)
     else:
         preflight.check_frames(frames, frames_fps, "frames")
 

@@ -10,10 +10,13 @@ exactly once; after that, only polling and downloading are retried. With a job l
 finished MP4 reused, or its unfinished task resumed by polling; uploads and a new task happen only
 otherwise, and the ledger row is on disk before the submit POST.
 
-The steps live in their own modules, read top to bottom here: validate (nodes/requests/tasks.py,
-nodes/requests/layouts.py, nodes/job/preflight.py, the spending limit in nodes/money/limits.py) → upload
+A workflow's job is `run(client, kind, values, opts)`: what is particular to the workflow (its uploads,
+its builder call) is its slice's (nodes/workflows/); nothing here names one. The steps live in their own
+modules, read top to bottom here: validate (the one draft request, nodes/workflows/draft.py; nodes/requests/layouts.py,
+nodes/job/preflight.py, the spending limit in nodes/money/limits.py) → upload
 (nodes/job/inputs.py) → submit (nodes/job/resubmit.py; a job's ledger row is a `ledger.Job`) → wait
 (`_finish`, the client's polling) → download and decode (nodes/job/delivery.py).
+Runware's schema for the model, where it can be read, judges the request last (nodes/job/schema_check.py).
 """
 from __future__ import annotations
 
@@ -24,12 +27,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..requests import layouts as L
 from . import preflight, resubmit
 from .. import errors as E
-from ..requests.draft import PLACEHOLDER_REF  # stands in for an upload while validating
+from ..workflows.draft import prepare  # the one draft request: every choice checked before any upload
 from .claims import ClaimGroup, claim_when_allowed, off_loop  # ClaimGroup: public (a generator's count)
 from ..client.http import Waiter
 from ..client.models import NOT_FOUND_CODES
@@ -41,9 +44,9 @@ from .inputs import (UploadInput, check_video_source, encode_audio, encode_image
 from ..money.ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, fingerprint, working_on
 from ..money.limits import budget_guard
 from .schema_check import judge_by_schema, judged_spec
-from ..requests.tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
-                    build_text_to_video, resolve_model)
+from ..requests.tasks import BuiltTask
 from ..spec import CapabilitySpec, load_spec
+from ..workflows import WORKFLOWS, BuildCall
 
 DEFAULT_DEADLINE_S = 20 * 60  # Runware's SDK gives video tasks 20 minutes
 
@@ -412,86 +415,47 @@ def _one_take(run: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @_one_take
-async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) -> JobResult:
-    spec = await judged_spec(opts.spec, opts.ledger, choices.model, "text-to-video")
-    model = resolve_model(spec, choices.model, "text-to-video")
-    return await run_in_layout(client, lambda layout: build_text_to_video(choices, spec=spec, layout=layout),
-                               model, opts)
+async def run(client, kind: str, values: Mapping[str, Any], opts: JobOptions) -> JobResult:
+    """One video of workflow `kind` (nodes/workflows/) from its inputs: the widget values and, for each of
+    its media inputs, an IMAGE tensor, an AUDIO dict or a video file path (or IMAGE `frames` at
+    `frames_fps` in place of a video); None where not given.
 
-
-@_one_take
-async def image_to_video(client, choices: GenerationChoices, first_frame, last_frame, opts: JobOptions) -> JobResult:
-    spec = await judged_spec(opts.spec, opts.ledger, choices.model, "image-to-video")
-    first_size = image_size(first_frame, "first_frame")
-    preflight.check_image(first_frame, "first_frame")
-    if last_frame is not None:
-        image_size(last_frame, "last_frame")
-        preflight.check_image(last_frame, "last_frame")
-    # Validate everything before the first upload: nothing is sent for a request Runware would refuse.
-    model = resolve_model(spec, choices.model, "image-to-video")
-
-    def build_with(first_ref: str, last_ref: Optional[str]) -> Callable[[str], BuiltTask]:
-        return lambda layout: build_image_to_video(choices, first_ref, last_ref, first_frame_size=first_size,
-                                                   spec=spec, layout=layout)
-    plan_layout(client, build_with(PLACEHOLDER_REF, PLACEHOLDER_REF if last_frame is not None else None), model, opts)
+    Everything is checked before the first upload — the media by content, every choice by the one draft
+    request (nodes/workflows/draft.py, in the layout this run uses) — and every input is encoded; nothing is
+    sent for a request Runware would refuse. Then the workflow's builder makes the task with the uploads'
+    references, and it runs (`run_in_layout`)."""
+    workflow = WORKFLOWS[kind]
+    spec = await judged_spec(opts.spec or load_spec(), opts.ledger, lambda s: workflow.model(values, s))
+    videos = [m for m in workflow.media if m.kind == "video"]
+    images = [m for m in workflow.media if m.kind == "image" and (m.required or values.get(m.name) is not None)]
+    for m in videos:
+        if m.frames and (values.get(m.name) is None) == (values.get("frames") is None):
+            raise MediaError(f"{m.name} / frames: connect exactly one source: a VIDEO or IMAGE frames"
+                             + (" (both are connected)" if values.get(m.name) is not None else " (neither is connected)"))
+    sizes = {}
+    for m in images:
+        sizes[m.name] = image_size(values[m.name], m.name)
+        preflight.check_image(values[m.name], m.name)
+    drafting = prepare(kind, values, spec=spec, sizes=sizes, known=True)
+    plan_layout(client, drafting.build, drafting.model, opts)  # every choice checked before anything is encoded
+    for m in videos:
+        check_video_source(values.get(m.name), values.get("frames"), values.get("frames_fps", 24.0), m.purpose)
+    audios = [m for m in workflow.media if m.kind == "audio" and values.get(m.name) is not None]
+    for m in audios:
+        preflight.check_audio(values[m.name], m.name)
     notes: list[str] = []
-    uploads = [encode_image_input(first_frame, spec, "first_frame", notes)]
-    if last_frame is not None:
-        uploads.append(encode_image_input(last_frame, spec, "last_frame", notes))
-
-    build = build_with(uploads[0].ref, uploads[1].ref if last_frame is not None else None)
-    return await run_in_layout(client, build, model, opts, notes, uploads)
-
-
-@_one_take
-async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None, frames=None,
-                  frames_fps: Optional[float] = None, audio=None, speech_text: Optional[str] = None,
-                  voice: Optional[str] = None, model: Optional[str] = None) -> JobResult:
-    spec = await judged_spec(opts.spec, opts.ledger, model, "video-to-video")
-    if (video_path is None) == (frames is None):
-        raise MediaError("video / frames: connect exactly one reference: a VIDEO or IMAGE frames"
-                         + (" (both are connected)" if video_path is not None else " (neither is connected)"))
-    checked = build_lipsync(video=PLACEHOLDER_REF, audio=PLACEHOLDER_REF if audio is not None else None,
-                            speech_text=speech_text, voice=voice, model=model, spec=spec)
-    # Judged by content before anything is encoded or sent: a picture as the video, NaN samples, …
-    check_video_source(video_path, frames, frames_fps, "lipsync")
-    if audio is not None:
-        preflight.check_audio(audio, "audio")
-    wav = encode_audio(audio, spec) if audio is not None else None  # refuse a long clip before any upload
-    notes: list[str] = []
-    video_input = encode_video_source(video_path, frames, frames_fps, spec, notes)
-    uploads = [video_input]
-    if wav is not None:
-        uploads.append(UploadInput("audio", "media", wav.data, "audio/wav", seconds=wav.duration))
-
-    def build(layout: str) -> BuiltTask:
-        return build_lipsync(video=video_input.ref, audio=uploads[1].ref if wav is not None else None,
-                             speech_text=speech_text, voice=voice, model=model, spec=spec, layout=layout)
-    return await run_in_layout(client, build, checked.model, opts, notes, uploads)
-
-
-@_one_take
-async def modify(client, choices: GenerationChoices, opts: JobOptions, *, video_path: Optional[Path] = None,
-                 frames=None, frames_fps: Optional[float] = None, reference_image=None) -> JobResult:
-    """A source video (a file, or frames at frames_fps) changed as the prompt says."""
-    spec = await judged_spec(opts.spec, opts.ledger, choices.model, "modify")
-    if (video_path is None) == (frames is None):
-        raise MediaError("video / frames: connect exactly one source: a VIDEO or IMAGE frames"
-                         + (" (both are connected)" if video_path is not None else " (neither is connected)"))
-    model = resolve_model(spec, choices.model, "modify")
-    reference_ref = PLACEHOLDER_REF if reference_image is not None else None
-    plan_layout(client, lambda layout: build_modify(choices, PLACEHOLDER_REF, reference_ref, spec=spec,
-                                                    layout=layout), model, opts)
-    check_video_source(video_path, frames, frames_fps, "modify")
-    if reference_image is not None:
-        image_size(reference_image, "reference_image")
-        preflight.check_image(reference_image, "reference_image")
-    notes: list[str] = []
-    uploads = [encode_video_source(video_path, frames, frames_fps, spec, notes)]
-    if reference_image is not None:
-        uploads.append(encode_image_input(reference_image, spec, "reference_image", notes))
-
-    def build(layout: str) -> BuiltTask:
-        return build_modify(choices, uploads[0].ref, uploads[1].ref if reference_image is not None else None,
-                            spec=spec, layout=layout)
-    return await run_in_layout(client, build, model, opts, notes, uploads)
+    encoded: dict[str, UploadInput] = {}
+    for m in audios:  # refuse a long clip before a video is encoded
+        wav = encode_audio(values[m.name], spec)
+        encoded[m.name] = UploadInput(m.name, "media", wav.data, "audio/wav", seconds=wav.duration)
+    for m in workflow.media:
+        if m.kind == "video":
+            encoded[m.name] = encode_video_source(values.get(m.name), values.get("frames"),
+                                                  values.get("frames_fps", 24.0), spec, notes)
+        elif m.kind == "image" and values.get(m.name) is not None:
+            encoded[m.name] = encode_image_input(values[m.name], spec, m.name, notes)
+    uploads = [encoded[m.name] for m in workflow.media if m.name in encoded]
+    call = BuildCall(values, {m.name: encoded[m.name].ref if m.name in encoded else None for m in workflow.media},
+                     sizes, spec)
+    return await run_in_layout(client, lambda layout: workflow.build(call, layout), drafting.model, opts, notes,
+                               uploads)

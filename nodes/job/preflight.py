@@ -122,21 +122,17 @@ def sniff_image(path: Path) -> Optional[str]:
     return None
 
 
-# What the video input is for, by workflow: said when a picture is connected instead.
-VIDEO_PURPOSE = {"video-to-video": "the face to lip-sync", "lipsync": "the face to lip-sync",
-                 "modify": "the video to modify"}
-
-
-def check_video_file(path: Path, parameter: str = "video", workflow: Optional[str] = None):
+def check_video_file(path: Path, parameter: str = "video", purpose: Optional[str] = None):
     """A reference video file, judged by content: a real video stream of ≥ 2 frames of a sane size.
-    Returns its probe (media.VideoInfo). `workflow` ("lipsync", "modify") only words the advice."""
+    Returns its probe (media.VideoInfo). `purpose` (its workflow's, e.g. "the face to lip-sync") only
+    words the advice."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{parameter}: {path} is not a file; {NOTHING_SENT}")
     image = sniff_image(path)
     if image:
         raise MediaError(f"{parameter}: {path.name} is {image}, not a video (judged by its content, not its "
-                         f"name). Connect a video clip{' of ' + VIDEO_PURPOSE[workflow] if workflow in VIDEO_PURPOSE else ''}; "
+                         f"name). Connect a video clip{' of ' + purpose if purpose else ''}; "
                          f"{NOTHING_SENT}")
     try:
         info = probe_video(path)

@@ -3,23 +3,23 @@ last check before anything is uploaded. The pipeline calls both; the ledger's fo
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from .. import errors as E
 from ..requests import schema, schema_store
-from ..requests.draft import PLACEHOLDER_REF
-from ..requests.tasks import BuiltTask, resolve_model
-from ..spec import CapabilitySpec, load_spec
+from ..requests.tasks import BuiltTask
+from ..spec import CapabilitySpec, ModelSpec
+from ..workflows.draft import PLACEHOLDER_REF
 from .inputs import UploadInput, with_refs
 
 
-async def judged_spec(spec: Optional[CapabilitySpec], ledger: Any, ident: Any, workflow: str) -> CapabilitySpec:
-    """The spec a job's request is built with: where Runware's schema for its model can be read, that
-    schema decides and the spec's rules between choices only tell (nodes/requests/schema.py)."""
-    spec = spec or load_spec()
+async def judged_spec(spec: CapabilitySpec, ledger: Any, model_of: Callable[[CapabilitySpec], ModelSpec]) -> CapabilitySpec:
+    """The spec a job's request is built with: where Runware's schema for its model (`model_of(spec)`, the
+    workflow's choice) can be read, that schema decides and the spec's rules between choices only tell
+    (nodes/requests/schema.py)."""
     schema_store.keep_beside(getattr(ledger, "path", None))
     try:
-        model = resolve_model(spec, ident or spec.default_model(workflow).air, workflow)
+        model = model_of(spec)
     except E.PixVerseInputError:
         return spec  # the build refuses it, naming the input
     return schema.spec_for(spec, await asyncio.to_thread(schema.lookup, model.air))

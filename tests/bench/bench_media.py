@@ -279,7 +279,6 @@ async def _one_job(emu, T: float, key: str, out_dir: Path) -> dict:
     values = {"model": model, "prompt": "a lighthouse in a storm, waves crashing", "negative_prompt": "",
               "aspect_ratio": "16:9", "resolution": "720p", "duration": 5, "fps": 16, "seed": 4242,
               "style": "none", "motion_mode": "normal", "sound_effects": False, "sound_effect_content": ""}
-    choices = widgets.generation_choices(values)
     marks: dict = {}
     events: list = []
 
@@ -325,7 +324,7 @@ async def _one_job(emu, T: float, key: str, out_dir: Path) -> dict:
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         t0 = time.monotonic()
-        result = await pipeline.text_to_video(client, choices, opts)
+        result = await pipeline.run(client, "text_to_video", values, opts)
         t1 = time.monotonic()
         stop.set()
         watcher.join()

@@ -109,9 +109,9 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
 
 
 def _estimate_row(row: Row, ledger: Ledger, endpoint: str) -> None:
-    exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
-    row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact,
-                                    identity=row.draft.identity)
+    # exact when nothing stands in: an upload's stand-in is not its fingerprint
+    row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=row.draft.exact,
+                                    identity=row.draft.built.identity)
 
 
 class Batch:

@@ -19,10 +19,9 @@ from typing import Any, Callable, Optional
 
 from ...errors import PixVerseError
 from ...spec import load_spec
+from ...spec.kinds import workflow_of
+from ...workflows import WORKFLOWS, by_command
 
-# file options of each workflow: relative to the job file's folder
-PATH_KEYS = {"image-to-video": ("first_frame", "last_frame"), "lipsync": ("video", "audio"),
-             "modify": ("video", "reference_image")}
 # generate's options that belong to the whole batch (its command line), not to a row
 RUN_KEYS = ("out", "ledger", "offline", "deadline", "job_seconds", "new")
 _INTERNAL = ("command", "workflow", "setting_inputs", "aspect_ratio_default")
@@ -39,7 +38,7 @@ class Row:
     line: int
     values: dict[str, Any]
     args: Any = None  # argparse.Namespace of `generate WORKFLOW`
-    draft: Any = None  # tasks.BuiltTask (stand-ins for uploads)
+    draft: Any = None  # workflows.draft.Draft (stand-ins for uploads)
     run: Optional[Callable] = None  # run(client, opts) → pipeline.JobResult
     estimate: Any = None  # pricing.Estimate
     status: str = "pending"
@@ -156,8 +155,11 @@ def command_line(values: dict[str, Any], base: Path) -> list[str]:
     """A row → `generate WORKFLOW --key=value …`, as generate's parser takes it."""
     workflow = str(values.get("workflow", "")).strip()
     if not workflow:
-        raise RowError("no `workflow` (text-to-video, image-to-video, lipsync, modify)")
-    booleans = {s.input for s in load_spec().settings_for(workflow) if s.kind == "boolean"}
+        raise RowError(f"no `workflow` ({', '.join(w.command for w in WORKFLOWS.values())})")
+    found = by_command(workflow)
+    settings = load_spec().settings_for(workflow_of(found.kind)) if found else ()
+    booleans = {s.input for s in settings if s.kind == "boolean"}
+    paths = {m.name for m in found.media} if found else set()  # its media files: relative to the job file
     argv = ["generate", workflow]
     for key, value in values.items():
         name = key.strip().replace("-", "_")
@@ -170,7 +172,7 @@ def command_line(values: dict[str, Any], base: Path) -> list[str]:
             argv += [flag] if _flag_on(key, value) else []
             continue
         text = _cell(key, value)
-        if name in PATH_KEYS.get(workflow, ()):
+        if name in paths:
             text = str((base / text).resolve()) if text.strip() else text
         argv.append(f"{flag}={text}")
     return argv
