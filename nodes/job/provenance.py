@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from ..workflows import by_command
 from ..errors import PixVerseError
 from ..media.tags import read_comment, tag_video
 from ..requests.widgets import parse_task_uuid
@@ -116,12 +117,12 @@ def note_input_files(video_path: os.PathLike | str, files: Mapping[str, Any]) ->
         log.warning("PixVerse: the input files could not be added to %s (%s)", path, exc)
 
 
-INPUT_FILE_OPTIONS = ("first_frame", "last_frame", "video", "audio", "reference_image")  # generate's file options
-
-
 def files_of(args: Any) -> dict[str, Any]:
-    """The input files of a `generate` command line (argparse namespace): option → path."""
-    return {name: getattr(args, name) for name in INPUT_FILE_OPTIONS if getattr(args, name, None)}
+    """The input files of a `generate` command line (argparse namespace): each media input of its workflow
+    (nodes/workflows/: the slice's `media`, whose names are the file options) → its path."""
+    workflow = by_command(getattr(args, "workflow", "") or "")
+    names = [m.name for m in workflow.media] if workflow is not None else []
+    return {name: getattr(args, name) for name in names if getattr(args, name, None)}
 
 
 def task_of(text: str) -> tuple[str, str]:
