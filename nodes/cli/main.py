@@ -15,9 +15,9 @@ Every job is written to a job ledger (`<out>/pixverse-ledger.sqlite3` unless `--
 otherwise) before it is submitted: the same command run again reuses the finished video, or resumes
 the unfinished task, instead of paying for a new one. `--new` submits a new task anyway.
 
-Spending limits (nodes/limits.py) apply here too, from RUNWARE_PIXVERSE_DAILY_LIMIT (US dollars a day,
-counted in the ledger used), RUNWARE_PIXVERSE_PROMPT_LIMIT (per command) and
-RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1.
+The configuration (nodes/config.py; `python -m nodes options --config` lists it) is read once from the
+environment: the spending limits (counted in the ledger used; the per-prompt limit counts one command), the
+balance floor, a forced request layout and the unavailable window apply here as in ComfyUI.
 """
 from __future__ import annotations
 
@@ -34,12 +34,13 @@ from typing import Optional
 from uuid import uuid4
 
 from . import batch
+from .. import config
 from ..money.balance import add_cli_parser, cli_balance
 from ..client import RunwareClient
 from ..client.urls import redact_text
 from ..errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
 from ..money.ledger import LEDGER_FILENAME, Ledger
-from ..money.limits import format_spend, load_policy, spend_summary
+from ..money.limits import format_spend, policy_of, spend_summary
 from ..job.preflight import check_video_file
 from ..requests.tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify, build_text_to_video,
                     resolve_model)
@@ -143,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, default=Path("pixverse-output"))
     rec.add_argument("--deadline", type=float, default=20 * 60)
     _add_ledger_arg(rec)
-    sub.add_parser("options", help="list models and their choices")
+    options = sub.add_parser("options", help="list models and their choices")
+    options.add_argument("--config", action="store_true",
+                         help="list every environment variable and ComfyUI setting instead (a Markdown table)")
     spend = sub.add_parser("spend", help="what the job ledger recorded: today, this month, per model")
     spend.add_argument("--out", type=Path, default=Path("pixverse-output"))
     spend.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -264,13 +267,15 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
 
     if args.command == "recover":
         args.task_uuid = parse_task_uuid(args.task_uuid)
+    read = config.load()  # the environment, once; a value not allowed is refused before the ledger opens
     try:
         ledger = Ledger(ledger_path(args))
     except (OSError, sqlite3.Error) as exc:
         raise PixVerseError(f"cannot open the job ledger {ledger_path(args)}: {exc}; choose another file "
                             "with --ledger") from None
     print(f"ledger: {ledger.path}", file=sys.stderr, flush=True)
-    opts = pipeline.JobOptions(budget=load_policy(prompt_id=f"cli:{uuid4()}"), output_dir=args.out, deadline_s=args.deadline, on_progress=_progress,
+    opts = pipeline.JobOptions(config=read, prompt_id=f"cli:{uuid4()}", output_dir=args.out,
+                               deadline_s=args.deadline, on_progress=_progress,
                                decode_frames=False, decode_audio=False, ledger=ledger,
                                fresh=getattr(args, "new", False))
     try:
@@ -298,7 +303,10 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
     return 0
 
 
-def _print_options() -> int:
+def _print_options(args) -> int:
+    if args.config:  # the configuration table (the README's, between its config-table markers)
+        print(config.markdown_table())
+        return 0
     spec = load_spec()
     for line in summary_lines(spec):
         print(line)
@@ -317,7 +325,7 @@ def _print_spend(args) -> int:
     try:
         with Ledger(path) as ledger:
             summary = spend_summary(ledger)
-        policy = load_policy()
+        policy = policy_of(config.load())
     except (OSError, sqlite3.Error) as exc:
         raise PixVerseError(f"cannot read the job ledger {path}: {exc}") from None
     if args.json:
@@ -340,7 +348,7 @@ def _after_unexpected() -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "options":
-        return _print_options()
+        return _print_options(args)
     if args.command == "spend":
         try:
             return _print_spend(args)
@@ -348,8 +356,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     with ExitStack() as stack:
-        base_url = os.environ.get("RUNWARE_BASE_URL")
-        api_key = os.environ.get("RUNWARE_API_KEY")
+        base_url = os.environ.get(config.BASE_URL.env or "")
+        api_key = os.environ.get(config.API_KEY.env or "")
         if getattr(args, "offline", False):
             from ..emulator import EmulatorServer  # an aiohttp server rendering with PyAV: only for --offline
 

@@ -10,23 +10,17 @@ from typing import Any, Optional
 
 from comfy_api.latest import io
 
-from ..requests import layouts, widgets
+from ..requests import widgets
 from ..job import pipeline
-from ..config import read_comfy_settings
 from ..requests.draft import draft
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
 from ..spec import load_spec
 from ..spec.kinds import BY_KIND, COUNTED, MOTION_NODES
 from . import jobs, posted
-from .runtime import NodeRuntime, new_client, user_dir, wiring_fingerprint
+from .runtime import NodeRuntime, job_config, new_client, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
 
 log = logging.getLogger("pixverse")
-
-
-def forced_layout() -> Optional[str]:
-    """The request layout a run is forced to (RUNWARE_PIXVERSE_LAYOUT, else the ComfyUI setting), or None."""
-    return layouts.override(read_comfy_settings(user_dir()))
 
 
 def validate_draft(kind: str, node_id: Any) -> bool | str:
@@ -39,8 +33,9 @@ def validate_draft(kind: str, node_id: Any) -> bool | str:
         return True
     values.update(posted.linked_stand_ins(node_id))
     try:
+        layout = job_config().layout  # a variable or setting that is not allowed refuses the prompt, naming it
         for one in jobs.variations(values):
-            draft(kind, one, layout=forced_layout())
+            draft(kind, one, layout=layout)
     except PixVerseInputError as exc:
         return str(exc)
     return True

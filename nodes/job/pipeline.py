@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -33,15 +34,16 @@ from ..requests.draft import PLACEHOLDER_REF  # stands in for an upload while va
 from .claims import ClaimGroup, claim_when_allowed, off_loop  # ClaimGroup: public (a generator's count)
 from ..client.http import Waiter
 from ..client.models import NOT_FOUND_CODES
-from ..money.balance import floor_guard
+from ..config import Config
+from ..money.balance import floor_guard, floor_of
 from .delivery import JobResult, deliver, endpoint_of, reuse
 from .delivery import result_path  # noqa: F401 - public: where a task's video is kept
 from ..errors import MediaError
 from .inputs import (UploadInput, check_video_source, encode_audio, encode_image_input, encode_video_source,
                      image_size, upload_inputs, with_refs)
 from .inputs import encode_frames_input  # noqa: F401 - public: frames → the MP4 that is uploaded
-from ..money.ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, fingerprint, working_on
-from ..money.limits import budget_guard
+from ..money.ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, Ledger, fingerprint, working_on
+from ..money.limits import budget_guard, policy_of
 from ..requests.tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
                     build_text_to_video, resolve_model)
 from ..spec import CapabilitySpec, load_spec
@@ -69,16 +71,14 @@ class JobOptions:
     decode_frames: bool = True
     decode_audio: bool = True
     spec: Optional[CapabilitySpec] = None
-    # The job ledger (nodes.ledger.Ledger): reuse a finished result, resume an unfinished task,
-    # submit only otherwise. None: no ledger, every run submits.
-    ledger: Any = None
+    # every variable and setting, read once (nodes/config.py `load`): limits, floor, layout, window
+    config: Config = field(default_factory=Config)
+    prompt_id: Optional[str] = None  # the queued prompt (ComfyUI) or command whose spending the prompt limit counts
+    ledger: Optional[Ledger] = None  # reuse a finished result, resume an unfinished task (None: every run submits)
     endpoint: Optional[str] = None  # what ledger rows are scoped by; default: the client's base URL
     fresh: bool = False  # submit a new task even when the ledger holds this request
-    layout: Optional[str] = None  # force a request layout (else RUNWARE_PIXVERSE_LAYOUT, memory, the model's)
-    layout_memory: Any = None  # nodes.layouts.LayoutMemory; default: beside the ledger
-    budget: Any = None  # nodes.limits.BudgetPolicy: the spending limits checked before a new task is claimed
-    # nodes.claims.ClaimGroup: this job is one of n takes claimed together, all or none (a generator's count)
-    claim_group: Any = None
+    layout_memory: Optional[L.LayoutMemory] = None  # what layout worked per model; default: beside the ledger
+    claim_group: Optional[ClaimGroup] = None  # one of n takes claimed together, all or none (a generator's count)
 
     def report(self, phase: str, message: str, **kw: Any) -> None:
         if self.on_progress is not None:
@@ -91,11 +91,15 @@ class _StaleUploads(Exception):
     """Runware refused cached upload references: upload again and resubmit (nothing was charged)."""
 
 
-def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions):
-    """(LayoutChoice, BuiltTask) in the layout this run uses (nodes/layouts.py `plan`)."""
-    if opts.layout_memory is None:
-        opts.layout_memory = L.LayoutMemory.beside(opts.ledger)
-    return L.plan(model, build, opts.layout or L.override_from_env(), opts.layout_memory, endpoint_of(client, opts))
+def layout_memory(opts: JobOptions) -> L.LayoutMemory:
+    """The job's layout memory: its own, else the one beside its ledger (read from disk, never set on `opts`)."""
+    return opts.layout_memory if opts.layout_memory is not None else L.LayoutMemory.beside(opts.ledger)
+
+
+def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions,
+                memory: Optional[L.LayoutMemory] = None):
+    """(LayoutChoice, BuiltTask) in the layout this run uses (nodes/requests/layouts.py `plan`)."""
+    return L.plan(model, build, opts.config.layout, memory or layout_memory(opts), endpoint_of(client, opts))
 
 
 async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions,
@@ -104,7 +108,8 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
     rebuild in the model's other layout and run once more (nodes/layouts.py). Remembers what worked."""
     spec = opts.spec or load_spec()
     endpoint = endpoint_of(client, opts)
-    choice, built = plan_layout(client, build, model, opts)
+    memory = layout_memory(opts)
+    choice, built = plan_layout(client, build, model, opts, memory)
     try:
         result = await run_task(client, built, opts, notes, uploads)
     except E.SubmitRefused as refused:
@@ -116,7 +121,7 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
         except E.SubmitRefused as again:
             raise again.error from None
     if result.origin in ("new", "resumed"):
-        opts.layout_memory.remember(endpoint, model.air, choice.name)
+        memory.remember(endpoint, model.air, choice.name)
     result.layout, result.layout_reason = choice.name, choice.reason
     return result
 
@@ -129,13 +134,15 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
     is actually submitted."""
     notices = list(built.notices) + list(notes or [])
     uploads = list(uploads)
-    guard = budget_guard(opts, built, uploads, endpoint_of(client, opts))
-    guard = await floor_guard(client, opts, guard, endpoint_of(client, opts))  # the balance floor, if one is set
+    endpoint = endpoint_of(client, opts)
+    guard = budget_guard(policy_of(opts.config, opts.prompt_id), opts.ledger, built, uploads, endpoint, opts.spec)
+    guard = await floor_guard(client, floor_of(opts.config), guard, endpoint, ledger=opts.ledger,  # the floor, if set
+                              report=lambda note: opts.report("submitting", note))
     if opts.ledger is None:
         if opts.claim_group is not None:
             opts.claim_group.arrive_without_claim()
         preflight.check_destination(opts.output_dir, built)
-        refs, _ = await upload_inputs(client, uploads, opts, endpoint_of(client, opts))
+        refs, _ = await upload_inputs(client, uploads, opts, endpoint)
         task = with_refs(built.task, refs)
         opts.report("submitting", f"submitting {built.model.name} task", task_uuid=built.task_uuid)
         return await _send(client, task, Job(None, built.task_uuid, notices), built.model.air, opts,
@@ -386,12 +393,15 @@ async def _from_task_details(client, task_uuid: str, why: BaseException):
 
 
 def _one_take(run: Callable[..., Any]) -> Callable[..., Any]:
-    """A public job function that, when its JobOptions carry a `claim_group`, is one take of that group: a
-    failure before its claim (a bad input, a cancel) breaks the group, so no take is claimed or uploaded."""
+    """A public job function that, when its `opts` (a parameter every job function has) carry a
+    `claim_group`, is one take of that group: a failure before its claim (a bad input, a cancel) breaks the
+    group, so no take is claimed or uploaded."""
+    signature = inspect.signature(run)  # every job function takes its JobOptions as `opts`
+
     @functools.wraps(run)
     async def job(*args: Any, **kw: Any) -> JobResult:
-        opts = next((a for a in (*args, *kw.values()) if isinstance(a, JobOptions)), None)
-        group = getattr(opts, "claim_group", None)
+        opts: JobOptions = signature.bind(*args, **kw).arguments["opts"]
+        group = opts.claim_group
         if group is None:
             return await run(*args, **kw)
         token = group.join()

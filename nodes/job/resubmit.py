@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from .. import errors as E
+from ..config import UNAVAILABLE_WINDOW
 from ..client.http import Waiter
 from ..client.models import SubmitResult, SubmitWatch, looks_duplicate
 from ..money.ledger import Job
@@ -68,6 +69,7 @@ class Sender:
         policy = getattr(client, "retry_policy", None)
         self.resends = max(0, int(getattr(policy, "submit_lost_resends", 0) or 0))
         self.sent_again = 0
+        self.window: float = opts.config.unavailable_window  # the job's configuration (nodes/config.py)
         self.last = Sent(acknowledged=True, may_resend=False)
 
     async def send(self) -> Sent:
@@ -78,7 +80,7 @@ class Sender:
         `submitting` with `UNSETTLED` as its error (to be polled, see nodes/followup.py), and a
         RunwareInterrupted naming the taskUUID and Recover is raised."""
         task_uuid = self.job.task_uuid
-        watch = SubmitWatch(on_unavailable=self._unavailable)
+        watch = SubmitWatch(on_unavailable=self._unavailable, unavailable_window=self.window)
         try:
             submitted = await self.client.submit_video(self.task, cancel_check=self.opts.cancel_check, watch=watch)
         except E.RunwareError as exc:
@@ -109,11 +111,11 @@ class Sender:
 
     def unavailable_error(self, lost: E.RunwareSubmissionLost) -> E.RunwareSubmissionLost:
         """The error of a task Runware never received because it was unavailable over the whole window."""
-        window = getattr(getattr(self.client, "retry_policy", None), "unavailable_window", 0.0)
+        window = self.window
         return E.RunwareSubmissionLost(
             f"Runware was unavailable (HTTP 503 to every submit for {self.last.unavailable_s:.0f} s) and never "
             f"received the task; nothing was charged. Run the job again when Runware is back (the pack kept "
-            f"trying for {window:g} s: RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW)", task_uuid=self.job.task_uuid)
+            f"trying for {window:g} s: {UNAVAILABLE_WINDOW.env})", task_uuid=self.job.task_uuid)
 
     async def before_resend(self, lost: E.RunwareSubmissionLost) -> None:
         """Runware never created the task: note it, wait a backoff, and return to send it again.

@@ -7,8 +7,8 @@
   logged, served or shown.
 - **Cache** (`BalanceCache`): one reading per endpoint, re-read at most once a minute, and marked stale
   when a task finishes (`after_task`) so the next reading shows what the task cost.
-- **Floor** (`load_floor`, `floor_guard`): RUNWARE_PIXVERSE_MIN_BALANCE (US dollars; the environment wins)
-  or the ComfyUI setting *Runware → Spending → Keep at least*. A new task whose expected cost would take the
+- **Floor** (`floor_of`, `floor_guard`): the job's configuration's `min_balance` (nodes/config.py: a variable
+  or the ComfyUI setting *Runware → Spending → Keep at least*; the variable wins). A new task whose expected cost would take the
   balance below the floor is refused before anything is uploaded. When the balance cannot be read, the run
   goes ahead and the reading records why (the panel says the floor could not be checked).
 - **Dry runs** (`note_reply`, `is_dry_run`): an endpoint that says in its own replies that it bills
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import threading
 import time
 import uuid
@@ -31,14 +30,15 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping, Optional
 
 from ..client import RunwareClient
+from ..config import MIN_BALANCE, Config
+from ..config import load as load_config
 from ..client.envelope import error_of_data_item
-from ..errors import PixVerseBudgetError, PixVerseError, PixVerseInputError, RunwareError, no_key_message
+from ..errors import PixVerseBudgetError, PixVerseError, RunwareError, no_key_message
+from .limits import ClaimGuard
 from .pricing import usd
 
 log = logging.getLogger("pixverse")
 
-ENV_MIN_BALANCE = "RUNWARE_PIXVERSE_MIN_BALANCE"
-SETTING_MIN_BALANCE = "Runware.PixVerse.MinBalance"
 SETTING_PATH = "Settings → Runware → Spending → Keep at least"
 TOP_UP_URL = "https://my.runware.ai/wallet"
 CURRENCY = "USD"  # Runware's balance is in US dollars; its reply names no currency
@@ -91,7 +91,7 @@ async def fetch_balance(client) -> Balance:
     status, env, task_uuid = await _post_tasks(client, task)
     items = env.data_for(task_uuid) if env is not None else []
     if env is None or status >= 300 or env.errors or any(map(error_of_data_item, items)):
-        raise client._reply_error(status, env, task_uuid=task_uuid, op="accountManagement")
+        raise client.reply_error(status, env, task_uuid=task_uuid, op="accountManagement")
     item = keep_only(next((i for i in items if "balance" in i), {}))  # nothing else goes further
     value = _number(item.get("balance"))
     if value is None:
@@ -170,48 +170,27 @@ def cached_balance(endpoint: str) -> Optional[dict]:
 
 # -- the floor ----------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Floor:
     amount: Optional[float]  # None: no floor
     source: str = ""  # env | setting
 
-
-def _settings_none() -> Mapping[str, Any]:
-    return {}
-
-
-_settings_reader: Callable[[], Mapping[str, Any]] = _settings_none
+    @property
+    def where(self) -> str:
+        """Where it was set, as the panel and the messages say it: the variable's name, or "setting"."""
+        return (MIN_BALANCE.env or "") if self.source == "env" else "setting"
 
 
-def set_settings_reader(reader: Callable[[], Mapping[str, Any]]) -> None:
-    """Where the floor setting is read from (ComfyUI's settings; the ComfyUI layer registers it)."""
-    global _settings_reader
-    _settings_reader = reader
-
-
-def load_floor(settings: Optional[Mapping[str, Any]] = None, env: Optional[Mapping[str, str]] = None) -> Floor:
-    env = os.environ if env is None else env
-    if env.get(ENV_MIN_BALANCE, "").strip():
-        raw, source, name = env[ENV_MIN_BALANCE], "env", ENV_MIN_BALANCE
-    else:
-        try:
-            settings = _settings_reader() if settings is None else settings
-        except Exception:  # noqa: BLE001 - unreadable settings: no floor from them
-            settings = {}
-        raw, source, name = (settings or {}).get(SETTING_MIN_BALANCE), "setting", f"{SETTING_PATH} ({SETTING_MIN_BALANCE})"
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return Floor(None)
-    number = _number(raw.strip() if isinstance(raw, str) else raw)
-    if number is None or number < 0:
-        raise PixVerseInputError(name, raw, "a number of US dollars, 0 or more (0 or empty: no floor)")
-    return Floor(number or None, source if number else "")
+def floor_of(config: Config) -> Floor:
+    """The floor of the job's configuration (nodes/config.py: the variable wins over the setting)."""
+    return Floor(config.min_balance, config.source("min_balance") if config.min_balance is not None else "")
 
 
 def how_to_change(floor: Floor) -> str:
     if floor.source == "env":
-        return (f"lower {ENV_MIN_BALANCE} (or unset it) in the environment ComfyUI or the command runs in (it wins "
+        return (f"lower {MIN_BALANCE.env} (or unset it) in the environment ComfyUI or the command runs in (it wins "
                 f"over the ComfyUI setting), or top up at {TOP_UP_URL}")
-    return (f"top up at {TOP_UP_URL}, or lower ComfyUI {SETTING_PATH} (or set {ENV_MIN_BALANCE}, which wins "
+    return (f"top up at {TOP_UP_URL}, or lower ComfyUI {SETTING_PATH} (or set {MIN_BALANCE.env}, which wins "
             f"over the setting)")
 
 
@@ -230,37 +209,36 @@ def check_floor(balance: Balance, expected: Optional[float], floor: Floor, basis
         raise PixVerseBudgetError(
             f"Balance floor: your Runware balance is {usd(balance.balance)} and this run's expected cost is "
             f"{usd(expected)}{how}, which would leave {usd(after)}, below the floor of {usd(floor.amount)} "
-            f"({'environment ' + ENV_MIN_BALANCE if floor.source == 'env' else 'ComfyUI setting'}). Nothing was "
+            f"({'environment ' + floor.where if floor.source == 'env' else 'ComfyUI setting'}). Nothing was "
             f"uploaded or submitted. To run it, {how_to_change(floor)}.",
             spent=None, limit=floor.amount, expected=expected, scope="floor")
     return None
 
 
-async def floor_guard(client, opts, guard, endpoint: str):
+async def floor_guard(client, floor: Floor, guard: Optional[ClaimGuard], endpoint: str, *, ledger=None,
+                      report: Callable[[str], None] = lambda note: None) -> Optional[ClaimGuard]:
     """The pipeline's hook before a new task is claimed: read the balance (cached) when a floor is set,
     and return a claim guard that refuses a *new* task (never a reused or resumed one, which cost nothing)
     that would take the balance below the floor. `guard` is the spending limit's claim guard
     (limits.budget_guard), whose `expected` estimate is the cost compared. Returns `guard` unchanged when
-    no floor is set."""
-    floor = load_floor()
+    no floor is set; `report(note)` is told when the floor could not be checked."""
     if floor.amount is None:
         return guard
-    expected = getattr(guard, "expected", None)
-    cost, basis = (getattr(expected, "cost", None), getattr(expected, "basis", "")) if expected else (None, "")
-    reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=opts.ledger)
+    expected = guard.expected if guard is not None else None
+    cost, basis = (expected.cost, expected.basis) if expected is not None else (None, "")
+    reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=ledger)
 
-    def checked(conn=None):
+    def checked(conn=None) -> dict:
         note = check_floor(reading, cost, floor, basis)
         if note:
             log.warning("PixVerse: %s", note)
-            opts.report("submitting", note)
+            report(note)
         return guard(conn) if guard is not None else {}
 
     if guard is None:  # no ledger, so no claim transaction to run in: check now
         checked()
         return None
-    checked.expected = expected
-    return checked
+    return ClaimGuard(expected, checked)
 
 
 # -- after a task, and dry runs -----------------------------------------------------------------
@@ -301,7 +279,7 @@ def format_balance(reading: Balance, floor: Floor) -> list[str]:
         lines.append(f"balance: {usd(reading.balance)} {reading.currency}{org}"
                      + (" — a dry-run endpoint: nothing is billed" if reading.dry_run else ""))
     if floor.amount is not None:
-        where = ENV_MIN_BALANCE if floor.source == "env" else f"ComfyUI {SETTING_PATH}"
+        where = floor.where if floor.source == "env" else f"ComfyUI {SETTING_PATH}"
         lines.append(f"floor: keep at least {usd(floor.amount)} ({where})"
                      + ("; it cannot be checked while the balance cannot be read" if reading.balance is None else ""))
     lines.append(f"top up: {TOP_UP_URL}")
@@ -316,7 +294,7 @@ async def cli_balance(args, base_url: Optional[str], api_key: Optional[str]) -> 
         print(f"error: {no_key_message()}", file=sys.stderr)
         return 2
     try:
-        floor = load_floor({})
+        floor = floor_of(load_config())  # the environment: the command line reads no ComfyUI settings
     except PixVerseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -42,7 +42,7 @@ def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str,
     """The task a node of `kind` (a generator kind of nodes/spec/kinds.py) would send for its widget
     `values` and its motion link ({"effect": …} / {"camera_movement": …}).
 
-    `layout`: the forced request layout (RUNWARE_PIXVERSE_LAYOUT or the ComfyUI setting), if any.
+    `layout`: the forced request layout (the configuration's `layout`, nodes/config.py), if any.
     A choice the node would refuse raises its PixVerseInputError. With `stand_in_bad_text`, a prompt
     too short or too long to send is replaced by a stand-in instead (it does not change the kind of
     run, so a cost can still be told) and the draft is not exact."""
