@@ -92,12 +92,11 @@ class _StaleUploads(Exception):
 
 
 def layout_memory(opts: JobOptions) -> L.LayoutMemory:
-    """The job's layout memory: its own, else the one beside its ledger (read from disk, never set on `opts`)."""
+    """The job's layout memory: its own, else the one beside its ledger (never set on `opts`)."""
     return opts.layout_memory if opts.layout_memory is not None else L.LayoutMemory.beside(opts.ledger)
 
 
-def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions,
-                memory: Optional[L.LayoutMemory] = None):
+def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions, memory=None):
     """(LayoutChoice, BuiltTask) in the layout this run uses (nodes/requests/layouts.py `plan`)."""
     return L.plan(model, build, opts.config.layout, memory or layout_memory(opts), endpoint_of(client, opts))
 
