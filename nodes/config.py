@@ -12,8 +12,11 @@
 - `read_comfy_settings` is the one place that reads ComfyUI's settings file.
 
 The key (RUNWARE_API_KEY) and the endpoint (RUNWARE_BASE_URL) are declared here too, for the table; the key
-store (nodes/comfy/keystore.py) and the client (nodes/client/core.py) read them where they are used, so the
-key never travels in a value that could be shown.
+store (nodes/comfy/keystore.py) and the client (nodes/client/core.py) read them by these names where they are
+used, so the key never travels in a value that could be shown. The spec file's variable is read by nodes/spec
+(the bottom layer, below this module), the emulator's balance by the emulator.
+
+May import: spec, errors.
 """
 from __future__ import annotations
 
@@ -124,6 +127,10 @@ BASE_URL = Option(
     "base_url", "url", "https://api.runware.ai/v1", env="RUNWARE_BASE_URL", in_config=False,
     what="The Runware endpoint; point it at the local emulator (`python -m nodes.emulator`) for a dry run.",
     allowed="an http(s) URL")
+SPEC_PATH = Option(
+    "spec_path", "path", "the pack's nodes/spec/pixverse.json", env="PIXVERSE_SPEC_PATH", in_config=False,
+    what="Load another capability spec file (to try an edit of models or settings); read by nodes/spec itself.",
+    allowed="a path to a spec JSON file")
 EMULATOR_BALANCE = Option(
     "emulator_balance", "usd", 1000.0, env="RUNWARE_EMULATOR_BALANCE", in_config=False,
     what="The local emulator only: the balance its account starts with (then a task it cannot pay is refused "
@@ -131,7 +138,7 @@ EMULATOR_BALANCE = Option(
     allowed="a number of US dollars")
 
 OPTIONS: tuple[Option, ...] = (API_KEY, BASE_URL, DAILY_LIMIT, PROMPT_LIMIT, ALLOW_UNKNOWN_COST, MIN_BALANCE,
-                               START_AHEAD, LAYOUT, UNAVAILABLE_WINDOW, ALLOWED_HOSTS, EMULATOR_BALANCE)
+                               START_AHEAD, LAYOUT, UNAVAILABLE_WINDOW, ALLOWED_HOSTS, SPEC_PATH, EMULATOR_BALANCE)
 BY_KEY = {o.key: o for o in OPTIONS}
 SETTINGS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.setting)
 
@@ -271,23 +278,21 @@ def _default_text(option: Option) -> str:
         return "0 (none)"
     if option.type == "bool":
         return "off"
-    if option.type == "hosts":
-        return "(none)"
-    if option.type == "secret":
-        return "(none)"
+    if option.type in ("hosts", "secret"):
+        return "none"
+    if option.type == "choice" or option.type == "url":
+        return f"`{option.default}`"
     return f"{option.default:g}" if isinstance(option.default, float) else str(option.default)
 
 
 def markdown_table() -> str:
-    """The README's configuration table: every variable and setting, as declared."""
-    rows = ["| Variable | Setting (Settings → …) | Default | Allowed | What it does |",
+    """The README's configuration table: every variable and setting, as declared (the variable wins)."""
+    rows = ["| variable | setting (Settings → Runware → …) | default | allowed | what it does |",
             "|---|---|---|---|---|"]
     for o in OPTIONS:
-        setting = f"{' → '.join(o.where)} (`{o.setting}`)" if o.setting else "—"
-        rows.append(f"| `{o.env}` | {setting} | {_default_text(o)} | {o.allowed} | "
-                    f"{o.what.replace('|', '/')} |")
-    return "\n".join(rows) + "\n\nThe variable wins over the setting. A value that is not allowed is refused " \
-                             "with a message naming the variable (or setting), the value and what is allowed."
+        setting = f"{' → '.join(o.where[1:])} (`{o.setting}`)" if o.setting else "—"
+        rows.append(f"| `{o.env}` | {setting} | {_default_text(o)} | {o.allowed} | {o.what.replace('|', '/')} |")
+    return "\n".join(rows)
 
 
 _WEB_TYPES = {"usd": "number", "count": "number", "bool": "boolean", "choice": "combo"}
