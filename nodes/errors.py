@@ -3,6 +3,8 @@
 Messages carry the taskUUID when there is one (so a paid result can be recovered) and never the
 API key. `PixVerseInputError` is raised before any network call; the `Runware*` errors come
 from the service or the transport.
+
+May import: spec.
 """
 from __future__ import annotations
 
@@ -188,7 +190,7 @@ class SubmitRefused(PixVerseError):
     """Runware refused a video task's submit, so no task was created and nothing is charged.
 
     `error` is Runware's answer (a RunwareError). The pipeline settles the ledger row, may rebuild
-    the request in the other layout (nodes/layouts.py) or upload again, and otherwise raises `error`."""
+    the request in the other layout (nodes/requests/layouts.py) or upload again, and otherwise raises `error`."""
 
     def __init__(self, error: RunwareError):
         super().__init__(str(error))
@@ -242,7 +244,7 @@ def error_class_for(code: Optional[str], status: Optional[int]) -> type[RunwareE
 
 
 class PixVerseBudgetError(PixVerseError):
-    """A run the pack's spending limit refused (nodes/limits.py), before anything was uploaded or submitted.
+    """A run the pack's spending limit refused (nodes/money/limits.py), before anything was uploaded or submitted.
 
     The message says what was spent, the limit, and how to raise it."""
 

@@ -1,37 +1,51 @@
-"""The house picture of `nodes/`: import cycles, imports that run back up the layers, function-local
-imports, long functions. `python tests/structure.py` prints it; tests/test_structure.py holds the
-limits (issue 16). Plain `ast`: nothing is imported or run.
+"""The house picture of `nodes/`: import cycles, imports no layer declares, function-local imports,
+long functions. `python tests/structure.py` prints it; tests/test_structure.py holds the limits (issues
+16 and 23). Plain `ast`: nothing is imported or run.
 
-Layers, lowest first (DESIGN.md §3): a module may import its own layer and the ones below it. The
-emulator is a Runware stand-in beside the product: it may read the spec and the request builder
-(it validates against the same spec), and nothing in the product imports it except the CLI's
-offline mode and its own entry point.
+The layer table is not written here: each unit of `nodes/` (a sub-package, or a top-level module such as
+`config.py`) declares in its docstring the line `May import: a, b, c.` (the other units it may import),
+and `declared()` reads those lines. An import from one unit into another that its line does not name is
+reported, as is a unit without such a line; the root package `nodes` (its `__version__`) is open to all.
 """
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "nodes"
-
-# module prefix → layer; the longest matching prefix wins. Unlisted modules are reported.
-LAYERS = {
-    "nodes": 0, "nodes.errors": 0, "nodes.spec": 0,
-    "nodes.kinds": 1, "nodes.requests.tasks": 1, "nodes.requests.draft": 1, "nodes.requests.widgets": 1, "nodes.requests.layouts": 1,
-    "nodes.comfy.webguard": 1, "nodes.comfy.keystore": 1, "nodes.config": 1,
-    "nodes.client": 2, "nodes.media": 2, "nodes.money.ledger": 2, "nodes.money.pricing": 2, "nodes.money.limits": 2,
-    "nodes.job.preflight": 2, "nodes.comfy.samples": 2, "nodes.money.balance": 2,
-    "nodes.job.inputs": 3, "nodes.job.resubmit": 3, "nodes.job.aftercare": 3, "nodes.job.delivery": 3, "nodes.job.pipeline": 3,
-    "nodes.job.claims": 3,
-    "nodes.jobs": 3, "nodes.costs": 3,
-    "nodes.cli.batch": 4, "nodes.job.followup": 4, "nodes.cli.main": 4, "nodes.__main__": 5, "nodes.comfy": 5,
-    "nodes.emulator": 9,
-}
 EMULATOR = "nodes.emulator"
 LONG_FUNCTION = 60
+MAY_IMPORT = re.compile(r"^May import:\s*(?P<list>.*?)\.?\s*$", re.M)
+
+
+def unit_of(module: str) -> str:
+    """`nodes.job.pipeline` → `job`; `nodes.config` → `config`; `nodes` → `nodes`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def declared(package: Path = PACKAGE) -> dict[str, set[str] | None]:
+    """Each unit → the units its docstring's `May import:` line names (None: no such line)."""
+    out: dict[str, set[str] | None] = {}
+    for path in sorted(package.iterdir()):
+        if path.is_dir() and (path / "__init__.py").is_file():
+            unit, doc_file = path.name, path / "__init__.py"
+        elif path.suffix == ".py" and path.name != "__init__.py":
+            unit, doc_file = path.stem, path
+        else:
+            continue
+        doc = ast.get_docstring(ast.parse(doc_file.read_text(encoding="utf-8"))) or ""
+        m = MAY_IMPORT.search(doc)
+        if not m:
+            out[unit] = None
+            continue
+        names = re.sub(r"\(.*?\)", "", m["list"])  # a reason in parentheses is not a unit
+        out[unit] = {w.strip() for w in names.split(",") if re.fullmatch(r"[a-z_]+", w.strip())}
+    return out
 
 
 def module_name(path: Path) -> str:
@@ -159,28 +173,22 @@ def cycles(pic: Picture) -> list[list[str]]:
     return out
 
 
-def upward(pic: Picture) -> list[Import]:
-    """Imports from a lower layer into a higher one (the emulator excepted as a target of the CLI)."""
+def undeclared(pic: Picture, package: Path = PACKAGE) -> list[Import]:
+    """Imports from one unit into another that the importing unit's `May import:` line does not name."""
+    allowed = declared(package)
     found = []
     for imp in pic.imports:
-        a, b = layer_of(imp.source), layer_of(imp.target)
-        if a is None or b is None:
+        a, b = unit_of(imp.source), unit_of(imp.target)
+        if a == b or b == "nodes":
             continue
-        if imp.source.startswith(EMULATOR):
-            if not imp.target.startswith(EMULATOR) and b > 2:  # the spec, the builders and media codecs only
-                found.append(imp)
-            continue
-        if imp.target.startswith(EMULATOR):
-            if imp.source not in ("nodes.cli.main", "nodes.__main__") and not imp.source.startswith("nodes.cli.batch"):
-                found.append(imp)
-            continue
-        if b > a:
+        if b not in (allowed.get(a) or set()):
             found.append(imp)
     return found
 
 
-def unlayered(pic: Picture) -> list[str]:
-    return [m for m in pic.modules if layer_of(m) is None]
+def undeclared_units(package: Path = PACKAGE) -> list[str]:
+    """Units of `nodes/` whose docstring has no `May import:` line."""
+    return [u for u, names in declared(package).items() if names is None]
 
 
 def local_imports(pic: Picture, *, include_emulator: bool = False) -> list[Import]:
@@ -190,19 +198,19 @@ def local_imports(pic: Picture, *, include_emulator: bool = False) -> list[Impor
 def report(pic: Picture) -> str:
     out = []
     cyc = cycles(pic)
-    up = upward(pic)
+    up = undeclared(pic)
     local = local_imports(pic)
     longs = [f for f in pic.long_functions if not f[0].startswith(EMULATOR)]
-    out.append(f"modules: {len(pic.modules)}; import cycles: {len(cyc)}; arrows back up: {len(up)}; "
+    out.append(f"modules: {len(pic.modules)}; import cycles: {len(cyc)}; undeclared imports: {len(up)}; "
                f"function-local relative imports (outside the emulator): {len(local)} "
                f"({len(local_imports(pic, include_emulator=True))} with it); functions over {LONG_FUNCTION} "
                f"lines (outside the emulator): {len(longs)}; pipeline.py: {pic.lines.get('nodes.job.pipeline', 0)} lines")
     for c in cyc:
         out.append("  cycle: " + " ↔ ".join(c))
     for i in up:
-        out.append(f"  up: {i.source}:{i.line} → {i.target}")
-    for m in unlayered(pic):
-        out.append(f"  no layer: {m}")
+        out.append(f"  undeclared: {i.source}:{i.line} → {i.target}")
+    for m in undeclared_units():
+        out.append(f"  no `May import:` line: {m}")
     for i in local:
         out.append(f"  local: {i.source}:{i.line} → {i.target}" + (f"  # {i.why}" if i.why else "  (no reason given)"))
     for m, name, n in sorted(longs, key=lambda f: -f[2]):

@@ -1,5 +1,5 @@
 """The Runware balance, the balance floor, dry runs, errors that say what to do, and the panel's routes
-(nodes/balance.py, nodes/comfy/panel_routes.py) — against the local emulator over real HTTP on 127.0.0.1."""
+(nodes/money/balance.py, nodes/comfy/panel_routes.py) — against the local emulator over real HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio

@@ -295,7 +295,7 @@ def test_cancel_then_recover_by_task_uuid(comfy, emulator):
         assert rebuilt.frame_count == 80
         assert info["taskUUID"] == task_uuid and info["source"] == "recovered" and info["cost"] is not None
         assert emulator.stats()["video_submissions"] == before + 1
-        quiet(emulator)  # the cancelled task was also followed in the background (nodes/followup.py)
+        quiet(emulator)  # the cancelled task was also followed in the background (nodes/job/followup.py)
 
         requests = emulator.stats()["requests"]
         rerun = with_outputs(prompt, "2")

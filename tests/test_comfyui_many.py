@@ -3,7 +3,7 @@ and queued prompts started early (RUNWARE_PIXVERSE_START_AHEAD).
 
 Speed is shown, not timed: each test asserts what could fail on any machine (tasks accepted, tasks
 that overlapped at the emulator, nothing sent when refused) and prints the wall time against the
-job length for the README's performance section (fault_matrix.FIGURES).
+job length for docs/benchmarks.md (fault_matrix.FIGURES).
 
 Skipped, with the reason, when COMFYUI_PATH is unset.
 """

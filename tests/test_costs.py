@@ -1,4 +1,4 @@
-"""The bill (nodes/pricing.py, nodes/limits.py): the cost class, the estimate before Run, the spending limit and its
+"""The bill (nodes/money/pricing.py, nodes/money/limits.py): the cost class, the estimate before Run, the spending limit and its
 reservation in the ledger's claim transaction, and the `spend` figures — against the emulator, whose
 (fake) price grows with duration and size."""
 from __future__ import annotations

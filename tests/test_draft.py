@@ -1,4 +1,4 @@
-"""The draft request (nodes/draft.py): a node's widget values → the task it would send, through the
+"""The draft request (nodes/requests/draft.py): a node's widget values → the task it would send, through the
 layout choice, with stand-ins for what arrives by link. Queue-time validation and the estimate route
 both ask it, so they cannot disagree."""
 from __future__ import annotations

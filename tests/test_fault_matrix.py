@@ -19,7 +19,7 @@ from jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, ru
 from keysafety import SENTINEL_KEY, artifact_dir
 from nodes import errors as E
 from nodes.money import ledger as L
-from nodes.job import followup, pipeline
+from nodes.job import delivery, followup, pipeline
 from nodes import config
 from nodes.config import Config
 from nodes.money import limits
@@ -206,7 +206,7 @@ def test_corrupt_mp4(emu, runner):
     assert isinstance(first.error, E.RunwareDownloadError), first.text
     uuid = first.error.task_uuid
     assert "not a playable video" in first.text and f"python -m nodes recover {uuid}" in first.text
-    dest = pipeline.result_path(runner.out, uuid)
+    dest = delivery.result_path(runner.out, uuid)
     assert not dest.exists() and not list(runner.out.glob("*.part"))
     assert runner.entry(uuid).status == L.SUCCEEDED  # paid for and still fetchable: never resubmitted
     assert emu.stats()["downloads"] == 2 and video_submissions(emu) == 1
@@ -329,13 +329,13 @@ def test_cli_killed_mid_poll_resumes_the_same_task(emu, runner):
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
     [entry] = runner.ledger.entries()
-    assert entry.status == L.SUBMITTED and not pipeline.result_path(runner.out, entry.task_uuid).exists()
+    assert entry.status == L.SUBMITTED and not delivery.result_path(runner.out, entry.task_uuid).exists()
     assert entry.task_uuid in (logs / "first.stderr").read_text()  # the user saw the taskUUID
     code, stdout, stderr = run_cli(emu, args, logs, "second")
     assert code == 0, stderr
     assert f"resumed task {entry.task_uuid} from the ledger" in stdout
     assert value_of(stdout, "taskUUID") == entry.task_uuid
-    assert pipeline.result_path(runner.out, entry.task_uuid).is_file()
+    assert delivery.result_path(runner.out, entry.task_uuid).is_file()
     assert video_submissions(emu) == 1 and emu.stats()["video_submit_attempts"] == 1
     seconds = time.monotonic() - t0
     before = emu.stats()["requests"]
@@ -442,7 +442,7 @@ def test_disk_full_while_writing_the_mp4(emu, runner):
                              on_progress=_on_phase("processing", lambda: filler.append(fs.fill(48 << 10))))
         uuid = assert_recoverable(out, runner, "is full")
         assert isinstance(out.error, E.RunwareResultError)
-        assert not list(fs.path.glob("*.part")) and not pipeline.result_path(fs.path, uuid).exists()
+        assert not list(fs.path.glob("*.part")) and not delivery.result_path(fs.path, uuid).exists()
         entry = runner.entry(uuid)
         assert entry.status == L.SUCCEEDED and "video not downloaded" in entry.error
         filler[0].unlink()
@@ -832,7 +832,7 @@ def test_killed_run_leaves_no_reservation(emu, runner):
 def test_cancel_during_a_stalled_submit_then_settled_in_the_background(emu, runner):
     """The submit POST stalls (4 s) and the user cancels at 1 s: the run ends within 1.5 s with an error naming
     the taskUUID and Recover; the row stays `submitting` marked to be checked; followed in the background
-    (nodes/followup.py: what the comfy layer runs) it is found at Runware and finished. One task billed, none lost."""
+    (nodes/job/followup.py: what the comfy layer runs) it is found at Runware and finished. One task billed, none lost."""
     emu.inject("slow", delay=4, on="submit")
     t0 = time.monotonic()
     out = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 1.0)

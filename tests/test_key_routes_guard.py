@@ -1,4 +1,4 @@
-"""The key routes refuse other sites themselves (nodes/webguard.py), tested through a real aiohttp
+"""The key routes refuse other sites themselves (nodes/comfy/webguard.py), tested through a real aiohttp
 server (the pack's routes without ComfyUI) with raw Host/Origin/Content-Type headers, as a browser
 on another site or a DNS-rebinding page would send them. A refused request never reaches Runware
 (the emulator counts no `authentication` task) and never changes the stored key."""

@@ -1,4 +1,4 @@
-"""Runware's current request layout first, the seed's as a safe fallback (nodes/layouts.py).
+"""Runware's current request layout first, the seed's as a safe fallback (nodes/requests/layouts.py).
 
 Against the emulator in each strict mode (it refuses the other layout's fields as unknown parameters,
 as Runware refuses unknown parameters): every run ends with a video and exactly one accepted task; a

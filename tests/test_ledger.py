@@ -1,4 +1,4 @@
-"""The job ledger (nodes/ledger.py) on its own, and the pipeline's use of it: fingerprints, claims and
+"""The job ledger (nodes/money/ledger.py) on its own, and the pipeline's use of it: fingerprints, claims and
 races, status transitions, the upload cache and Runware's 30-day retention."""
 from __future__ import annotations
 

@@ -68,3 +68,13 @@ def test_readme_pictures_exist():
     for picture in pictures:
         data = (ROOT / picture).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n", picture
+
+
+def test_description_names_every_model_family():
+    """What the registry shows names each family the spec serves (v3.5 … v6, LipSync, Modify)."""
+    from nodes.spec import load_spec
+
+    description = PYPROJECT["project"]["description"]
+    families = [model.name.removeprefix("PixVerse ") for model in load_spec().models]
+    missing = [f for f in families if not re.search(rf"(?<![\w.]){re.escape(f)}(?!\w|\.\d)", description)]
+    assert families and not missing, missing

@@ -25,6 +25,41 @@ def test_requirements_never_list_torch():
         assert not any(re.match(r"torch\b", l) for l in lines), name
 
 
+def test_readme_is_for_users_and_short():
+    """Issue 23 item 7: a README for users, at most 300 lines; the rest lives in docs/."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 300, f"README.md has {len(lines)} lines"
+
+
+def test_readme_points_to_the_docs_that_exist():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\((docs/[^)#]+\.md)", readme))
+    assert {"docs/development.md", "docs/architecture.md", "docs/benchmarks.md"} <= linked
+    for doc in linked:
+        assert (ROOT / doc).is_file(), doc
+
+
+def test_quick_tier_command_in_development_docs():
+    """The quick command (no ComfyUI, no browser) for a change in progress, beside the full one."""
+    text = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    quick = re.findall(r"^\S*python -m pytest .*-m \"not comfyui and not browser\".*$", text, flags=re.M)
+    assert quick, "docs/development.md has no quick-tier command"
+    assert block("test-command").splitlines()[-1].split("&& ")[-1].split(" -m pytest")[0] in text
+
+
+def test_every_named_module_exists():
+    """Issue 23 item 8: the README, docs/, web/, the pack's and the tests' own text name only files that are
+    there (`nodes/…py`, `nodes/…json`), so a move that leaves a stale path behind fails here."""
+    sources = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "web").rglob("*.js"),
+               *(ROOT / "nodes").rglob("*.py"), *(ROOT / "tests").glob("*.py")]
+    named = {(source.relative_to(ROOT).as_posix(), path)
+             for source in sources
+             for path in re.findall(r"\bnodes/[A-Za-z_/]+\.(?:py|json)\b", source.read_text(encoding="utf-8"))}
+    assert named
+    missing = sorted(f"{source}: {path}" for source, path in named if not (ROOT / path).is_file())
+    assert not missing, missing
+
+
 def test_the_configuration_table_lists_exactly_the_declared_variables_and_settings():
     """README's table between its config-table markers is the declaration's (nodes/config.py), and names every
     declared variable and setting and nothing else."""

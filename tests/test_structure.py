@@ -1,13 +1,34 @@
-"""Issue 16's measures of the code's shape, held (tests/structure.py prints the whole picture)."""
-from structure import cycles, local_imports, read, unlayered, upward
+"""Issues 16 and 23: the measures of the code's shape, held (tests/structure.py prints the whole picture)."""
+from structure import PACKAGE, cycles, declared, local_imports, read, undeclared, undeclared_units
 
 PICTURE = read()
 
 
-def test_no_import_cycles_and_no_arrow_back_up_the_layers():
+def test_no_import_cycles_and_every_import_declared_by_its_layer():
     assert cycles(PICTURE) == []
-    assert [f"{i.source}:{i.line} → {i.target}" for i in upward(PICTURE)] == []
-    assert unlayered(PICTURE) == []  # every module has a layer in tests/structure.py
+    assert [f"{i.source}:{i.line} → {i.target}" for i in undeclared(PICTURE)] == []
+    assert undeclared_units() == []  # every unit's docstring says `May import: …`
+
+
+def test_the_declared_layers_have_no_cycle_and_name_real_units():
+    allowed = declared()
+    assert set(allowed) >= {"spec", "requests", "client", "media", "money", "job", "cli", "comfy", "emulator"}
+    for unit, names in allowed.items():
+        assert names is not None and names <= set(allowed), (unit, names)
+    seen: dict[str, int] = {}
+
+    def depth(unit: str, path: tuple[str, ...] = ()) -> int:
+        assert unit not in path, f"the declared layers loop: {' → '.join(path + (unit,))}"
+        if unit not in seen:
+            seen[unit] = 1 + max((depth(u, path + (unit,)) for u in allowed[unit] or ()), default=0)
+        return seen[unit]
+    for unit in allowed:
+        depth(unit)
+
+
+def test_nodes_top_level_has_at_most_ten_modules():
+    modules = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(modules) <= 10, modules
 
 
 def test_function_local_imports_are_few_and_each_says_why():

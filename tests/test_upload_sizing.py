@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nodes.job import pipeline
+from nodes.job import inputs, pipeline
 from nodes.media import encode_frames_mp4, probe_video
 from nodes.media.images import encode_image_for_upload, image_to_uint8
 from nodes.spec import load_spec
@@ -110,7 +110,7 @@ def test_frames_become_a_video_no_larger_than_the_models_make(w, h, expect):
 def test_pipeline_frames_input_is_scaled_down():
     frames = torch.zeros(4, 1440, 2560, 3)
     frames[:, :, :1280, 1] = 1.0  # left half green: still there after scaling
-    up = pipeline.encode_frames_input(frames, 4.0, load_spec(), [])
+    up = inputs.encode_frames_input(frames, 4.0, load_spec(), [])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "v.mp4"
         path.write_bytes(up.data)

@@ -325,10 +325,10 @@ def test_unreachable_runware_stores_nothing(tmp_path, no_env_key, monkeypatch):
 def test_spec_route_serves_the_spec_and_the_node_names():
     (status, data, _), = asyncio.run(_call(Path("/nonexistent"), [("GET", routes.ROUTE_PREFIX + "/spec", None)]))
     assert status == 200
-    from nodes.requests import widgets
+    from nodes.spec.kinds import NODE_IDS
     from nodes.spec.options import served
     assert data["nodes"] == json.loads(json.dumps(served(SPEC)))
-    assert {k: entry["node_id"] for k, entry in data["kinds"].items()} == widgets.NODE_IDS
+    assert {k: entry["node_id"] for k, entry in data["kinds"].items()} == NODE_IDS
     labels = {label for kind in data["nodes"].values() for label in kind["models"]}
     assert labels == {m.label for m in SPEC.models}
     assert sys.modules.get("server") is None  # ComfyUI's server module was never needed

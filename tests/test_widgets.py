@@ -6,6 +6,7 @@ from nodes.requests import widgets
 from nodes.errors import PixVerseInputError
 from nodes.requests.tasks import build_image_to_video, build_lipsync, build_text_to_video
 from nodes.spec import load_spec
+from nodes.spec.kinds import NODE_IDS
 
 
 def by_name(ws):
@@ -34,12 +35,12 @@ def test_generator_inputs_come_from_the_spec(spec):
 def test_input_names_are_the_public_ones():
     """Node ids never change; inputs are only ever appended (saved workflows store widget values by
     position and links by slot), so the current order starts with the committed snapshot's."""
-    assert widgets.NODE_IDS == {"text_to_video": "RunwarePixVerseTextToVideo",
+    assert NODE_IDS == {"text_to_video": "RunwarePixVerseTextToVideo",
                                 "image_to_video": "RunwarePixVerseImageToVideo",
                                 "lipsync": "RunwarePixVerseLipSync", "effect": "RunwarePixVerseEffect",
                                 "camera": "RunwarePixVerseCamera", "recover": "RunwarePixVerseRecover",
                                 "modify": "RunwarePixVerseModify"}
-    assert set(input_order()) == set(snapshot()) == set(widgets.NODE_IDS.values())
+    assert set(input_order()) == set(snapshot()) == set(NODE_IDS.values())
     assert not_appended(input_order(), snapshot()) == []
     # the rule catches what breaks saved workflows: an input inserted, or one removed
     t2v = snapshot()["RunwarePixVerseTextToVideo"]["widgets"]

@@ -1,6 +1,6 @@
 """The example workflows (example_workflows/*.json, UI format) and their API-format twins (api/*.json).
 
-Without ComfyUI: every example is valid against the nodes' inputs (nodes/widgets.py) and the spec (node
+Without ComfyUI: every example is valid against the nodes' inputs (nodes/requests/widgets.py) and the spec (node
 types, widget values in the frontend's order incl. the seed's control_after_generate, links, choices the
 nodes would refuse), the API twins are exactly the converter's output, and the files are what the
 builder makes. With COMFYUI_PATH: the node table agrees with a real ComfyUI's /object_info, and each
@@ -121,7 +121,7 @@ def test_checker_catches_broken_workflows():
 
 def test_examples_load_only_the_samples_the_pack_writes():
     """A template that loads a file a fresh user lacks fails at once: every file an example loads is one of
-    the samples the pack writes into ComfyUI's input folder (nodes/samples.py)."""
+    the samples the pack writes into ComfyUI's input folder (nodes/comfy/samples.py)."""
     from nodes.comfy.samples import SAMPLE_FILES
 
     loaded = {n["widgets_values"][0] for wf in EXAMPLES.values() for n in wf["nodes"]
@@ -226,7 +226,7 @@ def expected_size(name: str, prompt: dict) -> tuple[int, int]:
     gen = next(n for n in prompt.values() if n["class_type"] in GENERATORS)
     inputs = gen["inputs"]
     if gen["class_type"] == W.NODE_IDS["lipsync"]:
-        return 320, 240  # the reference video's size (nodes/samples.py)
+        return 320, 240  # the reference video's size (nodes/comfy/samples.py)
     model = SPEC.model(inputs["model"])
     if gen["class_type"] == W.NODE_IDS["modify"]:  # the source video's shape at the chosen tier
         return model.size(inputs["resolution"], model.nearest_aspect_ratio(inputs["resolution"], 320, 240))

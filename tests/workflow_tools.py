@@ -1,4 +1,4 @@
-"""Example workflows: what each node offers (from nodes/widgets.py, /object_info-like), a UI-format →
+"""Example workflows: what each node offers (from nodes/requests/widgets.py, /object_info-like), a UI-format →
 API-format converter, a checker, and the builder that writes example_workflows/.
 
     python tests/workflow_tools.py --write     # rewrite example_workflows/*.json and their api/ twins
@@ -31,7 +31,7 @@ SOCKET_TYPES = {"IMAGE": "IMAGE", "AUDIO": "AUDIO", "VIDEO": "VIDEO", "motion": 
 WIDGET_TYPES = {"combo": "COMBO", "string": "STRING", "text": "STRING", "int": "INT", "float": "FLOAT",
                 "boolean": "BOOLEAN"}
 # Files the examples load from ComfyUI's input folder: samples of the pack's own making, which it writes
-# there on load where missing (nodes/samples.py), so every example runs on a fresh ComfyUI.
+# there on load where missing (nodes/comfy/samples.py), so every example runs on a fresh ComfyUI.
 INPUT_FILES = SAMPLE_FILES
 SAMPLE_NOTE = ("The {what} is a sample the pack placed in ComfyUI's input folder ({name}); pick your own in "
                "the Load {node} node.")
@@ -516,7 +516,7 @@ def build_examples() -> dict[str, dict]:
 
 def make_inputs(input_dir: Path) -> dict[str, Path]:
     """The files the examples load, written into a ComfyUI input folder as the pack itself writes them
-    (nodes/samples.py): a 768x768 picture, a 2 s 320x240 reference clip and a 3 s speech clip (with sound)."""
+    (nodes/comfy/samples.py): a 768x768 picture, a 2 s 320x240 reference clip and a 3 s speech clip (with sound)."""
     write_samples(input_dir)
     return {kind: Path(input_dir) / name for kind, name in INPUT_FILES.items()}
 

@@ -1,7 +1,9 @@
-"""Runware client: async video tasks, uploads, downloads. Knows nothing about PixVerse or ComfyUI."""
+"""Runware client: async video tasks, uploads, downloads. Knows nothing about PixVerse or ComfyUI.
+
+May import: config, errors.
+"""
 from .core import RunwareClient, public_base_url
 from .envelope import Envelope, MalformedReply, error_of_data_item, exception_for, parse_envelope
-from ..errors import EMULATOR_BASE_URL
 from .models import (DEFAULT_BASE_URL, LOGGER_NAME, SDK_NAME, PollPolicy,
                      ProgressEvent, RetryPolicy, SubmitResult, UploadedMedia, VideoResult,
                      recovery_hint)
@@ -9,4 +11,4 @@ from .models import (DEFAULT_BASE_URL, LOGGER_NAME, SDK_NAME, PollPolicy,
 __all__ = ["RunwareClient", "public_base_url", "PollPolicy", "RetryPolicy", "SubmitResult", "VideoResult",
            "ProgressEvent", "UploadedMedia", "Envelope", "MalformedReply", "parse_envelope",
            "exception_for", "error_of_data_item", "recovery_hint", "DEFAULT_BASE_URL",
-           "EMULATOR_BASE_URL", "LOGGER_NAME", "SDK_NAME"]
+           "LOGGER_NAME", "SDK_NAME"]

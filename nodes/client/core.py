@@ -31,7 +31,7 @@ from .models import (DEFAULT_BASE_URL, LOGGER_NAME, QUEUED_STATUSES, SDK_NAME, i
                      looks_not_found,
                      PollPolicy, ProgressEvent, RetryPolicy, SubmitResult, SubmitWatch, UploadedMedia,
                      looks_duplicate,
-                     VideoResult, as_float, as_int, no_key_message, recovery_hint)
+                     VideoResult, as_float, as_int, recovery_hint)
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -76,7 +76,7 @@ class RunwareClient:
         key = api_key if api_key is not None else os.environ.get(API_KEY.env)
         key = (key or "").strip()
         if not key:
-            raise E.RunwareAuthError(no_key_message())
+            raise E.RunwareAuthError(E.no_key_message())
         self.__key = key
         register_secret(key)
         install_log_redaction()
@@ -282,7 +282,7 @@ class RunwareClient:
         `RetryPolicy.unavailable_window`). On an ambiguous
         outcome it returns `acknowledged=False`: poll, never resubmit. A cancel (`cancel_check`) while the
         POST is on the wire ends the call at once with RunwareInterrupted and `watch.maybe_received` True:
-        Runware may have the task, so it must be polled (nodes/followup.py)."""
+        Runware may have the task, so it must be polled (nodes/job/followup.py)."""
         if not isinstance(task, dict):
             raise TypeError("task must be a dict")
         task_uuid = str(task.get("taskUUID") or uuid.uuid4())

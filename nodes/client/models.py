@@ -149,9 +149,6 @@ def recovery_hint(task_uuid: Optional[str]) -> str:
     return E.recover_hint(task_uuid, finished=False)
 
 
-no_key_message = E.no_key_message
-
-
 def as_float(value: Any) -> Optional[float]:
     try:
         return None if value is None or isinstance(value, bool) else float(value)

@@ -1,8 +1,10 @@
 """The ComfyUI layer: node classes, routes, start-ahead, the key store, the web guard, the sample inputs.
 
-Owns everything that runs inside ComfyUI. May import every layer below it (spec, requests, job, money,
-client, media, config, errors). Only its modules `entry`, `nodes`, `runtime`, `routes`, `panel_routes`,
+Owns everything that runs inside ComfyUI. Only its modules `entry`, `nodes`, `runtime`, `routes`, `panel_routes`,
 `posted`, `ahead`, `jobs` and `schema` import ComfyUI, and only once ComfyUI calls the pack's
 `comfy_entrypoint`: importing this package imports nothing of ComfyUI, so its ComfyUI-free helpers
-(`keystore`, `webguard`, `samples`) are usable and testable on their own.
+(`keystore`, `webguard`, `samples`, and `http`, what both route modules share) are usable and testable on
+their own.
+
+May import: job, requests, money, client, media, spec, config, errors.
 """

@@ -1,7 +1,7 @@
 """The PixVerse nodes (ComfyUI V3). Thin: read inputs, call the pipeline, report progress.
 
 Each node's id, title and description come from the table of node kinds (nodes/spec/kinds.py), its
-inputs from nodes/widgets.py; queue-time validation builds the draft request (nodes/draft.py)."""
+inputs from nodes/requests/widgets.py; queue-time validation builds the draft request (nodes/requests/draft.py)."""
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Routes of the PixVerse sidebar tab and of Settings → Runware's balance (nodes/balance.py, the job ledger).
+"""Routes of the PixVerse sidebar tab and of Settings → Runware's balance (nodes/money/balance.py, the job ledger).
 
 - ``GET /runware/pixverse/balance``: ``{balance, currency, checked_at, organization, dry_run, error, floor}``
   (read from Runware at most once a minute and after a task; only the balance and the organization's
@@ -7,7 +7,7 @@
 - ``GET /runware/pixverse/jobs?limit=N&offset=M``: the job ledger's jobs, newest first, paged, with today's
   spend (billed only; dry runs apart) at the top.
 
-Both answer only behind the key routes' Host/Origin guard (nodes/webguard.py): the balance and the job list
+Both answer only behind the key routes' Host/Origin guard (nodes/comfy/webguard.py): the balance and the job list
 are the user's own business, not another site's.
 """
 from __future__ import annotations

@@ -9,11 +9,11 @@
 - ``DELETE /runware/pixverse/key``: removes the stored key.
 - ``POST /runware/pixverse/estimate`` ``{"node": "<node id>", "values": {widget: value}, "motion": {...}}``:
   the expected cost of a run with these widgets, ``{cost, source, text, limits, today}``: the node's
-  draft request (nodes/draft.py) priced by nodes/pricing.py, within nodes/limits.py.
+  draft request (nodes/requests/draft.py) priced by nodes/money/pricing.py, within nodes/money/limits.py.
 - ``GET  /runware/pixverse/spend``: what the job ledger recorded today and this month, per model, and the
   spending limits in force with where each comes from.
 
-The key routes refuse other sites themselves (nodes/webguard.py): Host must be a loopback name or an
+The key routes refuse other sites themselves (nodes/comfy/webguard.py): Host must be a loopback name or an
 IP literal (or listed in the allowed-hosts variable, nodes/config.py), a browser's Origin must match Host, and
 POST/DELETE need ``Content-Type: application/json`` and ``X-PixVerse-Request: 1``.
 
@@ -165,7 +165,7 @@ def add_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
 
 
 def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
-    """(HTTP status, reply) of the estimate route: the node's draft request (nodes/draft.py, in the
+    """(HTTP status, reply) of the estimate route: the node's draft request (nodes/requests/draft.py, in the
     layout a run would use) priced by pricing.estimate; with `count`, each video (seed, seed+1, …)."""
     if not isinstance(body, dict) or not isinstance(body.get("values"), dict):
         return 400, {"error": "POST {\"node\": <node id>, \"values\": {widget: value}}"}
@@ -225,7 +225,7 @@ def spend_for(user_dir: str) -> dict:
 
 
 def add_budget_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
-    """The cost estimate and spend routes (nodes/pricing.py, nodes/limits.py)."""
+    """The cost estimate and spend routes (nodes/money/pricing.py, nodes/money/limits.py)."""
 
     @routes.post(f"{ROUTE_PREFIX}/estimate")
     async def post_estimate(request: web.Request) -> web.Response:

@@ -169,7 +169,7 @@ def background(coro) -> None:
 
 
 def follow_in_background(task_uuids: Sequence[str], ledger: Ledger) -> None:
-    """Fetch these accepted tasks to output/pixverse in the background (nodes/followup.py)."""
+    """Fetch these accepted tasks to output/pixverse in the background (nodes/job/followup.py)."""
     async def go():
         async with new_client() as client:
             await followup.follow(client, task_uuids, follow_options(ledger))

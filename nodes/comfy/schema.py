@@ -1,4 +1,4 @@
-"""Widget definitions (nodes/widgets.py) → ComfyUI V3 io inputs. Imports ComfyUI."""
+"""Widget definitions (nodes/requests/widgets.py) → ComfyUI V3 io inputs. Imports ComfyUI."""
 from __future__ import annotations
 
 from comfy_api.latest import io

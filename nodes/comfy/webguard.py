@@ -116,7 +116,7 @@ def refused_response(request, what: str = KEY_SETTINGS, *, reads_only: bool = Tr
     from aiohttp import web
 
     status, message = why
-    logging.getLogger("nodes.webguard").warning(
+    logging.getLogger("pixverse").warning(
         "PixVerse: refused %s %s (Host %r, Origin %r): %s", request.method, request.path,
         request.headers.get("Host"), request.headers.get("Origin"), message)
     return web.json_response({"error": message}, status=status, headers={"Cache-Control": "no-store"})

@@ -5,6 +5,8 @@
         ...  # point the client at emu.base_url
 
 Command line: ``python -m nodes.emulator --port 8765``.
+
+May import: spec, media, config (it stands beside the product; only the CLI's offline mode imports it).
 """
 from .faults import FAULT_KINDS, FaultBook
 from .server import EmulatorServer

@@ -8,7 +8,7 @@ pay is refused like Runware refuses it: HTTP 402, `insufficientCredits`, nothing
 
 As a user's offline dry run (`python -m nodes.emulator`, the CLI's `--offline`: `server.dry_run = True`), its
 getDetails reply and every video result say `"dryRun": true`: it bills nothing, and the product learns that from
-the reply, not from the address it runs at (nodes/balance.py). In tests it may play a billing Runware
+the reply, not from the address it runs at (nodes/money/balance.py). In tests it may play a billing Runware
 (`dry_run` False, the default of `EmulatorServer`), so the spending limits can be tested against it.
 """
 from __future__ import annotations

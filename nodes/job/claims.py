@@ -1,6 +1,6 @@
 """Claiming a job's ledger row under the spending limits: alone, or with the other takes of a group.
 
-- `claim_when_allowed`: runs a claim (nodes/ledger.py) off the event loop, so a locked ledger never blocks
+- `claim_when_allowed`: runs a claim (nodes/money/ledger.py) off the event loop, so a locked ledger never blocks
   the loop and a cancel is seen within 0.2 s; when the limit's guard says another run of unknown cost is
   under way (`limits.MustWait`), it waits about a second (cancellable, within the job's deadline) with the
   progress text `limits.WAIT_TEXT`, and claims again.

@@ -3,7 +3,7 @@
 `deliver` runs after Runware reported success (the task is billed): the ledger learns the result
 first (`Job.succeeded`), then the MP4 is downloaded (once more if it does not play), recorded
 (`Job.finished`) and decoded; any failure on the way becomes a typed error naming the taskUUID and
-Recover (nodes/aftercare.py). `reuse` serves a finished ledger entry whose file is on disk, without
+Recover (nodes/job/aftercare.py). `reuse` serves a finished ledger entry whose file is on disk, without
 any network call.
 """
 from __future__ import annotations

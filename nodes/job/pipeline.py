@@ -6,14 +6,14 @@ this module imports ComfyUI: progress and cancellation come in as plain callable
 Order matters for the bill: every choice is validated (by building the task with placeholder
 references) and every input encoded before the first upload, and the video task is submitted
 exactly once; after that, only polling and downloading are retried. With a job ledger
-(`JobOptions.ledger`, see nodes/ledger.py) a request it already knows is served from it: its
+(`JobOptions.ledger`, see nodes/money/ledger.py) a request it already knows is served from it: its
 finished MP4 reused, or its unfinished task resumed by polling; uploads and a new task happen only
 otherwise, and the ledger row is on disk before the submit POST.
 
-The steps live in their own modules, read top to bottom here: validate (nodes/tasks.py,
-nodes/layouts.py, nodes/preflight.py, the spending limit in nodes/limits.py) → upload
-(nodes/inputs.py) → submit (nodes/resubmit.py; a job's ledger row is a `ledger.Job`) → wait
-(`_finish`, the client's polling) → download and decode (nodes/delivery.py).
+The steps live in their own modules, read top to bottom here: validate (nodes/requests/tasks.py,
+nodes/requests/layouts.py, nodes/job/preflight.py, the spending limit in nodes/money/limits.py) → upload
+(nodes/job/inputs.py) → submit (nodes/job/resubmit.py; a job's ledger row is a `ledger.Job`) → wait
+(`_finish`, the client's polling) → download and decode (nodes/job/delivery.py).
 """
 from __future__ import annotations
 
@@ -37,11 +37,9 @@ from ..client.models import NOT_FOUND_CODES
 from ..config import Config
 from ..money.balance import floor_guard, floor_of
 from .delivery import JobResult, deliver, endpoint_of, reuse
-from .delivery import result_path  # noqa: F401 - public: where a task's video is kept
 from ..errors import MediaError
 from .inputs import (UploadInput, check_video_source, encode_audio, encode_image_input, encode_video_source,
                      image_size, upload_inputs, with_refs)
-from .inputs import encode_frames_input  # noqa: F401 - public: frames → the MP4 that is uploaded
 from ..money.ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, Ledger, fingerprint, working_on
 from ..money.limits import budget_guard, policy_of
 from ..requests.tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
@@ -104,7 +102,7 @@ def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptio
 async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions,
                         notes: Optional[list[str]] = None, uploads: Sequence[UploadInput] = ()) -> JobResult:
     """Build in the chosen layout and run; when Runware refuses the submit naming a layout field,
-    rebuild in the model's other layout and run once more (nodes/layouts.py). Remembers what worked."""
+    rebuild in the model's other layout and run once more (nodes/requests/layouts.py). Remembers what worked."""
     spec = opts.spec or load_spec()
     endpoint = endpoint_of(client, opts)
     memory = layout_memory(opts)
@@ -179,7 +177,7 @@ async def _run_with_ledger(client, built: BuiltTask, opts: JobOptions, notices: 
 
 async def _claim(ledger, kw: dict, opts: JobOptions, deadline_at: float):
     """The claim, with the other takes of this job's group when it has one, off the event loop; waits while
-    the spending limit says another run of unknown cost must be counted first (nodes/claims.py)."""
+    the spending limit says another run of unknown cost must be counted first (nodes/job/claims.py)."""
     if opts.claim_group is not None:
         return await opts.claim_group.claim(ledger, kw, opts, deadline_at)
     return await claim_when_allowed(ledger, lambda: ledger.claim(**kw), opts, deadline_at)
@@ -230,7 +228,7 @@ async def _submit_claimed(client, built: BuiltTask, task_uuid: str, uploads: lis
 
 async def _send(client, task: dict, job: Job, model: str, opts: JobOptions, deadline_at: float, *,
                 endpoint: Optional[str] = None, uploads: Sequence[UploadInput] = ()) -> JobResult:
-    """Submit, then wait and download; send again only when Runware provably never got it (nodes/resubmit.py).
+    """Submit, then wait and download; send again only when Runware provably never got it (nodes/job/resubmit.py).
     A refused submit raises errors.SubmitRefused."""
     sender = resubmit.Sender(client, job, opts, task, deadline_at, endpoint=endpoint, uploads=uploads)
     while True:
@@ -346,7 +344,7 @@ async def _finish(client, job: Job, model: str, opts: JobOptions, *,
                   deadline_at: Optional[float] = None, resend_on_lost: bool = False) -> JobResult:
     """Wait for the task, download, verify and decode its video. From here on the task is Runware's
     (and billed): every failure is a typed error naming the taskUUID and how to recover it
-    (see nodes/aftercare.py). `resend_on_lost`: a `RunwareSubmissionLost` is left to the caller
+    (see nodes/job/aftercare.py). `resend_on_lost`: a `RunwareSubmissionLost` is left to the caller
     (which sends the task again) instead of marking the ledger row lost."""
     started = time.monotonic()
     deadline_at = started + opts.deadline_s if deadline_at is None else deadline_at

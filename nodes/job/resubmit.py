@@ -43,7 +43,7 @@ is_duplicate = looks_duplicate  # a refusal that says this taskUUID is already k
 
 # The ledger row's error while a submit whose POST was on the wire when the run stopped is being checked.
 UNSETTLED = ("the run stopped while the submit POST was on its way to Runware: Runware may have the task, so it "
-             "must be checked by polling its taskUUID (nodes/followup.py: pipeline.recover), never sent again")
+             "must be checked by polling its taskUUID (nodes/job/followup.py: pipeline.recover), never sent again")
 
 
 def _default_backoff(attempt: int, _retry_after: Optional[float] = None) -> float:
@@ -77,7 +77,7 @@ class Sender:
 
         Stopped (cancel, CancelledError, KeyboardInterrupt, ComfyUI's interrupt) before the POST went out:
         the row is settled `abandoned` and the stop re-raised. Stopped while it was on the wire: the row stays
-        `submitting` with `UNSETTLED` as its error (to be polled, see nodes/followup.py), and a
+        `submitting` with `UNSETTLED` as its error (to be polled, see nodes/job/followup.py), and a
         RunwareInterrupted naming the taskUUID and Recover is raised."""
         task_uuid = self.job.task_uuid
         watch = SubmitWatch(on_unavailable=self._unavailable, unavailable_window=self.window)

@@ -2,6 +2,8 @@
 
 No ComfyUI imports here. PIL and PyAV are imported inside the functions that use them.
 Size and length limits are arguments; callers read them from `nodes.spec.load_spec()`.
+
+May import: errors.
 """
 from .audio import EncodedAudio, audio_duration, check_audio, encode_wav, load_audio_file, silence
 from .images import (EncodedImage, data_uri, encode_image_for_upload, fit_image_size, image_to_uint8,

@@ -54,7 +54,7 @@ UPLOAD_REUSE_SECONDS = (RUNWARE_UPLOAD_RETENTION_DAYS - UPLOAD_REUSE_MARGIN_DAYS
 LEDGER_FILENAME = "pixverse-ledger.sqlite3"
 SCHEMA_VERSION = 2
 # Columns added after version 1 (ALTER TABLE on open: an older ledger gains them, keeping its rows).
-# reserved: the expected cost set aside when the row was claimed (nodes/limits.py, the spending limit);
+# reserved: the expected cost set aside when the row was claimed (nodes/money/limits.py, the spending limit);
 # prompt_id: the ComfyUI prompt that claimed it; cost_class: what kind of run it is, for estimates.
 _ADDED_COLUMNS = (("reserved", "REAL"), ("prompt_id", "TEXT"), ("cost_class", "TEXT"))
 # A row may stay `preparing`/`submitting` this long while the process that claimed it is alive
@@ -78,7 +78,7 @@ ACTIVE = (PREPARING, SUBMITTING, SUBMITTED, SUCCEEDED, FINISHED)
 _IN_FLIGHT = (PREPARING, SUBMITTING, SUBMITTED, SUCCEEDED)
 _RANK = {PREPARING: 0, SUBMITTING: 1, SUBMITTED: 2, SUCCEEDED: 3, FINISHED: 4}
 # A row a real endpoint billed: not one of an endpoint that said in its replies that it bills nothing
-# (a dry run against the local emulator; nodes/balance.py).
+# (a dry run against the local emulator; nodes/money/balance.py).
 _BILLED = "endpoint NOT IN (SELECT endpoint FROM dry_run_endpoints)"
 # What a row counts against a spending limit: its cost, else its reservation while it is under way;
 # nothing for a dry run.
@@ -124,7 +124,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     last_used_at REAL NOT NULL,
     PRIMARY KEY (endpoint, kind, sha256)
 );
--- endpoints that said in their replies that they bill nothing: dry runs (nodes/balance.py)
+-- endpoints that said in their replies that they bill nothing: dry runs (nodes/money/balance.py)
 CREATE TABLE IF NOT EXISTS dry_run_endpoints (endpoint TEXT PRIMARY KEY, seen_at REAL NOT NULL);
 """
 
@@ -412,7 +412,7 @@ class Ledger:
         `fresh`: insert a new row whatever exists (the user asked for a new task).
         `guard(ledger)`: called inside the same transaction just before our row is inserted (never when
         an existing row is followed); returns extra columns for it (reserved, prompt_id, cost_class) or
-        raises to insert nothing (the spending limit, nodes/limits.py: concurrent claims are serialized
+        raises to insert nothing (the spending limit, nodes/money/limits.py: concurrent claims are serialized
         by BEGIN IMMEDIATE, so each sees the reservations of the ones before it)."""
         with self._tx():
             claim = self._claim_in_tx(fingerprint=fingerprint, endpoint=endpoint, task_uuid=task_uuid, model=model,
@@ -423,7 +423,7 @@ class Ledger:
         """All of `claims` (each the keyword arguments of `claim`) in ONE transaction: all or none.
 
         Each guard runs after the rows claimed before it in the list are in, so the spending limit sees
-        them all (a group of takes, nodes/pipeline.py `ClaimGroup`); when one raises, nothing is inserted."""
+        them all (a group of takes, nodes/job/claims.py `ClaimGroup`); when one raises, nothing is inserted."""
         with self._tx():
             made = [self._claim_in_tx(**kw) for kw in claims]
         return [Claim(self.get(c.entry.task_uuid), new=True) if c.new else c for c in made]
@@ -454,7 +454,7 @@ class Ledger:
              *extra.values()))
         return Claim(Entry(task_uuid=task_uuid, status=PREPARING), new=True)
 
-    # -- money (the figures nodes/pricing.py and nodes/limits.py work from) ----------------------
+    # -- money (the figures nodes/money/pricing.py and nodes/money/limits.py work from) ----------------------
 
     def schema_version(self) -> int:
         with self._lock:
@@ -580,7 +580,7 @@ class Ledger:
             return cur.rowcount > 0
 
     def mark_dry_run(self, endpoint: str) -> None:
-        """`endpoint` said in a reply that it bills nothing: its rows are dry runs (nodes/balance.py)."""
+        """`endpoint` said in a reply that it bills nothing: its rows are dry runs (nodes/money/balance.py)."""
         with self._tx():
             self._conn.execute("INSERT OR IGNORE INTO dry_run_endpoints (endpoint, seen_at) VALUES (?, ?)",
                                (endpoint, time.time()))

@@ -3,7 +3,7 @@
 - **Spending limit** (`BudgetPolicy`, `budget_guard`): a daily limit (and optionally one per queued
   prompt) in US dollars, from the job's configuration (nodes/config.py: a variable wins over the ComfyUI
   setting; `policy_of`). Before a new task is claimed — before any upload — the expected cost
-  (nodes/pricing.py) is added to what the ledger recorded; past the limit nothing is claimed, uploaded
+  (nodes/money/pricing.py) is added to what the ledger recorded; past the limit nothing is claimed, uploaded
   or submitted. The check runs inside the ledger's claim transaction (BEGIN IMMEDIATE) and the claimed
   row keeps the expected cost as its reservation, so two prompts at once cannot pass the limit
   together; the real cost replaces the reservation when Runware reports it, and a run that ends

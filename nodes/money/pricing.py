@@ -11,7 +11,7 @@
   else a price Runware documents (`spec/prices.json`, each with its page and the day it was read);
   else unknown.
 
-What you allow (limits, reservations, the spend report) is nodes/limits.py. No ComfyUI import here.
+What you allow (limits, reservations, the spend report) is nodes/money/limits.py. No ComfyUI import here.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Whatever must know before a run what a node would send asks here: queue-time val
 (images, video, audio, a linked prompt) are not known from widget values: stand-ins take their place
 and the draft is not exact. The task is built through the layout choice as a run builds it: in the
 forced layout when one is set (and the model speaks it), else in the first of the model's layouts
-that can express the request (nodes/tasks.build_in_any_layout).
+that can express the request (nodes/requests/tasks.build_in_any_layout).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ rewritten silently: what the provider will change on its own comes back as a not
 
 Settings are written generically from their description in the spec (input name → wire path,
 `spec.paths`); what a model offers comes from `spec.options`; where inputs go depends on the request
-layout. `nodes/draft.py` turns a node's widget values into the task these builders make.
+layout. `nodes/requests/draft.py` turns a node's widget values into the task these builders make.
 Transport fields (`deliveryMethod`, `includeCost`) are the client's business.
 """
 from __future__ import annotations

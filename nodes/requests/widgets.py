@@ -17,15 +17,15 @@ from pydantic import ValidationError
 
 from ..errors import PixVerseInputError
 from ..spec import AUTO, CapabilitySpec, Setting, load_spec
-from ..spec.kinds import COUNTED, MOTION_NODES, NODE_IDS, workflow_of  # noqa: F401 (NODE_IDS: offered here too)
+from ..spec.kinds import COUNTED, MOTION_NODES, workflow_of
 from ..spec.options import fps_unset_value, node_settings
 from .tasks import GenerationChoices
 
 CATEGORY = "Runware/PixVerse"
 MOTION_TYPE = "PIXVERSE_MOTION"
 
-# NODE_IDS (node kind → ComfyUI node id) and MOTION_NODES (motion node kind → the setting it picks)
-# come from the table of node kinds, nodes/spec/kinds.py.
+# MOTION_NODES (motion node kind → the setting it picks) comes from the table of node kinds,
+# nodes/spec/kinds.py, which also names each kind's ComfyUI node id (NODE_IDS).
 
 # `count` on the nodes of COUNTED kinds: that many videos at once from the same inputs.
 MAX_COUNT = 8

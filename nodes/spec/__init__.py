@@ -3,11 +3,13 @@
 `pixverse.json` beside this file is where PixVerse's lists and numbers are written down, and the wire
 names of everything that varies by model or layout: prompts, settings, speech, input paths. Only the
 fixed fields of Runware's videoInference task (model, width, height, resolution, duration, fps, seed)
-are spelled by the request builder (nodes/tasks.py). Dropdowns, CLI flags, request building and
+are spelled by the request builder (nodes/requests/tasks.py). Dropdowns, CLI flags, request building and
 validation, the web UI (through a route) and the local emulator all read it through `load_spec()`.
 Beside it: what each model offers (`options.py`), request paths, wire names and the rules' values
 (`paths.py`), and the pack's node kinds (`kinds.py`). A new model, setting or effect is one edit to
 the JSON file.
+
+May import: nothing of the pack (it is the bottom layer).
 """
 from __future__ import annotations
 

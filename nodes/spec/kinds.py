@@ -3,8 +3,8 @@
 A kind ("text_to_video", "effect", …) is what the code calls a node. Its ComfyUI node id is public
 API (saved workflows store it) and never changes. Generator kinds have a workflow of the capability
 spec (which models they list); motion kinds pick one motion setting for a generator's motion input.
-The widgets of a kind are `nodes.widgets.widgets_for(kind)`; the task a generator kind would send is
-`nodes.draft.draft(kind, values)`. The spec route serves this table; web/ reads it from there.
+The widgets of a kind are `nodes.requests.widgets.widgets_for(kind)`; the task a generator kind would send is
+`nodes.requests.draft.draft(kind, values)`. The spec route serves this table; web/ reads it from there.
 Plain data, no imports from the rest of the pack.
 """
 from __future__ import annotations

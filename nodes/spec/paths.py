@@ -1,6 +1,6 @@
 """Where things go in a request, and what the spec's rules are checked against.
 
-Used by the request builder (nodes/tasks.py), the cost estimate and the emulator's validator, so that
+Used by the request builder (nodes/requests/tasks.py), the cost estimate and the emulator's validator, so that
 each side reads and writes the wire the same way:
 
 - a request path is dotted ("inputs.video", "providerSettings.pixverse.style"); a trailing "[]"

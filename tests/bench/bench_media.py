@@ -493,7 +493,7 @@ def bench_encode(args) -> dict:
     lipsync = spec.lipsync_limits
     with tempfile.TemporaryDirectory(prefix="pixverse-bench-") as tmp:
         mp4 = Path(tmp) / "frames.mp4"
-        # What pipeline.encode_frames_input does: frames → MP4, then re-encoded only if over the limit.
+        # What nodes/job/inputs.py encode_frames_input does: frames → MP4, then re-encoded only if over the limit.
         t0 = time.perf_counter()
         info = encode_frames_mp4(frames, decoded.fps, mp4)
         t1 = time.perf_counter()

@@ -45,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, *, base_url: Optional[str], api_key: Optional[str], endpoint: Optional[str],
          parser: argparse.ArgumentParser, build_job: Callable) -> int:
-    """The batch command. `parser` and `build_job` are generate's (nodes/cli.py), passed in."""
+    """The batch command. `parser` and `build_job` are generate's (nodes/cli/main.py), passed in."""
     from .command import run  # lazy: the pipeline and httpx load only when a batch runs, not for --help
 
     return run(args, base_url=base_url, api_key=api_key, endpoint=endpoint, parser=parser, build_job=build_job)
