@@ -54,3 +54,14 @@ def test_the_settings_file_is_read_from_the_user_directory(tmp_path):
     read = config.load(user_dir=tmp_path, env={})
     assert read.daily_limit == 2.5 and read.source("daily_limit") == "setting"
     assert config.load(user_dir=tmp_path / "none", env={}) == config.Config()  # no file: nothing set
+
+
+def test_the_command_line_refuses_a_bad_variable_before_anything(tmp_path, monkeypatch, capsys):
+    from nodes.cli import main as cli
+
+    monkeypatch.setenv(config.START_AHEAD.env, "many")
+    code = cli.main(["generate", "text-to-video", "--prompt", "a red fox in snow", "--offline",
+                     "--out", str(tmp_path / "out"), "--job-seconds", "0.1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "RUNWARE_PIXVERSE_START_AHEAD = 'many'" in err and "Allowed:" in err
+    assert not (tmp_path / "out" / "pixverse-ledger.sqlite3").exists()  # refused before the ledger opened

@@ -267,7 +267,8 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
 
     if args.command == "recover":
         args.task_uuid = parse_task_uuid(args.task_uuid)
-    read = config.load()  # the environment, once; a value not allowed is refused before the ledger opens
+    # the environment, once; a value not allowed is refused before the ledger opens (recover sends nothing new)
+    read = config.Config() if args.command == "recover" else config.load()
     try:
         ledger = Ledger(ledger_path(args))
     except (OSError, sqlite3.Error) as exc:

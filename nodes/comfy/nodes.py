@@ -15,7 +15,7 @@ from ..job import pipeline
 from ..requests.draft import draft
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
 from ..spec import load_spec
-from ..spec.kinds import BY_KIND, COUNTED, MOTION_NODES
+from ..spec.kinds import BY_KIND, COUNTED, MOTION_NODES, NODE_WORKFLOWS
 from . import jobs, posted
 from .runtime import NodeRuntime, job_config, new_client, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
@@ -45,7 +45,7 @@ async def _run(cls, kind: str, inputs: dict, *, local=None) -> io.NodeOutput:
     """Run a node's jobs (one per video, `count` of them) with ComfyUI's progress, interrupt and output
     folder; map errors. `local(opts)`, when given, may answer without Runware (and without a key)."""
     node_jobs = jobs.jobs(kind, inputs)
-    rt = NodeRuntime(cls.hidden.unique_id, len(node_jobs))
+    rt = NodeRuntime(cls.hidden.unique_id, len(node_jobs), sends_tasks=kind in NODE_WORKFLOWS)
     wanted = widgets.wired_outputs(cls.hidden.prompt, cls.hidden.unique_id)
     try:
         group = pipeline.ClaimGroup(len(node_jobs)) if len(node_jobs) > 1 else None  # all of them claimed, or none

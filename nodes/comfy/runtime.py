@@ -207,7 +207,7 @@ def follow_options(ledger: Ledger) -> pipeline.JobOptions:
 class NodeRuntime:
     """One node's run of `count` jobs: their progress, options, outcome and outputs."""
 
-    def __init__(self, node_id: Optional[str], count: int = 1):
+    def __init__(self, node_id: Optional[str], count: int = 1, sends_tasks: bool = True):
         self.node_id = node_id
         self.count = count
         self.task_uuids: list[Optional[str]] = [None] * count
@@ -215,7 +215,8 @@ class NodeRuntime:
         self.values = [0] * count
         self.notices: list[str] = []
         self.ledger: Optional[Ledger] = None
-        self.config: Optional[config.Config] = None  # read once for the node's run (job_options)
+        # read once for the node's run (job_options); a Recover sends nothing new, so no setting stands in its way
+        self.config: Optional[config.Config] = None if sends_tasks else config.Config()
         self.cancelled = False
         self.bar = comfy.utils.ProgressBar(100, node_id=node_id)
 
