@@ -13,8 +13,9 @@
 
 The key (RUNWARE_API_KEY) and the endpoint (RUNWARE_BASE_URL) are declared here too, for the table; the key
 store (nodes/comfy/keystore.py) and the client (nodes/client/core.py) read them by these names where they are
-used, so the key never travels in a value that could be shown. The spec file's variable is read by nodes/spec
-(the bottom layer, below this module), the emulator's balance by the emulator.
+used, so the key never travels in a value that could be shown. The schema service's address is read through
+this module by nodes/requests/schema_store.py (`schemas_url`); the spec file's variable by nodes/spec (the
+bottom layer, below this module); the emulator's balance by the emulator.
 
 May import: spec, errors.
 """
@@ -127,6 +128,11 @@ BASE_URL = Option(
     "base_url", "url", "https://api.runware.ai/v1", env="RUNWARE_BASE_URL", in_config=False,
     what="The Runware endpoint; point it at the local emulator (`python -m nodes.emulator`) for a dry run.",
     allowed="an http(s) URL")
+SCHEMAS_URL = Option(
+    "schemas_url", "schemas", "https://schemas.runware.ai", env="RUNWARE_SCHEMAS_URL", in_config=False,
+    what="Runware's public schema service (registry.json, resolve/<model>), read without the key before a run; "
+         "off reads nothing (the pack's own spec then checks every request). Read by nodes/requests/schema_store.py.",
+    allowed="an http(s) URL without credentials, or off")
 SPEC_PATH = Option(
     "spec_path", "path", "the pack's nodes/spec/pixverse.json", env="PIXVERSE_SPEC_PATH", in_config=False,
     what="Load another capability spec file (to try an edit of models or settings); read by nodes/spec itself.",
@@ -138,7 +144,8 @@ EMULATOR_BALANCE = Option(
     allowed="a number of US dollars")
 
 OPTIONS: tuple[Option, ...] = (API_KEY, BASE_URL, DAILY_LIMIT, PROMPT_LIMIT, ALLOW_UNKNOWN_COST, MIN_BALANCE,
-                               START_AHEAD, LAYOUT, UNAVAILABLE_WINDOW, ALLOWED_HOSTS, SPEC_PATH, EMULATOR_BALANCE)
+                               START_AHEAD, LAYOUT, UNAVAILABLE_WINDOW, ALLOWED_HOSTS, SCHEMAS_URL, SPEC_PATH,
+                               EMULATOR_BALANCE)
 BY_KEY = {o.key: o for o in OPTIONS}
 SETTINGS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.setting)
 
@@ -238,6 +245,16 @@ def parse(option: Option, raw: Any, name: str) -> Any:
         if not isinstance(raw, str):
             raise bad()
         return tuple(e.strip().lower().rstrip(".") for e in raw.split(",") if e.strip())
+    if option.type == "schemas":
+        text = raw.strip() if isinstance(raw, str) else ""
+        if _blank(raw):
+            return str(option.default)
+        if text.lower() == SCHEMAS_OFF:
+            return None
+        netloc = text.split("/")[2] if text.count("/") >= 2 else ""
+        if not text.lower().startswith(("http://", "https://")) or not netloc or "@" in netloc:
+            raise bad()
+        return text.rstrip("/")
     raise ValueError(f"{option.key}: {option.type} is not read into Config")
 
 
@@ -250,6 +267,15 @@ def read_one(option: Option, settings: Optional[Mapping[str, Any]] = None,
     if option.setting and settings and not _blank(settings.get(option.setting)):
         return parse(option, settings[option.setting], option.setting_name), "setting"
     return parse(option, None, option.env or option.key), ""
+
+
+SCHEMAS_OFF = "off"  # RUNWARE_SCHEMAS_URL's value that reads no schema
+
+
+def schemas_url(env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """Runware's schema service's base URL (no trailing slash), or None when the variable says off. A value
+    that is not an http(s) URL without credentials is refused (PixVerseInputError), naming the variable."""
+    return read_one(SCHEMAS_URL, None, env)[0]
 
 
 def load(settings: Optional[Mapping[str, Any]] = None, *, user_dir: Optional[os.PathLike | str] = None,
@@ -280,7 +306,7 @@ def _default_text(option: Option) -> str:
         return "off"
     if option.type in ("hosts", "secret"):
         return "none"
-    if option.type == "choice" or option.type == "url":
+    if option.type in ("choice", "url", "schemas"):
         return f"`{option.default}`"
     return f"{option.default:g}" if isinstance(option.default, float) else str(option.default)
 

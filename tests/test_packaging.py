@@ -28,7 +28,7 @@ def test_project_table_meets_the_registry_rules():
 
 
 def test_dependencies_are_only_what_comfyui_does_not_ship():
-    assert requirement_lines("requirements.txt") == ["httpx>=0.27"]
+    assert requirement_lines("requirements.txt") == ["httpx>=0.27", "jsonschema>=4.18"]  # jsonschema: issue 24
     assert PYPROJECT["project"]["dependencies"] == requirement_lines("requirements.txt")
     browser = requirement_lines("requirements-browser.txt")
     assert [re.split(r"[<>=!~ ]", line)[0] for line in browser] == ["playwright"]

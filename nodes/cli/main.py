@@ -46,6 +46,7 @@ from ..requests.tasks import (build_image_to_video, build_in_any_layout, build_l
                     resolve_model)
 from ..spec import load_spec
 from ..spec.options import summary_lines
+from ..requests import schema, schema_store
 from ..requests.tasks import GenerationChoices
 from ..requests.widgets import parse_task_uuid
 
@@ -144,9 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", type=Path, default=Path("pixverse-output"))
     rec.add_argument("--deadline", type=float, default=20 * 60)
     _add_ledger_arg(rec)
-    options = sub.add_parser("options", help="list models and their choices")
-    options.add_argument("--config", action="store_true",
-                         help="list every environment variable and ComfyUI setting instead (a Markdown table)")
+    opt = sub.add_parser("options", help="list models and their choices")
+    opt.add_argument("--refresh", action="store_true",
+                     help="read Runware's model registry now (models Runware added since this release appear)")
+    opt.add_argument("--out", type=Path, default=Path("pixverse-output"), help="where the ledger (and the kept "
+                     "copies of Runware's schemas beside it) live")
+    _add_ledger_arg(opt)
+    opt.add_argument("--config", action="store_true",
+                     help="list every environment variable and ComfyUI setting instead (a Markdown table)")
     spend = sub.add_parser("spend", help="what the job ledger recorded: today, this month, per model")
     spend.add_argument("--out", type=Path, default=Path("pixverse-output"))
     spend.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -198,7 +204,25 @@ def build_job(args):
 
     jobs = {"text-to-video": _text_to_video_job, "image-to-video": _image_to_video_job,
             "lipsync": _lipsync_job, "modify": _modify_job}
-    return jobs[args.workflow](args, load_spec(), pipeline, media)
+    spec = load_spec()
+    found = _schema_of(args, spec)
+    built, run = jobs[args.workflow](args, schema.spec_for(spec, found), pipeline, media)
+    if found is not None:  # Runware's schema judges the draft too (a refusal: before any upload)
+        verdict = schema.check(built.task, built.model.air, spec=spec, found=found)
+        verdict.raise_refusal()
+        if verdict.note:
+            built.notices.append(verdict.note)
+    return built, run
+
+
+def _schema_of(args, spec) -> Optional[schema.Found]:
+    """Runware's schema for the model `args` choose (None: an unknown model, which the build refuses)."""
+    workflow = "video-to-video" if args.workflow == "lipsync" else args.workflow
+    try:
+        model = resolve_model(spec, getattr(args, "model", None) or spec.default_model(workflow).air, workflow)
+    except PixVerseError:
+        return None
+    return schema.lookup(model.air)
 
 
 # generate's workflows: (args, spec, the pipeline module, the media module) → (draft, run), as build_job says
@@ -304,17 +328,35 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
     return 0
 
 
+def read_registry(args, *, refresh: bool = False) -> schema.Discovery:
+    """Runware's model registry (its kept copy beside the ledger while under 5 minutes old, else read now,
+    at most ~3 s): PixVerse models the spec does not describe become choosable (`load_spec()`)."""
+    schema_store.keep_beside(ledger_path(args) if hasattr(args, "out") else None)
+    return schema.discover(refresh=refresh)
+
+
 def _print_options(args) -> int:
     if args.config:  # the configuration table (the README's, between its config-table markers)
         print(config.markdown_table())
         return 0
-    spec = load_spec()
+    found = read_registry(args, refresh=args.refresh)
+    spec = load_spec(described_only=True)
     for line in summary_lines(spec):
         print(line)
     for setting in spec.settings:
         if setting.kind == "enum":
             print(f"{setting.input}: {', '.join(setting.values)}")
     print(f"voice: {', '.join(spec.voices.values)}")
+    print("new on Runware (in its registry, not described by this pack; the choices of the newest model of its "
+          "family narrowed by its schema; price unknown until a run):" if found.models else
+          "new on Runware: none" + (f" (the registry could not be read: {found.why})" if found.why else ""))
+    for model in found.models:
+        read = found.schemas.get(model.air)
+        print(f"  {model.label}: {', '.join(model.workflows)}; " + (
+            "its schema was read" if read and read.readable
+            else f"its schema could not be read ({read.why if read else 'not asked'}): it will not run"))
+        for line in summary_lines(spec.model_copy(update={"models": (model,)}))[1:]:
+            print(f"  {line}")
     return 0
 
 
@@ -349,7 +391,11 @@ def _after_unexpected() -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "options":
-        return _print_options(args)
+        try:
+            return _print_options(args)
+        except PixVerseError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.command == "spend":
         try:
             return _print_spend(args)
@@ -367,9 +413,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds, state_dir=state))
             emu.dry_run = True  # a user's dry run: it says in its replies that it bills nothing
             base_url, api_key = emu.base_url, OFFLINE_KEY
+            os.environ.setdefault(config.SCHEMAS_URL.env or "", emu.origin)  # its schema service too, unless one is set
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
         if args.command == "balance":
             return asyncio.run(cli_balance(args, base_url, api_key))
+        try:
+            read_registry(args)
+        except PixVerseError as exc:  # a bad RUNWARE_SCHEMAS_URL
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if args.command == "batch":
             return batch.main(args, base_url=base_url, api_key=api_key, parser=build_parser(), build_job=build_job,
                               endpoint=None)

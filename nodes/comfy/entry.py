@@ -9,6 +9,7 @@ from comfy_api.latest import ComfyExtension, io
 from server import PromptServer
 
 from .samples import write_samples
+from ..requests import schema, schema_store
 from . import ahead, posted, routes, runtime
 from .nodes import NODE_CLASSES
 
@@ -25,6 +26,23 @@ def place_samples() -> None:
         log.warning("PixVerse: could not write the example workflows' sample inputs", exc_info=True)
 
 
+def read_registry() -> None:
+    """Runware's model registry at start (at most ~3 s, else the copy kept beside the ledger): PixVerse
+    models the spec does not describe join the model dropdowns of their family's nodes. A failure here
+    must not stop the nodes from loading."""
+    try:
+        schema_store.keep_beside(runtime.ledger_path())
+        found = schema.discover()
+    except Exception:  # noqa: BLE001
+        log.warning("PixVerse: could not read Runware's model registry", exc_info=True)
+        return
+    if found.why and not found.models:
+        log.info("PixVerse: Runware's model registry could not be read (%s); the pack's own models are offered",
+                 found.why)
+    for model in found.models:
+        log.info("PixVerse: %s is offered (%s)", model.label, model.source)
+
+
 _started = False
 
 
@@ -34,6 +52,7 @@ def start() -> None:
     global _started
     if _started:
         return
+    read_registry()  # before the nodes describe their inputs
     routes.register()
     PromptServer.instance.add_on_prompt_handler(posted.on_prompt)
     PromptServer.instance.add_on_prompt_handler(ahead.STARTER.on_prompt)

@@ -36,7 +36,7 @@ def validate_draft(kind: str, node_id: Any) -> bool | str:
         layout = job_config().layout  # a variable or setting that is not allowed refuses the prompt, naming it
         for one in jobs.variations(values):
             draft(kind, one, layout=layout)
-    except PixVerseInputError as exc:
+    except PixVerseError as exc:  # a refused choice, or a variable or setting refused by name (nodes/config.py)
         return str(exc)
     return True
 

@@ -12,6 +12,8 @@ Routes:
     GET  /                        a short JSON description
     GET  /_emulator/stats   GET /_emulator/requests   GET|POST|DELETE /_emulator/faults
     POST /_emulator/reset   GET|POST /_emulator/config {job_seconds}
+    GET  /registry.json   GET /resolve/{AIR}   Runware's schema service, built from the spec (schemas.py)
+    GET|POST|DELETE /_emulator/schemas {extra, schemas, errors}: what the schema routes serve
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from ..spec import CapabilitySpec, load_spec
 from .faults import FAULT_KINDS, Fault, FaultBook
+from .schemas import SchemaService
+from ..requests.schema import first_failure
 from .memory import TaskMemory, job_fields
 from .account import account_task, check_funds
 from .validate import (DOCS_ROOT, ImageInfo, JobPlan, MediaInfo, TaskError, check_task_uuid,
@@ -107,7 +111,9 @@ class EmulatorServer:
         self.layouts = tuple(layouts) if layouts else None  # None: every layout in the spec
         self.port = port
         self.api_key = api_key
-        self.spec = spec or load_spec()
+        self.spec = spec or load_spec(described_only=True)
+        # Runware's schema service (/registry.json, /resolve/<AIR>): what it serves, and what tasks must pass
+        self.schemas = SchemaService(self.spec)
         self.faults = FaultBook()
         self._job_seconds = float(job_seconds)
         # True: getResponse answers taskNotFound for finished tasks (as Runware does once it no longer
@@ -264,6 +270,7 @@ class EmulatorServer:
             self._reset_state()
             self.forget_finished = False
         self.faults.reset()
+        self.schemas.reset()
         loop = self._loop
         if loop is not None and loop.is_running():
             for task in runners:
@@ -352,6 +359,11 @@ class EmulatorServer:
         app.router.add_delete("/_emulator/faults", self._ctl_faults_delete)
         app.router.add_post("/_emulator/reset", self._ctl_reset)
         app.router.add_get("/_emulator/config", self._ctl_config)
+        app.router.add_get("/registry.json", self._handle_registry)
+        app.router.add_get("/resolve/{air:.+}", self._handle_resolve)
+        app.router.add_get("/_emulator/schemas", self._ctl_schemas)
+        app.router.add_post("/_emulator/schemas", self._ctl_schemas)
+        app.router.add_delete("/_emulator/schemas", self._ctl_schemas)
         app.router.add_post("/_emulator/config", self._ctl_config)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -658,7 +670,8 @@ class EmulatorServer:
         with self._lock:
             images, media = dict(self._images), dict(self._media)
         try:
-            plan = validate_video_task(task, self.spec, images, media, self._rng, layouts=self.layouts)
+            plan = validate_video_task(task, self._spec_for(task), images, media, self._rng, layouts=self.layouts)
+            self._judge_by_schema(task)
             check_funds(self, plan)  # HTTP 402 insufficientCredits when the balance cannot pay
         except TaskError:
             self._count("rejected_submits")
@@ -679,6 +692,23 @@ class EmulatorServer:
         job.runner = asyncio.ensure_future(self._run_job(job, seconds))
         self._persist()
         return {"taskType": "videoInference", "taskUUID": task_uuid}
+
+    def _spec_for(self, task: dict) -> CapabilitySpec:
+        """The spec a task is checked with: the extra models' too; where a schema was set by hand for its
+        model, that schema decides and the spec's rules between choices only tell."""
+        spec = self.schemas.spec()
+        air = task.get("model")
+        return spec.judged_by_schema() if isinstance(air, str) and self.schemas.judged_by_override(air) else spec
+
+    def _judge_by_schema(self, task: dict) -> None:
+        """Refuse `task` (TaskError) where the schema served for its model refuses it."""
+        air = task.get("model")
+        _, served = self.schemas.served_schema(air) if isinstance(air, str) else (404, None)
+        failure = first_failure(served, task) if served is not None else None
+        if failure is not None:
+            allowed = failure.allowed if isinstance(failure.allowed, list) else None
+            raise invalid(failure.wire or "request", failure.value,
+                          f"Refused by the request schema of {air}: {failure.words}.", allowed)
 
     def _task_get_response(self, request: web.Request, task: dict) -> dict[str, Any]:
         if "taskUUID" not in task:
@@ -943,8 +973,38 @@ class EmulatorServer:
             "task_types": list(TASK_TYPES),
             "models": [m.air for m in self.spec.models],
             "control": ["/_emulator/stats", "/_emulator/requests", "/_emulator/faults",
-                        "/_emulator/reset", "/_emulator/config"],
+                        "/_emulator/reset", "/_emulator/config", "/_emulator/schemas"],
+            "schemas": ["/registry.json", "/resolve/{AIR}"],
         })
+
+    # -- Runware's schema service ---------------------------------------------------------------
+
+    def _schema_answer(self, request: web.Request, status: int, body: Optional[dict], etag: str) -> web.Response:
+        self.schemas.record(request.path, dict(request.headers))
+        if body is None:
+            return web.json_response({"error": f"HTTP {status}"}, status=status)
+        if etag and request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers={"ETag": etag})
+        return web.json_response(body, headers={"ETag": etag} if etag else None)
+
+    async def _handle_registry(self, request: web.Request) -> web.StreamResponse:
+        return self._schema_answer(request, *self.schemas.registry())
+
+    async def _handle_resolve(self, request: web.Request) -> web.StreamResponse:
+        return self._schema_answer(request, *self.schemas.resolve(request.match_info["air"]))
+
+    async def _ctl_schemas(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "DELETE":
+            self.schemas.reset()
+        elif request.method == "POST":
+            try:
+                body = await request.json()
+                if not isinstance(body, dict) or set(body) - {"extra", "schemas", "errors"}:
+                    raise ValueError("give an object with extra, schemas and/or errors")
+                self.schemas.configure(**body)
+            except (ValueError, TypeError) as exc:
+                return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.schemas.described())
 
     # -- control routes -----------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from .inputs import (UploadInput, check_video_source, encode_audio, encode_image
                      image_size, upload_inputs, with_refs)
 from ..money.ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, Ledger, fingerprint, working_on
 from ..money.limits import budget_guard, policy_of
+from .schema_check import judge_by_schema, judged_spec
 from ..requests.tasks import (BuiltTask, GenerationChoices, build_image_to_video, build_lipsync, build_modify,
                     build_text_to_video, resolve_model)
 from ..spec import CapabilitySpec, load_spec
@@ -107,6 +108,7 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
     endpoint = endpoint_of(client, opts)
     memory = layout_memory(opts)
     choice, built = plan_layout(client, build, model, opts, memory)
+    notes = await judge_by_schema(built, spec, opts.ledger, notes, uploads)  # refuses before any upload
     try:
         result = await run_task(client, built, opts, notes, uploads)
     except E.SubmitRefused as refused:
@@ -414,7 +416,7 @@ def _one_take(run: Callable[..., Any]) -> Callable[..., Any]:
 
 @_one_take
 async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) -> JobResult:
-    spec = opts.spec or load_spec()
+    spec = await judged_spec(opts.spec, opts.ledger, choices.model, "text-to-video")
     model = resolve_model(spec, choices.model, "text-to-video")
     return await run_in_layout(client, lambda layout: build_text_to_video(choices, spec=spec, layout=layout),
                                model, opts)
@@ -422,7 +424,7 @@ async def text_to_video(client, choices: GenerationChoices, opts: JobOptions) ->
 
 @_one_take
 async def image_to_video(client, choices: GenerationChoices, first_frame, last_frame, opts: JobOptions) -> JobResult:
-    spec = opts.spec or load_spec()
+    spec = await judged_spec(opts.spec, opts.ledger, choices.model, "image-to-video")
     first_size = image_size(first_frame, "first_frame")
     preflight.check_image(first_frame, "first_frame")
     if last_frame is not None:
@@ -448,7 +450,7 @@ async def image_to_video(client, choices: GenerationChoices, first_frame, last_f
 async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None, frames=None,
                   frames_fps: Optional[float] = None, audio=None, speech_text: Optional[str] = None,
                   voice: Optional[str] = None, model: Optional[str] = None) -> JobResult:
-    spec = opts.spec or load_spec()
+    spec = await judged_spec(opts.spec, opts.ledger, model, "video-to-video")
     if (video_path is None) == (frames is None):
         raise MediaError("video / frames: connect exactly one reference: a VIDEO or IMAGE frames"
                          + (" (both are connected)" if video_path is not None else " (neither is connected)"))
@@ -475,7 +477,7 @@ async def lipsync(client, opts: JobOptions, *, video_path: Optional[Path] = None
 async def modify(client, choices: GenerationChoices, opts: JobOptions, *, video_path: Optional[Path] = None,
                  frames=None, frames_fps: Optional[float] = None, reference_image=None) -> JobResult:
     """A source video (a file, or frames at frames_fps) changed as the prompt says."""
-    spec = opts.spec or load_spec()
+    spec = await judged_spec(opts.spec, opts.ledger, choices.model, "modify")
     if (video_path is None) == (frames is None):
         raise MediaError("video / frames: connect exactly one source: a VIDEO or IMAGE frames"
                          + (" (both are connected)" if video_path is not None else " (neither is connected)"))

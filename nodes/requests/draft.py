@@ -5,14 +5,16 @@ Whatever must know before a run what a node would send asks here: queue-time val
 (images, video, audio, a linked prompt) are not known from widget values: stand-ins take their place
 and the draft is not exact. The task is built through the layout choice as a run builds it: in the
 forced layout when one is set (and the model speaks it), else in the first of the model's layouts
-that can express the request (nodes/requests/tasks.build_in_any_layout).
+that can express the request (nodes/requests/tasks.build_in_any_layout). Runware's schema for the model, where
+it can be read, judges the drafted task last (schema.py): it decides over the spec's rules, and a task it
+refuses raises here, before anything is uploaded; where it cannot be read the draft's notices say so.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
-from . import widgets
+from . import schema, widgets
 from ..errors import PixVerseInputError
 from ..spec import CapabilitySpec, ModelSpec, load_spec
 from ..spec.kinds import NODE_WORKFLOWS
@@ -30,6 +32,7 @@ class Draft:
 
     built: BuiltTask
     exact: bool
+    verdict: Optional[schema.Verdict] = None  # what Runware's schema said (None: not asked)
 
     @property
     def task(self) -> dict[str, Any]:
@@ -38,14 +41,15 @@ class Draft:
 
 def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str, Any]] = None,
           spec: Optional[CapabilitySpec] = None, layout: Optional[str] = None,
-          stand_in_bad_text: bool = False) -> Draft:
+          stand_in_bad_text: bool = False, judged: bool = True) -> Draft:
     """The task a node of `kind` (a generator kind of nodes/spec/kinds.py) would send for its widget
     `values` and its motion link ({"effect": …} / {"camera_movement": …}).
 
     `layout`: the forced request layout (the configuration's `layout`, nodes/config.py), if any.
     A choice the node would refuse raises its PixVerseInputError. With `stand_in_bad_text`, a prompt
     too short or too long to send is replaced by a stand-in instead (it does not change the kind of
-    run, so a cost can still be told) and the draft is not exact."""
+    run, so a cost can still be told) and the draft is not exact. `judged` (the default): Runware's schema
+    for the model judges the task too (RUNWARE_SCHEMAS_URL; a refusal raises its PixVerseInputError)."""
     if kind not in NODE_WORKFLOWS:
         raise PixVerseInputError("node", kind, list(NODE_WORKFLOWS), "not a node that sends a task")
     spec = spec or load_spec()
@@ -53,13 +57,32 @@ def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str,
     if motion:
         values["motion"] = dict(motion)
     exact = kind == "text_to_video" and bool(values.get("prompt"))
+    found = _schema_of(kind, values, spec) if judged else None
+    spec = schema.spec_for(spec, found)
     try:
-        return Draft(_build(kind, values, spec, layout), exact)
+        built = _build(kind, values, spec, layout)
     except PixVerseInputError as exc:
         free_text = {name: PLACEHOLDER_PROMPT for name in spec.prompt_fields if values.get(name)}
         if not (stand_in_bad_text and exc.parameter in spec.prompt_fields and free_text):
             raise
-        return Draft(_build(kind, {**values, **free_text}, spec, layout), False)
+        built, exact = _build(kind, {**values, **free_text}, spec, layout), False
+    if found is None:
+        return Draft(built, exact)
+    verdict = schema.check(built.task, built.model.air, spec=spec, found=found)
+    verdict.raise_refusal()
+    if verdict.note:
+        built.notices.append(verdict.note)
+    return Draft(built, exact, verdict)
+
+
+def _schema_of(kind: str, values: Mapping[str, Any], spec: CapabilitySpec) -> Optional[schema.Found]:
+    """Runware's schema for the model the values choose (None: no such model; the build refuses it)."""
+    workflow = NODE_WORKFLOWS[kind]
+    try:
+        model = resolve_model(spec, values.get("model") or spec.default_model(workflow).air, workflow)
+    except PixVerseInputError:
+        return None
+    return schema.lookup(model.air)
 
 
 def _build(kind: str, values: Mapping[str, Any], spec: CapabilitySpec, layout: Optional[str]) -> BuiltTask:

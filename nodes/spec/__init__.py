@@ -157,6 +157,19 @@ class Rule(_Frozen):
     why: str = ""
     notice: str = ""
     source: str = ""
+    # How sure the sources are (docs/runware-sources.md): "high" = Runware's own page or SDK states it.
+    confidence: Literal["high", "medium", "low"] = "high"
+    disputed: str = ""  # set when sources disagree: which ones, in a few words
+
+    @property
+    def binding(self) -> bool:
+        """Whether the rule may refuse when no Runware schema was read: high confidence, undisputed.
+        Any other refusing rule is told as a notice and the request is sent (a refused submit is free)."""
+        return self.confidence == "high" and not self.disputed
+
+    @property
+    def refuses(self) -> bool:
+        return bool(self.allow or self.forbid)
 
     @model_validator(mode="after")
     def _check(self) -> "Rule":
@@ -269,6 +282,10 @@ class ModelSpec(ModelDefaults):
     inputs: tuple[str, ...] = ()
     layouts: tuple[str, ...] = ()
     source: str = ""
+    # Read from Runware's registry, not described by pixverse.json: its choices are those of the newest
+    # described model of its family, narrowed by its schema (nodes/requests/schema.py); it never runs
+    # without that schema.
+    new_on_runware: bool = False
 
     @property
     def is_generator(self) -> bool:
@@ -276,7 +293,7 @@ class ModelSpec(ModelDefaults):
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.air})"
+        return f"{self.air} (new on Runware)" if self.new_on_runware else f"{self.name} ({self.air})"
 
     def supports(self, setting_input: str) -> bool:
         return setting_input in self.settings
@@ -331,6 +348,9 @@ class CapabilitySpec(_Frozen):
     lipsync_limits: LipSyncLimits
     default_models: dict[str, str]
     models: tuple[ModelSpec, ...]
+    # True in the copy a request is built with when Runware's schema for its model was read: that schema
+    # decides, and every rule of ours is told as a notice (`judged_by_schema`).
+    rules_judged_by_schema: bool = False
 
     @classmethod
     def from_raw(cls, raw: dict) -> "CapabilitySpec":
@@ -452,15 +472,54 @@ class CapabilitySpec(_Frozen):
                 fields.add("resolution")
         return fields
 
+    def judged_by_schema(self) -> "CapabilitySpec":
+        """This spec with its rules between choices told as notices: Runware's schema was read and decides."""
+        return self.model_copy(update={"rules_judged_by_schema": True})
+
+    def rule_binds(self, rule: Rule) -> bool:
+        """Whether `rule` refuses (else its refusal is told as a notice): see Rule.binding."""
+        return rule.binding and not self.rules_judged_by_schema
+
+    def with_models(self, extra: tuple[ModelSpec, ...]) -> "CapabilitySpec":
+        """This spec with models read from Runware's registry added (ModelSpec.new_on_runware)."""
+        known = {m.air for m in self.models}
+        added = tuple(m for m in extra if m.air not in known)
+        return self.model_copy(update={"models": self.models + added}) if added else self
+
     def to_public_json(self) -> dict:
         """The resolved spec, plain JSON."""
         return self.model_dump(mode="json")
 
 
 @functools.lru_cache(maxsize=4)
-def load_spec(path: Optional[str] = None) -> CapabilitySpec:
-    """The spec from `path`, or from PIXVERSE_SPEC_PATH, or the one beside this file."""
+def _read_spec(path: str) -> CapabilitySpec:
+    with open(path, encoding="utf-8") as fh:
+        return CapabilitySpec.from_raw(json.load(fh))
+
+
+# Models Runware's registry lists and pixverse.json does not describe (set by nodes/requests/schema.py
+# `discover`, at ComfyUI's start and by the CLI): every reader of `load_spec()` sees them.
+_discovered: tuple[ModelSpec, ...] = ()
+
+
+def set_discovered(models: tuple[ModelSpec, ...]) -> None:
+    """Make `models` (ModelSpec.new_on_runware) part of what `load_spec()` answers from now on."""
+    global _discovered
+    _discovered = tuple(models)
+    _with_discovered.cache_clear()
+
+
+@functools.lru_cache(maxsize=4)
+def _with_discovered(path: str) -> CapabilitySpec:
+    return _read_spec(path).with_models(_discovered)  # cleared whenever _discovered changes
+
+
+def load_spec(path: Optional[str] = None, *, described_only: bool = False) -> CapabilitySpec:
+    """The spec from `path`, or from PIXVERSE_SPEC_PATH, or the one beside this file; with the models
+    Runware's registry added (`set_discovered`) unless `described_only`."""
     import os
 
-    with open(path or os.environ.get("PIXVERSE_SPEC_PATH") or SPEC_PATH, encoding="utf-8") as fh:
-        return CapabilitySpec.from_raw(json.load(fh))
+    chosen = str(path or os.environ.get("PIXVERSE_SPEC_PATH") or SPEC_PATH)
+    if described_only or not _discovered:
+        return _read_spec(chosen)
+    return _with_discovered(chosen)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from . import AUTO, NONE, SET, CapabilitySpec, ModelSpec, Setting, is_set, value_in
+from . import AUTO, NONE, SET, CapabilitySpec, ModelSpec, Rule, Setting, is_set, value_in
 from .kinds import NODE_WORKFLOWS, workflow_of
 
 ANY_TEXT = None  # in an options map: a text input that takes any text within its limits
@@ -128,6 +128,9 @@ def evaluate(spec: CapabilitySpec, kind: str, model: ModelSpec, values: dict) ->
     for rule in spec.rules_for(model):
         if not rule.matches(values):
             continue
+        if rule.refuses and not spec.rule_binds(rule):
+            _tell_instead(spec, ev, rule, values)
+            continue
         for name, listed in rule.allow.items():
             if name in ev.allowed:
                 ev.allowed[name] = _restrict(ev.allowed[name], listed, keep=True)
@@ -139,6 +142,37 @@ def evaluate(spec: CapabilitySpec, kind: str, model: ModelSpec, values: dict) ->
         if rule.notice:
             ev.notices.append(rule.notice)
     return ev
+
+
+def _tell_instead(spec: CapabilitySpec, ev: Evaluation, rule: Rule, values: dict) -> None:
+    """A refusing rule that may not refuse (Rule.binding, or Runware's schema decides): told when the
+    current values break it; the options stay as they are (web/lib/rules.js does the same)."""
+    broken = [name for name, listed in rule.allow.items() if name in values and not offered(listed, values[name])]
+    broken += [name for name, listed in rule.forbid.items()
+               if is_set(values.get(name)) and value_in(values.get(name), listed)]
+    if rule.notice:
+        ev.notices.append(rule.notice)
+    if broken:
+        ev.notices.append(f"{', '.join(broken)}: {telling(spec, rule)}")
+
+
+def telling(spec: CapabilitySpec, rule: Rule) -> str:
+    """What a refusing rule that may not refuse says when the values break it."""
+    if spec.rules_judged_by_schema:
+        why_not = "Runware's schema for this model allows it, and it decides"
+    else:
+        doubt = f"the sources disagree: {rule.disputed}" if rule.disputed else f"{rule.confidence} confidence"
+        why_not = f"{doubt}; Runware judges it, and a refused submit is not billed"
+    return f"sent, not refused: {rule.why} ({why_not})"
+
+
+def served_rule(spec: CapabilitySpec, rule: Rule) -> dict:
+    """A rule as the web extension reads it; one that may not refuse carries `tells`, the notice it gives
+    (after the names of the inputs that break it) instead of narrowing the options."""
+    data = rule.model_dump(mode="json", exclude={"models", "source", "confidence", "disputed"})
+    if rule.refuses and not spec.rule_binds(rule):
+        data["tells"] = telling(spec, rule)
+    return data
 
 
 def offered(allowed: Any, value: Any) -> bool:
@@ -178,7 +212,8 @@ def served(spec: CapabilitySpec) -> dict:
                 "aspect_ratios": aspects,
                 "defaults": defaults(spec, kind, m),
                 "sizes": {res: {ar: list(wh) for ar, wh in row.items()} for res, row in m.sizes.items()},
-                "rules": [r.model_dump(mode="json", exclude={"models", "source"}) for r in spec.rules_for(m)],
+                "rules": [served_rule(spec, r) for r in spec.rules_for(m)],
+                "new_on_runware": m.new_on_runware,
                 "ignores": ignored_inputs(spec, kind, m),
             }
         nodes[kind] = entry

@@ -78,6 +78,15 @@ export function evaluate(spec, kind, label, values) {
   const notices = [];
   for (const rule of entry.rules) {
     if (!matches(spec, rule, values)) continue;
+    if (rule.tells) { // a rule that may not refuse (unsure sources, or Runware's schema decides): told when broken
+      if (rule.notice) notices.push(rule.notice);
+      const broken = [
+        ...Object.entries(rule.allow ?? {}).filter(([n, listed]) => n in values && !offered(spec, listed, values[n])),
+        ...Object.entries(rule.forbid ?? {}).filter(([n, listed]) => isSet(spec, values[n]) && valueIn(spec, values[n], listed)),
+      ].map(([n]) => n);
+      if (broken.length) notices.push(`${broken.join(", ")}: ${rule.tells}`);
+      continue;
+    }
     for (const [name, listed] of Object.entries(rule.allow ?? {})) {
       if (name in allowed) {
         allowed[name] = restrict(spec, allowed[name], listed, true);
