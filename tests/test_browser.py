@@ -32,6 +32,7 @@ import pytest
 import workflow_tools as T
 from comfy_harness import ComfyServer, comfyui_path, frontend_roots
 from nodes.requests import widgets as W
+from nodes.spec.kinds import NODE_IDS
 from nodes.spec import load_spec
 from web_expect import expected_options, load_routes, synthetic_spec
 
@@ -43,7 +44,7 @@ SENTINEL_KEY = "rw-sentinel-key-browser-5c0ffee1d"
 WRONG_KEY = "rw-wrong-key-browser-000000000"
 SPEC = load_spec()
 PACK_MODULE = "ComfyUI-PixVerse-Runware"  # the harness links the pack into custom_nodes under this name
-T2V, I2V, LIP = (W.NODE_IDS[k] for k in ("text_to_video", "image_to_video", "lipsync"))
+T2V, I2V, LIP = (NODE_IDS[k] for k in ("text_to_video", "image_to_video", "lipsync"))
 
 try:
     import playwright.sync_api as pw
@@ -261,7 +262,7 @@ def tab(browser, comfy, artifacts):
 
 
 def gen_id(workflow: dict) -> int:
-    return next(n["id"] for n in workflow["nodes"] if n["type"] in (T2V, I2V, LIP, W.NODE_IDS["modify"]))
+    return next(n["id"] for n in workflow["nodes"] if n["type"] in (T2V, I2V, LIP, NODE_IDS["modify"]))
 
 
 def node_id(workflow: dict, node_type: str) -> int:
@@ -346,7 +347,7 @@ def test_examples_open_from_the_template_browser_and_queue_their_api_twins(tab, 
 def test_model_switch_offers_what_each_model_supports(tab):
     wf = T.load_examples()["text_to_video_camera"]
     tab.open_template("text_to_video_camera")
-    gen, cam = gen_id(wf), node_id(wf, W.NODE_IDS["camera"])
+    gen, cam = gen_id(wf), node_id(wf, NODE_IDS["camera"])
     assert tab.offered(gen, "model") == [m.label for m in SPEC.models if "text-to-video" in m.workflows]
     for model in [m for m in SPEC.models if "text-to-video" in m.workflows]:
         tab.pick(gen, "model", model.label)

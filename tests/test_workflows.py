@@ -18,6 +18,7 @@ from input_order import input_order, not_appended, snapshot
 from wire import read_task
 from comfy_harness import ComfyServer, comfyui_path
 from nodes.requests import widgets as W
+from nodes.spec.kinds import NODE_IDS
 from nodes.spec import load_spec
 
 SPEC = load_spec()
@@ -25,7 +26,7 @@ EXAMPLES = T.load_examples()
 USES = {"text_to_video", "text_to_video_effect", "text_to_video_camera", "image_to_video",
         "image_to_video_first_last_frame", "lipsync_audio", "lipsync_speech", "text_to_video_v6_multishot",
         "image_to_video_v6_first_last_frame", "modify"}
-GENERATORS = {W.NODE_IDS[k] for k in ("text_to_video", "image_to_video", "lipsync", "modify")}
+GENERATORS = {NODE_IDS[k] for k in ("text_to_video", "image_to_video", "lipsync", "modify")}
 needs_comfy = pytest.mark.skipif(comfyui_path() is None,
                                  reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the examples in")
 
@@ -77,7 +78,7 @@ def test_widget_order_is_the_frontends():
     for node_id, node in T.pack_nodes().items():
         assert [w.name for w in node.widgets] == order[node_id]["widgets"]
         assert [s[0] for s in node.sockets] == order[node_id]["sockets"]
-    names = order[W.NODE_IDS["text_to_video"]]["widgets"]
+    names = order[NODE_IDS["text_to_video"]]["widgets"]
     assert names[names.index("seed") + 1] == "control_after_generate"
     assert not_appended(order, snapshot()) == []
 
@@ -225,10 +226,10 @@ def test_node_table_matches_object_info(comfy):
 def expected_size(name: str, prompt: dict) -> tuple[int, int]:
     gen = next(n for n in prompt.values() if n["class_type"] in GENERATORS)
     inputs = gen["inputs"]
-    if gen["class_type"] == W.NODE_IDS["lipsync"]:
+    if gen["class_type"] == NODE_IDS["lipsync"]:
         return 320, 240  # the reference video's size (nodes/comfy/samples.py)
     model = SPEC.model(inputs["model"])
-    if gen["class_type"] == W.NODE_IDS["modify"]:  # the source video's shape at the chosen tier
+    if gen["class_type"] == NODE_IDS["modify"]:  # the source video's shape at the chosen tier
         return model.size(inputs["resolution"], model.nearest_aspect_ratio(inputs["resolution"], 320, 240))
     aspect = inputs["aspect_ratio"]
     if aspect == "auto":

@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from nodes.requests import widgets as W
+from nodes.spec.kinds import NODE_IDS
 from nodes.spec.kinds import KINDS  # noqa: E402
 from nodes.comfy.samples import SAMPLE_FILES, write_samples  # noqa: E402
 from nodes.spec import load_spec  # noqa: E402
@@ -244,7 +245,7 @@ def check_choices(workflow: dict, defs: Optional[dict[str, NodeDef]] = None) -> 
         return build(None) if model is None else build_in_any_layout(model, build)
     prompt = ui_to_api(workflow, defs)
     problems = []
-    ids = W.NODE_IDS
+    ids = NODE_IDS
     for nid, node in prompt.items():
         kw = dict(node["inputs"])
         motion = kw.get("motion")
@@ -370,7 +371,7 @@ def _label(air: str) -> str:
 def build_examples() -> dict[str, dict]:
     """name → UI-format workflow, one per use."""
     defs = node_defs()
-    ids = W.NODE_IDS
+    ids = NODE_IDS
     base = {"resolution": "540p", "duration": 5, "fps": 16, "seed": 42}
     gen_size = (400, 600)
     out: dict[str, dict] = {}
