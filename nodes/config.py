@@ -40,8 +40,8 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 class Option:
     """One thing a user can set: where it is read from and what it means."""
 
-    key: str  # the `Config` field (or, for the key and the endpoint, just a name)
-    type: str  # usd | bool | count | seconds | choice | hosts | secret | url
+    key: str  # the `Config` field (or, for an option read where it is used, just a name)
+    type: str  # usd | bool | count | seconds | choice | hosts | schemas | secret | url | path
     default: Any
     what: str  # one line: what it does
     allowed: str  # what a value may be, as a refusal says it
