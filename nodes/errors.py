@@ -128,6 +128,11 @@ class RunwareRateLimitError(RunwareError):
         self.retry_after = retry_after
         super().__init__(message, **kw)
 
+    def advice(self) -> str:
+        return ("What to do: Runware or PixVerse was busy (too many requests, or too many videos rendering at "
+                "once on this account) and refused this request without processing it: nothing was charged for "
+                "it. Wait a minute and run it again; a task Runware had already accepted is resumed, not paid again.")
+
 
 class RunwareValidationError(RunwareError):
     """Runware refused a parameter (400, invalid*/missing*/unsupported*/unknownParameter…)."""

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fault_matrix  # noqa: E402
 import keysafety  # noqa: E402
 import seed_page  # noqa: E402
+import skips  # noqa: E402
 
 # The whole session runs with one sentinel key: every client the suite makes reads it from here
 # (subprocesses inherit it), and test_zz_key_safety checks it was written nowhere.
@@ -59,24 +60,32 @@ def pytest_runtest_logreport(report):
         keysafety.PASSED.add(Path(report.nodeid.split("::")[0]).name)
 
 
-# Where CI provides ComfyUI (.ci/run sets PIXVERSE_REQUIRE_COMFYUI=1), a test skipped for want of
-# ComfyUI, Chromium, Playwright or the newest frontend guards nothing: it fails instead.
-REQUIRED_SKIP_WORDS = ("COMFYUI_PATH", "chromium", "playwright", "frontend")
-
-
+# In CI (.ci/run sets PIXVERSE_CI=1, the hosted workflow PIXVERSE_CI=hosted) a skip guards nothing: it
+# fails unless tests/skips.py allows its reason.
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if os.environ.get("PIXVERSE_REQUIRE_COMFYUI") != "1" or not report.skipped or hasattr(report, "wasxfail"):
+    if not report.skipped or hasattr(report, "wasxfail"):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-    if "PyPI" in reason:  # the newest frontend could not be downloaded: said, not failed (see .ci/run)
-        return
-    if any(word.lower() in reason.lower() for word in REQUIRED_SKIP_WORDS):
+    refused = skips.refusal(reason)
+    if refused is not None:
         report.outcome = "failed"
-        report.longrepr = (f"PIXVERSE_REQUIRE_COMFYUI=1 (CI provides ComfyUI, Chromium and Playwright), "
-                           f"but this test would be skipped: {reason}")
+        report.longrepr = refused
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole module skipped while collected (pytest.importorskip at module level)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        refused = skips.refusal(reason)
+        if refused is not None:
+            report.outcome = "failed"
+            report.longrepr = refused
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -151,8 +160,8 @@ def cli(monkeypatch, capsys):
     interrupts the command starts it as a process instead (jobs.start_cli / run_cli)."""
     from jobs import run_cli_here
 
-    def run(emu, args, log_dir, name, timeout=None):
-        return run_cli_here(emu, args, log_dir, name, monkeypatch, capsys)
+    def run(emu, args, log_dir, name, timeout=120):
+        return run_cli_here(emu, args, log_dir, name, monkeypatch, capsys, timeout=timeout)
     return run
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 import httpx
+import pytest
 
 from keysafety import ROOT, artifact_dir, save_text
 from nodes.job import pipeline
@@ -139,18 +140,68 @@ def run_cli(emu, args: list[str], log_dir: Path, name: str, timeout: float = 120
     return proc.returncode, stdout, stderr
 
 
-def run_cli_here(emu, args: list[str], log_dir: Path, name: str, monkeypatch, capsys) -> tuple[int, str, str]:
+def run_cli_here(emu, args: list[str], log_dir: Path, name: str, monkeypatch, capsys,
+                 timeout: float = 120) -> tuple[int, str, str]:
     """`python -m nodes ARGS` in this process (`nodes.cli.main`): run_cli's result without a Python + torch
-    start-up. For tests of what the command prints and returns; killing and signals need run_cli/start_cli."""
+    start-up. For tests of what the command prints and returns; killing and signals need run_cli/start_cli.
+    It runs in a worker thread so that `timeout` holds as it does for run_cli: past it, the test fails (the
+    thread, which cannot be killed, is left to end with the session)."""
+    import threading
+
     from nodes.cli import main as cli
 
     monkeypatch.setenv("RUNWARE_BASE_URL", emu.base_url)  # RUNWARE_API_KEY: the sentinel, as for run_cli
     capsys.readouterr()  # what was printed before is not this command's
-    code = cli.main([str(a) for a in args])
+    ended: list = []
+
+    def work() -> None:
+        try:
+            ended.append(("code", cli.main([str(a) for a in args])))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
+            ended.append(("raised", exc))
+
+    worker = threading.Thread(target=work, name=f"cli-{name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not ended:
+        stdout, stderr = capsys.readouterr()
+        (log_dir / f"{name}.stdout").write_text(stdout, encoding="utf-8")
+        (log_dir / f"{name}.stderr").write_text(stderr, encoding="utf-8")
+        pytest.fail(f"python -m nodes {' '.join(map(str, args))} did not end within {timeout:g} s")
+    what, value = ended[0]
+    if what == "raised":
+        raise value
+    code = value
     stdout, stderr = capsys.readouterr()
-    (log_dir / f"{name}.stdout").write_text(stdout)
-    (log_dir / f"{name}.stderr").write_text(stderr)
+    (log_dir / f"{name}.stdout").write_text(stdout, encoding="utf-8")
+    (log_dir / f"{name}.stderr").write_text(stderr, encoding="utf-8")
     return code, stdout, stderr
+
+
+class Press:
+    """A cancel check (JobOptions.cancel_check) pressed the first time `when()` holds — an event such as an
+    emulator counter, never a clock. It remembers when it was pressed and what the emulator had counted
+    then, so a test bounds what happened after the cancel by counters or by a fraction of the stall it
+    injected, not by a wall-clock figure a loaded machine can miss."""
+
+    def __init__(self, emu, when):
+        self.emu, self.when = emu, when
+        self.at: Optional[float] = None
+        self.counted: dict = {}
+
+    def __call__(self) -> bool:
+        if self.at is None and self.when():
+            self.at, self.counted = time.monotonic(), self.emu.stats()
+        return self.at is not None
+
+    def since(self) -> float:
+        assert self.at is not None, "the cancel was never pressed"
+        return time.monotonic() - self.at
+
+    def more(self, counter: str) -> int:
+        """How many more `counter` (an emulator stat: polls, uploads, …) happened after the press."""
+        assert self.at is not None, "the cancel was never pressed"
+        return self.emu.stats()[counter] - self.counted[counter]
 
 
 def wait_until(predicate, timeout: float = 30.0, step: float = 0.05) -> bool:

@@ -4,7 +4,11 @@ conftest puts SENTINEL_KEY in RUNWARE_API_KEY before any test runs, so every cli
 (in this process, in CLI subprocesses, in a real ComfyUI) authenticates with it. Tests write what
 the code under test writes (ledgers, logs, info outputs, error texts, subprocess output, ComfyUI's
 folders, the emulators' recorded requests) under ARTIFACTS, and test_zz_key_safety, which runs
-last, searches all of it for the key.
+last, searches all of it for the key. The session's temporary folder is ARTIFACTS/tmp too (TMPDIR,
+TEMP, TMP and tempfile.tempdir, inherited by every subprocess), so pytest's tmp_path folders and
+whatever the code under test puts in a temporary folder are searched as well. The search is strict:
+a file it cannot read, a folder it was told to search that is missing, or a record of an emulator
+that could not be saved is a failure, never a pass.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import json
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,14 +37,26 @@ ARTIFACTS = Path(os.environ.get(_RUN_ENV) or
 os.environ[_RUN_ENV] = str(ARTIFACTS)
 KEEP_OLD_RUNS_S = 6 * 3600
 
+TMP = ARTIFACTS / "tmp"  # the session's temporary folder (see prepare)
+STARTED = time.time()
+# Folders of the checkout that are not the tests' to write (environments, caches, version control)
+NOT_WRITTEN_BY_TESTS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".hypothesis", ".pytest_cache",
+                        "test-artifacts"}
+
 _lock = threading.Lock()
+PROBLEMS: list[str] = []  # what kept something from being searched (a failed dump); the key check fails on it
 COLLECTED: set[str] = set()  # test module file names of this session (conftest fills it)
 PASSED: set[str] = set()  # test modules with at least one passed test
 
 
 def prepare() -> Path:
-    """Create this run's folder; drop other runs' folders older than a few hours."""
+    """Create this run's folder and make its tmp/ the session's temporary folder (this process and every
+    subprocess); drop other runs' folders older than a few hours."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    TMP.mkdir(exist_ok=True)
+    for name in ("TMPDIR", "TEMP", "TMP"):  # POSIX reads TMPDIR, Windows TEMP/TMP
+        os.environ[name] = str(TMP)
+    tempfile.tempdir = str(TMP)
     now = time.time()
     for old in ARTIFACTS_ROOT.glob("run-*"):
         if old != ARTIFACTS and old.is_dir() and now - old.stat().st_mtime > KEEP_OLD_RUNS_S:
@@ -93,18 +110,41 @@ def files_under(root: Path) -> list[Path]:
     return out
 
 
+def written_in_checkout(since: float = STARTED) -> list[Path]:
+    """Files of the checkout (outside the artifacts, environments and caches) changed since the session
+    began: what a test wrote where it should not have (a default output folder, a stray ledger)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if d not in NOT_WRITTEN_BY_TESTS
+                       and not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            path = Path(dirpath) / name
+            try:
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
+                    out.append(path)
+            except FileNotFoundError:
+                continue
+    return out
+
+
 def scan(paths: Iterable[Path], key: str = SENTINEL_KEY) -> list[tuple[str, str]]:
-    """[(file, form)] for every file under `paths` that holds the key in any form."""
+    """[(file, form)] for every file under `paths` that holds the key in any form. A path that is missing
+    or a file that cannot be read is in the list too (form "missing" / "unreadable: …"): what was not
+    searched cannot count as clean. A file removed while the search walks (a SQLite journal) is skipped."""
     forms = key_forms(key)
     hits = []
     for root in paths:
         root = Path(root)
         if not root.exists():
+            hits.append((str(root), "missing"))
             continue
         for path in ([root] if root.is_file() else files_under(root)):
             try:
                 data = path.read_bytes()
-            except OSError:
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                hits.append((str(path), f"unreadable: {exc}"))
                 continue
             hits.extend((str(path), name) for name, form in forms.items() if form in data)
     return hits
@@ -126,8 +166,8 @@ def track_emulators() -> None:
     def dump(self) -> None:
         try:
             save_requests(f"emulator:{self.port}", self.requests)
-        except Exception:  # never break a test over the record
-            pass
+        except Exception as exc:  # noqa: BLE001 - never break the test over the record; the key check fails
+            PROBLEMS.append(f"the requests of emulator :{self.port} could not be saved: {type(exc).__name__}: {exc}")
 
     def tracked_start(self):
         if self not in _emulators:

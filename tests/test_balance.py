@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 
 import numpy as np
@@ -369,9 +370,13 @@ def test_jobs_json_running_and_lost():
 
     now = time.time()
     running = L.Entry(task_uuid="u1", status=L.SUBMITTED, model="pixverse:1@5", created_at=now - 42,
-                      request=json.dumps({"duration": 5, "width": 640, "height": 360}))
+                      request=json.dumps({"duration": 5, "width": 640, "height": 360}),
+                      owner=f"{L.HOST}:{os.getppid()}")  # a live process of this machine works on it
     j = job_json(running, now=now, dry_endpoints=set(), output_dir=None, names={"pixverse:1@5": "PixVerse v5"})
     assert (j["kind"], j["phase"], j["elapsed"], j["size"]) == ("running", "generating at Runware", 42.0, "640×360")
+    running.owner = None  # no run works on it any more: it ended, said with what to do (issue 25 item 9)
+    j = job_json(running, now=now, dry_endpoints=set(), output_dir=None, names={"pixverse:1@5": "PixVerse v5"})
+    assert j["kind"] == "stopped" and "python -m nodes recover u1" in j["recover"]
     lost = L.Entry(task_uuid="u2", status=L.LOST, endpoint="e", created_at=now, error="not found")
     j = job_json(lost, now=now, dry_endpoints={"e"}, output_dir=None, names={})
     assert j["kind"] == "lost" and "python -m nodes recover u2" in j["recover"] and j["billed"] is False

@@ -115,6 +115,18 @@ def test_jobs_panel_lists_the_ledger_with_spend_and_balance(browser, comfy, arti
         shot = tab.shot("jobs-panel")
         to_docs(shot, "screenshot-jobs-panel.png")
 
+        # nothing running any more: the tab ends that job and stops refreshing (before: every 3 s, forever)
+        assert page.evaluate("document.querySelector('.pixverse-jobs').dataset.refreshing") == "yes"
+        with L.Ledger(comfy.user_dir / "runware" / L.LEDGER_FILENAME) as led:
+            led.settle(ids["running"], L.LOST, "Runware does not know this taskUUID (it expired)")
+        page.locator(".pixverse-jobs-pager button", has_text="refresh").click()
+        page.wait_for_function("document.querySelector('.pixverse-jobs').dataset.refreshing === 'no'")
+        calls: list[str] = []
+        page.on("request", lambda r: calls.append(r.url) if "/runware/pixverse/jobs" in r.url else None)
+        page.wait_for_timeout(4000)  # longer than the 3 s refresh: an absence has no event to await
+        assert calls == [], calls
+        assert "recover" in page.locator(f'[data-task-uuid="{ids["running"]}"]').inner_text()
+
         # the floor setting reaches the server, and Settings → Runware shows the balance
         page.evaluate("app.extensionManager.setting.set('Runware.PixVerse.MinBalance', 2000)")
         page.wait_for_function("app.extensionManager.setting.get('Runware.PixVerse.MinBalance') === 2000")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -385,7 +386,7 @@ def test_spend_figures_against_the_ledger(runner, tmp_path, monkeypatch, capsys)
 def test_cli_refuses_the_third_run_before_any_upload(emu, tmp_path, monkeypatch, cli):
     from PIL import Image
 
-    log = artifact_dir("jobs", "cli-limit")
+    log = artifact_dir("jobs", f"cli-limit-{uuid.uuid4().hex[:8]}")
     out, ledger = log / "out", log / "ledger.sqlite3"
     _without_limits_in_env(monkeypatch)
     monkeypatch.setenv("RUNWARE_PIXVERSE_DAILY_LIMIT", "0.45")
@@ -447,3 +448,88 @@ def test_estimate_from_widget_values(emu, runner):
     assert not exact and json.loads(pricing.cost_class(task))["model"] == modify.air
     with pytest.raises(PixVerseInputError):
         _drafted("text_to_video", {**values, "duration": 7})  # a choice the node refuses
+
+
+# -- claims that had no test (issue 23): a missing prompt id, the local day, a cancelled wait, a failed upload --
+
+def test_a_per_prompt_limit_without_a_prompt_id_refuses_the_run(emu, runner):
+    """No queued prompt to count against (ComfyUI gave no prompt id): the per-prompt limit refuses, never
+    lets the run pass uncounted."""
+    before = counts(emu)
+    for source, names in (("env", "RUNWARE_PIXVERSE_PROMPT_LIMIT"), ("setting", "Spending limit per queued prompt")):
+        policy = limits_set(prompt=5.0, allow=True, source=source)
+        out = runner.attempt(t2v(prompt=f"no prompt id ({source})"), config=policy)  # and no prompt_id
+        assert isinstance(out.error, PixVerseBudgetError), out.error
+        assert out.error.scope == "prompt" and out.error.limit == 5.0
+        assert "ComfyUI gave no prompt id" in out.text and "Nothing was uploaded or submitted" in out.text
+        assert names in out.text and "$5.00" in out.text
+    assert counts(emu) == before and runner.ledger.entries() == []
+    # the same limit with a prompt id runs
+    ok = limits_set(prompt=5.0, allow=True, source="env")
+    assert runner.run(t2v(prompt="with a prompt id"), config=ok, prompt_id="prompt-C").origin == "new"
+
+
+def test_the_daily_limit_counts_from_local_midnight(runner, monkeypatch):
+    """A charge a minute before local midnight counts today until midnight and not after it. Where the zone
+    can be set (POSIX: TZ + tzset), in a zone half an hour off UTC so that a UTC day would differ."""
+    if hasattr(time, "tzset"):
+        monkeypatch.setenv("TZ", "IST-5:30")  # India: UTC+5:30, no summer time
+        time.tzset()
+    try:
+        midnight = limits.day_start(time.time())
+        local = time.localtime(midnight)
+        assert (local.tm_hour, local.tm_min, local.tm_sec) == (0, 0, 0)
+        if hasattr(time, "tzset"):
+            assert midnight % 86400 == (86400 - 5.5 * 3600) % 86400  # 18:30 UTC: local, not UTC, midnight
+        led = runner.ledger
+        led.claim(fingerprint="late", endpoint="e", task_uuid="late-run", guard=lambda _l: {"reserved": None})
+        led.record_success("late-run", video_uuid="v", result_url="x", seed=1, cost=0.40, notices=[])
+        with sqlite3.connect(runner.ledger_path) as conn:
+            conn.execute("UPDATE jobs SET created_at = ? WHERE task_uuid = 'late-run'", (midnight - 60,))
+        policy = limits.policy_of(limits_set(daily=0.50, source="env"))
+        expected = pricing.Estimate(cost=0.20, source="ledger", text="$0.20", basis="a test figure")
+        with pytest.raises(PixVerseBudgetError, match=r"\$0\.40 spent today"):
+            limits.check_budget(led, policy, expected, now=midnight - 30)  # the same local day
+        limits.check_budget(led, policy, expected, now=midnight + 30)  # the next local day: $0 spent
+        assert limits.spend_summary(led, now=midnight + 30)["today"]["runs"] == 0
+    finally:
+        if hasattr(time, "tzset"):
+            monkeypatch.undo()
+            time.tzset()
+
+
+def test_a_cancel_while_waiting_for_a_run_of_unknown_cost_sends_nothing(emu, runner):
+    """Under a limit, a run of unknown cost under way (alive in this process) makes the next one wait; a
+    cancel during that wait ends it: nothing uploaded or submitted, no row, no reservation."""
+    led = runner.ledger
+    led.claim(fingerprint="blocker", endpoint=emu.base_url, task_uuid="blocker-run",
+              guard=lambda _l: {"reserved": None})
+    waiting = []
+    policy = limits_set(daily=100.0, allow=True, source="env")
+    before = counts(emu)
+    with L.working_on("blocker-run"):  # its owner is alive: the limit must wait for its cost
+        out = runner.attempt(i2v(frame(7), prompt="waits, then is cancelled"), config=policy,
+                             on_progress=lambda p: waiting.append(p.phase == "queued" and p.message == limits.WAIT_TEXT),
+                             cancel_check=lambda: any(waiting))
+    assert any(waiting), "the run never said it waits for the run of unknown cost"
+    assert out.error is not None and type(out.error).__name__ == "RunwareInterrupted", out.error
+    assert counts(emu) == before
+    assert [e.task_uuid for e in led.entries()] == ["blocker-run"]
+    assert led.spent_since(0) == 0
+
+
+def test_a_run_failing_before_the_submit_releases_its_reservation(emu, runner):
+    """A known cost is reserved when the row is claimed; an upload Runware refuses (400) ends the run before
+    the submit: the row is settled, its reservation no longer counts, and nothing was submitted."""
+    first = runner.run(i2v(frame(8), prompt="history"))  # the kind's cost becomes known (0.20)
+    spent = runner.ledger.spent_since(0)
+    before = video_submissions(emu)
+    emu.inject("http_status", status=400, on="upload", times=5)
+    out = runner.attempt(i2v(frame(9), prompt="its upload is refused"),
+                         config=limits_set(daily=100.0, source="env"))
+    assert out.error is not None, "the refused upload did not fail the run"
+    assert video_submissions(emu) == before
+    failed = [e for e in runner.ledger.entries() if e.task_uuid != first.task_uuid]
+    assert len(failed) == 1 and failed[0].reserved == pytest.approx(5 * FAKE_COST_PER_SECOND_USD)
+    assert failed[0].status == L.ABANDONED, failed[0].status
+    assert runner.ledger.spent_since(0) == pytest.approx(spent)  # the reservation no longer counts

@@ -54,7 +54,7 @@ def test_decode_peak_is_the_tensor_plus_a_constant(clip_15s):
     assert line is not None, proc.stderr[-3000:]
     r = json.loads(line[7:])
     if r["peak_extra"] is None:
-        pytest.skip("/proc/self/clear_refs not writable here: the peak cannot be reset")
+        pytest.skip("needs Linux's /proc (/proc/self/clear_refs not writable here): the peak cannot be reset")
     tensor = FRAMES * H * W * 3 * torch.float32.itemsize
     assert r["shape"] == [FRAMES, H, W, 3] and r["tensor_bytes"] == tensor
     assert r["audio_samples"] > 0

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import fault_matrix
-from jobs import choices, frame
+from jobs import Press, choices, frame
 from jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, run_cli, start_cli,
                   value_of, video_submissions, wait_until)
 from keysafety import SENTINEL_KEY, artifact_dir
@@ -221,7 +221,7 @@ def test_never_finishes_deadline(emu, runner):
     emu.inject("never_finish")
     first = runner.attempt(deadline_s=1.0)
     assert isinstance(first.error, E.RunwareTimeoutError), first.text
-    assert 0.9 <= first.seconds < 3.0
+    assert 0.9 <= first.seconds < 10 * 1.0  # by the deadline, never before it; the bound: a multiple of it
     uuid = first.error.task_uuid
     assert "PixVerse Recover node" in first.text and f"python -m nodes recover {uuid}" in first.text
     assert runner.entry(uuid).status == L.SUBMITTED
@@ -235,10 +235,10 @@ def test_never_finishes_deadline(emu, runner):
 
 def test_user_cancel_leaves_the_task_recoverable(emu, runner):
     emu.job_seconds = 2.5
-    t0 = time.monotonic()
-    first = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 0.4)
+    press = Press(emu, lambda: emu.stats()["polls"] >= 1)  # pressed while Runware renders it
+    first = runner.attempt(cancel_check=press)
     assert isinstance(first.error, E.RunwareInterrupted), first.text
-    assert first.seconds < 1.2, f"cancel took {first.seconds:.2f} s"
+    assert press.more("polls") <= 1, "it went on polling after the cancel"
     uuid = first.error.task_uuid
     assert "PixVerse Recover node" in first.text and f"python -m nodes recover {uuid}" in first.text
     assert runner.entry(uuid).status == L.SUBMITTED
@@ -321,13 +321,13 @@ def test_cli_killed_mid_poll_resumes_the_same_task(emu, runner):
     try:
         assert wait_until(lambda: video_submissions(emu) == 1 and emu.stats()["polls"] >= 1, timeout=60), \
             (logs / "first.stderr").read_text()
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.kill()  # SIGKILL; TerminateProcess on Windows
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == (1 if os.name == "nt" else -signal.SIGKILL)
     [entry] = runner.ledger.entries()
     assert entry.status == L.SUBMITTED and not delivery.result_path(runner.out, entry.task_uuid).exists()
     assert entry.task_uuid in (logs / "first.stderr").read_text()  # the user saw the taskUUID
@@ -560,7 +560,7 @@ def test_dripping_download_ends_on_cancel(emu, runner):
     assert_recoverable(out, runner, "Cancelled while downloading")
     assert isinstance(out.error, E.RunwareInterrupted)
     late = time.monotonic() - pressed[0]
-    assert late < 1.0, f"cancel took {late:.2f} s"
+    assert late < 5.0 / 2, f"cancel took {late:.2f} s"  # never waits for the next 5-second drip
     fault_matrix.record("download drips 1 byte / 5 s, user cancels", f"Interrupted {late:.2f} s after the "
                         "cancel + Recover", video_submissions(emu), out.seconds)
 
@@ -771,22 +771,22 @@ def _known_i2v_cost(runner):
 
 
 def test_cancel_during_a_stalled_upload(emu, runner):
-    """An upload that stalls 20 s, cancelled (interrupt check) at 2 s: the run ends within 1.5 s of the cancel,
+    """An upload that stalls 20 s, cancelled (interrupt check) while it hangs: the run ends long before the stall,
     nothing is submitted, and the reservation is released ("$X left today" unchanged)."""
     cost = _known_i2v_cost(runner)
     policy = _limit(5.0)
     spent_before = runner.ledger.spent_since(limits.day_start())
     emu.inject("slow", delay=20, on="upload")
-    t0 = time.monotonic()
-    out = runner.attempt(_i2v(frame(101), prompt="stalled upload"), config=policy,
-                         cancel_check=lambda: time.monotonic() - t0 > 2.0)
+    uploads = emu.stats()["uploads"]
+    press = Press(emu, lambda: emu.stats()["uploads"] > uploads)  # pressed while the upload hangs
+    out = runner.attempt(_i2v(frame(101), prompt="stalled upload"), config=policy, cancel_check=press)
     assert isinstance(out.error, E.RunwareInterrupted), out.text
-    assert out.seconds < 3.5, f"the run ended {out.seconds - 2:.2f} s after the cancel"
+    assert press.since() < 20 / 4, f"the run ended {press.since():.2f} s after the cancel (the stall: 20 s)"
     assert emu.stats()["video_submit_attempts"] == 1 and video_submissions(emu) == 1  # only the history run
     rows = [e for e in runner.ledger.entries() if e.status != L.FINISHED]
     assert [r.status for r in rows] == [L.ABANDONED] and rows[0].reserved == pytest.approx(cost)
     assert runner.ledger.spent_since(limits.day_start()) == pytest.approx(spent_before)
-    fault_matrix.record("cancel 2 s into a 20 s stalled upload", "Interrupted < 1.5 s after the cancel; row "
+    fault_matrix.record("cancel during a 20 s stalled upload", "Interrupted < 5 s after the cancel; row "
                         "abandoned, reservation released", video_submissions(emu) - 1, out.seconds)
 
 
@@ -800,8 +800,10 @@ def test_asyncio_cancel_mid_upload_releases_the_reservation(emu, runner):
 
     async def go():
         async with runner.client() as client:
+            uploads = emu.stats()["uploads"]
             job = asyncio.ensure_future(_i2v(frame(102), prompt="cancelled upload")(client, runner.opts(config=policy)))
-            await asyncio.sleep(1.0)
+            while emu.stats()["uploads"] == uploads and not job.done():  # until the upload hangs
+                await asyncio.sleep(0.02)
             reserved = runner.ledger.spent_since(limits.day_start())
             job.cancel()
             t0 = time.monotonic()
@@ -810,7 +812,7 @@ def test_asyncio_cancel_mid_upload_releases_the_reservation(emu, runner):
             return reserved, time.monotonic() - t0
     reserved, seconds = asyncio.run(go())
     assert reserved == pytest.approx(2 * cost)  # the reservation was there while it uploaded
-    assert seconds < 1.0
+    assert seconds < 10 / 4  # not waiting for the 10 s stall
     assert limits.format_spend(limits.spend_summary(runner.ledger), limits.policy_of(policy)) == left_before
     assert [e.status for e in runner.ledger.entries()] == [L.FINISHED, L.ABANDONED]
     assert video_submissions(emu) == 1
@@ -830,14 +832,15 @@ def test_killed_run_leaves_no_reservation(emu, runner):
 
 
 def test_cancel_during_a_stalled_submit_then_settled_in_the_background(emu, runner):
-    """The submit POST stalls (4 s) and the user cancels at 1 s: the run ends within 1.5 s with an error naming
-    the taskUUID and Recover; the row stays `submitting` marked to be checked; followed in the background
-    (nodes/job/followup.py: what the comfy layer runs) it is found at Runware and finished. One task billed, none lost."""
+    """The submit POST stalls (4 s) and the user cancels while it hangs: the run ends before the reply with an
+    error naming the taskUUID and Recover; the row stays `submitting` marked to be checked; followed in the
+    background (nodes/job/followup.py: what the comfy layer runs) it is found at Runware and finished. One task
+    billed, none lost."""
     emu.inject("slow", delay=4, on="submit")
-    t0 = time.monotonic()
-    out = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 1.0)
+    press = Press(emu, lambda: emu.stats()["video_submit_attempts"] >= 1)
+    out = runner.attempt(cancel_check=press)
     assert isinstance(out.error, E.RunwareInterrupted), out.text
-    assert out.seconds < 2.5, f"the run ended {out.seconds - 1:.2f} s after the cancel"
+    assert press.since() < 4 / 2, f"the run ended {press.since():.2f} s after the cancel (the stall: 4 s)"
     uuid = out.error.task_uuid
     assert uuid in out.text and "PixVerse Recover node" in out.text and "may have it" in out.text
     entry = runner.entry(uuid)
@@ -964,7 +967,7 @@ def test_a_locked_ledger_does_not_hide_a_cancel(emu, runner):
         holder.stdin.close()
         holder.wait(10)
     assert isinstance(out.error, E.RunwareInterrupted), out.text
-    assert out.seconds < 2.5, f"the cancel was seen {out.seconds - 1:.2f} s late"
+    assert out.seconds - 1.0 < 30 / 4, f"the cancel was seen {out.seconds - 1:.2f} s late"  # the lock: 30 s
     assert "nothing was sent or charged" in out.text
     assert wait_until(lambda: runner.ledger.release_dead_claims() >= 0 and
                       all(e.status == L.ABANDONED for e in runner.ledger.entries()), 35)
@@ -978,9 +981,10 @@ def test_cancel_during_a_submit_runware_never_took_is_settled_lost(emu, runner):
     over its window, found nowhere, and its row settled `lost` (nothing charged), never sent again."""
     emu.inject("slow", delay=2, on="submit")
     emu.inject("http_status", status=500, on="submit")
-    t0 = time.monotonic()
-    out = runner.attempt(cancel_check=lambda: time.monotonic() - t0 > 0.5)
-    assert isinstance(out.error, E.RunwareInterrupted) and out.seconds < 2.0, (out.seconds, out.text)
+    press = Press(emu, lambda: emu.stats()["video_submit_attempts"] >= 1)  # pressed while the submit hangs
+    out = runner.attempt(cancel_check=press)
+    assert isinstance(out.error, E.RunwareInterrupted), (out.seconds, out.text)
+    assert press.more("video_submit_attempts") == 0  # it did not wait for the 500 and try again
     uuid = out.error.task_uuid
     t1 = time.monotonic()
     with pytest.raises(E.RunwareSubmissionLost):
@@ -1037,7 +1041,8 @@ def test_takes_wait_with_the_others_for_a_run_of_unknown_cost(emu, runner):
         async with runner.client() as client:
             unknown = asyncio.ensure_future(pipeline.image_to_video(client, choices(prompt="unknown i2v"),
                                                                     frame(400), None, runner.opts(config=policy)))
-            await asyncio.sleep(0.5)
+            while len(runner.ledger.entries()) < 2 and not unknown.done():  # until its row (unknown cost) is in
+                await asyncio.sleep(0.02)
             takes = [pipeline.text_to_video(client, choices(prompt="known takes", seed=70 + i),
                                             runner.opts(config=policy, claim_group=group,
                                                         on_progress=lambda p: said.append(p.message)))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -123,7 +124,7 @@ def test_owner_alive(ledger):
 
 
 def test_claim_race_between_threads(tmp_path):
-    path = artifact_dir("ledgers", "thread-race") / "ledger.sqlite3"
+    path = artifact_dir("ledgers", f"thread-race-{uuid.uuid4().hex[:8]}") / "ledger.sqlite3"
     ledgers = [Ledger(path) for _ in range(8)]
     barrier = threading.Barrier(len(ledgers))
     results = [None] * len(ledgers)
@@ -144,7 +145,7 @@ def test_claim_race_between_threads(tmp_path):
 
 
 def test_claim_race_between_processes():
-    path = artifact_dir("ledgers", "process-race") / "ledger.sqlite3"
+    path = artifact_dir("ledgers", f"process-race-{uuid.uuid4().hex[:8]}") / "ledger.sqlite3"
     go = time.time() + 1.5
     code = ("import sys, time, json; sys.path.insert(0, sys.argv[1]); from nodes.money.ledger import Ledger; "
             "led = Ledger(sys.argv[2]); time.sleep(max(0, float(sys.argv[3]) - time.time())); "
@@ -413,3 +414,28 @@ def test_a_request_sent_before_defaults_were_left_out_is_still_the_same_request(
     before.setdefault("providerSettings", {}).setdefault("pixverse", {})["motionMode"] = "normal"
     assert fingerprint(built.identity) == fingerprint(before)
     assert fingerprint({k: v for k, v in built.task.items() if k != "taskUUID"}) != fingerprint(before)
+
+
+def test_a_damaged_file_is_closed_when_the_ledger_refuses_it(tmp_path):
+    """The ComfyUI layer moves a damaged ledger aside and starts a new one: Windows cannot rename a file that
+    is open, so the refused Ledger must not keep its connection (the exception's traceback holds it)."""
+    import sqlite3
+    from pathlib import Path
+
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"this is not a database " * 100)
+    with pytest.raises(sqlite3.DatabaseError) as refused:
+        Ledger(path)
+    assert refused.traceback  # the traceback (and the half-made Ledger in it) is still alive here
+    fds = Path("/proc/self/fd")
+    if fds.is_dir():  # Linux: no descriptor of this process is on the file
+        held = []
+        for fd in os.listdir(fds):
+            try:
+                held.append(os.path.realpath(fds / fd))
+            except OSError:
+                continue
+        assert str(path.resolve()) not in held
+    os.replace(path, tmp_path / "ledger.sqlite3.damaged")  # what Windows refuses while it is open
+    with Ledger(path) as fresh:
+        assert fresh.entries() == []

@@ -6,6 +6,12 @@
 2. For every model and every layout it speaks, every top-level key our builder sends is one that the
    SDK's request type for that model declares (current layout), or one the seed page's examples use
    (seed layout).
+3. An oracle for the spec's values that does not come from our spec: each model's enumerations in
+   nodes/spec/pixverse.json (resolutions, durations) are the values of the `Literal` types of the SDK's
+   request type for it (`typing.get_args`), or a range of whole numbers where the SDK says only `int`;
+   and every value the builder sends for an enumerated field is one of them. (The SDK types width and
+   height as int and provider settings as an object: the seed page's literal examples stay their oracle,
+   tests/test_spec.py.)
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import base64
 import io
 import itertools
 import re
+import typing
 
 import httpx
 import numpy as np
@@ -40,6 +47,30 @@ def sdk_params() -> dict[str, set[str]]:
             air = re.search(r"`([^`]+)`", cls.__doc__ or "").group(1)
             out[air] = set(cls.__annotations__)
     return out
+
+
+def _field_type(annotation):
+    """The type inside NotRequired[...] / Required[...]."""
+    while typing.get_origin(annotation) in (typing.NotRequired, typing.Required):
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def sdk_fields() -> dict[str, dict[str, object]]:
+    """AIR → {field: its type} of the SDK's generated request type for it."""
+    out = {}
+    for name, cls in vars(task_map).items():
+        if name.startswith("Pixverse") and name.endswith("Params"):
+            hints = {k: _field_type(v) for k, v in typing.get_type_hints(cls, include_extras=True).items()}
+            air, = typing.get_args(hints["model"])
+            out[air] = hints
+    return out
+
+
+def sdk_enumerations(fields: dict[str, object]) -> dict[str, tuple]:
+    """{field: the values its Literal type allows}, without the constants (model, taskType, outputType)."""
+    return {k: typing.get_args(t) for k, t in fields.items()
+            if typing.get_origin(t) is typing.Literal and k not in ("model", "taskType", "outputType")}
 
 
 def png_data_uri(w=640, h=480) -> str:
@@ -149,3 +180,51 @@ def test_every_key_we_send_is_declared_for_the_model(model, seed):
             extra = set(task) - allowed
             assert not extra, f"{m.air} in the {layout} layout sends {sorted(extra)}, not declared"
     assert set(declared) == {m.air for m in SPEC.models}, "the SDK and our spec know the same PixVerse models"
+
+
+# -- the SDK's Literal types as an oracle for the spec's values ------------------------------------------------
+
+COMPARED = {"resolution", "duration", "outputFormat"}  # every enumerated field of the SDK's PixVerse types
+
+
+@pytest.mark.parametrize("air", sorted(sdk_fields()))
+def test_each_models_values_are_the_sdks_literal_types(air):
+    fields = sdk_fields()[air]
+    enums = sdk_enumerations(fields)
+    model = SPEC.model(air)
+    # a field the SDK enumerates that this test does not judge yet fails here until it is compared
+    assert set(enums) <= COMPARED, f"{air}: the SDK enumerates {sorted(set(enums) - COMPARED)}: compare them"
+    if "resolution" in fields:
+        assert set(model.resolutions) == set(enums["resolution"]), (air, model.resolutions, enums["resolution"])
+    else:
+        assert not model.resolutions, f"{air}: the SDK declares no resolution, the spec offers {model.resolutions}"
+    if "duration" in enums:
+        assert model.durations is not None and set(model.durations.all) == set(enums["duration"]), \
+            (air, model.durations, enums["duration"])
+    elif "duration" in fields:  # the SDK says only int (v5.5, v5.6, v6): whole seconds, any we offer
+        assert fields["duration"] is int and model.durations is not None and model.durations.all
+    else:
+        assert model.durations is None, f"{air}: the SDK declares no duration, the spec offers {model.durations}"
+    assert set(enums["outputFormat"]) == {"MP4", "WEBM", "MOV"}  # the spec's note on output options says so
+
+
+@pytest.mark.parametrize("air", sorted(sdk_fields()))
+def test_every_value_the_builder_sends_is_one_the_sdk_allows(air):
+    fields = sdk_fields()[air]
+    enums = sdk_enumerations(fields)
+    model = SPEC.model(air)
+    tasks = list(representative_tasks(model, "current"))
+    for res in model.resolutions:  # every resolution the nodes offer, through the builder
+        if "text-to-video" in model.workflows:
+            tasks.append(build_text_to_video(GenerationChoices(model=air, prompt="a paper boat", resolution=res,
+                                                               aspect_ratio=model.aspect_ratio_default),
+                                             layout="current").task)
+    checked = 0
+    for task in tasks:
+        for field, allowed in enums.items():
+            if field in task:
+                assert task[field] in allowed, f"{air} sends {field}={task[field]!r}; the SDK allows {allowed}"
+                checked += 1
+        if "duration" in task and "duration" in fields and "duration" not in enums:
+            assert isinstance(task["duration"], int) and not isinstance(task["duration"], bool)
+    assert checked or not (set(enums) - {"outputFormat"}), f"{air}: no enumerated value was checked"

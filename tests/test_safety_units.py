@@ -102,16 +102,18 @@ def emu():
         yield server
 
 
-def test_lipsync_from_frames_leaves_no_temp_file(emu, request):
+def test_lipsync_from_frames_leaves_no_temp_file(emu, request, tmp_path, monkeypatch):
+    private = tmp_path / "tmp"  # this test's own temp folder: nothing else writes there meanwhile
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     runner = Runner(emu, request.node.name)
-    before = set(Path(tempfile.gettempdir()).glob("pixverse-*"))
     try:
         result = runner.run(lambda client, opts: pipeline.lipsync(client, opts, frames=torch.rand(24, 64, 96, 3),
                                                                    frames_fps=24.0, speech_text="Hello there"))
     finally:
         runner.close()
     assert result.video_path.is_file()
-    assert set(Path(tempfile.gettempdir()).glob("pixverse-*")) == before
+    assert tempfile.gettempdir() == str(private) and list(private.iterdir()) == []
 
 
 def test_local_file_is_stored_absolute(emu, request, monkeypatch):

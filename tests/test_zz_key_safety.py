@@ -5,13 +5,21 @@ the search itself finds a planted key in every form it looks for; the run really
 (the emulators saw it: they record its sha256, never the header); and the key is in none of the
 files the run wrote: job ledgers (SQLite, WAL included), logs (the session log and pytest's captured
 output), info outputs, error texts, CLI output, the emulators' recorded requests, ComfyUI's folders
-(log, user directory with its ledger and saved workflow, outputs, history) and the example workflows.
+(log, user directory with its ledger and saved workflow, outputs, history), the session's temporary
+folder (pytest's tmp_path folders included: keysafety.prepare points TMPDIR there), the example workflows,
+and any file of the checkout changed during the session outside the artifacts. What could not be searched
+(a missing folder, an unreadable file, an emulator record that was not saved) fails the check.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
 import sqlite3
+import tempfile
+
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +33,15 @@ def _flush() -> None:
         handler.flush()
 
 
-def test_the_search_finds_a_planted_key(tmp_path):
+@pytest.fixture
+def planted(tmp_path):
+    """A folder for planted keys, emptied afterwards: tmp_path is under the artifacts the last test searches."""
+    yield tmp_path
+    shutil.rmtree(tmp_path)
+
+
+def test_the_search_finds_a_planted_key(planted):
+    tmp_path = planted
     forms = key_forms(SENTINEL_KEY)
     for name, form in forms.items():
         (tmp_path / f"{name}.bin").write_bytes(b"prefix " + form + b" suffix")
@@ -35,11 +51,31 @@ def test_the_search_finds_a_planted_key(tmp_path):
         conn.execute("INSERT INTO t VALUES (?)", (f"Bearer {SENTINEL_KEY}",))
     (tmp_path / "clean.txt").write_text("nothing to see " + SENTINEL_KEY[:-1])
     hits = scan([tmp_path])
-    found = {(path.split("/")[-1], form) for path, form in hits}
+    found = {(Path(path).name, form) for path, form in hits}
     for name in forms:
         assert (f"{name}.bin", name) in found, name
     assert any(path.endswith("planted.sqlite3") for path, _ in hits)
     assert not any(path.endswith("clean.txt") for path, _ in hits)
+    assert scan([tmp_path / "never-written"]) == [(str(tmp_path / "never-written"), "missing")]
+
+
+def test_what_cannot_be_searched_is_not_clean(tmp_path, monkeypatch):
+    """A file the search cannot read is reported, not passed over (root reads every file, so the refusal
+    is made by replacing Path.read_bytes for that one file)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "ok.txt").write_text("nothing", encoding="utf-8")
+    blocked = tmp_path / "blocked.bin"
+    blocked.write_bytes(b"x")
+    real = Path.read_bytes
+
+    def refuse(self):
+        if self == blocked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    hits = scan([tmp_path])
+    monkeypatch.undo()
+    assert [(Path(p).name, form.split(":")[0]) for p, form in hits] == [("blocked.bin", "unreadable")]
 
 
 def test_the_run_used_the_sentinel_key():
@@ -72,6 +108,11 @@ def test_the_key_is_written_nowhere():
     searched = [ARTIFACTS]
     if (ROOT / "example_workflows").is_dir():
         searched.append(ROOT / "example_workflows")
-    hits = scan(searched)
-    assert hits == [], f"the API key was written to: {hits}"
+    assert keysafety.PROBLEMS == [], keysafety.PROBLEMS  # a record that was not saved was not searched
+    assert keysafety.TMP.is_dir() and str(keysafety.TMP) in (tempfile.gettempdir(), os.environ.get("TMPDIR"))
+    strays = keysafety.written_in_checkout()  # written outside the artifacts: searched too, and named
+    hits = scan(searched + strays)
+    assert hits == [], f"the API key was written to (or these could not be searched): {hits}"
+    if strays:
+        print(f"files written in the checkout outside the artifacts (searched): {[str(p) for p in strays]}")
     print(f"searched {len(written)} files under {ARTIFACTS} for the key in {len(key_forms(SENTINEL_KEY))} forms")

@@ -41,6 +41,7 @@ from ..client.urls import redact_text
 from ..errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
 from ..money.ledger import LEDGER_FILENAME, Ledger
 from ..money.limits import format_spend, policy_of, spend_summary
+from ..job import provenance
 from ..job.preflight import check_video_file
 from ..requests.tasks import (build_image_to_video, build_in_any_layout, build_lipsync, build_modify, build_text_to_video,
                     resolve_model)
@@ -48,7 +49,6 @@ from ..spec import load_spec
 from ..spec.options import summary_lines
 from ..requests import schema, schema_store
 from ..requests.tasks import GenerationChoices
-from ..requests.widgets import parse_task_uuid
 
 OFFLINE_KEY = "offline-dry-run"
 OFFLINE_STATE = "offline-emulator"  # the --offline emulator's memory: a folder beside the job ledger
@@ -140,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="optional: an image the change should follow (a look, an object, a character)")
     _add_generation_args(mod, "modify", shaped=False)
     _add_common_args(mod)
-    rec = sub.add_parser("recover", help="fetch a submitted task's video by taskUUID")
-    rec.add_argument("task_uuid")
+    rec = sub.add_parser("recover", help="fetch a submitted task's video by taskUUID (or its provenance .json)")
+    rec.add_argument("task_uuid", help="a taskUUID, the pixverse_<taskUUID>.json kept beside a video, or the video")
     rec.add_argument("--out", type=Path, default=Path("pixverse-output"))
     rec.add_argument("--deadline", type=float, default=20 * 60)
     _add_ledger_arg(rec)
@@ -187,7 +187,7 @@ async def _job(client, args, opts):
     from ..job import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
 
     if args.command == "recover":
-        return await pipeline.recover(client, args.task_uuid, opts)
+        return await pipeline.recover(client, args.task_uuid, opts, getattr(args, "model", "") or "")
     _draft, run = build_job(args)
     return await run(client, opts)
 
@@ -238,8 +238,9 @@ def _image_to_video_job(args, spec, pipeline, media):
     side, stand_in = spec.input_image.max_side, pipeline.PLACEHOLDER_REF  # no need to decode more than is sent
 
     def frames():
-        return (media.load_image_file(args.first_frame, max_side=side),
-                media.load_image_file(args.last_frame, max_side=side) if args.last_frame else None)
+        return (media.load_image_file(args.first_frame, max_side=side, min_side=spec.input_image.min_side),
+                media.load_image_file(args.last_frame, max_side=side, min_side=spec.input_image.min_side)
+                if args.last_frame else None)
     choices, (first, last) = _choices(args), frames()
     model = resolve_model(spec, choices.model, args.workflow)
     size, last_ref = pipeline.image_size(first, "first_frame"), stand_in if last is not None else None
@@ -267,7 +268,8 @@ def _modify_job(args, spec, pipeline, media):
     side, stand_in = spec.input_image.max_side, pipeline.PLACEHOLDER_REF
 
     def reference():
-        return media.load_image_file(args.reference_image, max_side=side) if args.reference_image else None
+        return media.load_image_file(args.reference_image, max_side=side, min_side=spec.input_image.min_side) \
+            if args.reference_image else None
     choices = _choices(args)
     model = resolve_model(spec, choices.model, args.workflow)
     ref_ref = stand_in if args.reference_image else None
@@ -289,8 +291,8 @@ def ledger_path(args) -> Path:
 async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
     from ..job import pipeline  # torch and PyAV: loaded only for a job (options and spend start fast)
 
-    if args.command == "recover":
-        args.task_uuid = parse_task_uuid(args.task_uuid)
+    if args.command == "recover":  # a taskUUID, or the provenance JSON / tagged video of one
+        args.task_uuid, args.model = provenance.task_of(args.task_uuid)
     # the environment, once; a value not allowed is refused before the ledger opens (recover sends nothing new)
     read = config.Config() if args.command == "recover" else config.load()
     try:
@@ -311,6 +313,7 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
     finally:
         ledger.close()
     info = result.info
+    provenance.note_input_files(result.video_path, provenance.files_of(args))
     if result.origin == "reused":
         print(f"reused finished task {result.task_uuid} from the ledger (no network, no new charge"
               + ("; --new submits a new task)" if args.command == "generate" else ")"))

@@ -313,7 +313,7 @@ class RunwareClient:
                 env: Optional[Envelope] = parse_envelope(resp.content)
             except MalformedReply:
                 env = None
-            if status == 429 and rate_left > 0:
+            if status == 429 and rate_left > 0 and not watch.raise_busy:
                 rate_left -= 1
                 delay = self.backoff(attempt, parse_retry_after(resp.headers))
                 log.info("submit taskUUID=%s: rate limited; same task again in %.1fs", task_uuid, delay)

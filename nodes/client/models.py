@@ -67,8 +67,9 @@ class RetryPolicy:
 
     Backoff: `base_delay`·2^n capped at `max_delay`, with jitter. `Retry-After` is honoured up
     to `retry_after_cap`. A video submit is retried only when it provably was not accepted:
-    HTTP 429 (at most `submit_rate_limit_retries` times) or a connection that was never opened
-    (at most `submit_connect_retries` times)."""
+    HTTP 429 (at most `submit_rate_limit_retries` times, unless the caller waits for a slot itself:
+    `SubmitWatch.raise_busy`, as the pipeline does) or a connection that was never opened (at most
+    `submit_connect_retries` times)."""
 
     attempts: int = 5
     base_delay: float = 0.5
@@ -103,6 +104,9 @@ class SubmitWatch:
     maybe_received: bool = False
     on_unavailable: Optional[Callable[[int, float], None]] = None
     unavailable_window: Optional[float] = None  # seconds of 503s to send again through; None: the RetryPolicy's
+    # True: a busy refusal (HTTP 429) is raised at once, not retried here: the caller waits for a free slot
+    # in its endpoint's window and sends the same task again (nodes/client/window.py, nodes/job/resubmit.py).
+    raise_busy: bool = False
 
 
 @dataclass(frozen=True)

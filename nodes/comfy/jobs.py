@@ -63,7 +63,8 @@ class _Video:
 
     async def __call__(self, client, opts: pipeline.JobOptions) -> pipeline.JobResult:
         video = self.values.get("video")
-        with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # removed after the job
+        with tempfile.TemporaryDirectory(prefix="pixverse-", ignore_cleanup_errors=True) as tmp:  # removed after the
+            # job; a file Windows still holds open is left there rather than failing a paid result
             path = video_input_path(video, Path(tmp)) if video is not None else None
             return await self.run(client, opts, path, self.values)
 

@@ -35,7 +35,8 @@ def load_key(user_dir: Optional[os.PathLike | str] = None) -> Optional[str]:
 
 
 def save_key(user_dir: os.PathLike | str, key: str) -> Path:
-    """Write atomically with mode 0600 from the first byte."""
+    """Write atomically with mode 0600 from the first byte (POSIX). Windows has no mode bits (os.chmod only
+    sets the read-only flag there): the file is guarded by the access list of ComfyUI's user folder."""
     path = key_path(user_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -16,7 +16,7 @@ from ..requests.draft import draft
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
 from ..spec import load_spec
 from ..spec.kinds import BY_KIND, COUNTED, MOTION_NODES, NODE_WORKFLOWS
-from . import jobs, posted
+from . import ahead, jobs, posted, runtime
 from .runtime import NodeRuntime, job_config, new_client, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
 
@@ -64,7 +64,9 @@ async def _run(cls, kind: str, inputs: dict, *, local=None) -> io.NodeOutput:
         raise
     except Exception as exc:  # noqa: BLE001 - shown as a PixVerse error naming the task, not a bare internal one
         raise rt.unexpected(exc) from exc
-    return rt.outputs(_settled(rt, results), kind in COUNTED)
+    settled = _settled(rt, results)
+    rt.notices.extend(ahead.mismatch_notices(runtime.prompt_id(), cls.hidden.unique_id, settled, rt.ledger))
+    return rt.outputs(settled, kind in COUNTED)
 
 
 def _settled(rt: NodeRuntime, results: list) -> list[pipeline.JobResult]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import PurePath
 from typing import Any, Callable, Optional
 from urllib.parse import urlencode
 
@@ -32,6 +33,12 @@ MAX_PAGE = 100
 PHASES = {"preparing": "uploading inputs", "submitting": "submitting to Runware",
           "submitted": "generating at Runware", "succeeded": "downloading the video"}
 RUNNING = tuple(PHASES)
+# a row left in a running status by a run that ended (a refused result URL, a deadline, a cancel, a follow-up
+# that gave up, a killed process): what it means for the bill
+STOPPED = {"preparing": "stopped before anything was sent (nothing billed)",
+           "submitting": "stopped while submitting: Runware may have the task",
+           "submitted": "stopped while the video was being made (Runware has the task; billed)",
+           "succeeded": "the video was made (billed) but not saved"}
 _registered = False
 
 
@@ -78,10 +85,12 @@ def _view_url(path: Optional[str], output_dir: Optional[str]) -> Optional[str]:
     if rel.startswith(".."):
         return None
     folder, name = os.path.split(rel)
+    folder = PurePath(folder).as_posix() if folder else ""  # a URL's data: "a/b" on Windows too
     return "/view?" + urlencode({"filename": name, "subfolder": folder, "type": "output"})
 
 
-def job_json(entry, *, now: float, dry_endpoints: set[str], output_dir: Optional[str], names: dict) -> dict:
+def job_json(entry, *, now: float, dry_endpoints: set[str], output_dir: Optional[str], names: dict,
+             early: Callable[[str], bool] = lambda task_uuid: False) -> dict:
     req = _request_of(entry)
     inputs = req.get("inputs") if isinstance(req.get("inputs"), dict) else {}
     width, height = req.get("width"), req.get("height")
@@ -92,9 +101,14 @@ def job_json(entry, *, now: float, dry_endpoints: set[str], output_dir: Optional
         "duration": req.get("duration"), "size": f"{width}×{height}" if width and height else req.get("resolution"),
         "cost": entry.cost, "reserved": entry.reserved, "billed": entry.endpoint not in dry_endpoints,
         "prompt": (req.get("positivePrompt") or inputs.get("positivePrompt") or "")[:200],
+        "started_early": bool(early(entry.task_uuid)),  # by start-ahead when its prompt was queued
     }
-    if entry.status in RUNNING:
+    if entry.status in RUNNING and entry.in_progress(now):
         out.update(kind="running", phase=PHASES[entry.status], elapsed=round(now - entry.created_at, 1))
+    elif entry.status in RUNNING:  # no run works on it any more: it ended without its video
+        out.update(kind="stopped", reason=STOPPED[entry.status] + (f": {entry.error}" if entry.error else ""),
+                   recover="Nothing was submitted or billed: run it again." if entry.status == "preparing"
+                   else recover_hint(entry.task_uuid, finished=entry.status == "succeeded"))
     elif entry.status == "finished":
         ok = entry.file_ok()
         out.update(kind="finished", file=entry.local_file, file_name=os.path.basename(entry.local_file or ""),
@@ -116,7 +130,7 @@ def job_json(entry, *, now: float, dry_endpoints: set[str], output_dir: Optional
 
 
 def jobs_for(ledger, *, limit: int = 20, offset: int = 0, output_dir: Optional[str] = None,
-             now: Optional[float] = None) -> dict:
+             now: Optional[float] = None, early: Callable[[str], bool] = lambda task_uuid: False) -> dict:
     """The reply of the jobs route: a page of jobs, newest first, and today's spend."""
     now = time.time() if now is None else now
     limit = max(1, min(MAX_PAGE, int(limit)))
@@ -128,7 +142,8 @@ def jobs_for(ledger, *, limit: int = 20, offset: int = 0, output_dir: Optional[s
                 "not_billed_today": {"runs": 0, "emulated_cost": 0.0}}
     entries, total = ledger.page(limit, offset)
     dry = ledger.dry_run_endpoints()
-    jobs = [job_json(e, now=now, dry_endpoints=dry, output_dir=output_dir, names=names) for e in entries]
+    jobs = [job_json(e, now=now, dry_endpoints=dry, output_dir=output_dir, names=names, early=early)
+            for e in entries]
     summary = spend_summary(ledger, now=now, spec=spec)
     return {"jobs": jobs, "total": int(total), "limit": limit, "offset": offset,
             "today": {"total": summary["today"]["total"], "runs": summary["today"]["runs"],
@@ -144,7 +159,8 @@ def _int(value: Optional[str], default: int) -> int:
 
 
 def add_panel_routes(routes: web.RouteTableDef, user_dir: Callable[[], str], ledger: Callable[[], Any],
-                     output_dir: Callable[[], Optional[str]]) -> None:
+                     output_dir: Callable[[], Optional[str]],
+                     early: Callable[[str], bool] = lambda task_uuid: False) -> None:
     @routes.get(f"{ROUTE_PREFIX}/balance")
     async def get_balance(request: web.Request) -> web.Response:
         refused_reply = refused(request)
@@ -159,7 +175,7 @@ def add_panel_routes(routes: web.RouteTableDef, user_dir: Callable[[], str], led
         if refused_reply is not None:
             return refused_reply
         reply = jobs_for(ledger(), limit=_int(request.query.get("limit"), 20),
-                         offset=_int(request.query.get("offset"), 0), output_dir=output_dir())
+                         offset=_int(request.query.get("offset"), 0), output_dir=output_dir(), early=early)
         return web.json_response(reply, headers=NO_STORE)
 
 
@@ -171,8 +187,8 @@ def register() -> None:
     import folder_paths  # ComfyUI's: only inside ComfyUI
     from server import PromptServer
 
-    from . import runtime  # imports ComfyUI
+    from . import ahead, runtime  # import ComfyUI
 
     add_panel_routes(PromptServer.instance.routes, runtime.user_dir, ledger_if_present,
-                     folder_paths.get_output_directory)
+                     folder_paths.get_output_directory, early=lambda task_uuid: ahead.started_early(task_uuid) is not None)
     _registered = True

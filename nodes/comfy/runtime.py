@@ -20,6 +20,7 @@ from . import keystore
 from ..job.aftercare import recover_hint
 from ..client import RunwareClient, public_base_url
 from ..client.urls import redact_text
+from ..client.window import WAIT_PREFIX
 from ..errors import PixVerseError, RunwareAuthError, RunwareResultError
 from .. import config
 from ..money.ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger, forget_ledger, open_ledger
@@ -71,6 +72,9 @@ def open_job_ledger() -> Ledger:
         try:
             forget_ledger(path)
             os.replace(path, aside)
+            for journal in ("-wal", "-shm"):  # its journal goes with it, never into the new ledger
+                if os.path.exists(path + journal):
+                    os.replace(path + journal, aside + journal)
             ledger = open_ledger(path)
         except (OSError, sqlite3.Error) as again:
             raise LedgerUnusable(_unusable(path, again)) from None
@@ -103,11 +107,12 @@ def job_config() -> config.Config:
     return config.load(user_dir=user_dir())
 
 
-def current_prompt_id() -> Optional[str]:
-    """The queued prompt this node runs in (its spending counts against the per-prompt limit), if known."""
+def prompt_id() -> Optional[str]:
+    """The id of the prompt ComfyUI is running now (its spending counts against the per-prompt limit), or None
+    (older ComfyUI: no executing context)."""
     try:
         return getattr(get_executing_context(), "prompt_id", None)
-    except Exception:  # noqa: BLE001 - no executing context (older ComfyUI): no per-prompt limit
+    except Exception:  # noqa: BLE001 - no executing context
         log.debug("no executing context for the per-prompt spending limit", exc_info=True)
         return None
 
@@ -251,8 +256,8 @@ class NodeRuntime:
         line = f"{head}PixVerse: {event.phase}" + (f" ({event.elapsed:.0f} s)" if event.elapsed else "")
         if self.task_uuids[index]:
             line += f"\n{head}taskUUID: {self.task_uuids[index]}"
-        if event.phase == "done":
-            line += f"\n{event.message}"
+        if event.phase == "done" or str(event.message).startswith(WAIT_PREFIX):  # the account is busy: say so
+            line += f"\n{head}{event.message}" if event.phase != "done" else f"\n{event.message}"
         self.lines[index] = line
         self.text("\n".join(x for x in self.lines if x))
 
@@ -265,7 +270,7 @@ class NodeRuntime:
         return pipeline.JobOptions(output_dir=output_dir(), cancel_check=self.cancel_check,
                                    on_progress=lambda event: self.on_progress(index, event),
                                    decode_frames=frames, decode_audio=audio, ledger=self.ledger,
-                                   config=self.config, prompt_id=current_prompt_id(), claim_group=claim_group)
+                                   config=self.config, prompt_id=prompt_id(), claim_group=claim_group)
 
     def accepted(self) -> list[str]:
         """taskUUIDs of this node's tasks that Runware has (or may have): billed, to be fetched."""

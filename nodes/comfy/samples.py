@@ -72,7 +72,10 @@ def write_samples(input_dir: Union[str, Path]) -> list[Path]:
             except OSError:  # no hard links on this file system
                 if final.exists():
                     continue
-                tmp.rename(final)
+                try:
+                    tmp.rename(final)  # POSIX replaces a name that appeared meanwhile; Windows refuses
+                except FileExistsError:
+                    continue
             written.append(final)
         finally:
             tmp.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""Run the Runware emulator: ``python -m nodes.emulator --port 8765 [--job-seconds 5] [--api-key K] [--layout current|seed]``.
+"""Run the Runware emulator: ``python -m nodes.emulator --port 8765 [--job-seconds 5] [--api-key K] [--layout current|seed]
+[--max-concurrent N [--busy-retry-after S]]``.
 
 Point the pack at it with ``RUNWARE_BASE_URL=<printed base URL>``. Stop with Ctrl-C (or SIGTERM).
 """
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
                              "fields of the other layout are refused as unknown parameters)")
     parser.add_argument("--media-dir", default=None,
                         help="where rendered videos are cached (default: a temp dir, removed on exit)")
+    parser.add_argument("--max-concurrent", type=int, default=None, metavar="N",
+                        help="the account renders at most N videos at once: a submit past it is refused with HTTP "
+                             "429 rateLimitExceeded (too many concurrent generations; nothing billed)")
+    parser.add_argument("--busy-retry-after", type=float, default=None, metavar="S",
+                        help="with --max-concurrent: the Retry-After (seconds) of such a refusal")
     parser.add_argument("--state-dir", default=None,
                         help="remember tasks and results in this folder across restarts, as Runware does")
     args = parser.parse_args(argv)
@@ -46,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     emu = EmulatorServer(host=args.host, port=args.port, job_seconds=args.job_seconds,
                          api_key=args.api_key, media_dir=args.media_dir, state_dir=args.state_dir,
                          layouts=None if args.layout == "both" else (args.layout,))
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        parser.error(f"--max-concurrent {args.max_concurrent}: at least 1")
+    emu.max_concurrent, emu.busy_retry_after = args.max_concurrent, args.busy_retry_after
     emu.dry_run = True  # a user's dry run: it says in its replies that it bills nothing
     emu.start()
     print(f"Runware emulator listening: {emu.base_url}", flush=True)

@@ -11,7 +11,7 @@ Routes:
     GET  /images/{imageUUID}.ext  uploaded images;  GET /uploads/{mediaUUID}  uploaded media
     GET  /                        a short JSON description
     GET  /_emulator/stats   GET /_emulator/requests   GET|POST|DELETE /_emulator/faults
-    POST /_emulator/reset   GET|POST /_emulator/config {job_seconds}
+    POST /_emulator/reset   GET|POST /_emulator/config {job_seconds, forget_finished, max_concurrent, busy_retry_after}
     GET  /registry.json   GET /resolve/{AIR}   Runware's schema service, built from the spec (schemas.py)
     GET|POST|DELETE /_emulator/schemas {extra, schemas, errors}: what the schema routes serve
 """
@@ -53,7 +53,8 @@ TASK_FAMILY = {"videoInference": "submit", "getResponse": "poll", "imageUpload":
 MAX_BODY_BYTES = 128 * 1024 * 1024
 RECORD_STRING_MAX = 200
 COUNTERS = ("requests", "video_submissions", "video_submit_attempts", "duplicate_submits",
-            "rejected_submits", "polls", "task_details", "uploads", "image_uploads", "media_uploads", "downloads",
+            "rejected_submits", "busy_refusals", "peak_running", "polls", "task_details", "uploads", "image_uploads",
+            "media_uploads", "downloads",
             "auth_checks", "auth_failures")
 IMAGE_EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 
@@ -119,6 +120,11 @@ class EmulatorServer:
         # True: getResponse answers taskNotFound for finished tasks (as Runware does once it no longer
         # keeps a result there); getTaskDetails still knows them.
         self.forget_finished = False
+        # An account's concurrency: at most this many video tasks processing at once; a submit past it is refused
+        # with HTTP 429 rateLimitExceeded "Too many concurrent generations…" (nothing billed), with a Retry-After
+        # header of `busy_retry_after` seconds when set. None: no limit (`--max-concurrent`).
+        self.max_concurrent: Optional[int] = None
+        self.busy_retry_after: Optional[float] = None
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._media_dir_arg = media_dir
@@ -263,12 +269,13 @@ class EmulatorServer:
                     "plan": dict(vars(job.plan)), "error": copy.deepcopy(job.error)}
 
     def reset(self) -> None:
-        """Forget uploads, jobs, videos, requests, counters and faults (job_seconds, api_key and
-        the render cache stay)."""
+        """Forget uploads, jobs, videos, requests, counters, faults and the account's concurrency limit
+        (job_seconds, api_key and the render cache stay)."""
         with self._lock:
             runners = [job.runner for job in self._jobs.values() if job.runner is not None]
             self._reset_state()
             self.forget_finished = False
+            self.max_concurrent = self.busy_retry_after = None
         self.faults.reset()
         self.schemas.reset()
         loop = self._loop
@@ -510,7 +517,11 @@ class EmulatorServer:
             payload["errors"] = errors
         if not payload:
             payload["data"] = []
-        return web.json_response(payload, status=status)
+        headers = {}
+        if status == 429 and self.busy_retry_after is not None:
+            ra = float(self.busy_retry_after)
+            headers["Retry-After"] = str(int(ra)) if ra.is_integer() else str(ra)
+        return web.json_response(payload, status=status, headers=headers)
 
     def _http_fault(self, fault: Fault, body: list) -> web.Response:
         status = int(fault.get("status"))
@@ -676,6 +687,7 @@ class EmulatorServer:
         except TaskError:
             self._count("rejected_submits")
             raise
+        self._refuse_when_busy()
         seen.add(task_uuid)
         job = Job(task_uuid=task_uuid, plan=plan, submitted_at=time.time(), request=_redact(copy.deepcopy(task)))
         fail = self.faults.take("task_error")
@@ -688,6 +700,7 @@ class EmulatorServer:
         with self._lock:
             self._jobs[task_uuid] = job
             self._counters["video_submissions"] += 1
+            self._counters["peak_running"] = max(self._counters["peak_running"], self._running())
             seconds = self._job_seconds
         job.runner = asyncio.ensure_future(self._run_job(job, seconds))
         self._persist()
@@ -709,6 +722,24 @@ class EmulatorServer:
             allowed = failure.allowed if isinstance(failure.allowed, list) else None
             raise invalid(failure.wire or "request", failure.value,
                           f"Refused by the request schema of {air}: {failure.words}.", allowed)
+
+    def _running(self) -> int:
+        with self._lock:
+            return sum(1 for job in self._jobs.values() if job.state == "processing")
+
+    def _refuse_when_busy(self) -> None:
+        """The account's concurrency (`max_concurrent`): a submit past it is refused, as Runware passes on a
+        provider's "too many simultaneous generations" (HTTP 429; not accepted, not billed)."""
+        limit = self.max_concurrent
+        if limit is None:
+            return
+        running = self._running()
+        if running >= limit:
+            self._count("busy_refusals")
+            raise TaskError("rateLimitExceeded",
+                            f"Too many concurrent generations: this account renders at most {limit} video(s) at "
+                            f"once and {running} are processing. The task was not accepted and nothing was "
+                            f"charged; send it again when one has finished.", None, status=429)
 
     def _task_get_response(self, request: web.Request, task: dict) -> dict[str, Any]:
         if "taskUUID" not in task:
@@ -1049,9 +1080,17 @@ class EmulatorServer:
                 body = await request.json()
                 if not isinstance(body, dict):
                     raise ValueError("body must be an object")
-                unknown = set(body) - {"job_seconds", "forget_finished"}
+                known = {"job_seconds", "forget_finished", "max_concurrent", "busy_retry_after"}
+                unknown = set(body) - known
                 if unknown:
-                    raise ValueError(f"unknown config keys {sorted(unknown)}; known: job_seconds, forget_finished")
+                    raise ValueError(f"unknown config keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
+                for name in ("max_concurrent", "busy_retry_after"):
+                    if name in body:
+                        value = body[name]
+                        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                                  or value < (1 if name == "max_concurrent" else 0)):
+                            raise ValueError(f"{name}: a number ({'at least 1' if name == 'max_concurrent' else '0 or more'}) or null")
+                        setattr(self, name, int(value) if name == "max_concurrent" and value is not None else value)
                 if "job_seconds" in body:
                     self.job_seconds = body["job_seconds"]
                 if "forget_finished" in body:
@@ -1059,4 +1098,5 @@ class EmulatorServer:
             except (ValueError, TypeError) as exc:
                 return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"job_seconds": self.job_seconds, "forget_finished": self.forget_finished,
+                                  "max_concurrent": self.max_concurrent, "busy_retry_after": self.busy_retry_after,
                                   "api_key_required": self.api_key is not None})

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from . import aftercare
+from . import aftercare, provenance
 from ..money.balance import after_task
 from .. import errors as E
 from ..client.models import VideoResult
@@ -109,6 +109,8 @@ async def _save(client, job: Job, model: str, video: Any, dest: Path, opts,
                   cost=video.cost)
     after_task(job.ledger, endpoint_of(client, opts), getattr(video, "raw", None))  # a new balance reading next
     probe = await fetch_verified(client, video.video_url, dest, job.task_uuid, opts, started, deadline_at)
+    await asyncio.to_thread(provenance.record, dest, task_uuid=job.task_uuid, model=model, video=video,
+                            endpoint=endpoint_of(client, opts), ledger=job.ledger, origin=origin)
     job.finished(dest, dest.stat().st_size)
     return await finish_local(job.task_uuid, dest, model, video, notices, opts, probe=probe, origin=origin)
 

@@ -80,7 +80,7 @@ def encode_video_file_input(path: Path, spec: CapabilitySpec, notes: list[str]) 
         raise MediaError(f"video: {info.duration:.1f} s is too long; PixVerse LipSync takes at most "
                          f"{lim.video_max_seconds:g} s")
     if info.size_bytes > lim.video_max_bytes:
-        with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # removed once read
+        with tempfile.TemporaryDirectory(prefix="pixverse-", ignore_cleanup_errors=True) as tmp:  # removed once read
             fitted = Path(tmp) / "reference.mp4"
             info = reencode_to_fit(path, lim.video_max_bytes, fitted)
             notes.append(f"video: re-encoded to {info.size_bytes / 1e6:.1f} MB to fit the "
@@ -100,7 +100,7 @@ def encode_frames_input(frames, fps: float, spec: CapabilitySpec, notes: list[st
     if seconds > spec.lipsync_limits.video_max_seconds + 1e-6:
         raise MediaError(f"frames: {shape[0]} frames at {fps:g} fps is {seconds:.1f} s; PixVerse LipSync "
                          f"takes at most {spec.lipsync_limits.video_max_seconds:g} s")
-    with tempfile.TemporaryDirectory(prefix="pixverse-") as tmp:  # no MP4 left behind
+    with tempfile.TemporaryDirectory(prefix="pixverse-", ignore_cleanup_errors=True) as tmp:  # no MP4 left behind
         path = Path(tmp) / "frames.mp4"
         encode_frames_mp4(frames, fps, path, audio=audio, max_side=spec.lipsync_limits.frames_max_side)
         return encode_video_file_input(path, spec, notes)

@@ -135,8 +135,9 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
     uploads = list(uploads)
     endpoint = endpoint_of(client, opts)
     guard = budget_guard(policy_of(opts.config, opts.prompt_id), opts.ledger, built, uploads, endpoint, opts.spec)
-    guard = await floor_guard(client, floor_of(opts.config), guard, endpoint, ledger=opts.ledger,  # the floor, if set
-                              report=lambda note: opts.report("submitting", note))
+    takes = opts.claim_group.n if opts.claim_group is not None else 1  # a node's count: compared together
+    guard = await floor_guard(client, floor_of(opts.config), guard, endpoint, ledger=opts.ledger, takes=takes,
+                              report=lambda note: opts.report("submitting", note))  # the floor, if one is set
     if opts.ledger is None:
         if opts.claim_group is not None:
             opts.claim_group.arrive_without_claim()
@@ -233,13 +234,16 @@ async def _send(client, task: dict, job: Job, model: str, opts: JobOptions, dead
     """Submit, then wait and download; send again only when Runware provably never got it (nodes/job/resubmit.py).
     A refused submit raises errors.SubmitRefused."""
     sender = resubmit.Sender(client, job, opts, task, deadline_at, endpoint=endpoint, uploads=uploads)
-    while True:
-        sent = await sender.send()
-        try:
-            return await _finish(client, job, model, opts, acknowledged=sent.acknowledged,
-                                 deadline_at=deadline_at, resend_on_lost=sent.may_resend or bool(sent.unavailable_s))
-        except E.RunwareSubmissionLost as lost:
-            await sender.before_resend(lost)
+    try:
+        while True:
+            sent = await sender.send()
+            try:
+                return await _finish(client, job, model, opts, acknowledged=sent.acknowledged, deadline_at=deadline_at,
+                                     resend_on_lost=sent.may_resend or bool(sent.unavailable_s))
+            except E.RunwareSubmissionLost as lost:
+                await sender.before_resend(lost)
+    finally:
+        sender.close()  # its slot in the endpoint's submit window (nodes/client/window.py) is free again
 
 
 async def _follow(client, entry, opts: JobOptions, notices: list[str], deadline_at: float) -> Optional[JobResult]:
@@ -361,18 +365,21 @@ async def _finish(client, job: Job, model: str, opts: JobOptions, *,
                     elapsed=event.elapsed, polls=event.polls)
 
     try:
-        video = await client.wait_for_video(task_uuid, deadline=max(0.0, deadline_at - time.monotonic()),
-                                            cancel_check=opts.cancel_check, on_progress=on_poll,
-                                            acknowledged=acknowledged)
+        with working_on(task_uuid):  # the jobs tab shows it running while this waits (ledger.Entry.in_progress)
+            video = await client.wait_for_video(task_uuid, deadline=max(0.0, deadline_at - time.monotonic()),
+                                                cancel_check=opts.cancel_check, on_progress=on_poll,
+                                                acknowledged=acknowledged)
     except E.RunwareError as exc:
         video = await _from_task_details(client, task_uuid, exc) if acknowledged and _not_found(exc) else None
         if video is not None:
             job.notices.append("getResponse no longer knew this task; its result was found with getTaskDetails")
-            return await deliver(client, job, model, video, opts, origin, started, deadline_at)
+            with working_on(task_uuid):
+                return await deliver(client, job, model, video, opts, origin, started, deadline_at)
         if not (resend_on_lost and isinstance(exc, E.RunwareSubmissionLost)):
             _record_wait_error(job, exc)
         raise
-    return await deliver(client, job, model, video, opts, origin, started, deadline_at)
+    with working_on(task_uuid):
+        return await deliver(client, job, model, video, opts, origin, started, deadline_at)
 
 
 async def _from_task_details(client, task_uuid: str, why: BaseException):

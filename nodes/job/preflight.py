@@ -25,6 +25,7 @@ import torch
 from .. import errors as E
 from ..errors import MediaError, PreflightError
 from ..media import check_audio as audio_shape, probe_video
+from ..money.ledger import LedgerReplaced
 
 MIN_MEDIA_SIDE = 16          # px: a frame or image smaller than this is no picture
 MIN_VIDEO_FRAMES = 2         # a reference video is a moving picture
@@ -209,6 +210,8 @@ def ledger_usable(ledger: Any) -> Iterator[None]:
     """A ledger write that fails before the submit: a clear error, the run stops unpaid."""
     try:
         yield
+    except LedgerReplaced as exc:  # it says what happened to the file and what was done about it
+        raise PreflightError(f"{exc}; {NOTHING_SENT}") from None
     except (sqlite3.Error, OSError) as exc:
         path = getattr(ledger, "path", "")
         raise PreflightError(f"the job ledger {path} cannot be written ({type(exc).__name__}: {exc}): another "

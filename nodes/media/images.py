@@ -291,8 +291,42 @@ def _transpose_for(orientation) -> Optional[int]:
             6: T.ROTATE_270, 7: T.TRANSVERSE, 8: T.ROTATE_90}.get(orientation)
 
 
+_HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _high_bit_to_8bit(im):
+    """A greyscale image of more than 8 bits → mode L as a viewer shows it (PIL's own convert clips every
+    value over 255, so a mid-grey 16-bit PNG would turn white).
+
+    I;16 (16-bit PNG/TIFF): value / 257. I (32-bit int; older Pillow opens 16-bit PNGs as I): 8-bit when
+    its largest value is at most 255, 16-bit when at most 65535, else the full 32-bit range. F (float):
+    0..1 when its largest value is at most 1, else 0..255 as PIL shows it. Other modes are returned as they are."""
+    from PIL import Image
+
+    if im.mode not in _HIGH_BIT_MODES:
+        return im
+    values = np.asarray(im)
+    if im.mode == "F":
+        values = np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(values.max()) if values.size else 0.0
+        scale = 255.0 if top <= 1.0 else 1.0
+    else:
+        values = values.astype(np.float64)
+        top = float(values.max()) if values.size else 0.0
+        if im.mode.startswith("I;16"):
+            scale = 1 / 257
+        elif top <= 255:
+            scale = 1.0
+        elif top <= 65535:
+            scale = 1 / 257
+        else:
+            scale = 255 / (2 ** 31 - 1)
+    out = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    return Image.fromarray(out)  # uint8, 2-D: mode L
+
+
 def load_image_file(path: Union[str, Path], *, max_side: Optional[int] = None,
-                    max_pixels: int = MAX_DECODE_PIXELS) -> torch.Tensor:
+                    max_pixels: int = MAX_DECODE_PIXELS, min_side: Optional[int] = None) -> torch.Tensor:
     """An image file → IMAGE tensor [1,H,W,3] float32 0..1 (EXIF rotation applied).
 
     The size is read from the header first: over `max_pixels` the file is refused before any pixel
@@ -300,7 +334,11 @@ def load_image_file(path: Union[str, Path], *, max_side: Optional[int] = None,
     long side while it is loaded: JPEGs decode at 1/2, 1/4 or 1/8 scale directly (`draft`), others
     are box-reduced by an integer factor in 8-bit before anything else (`reduce`), so the float32
     tensor and the alpha/EXIF steps only ever see the small image. Peak memory for a 100 MP PNG is
-    its 8-bit decode (~300 MB), not 8-bit + float32 copies of the full size (~2.4 GB)."""
+    its 8-bit decode (~300 MB), not 8-bit + float32 copies of the full size (~2.4 GB).
+
+    `min_side` (the smallest side the provider accepts): the reduction never takes the short side under
+    it, as `encode_image_for_upload` sizes what is sent; an image that elongated keeps its size, so every
+    later check and message speaks of the file's real size (a 1x10000 strip, not "1x4000")."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -320,10 +358,13 @@ def load_image_file(path: Union[str, Path], *, max_side: Optional[int] = None,
                     raise MediaError(f"image file {path}: it declares a size of {width}x{height}")
                 orientation = im.getexif().get(_EXIF_ORIENTATION)
                 long_side = max(width, height)
+                if max_side and min_side:  # the long side that keeps the short one at min_side or more
+                    max_side = max(max_side, math.ceil(long_side * min(1.0, min_side / min(width, height))))
                 if max_side and long_side > max_side:
                     scale = max_side / long_side
                     im.draft("RGB", (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
                 im.load()
+                im = _high_bit_to_8bit(im)  # 16-bit grey, 32-bit int, float: scaled as they look
                 if im.mode not in ("L", "LA", "RGB", "RGBA", "RGBX"):
                     has_alpha = im.mode in ("PA", "La") or (im.mode == "P" and "transparency" in im.info)
                     im = im.convert("RGBA" if has_alpha else "RGB")

@@ -8,8 +8,10 @@
 - **Cache** (`BalanceCache`): one reading per endpoint, re-read at most once a minute, and marked stale
   when a task finishes (`after_task`) so the next reading shows what the task cost.
 - **Floor** (`floor_of`, `floor_guard`): the job's configuration's `min_balance` (nodes/config.py: a variable
-  or the ComfyUI setting *Runware → Spending → Keep at least*; the variable wins). A new task whose expected cost would take the
-  balance below the floor is refused before anything is uploaded. When the balance cannot be read, the run
+  or the ComfyUI setting *Runware → Spending → Keep at least*; the variable wins). A run is allowed when balance − (what this pack
+  spent or reserved since that balance was read) − (this run's expected cost: every take of a node together)
+  ≥ floor; else it is refused before anything is uploaded, in the claim's ledger transaction (so runs at once
+  see each other). A refusal on a reading older than a few seconds reads the balance again first. When the balance cannot be read, the run
   goes ahead and the reading records why (the panel says the floor could not be checked).
 - **Dry runs** (`note_reply`, `is_dry_run`): an endpoint that says in its own replies that it bills
   nothing (`"dryRun": true` in a getDetails or a task result — the local emulator does; Runware does not)
@@ -21,18 +23,20 @@ No ComfyUI import here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import math
 import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..client import RunwareClient
+from ..client.envelope import error_of_data_item
 from ..config import MIN_BALANCE, Config
 from ..config import load as load_config
-from ..client.envelope import error_of_data_item
 from ..errors import PixVerseBudgetError, PixVerseError, RunwareError, no_key_message
 from .limits import ClaimGuard
 from .pricing import usd
@@ -194,49 +198,99 @@ def how_to_change(floor: Floor) -> str:
             f"over the setting)")
 
 
-def check_floor(balance: Balance, expected: Optional[float], floor: Floor, basis: str = "") -> Optional[str]:
-    """Raise PixVerseBudgetError (scope "floor") when this run would take the balance below the floor.
-    Returns a note when the floor could not be checked (the run goes ahead), else None."""
+def check_floor(balance: Balance, expected: Optional[float], floor: Floor, basis: str = "", *,
+                since: float = 0.0, takes: int = 1) -> Optional[str]:
+    """Raise PixVerseBudgetError (scope "floor") when this run would take the balance below the floor: when
+    balance − `since` (what this pack spent or reserved since the balance was read) − `takes` × `expected` (every
+    take of the run together) < floor. Returns a note when the floor could not be checked (the run goes ahead),
+    else None."""
     if floor.amount is None:
         return None
     if balance.balance is None:
         return (f"the balance floor of {usd(floor.amount)} could not be checked: the Runware balance could not be "
                 f"read ({balance.error or 'no answer'}); the run went ahead")
-    cost = expected or 0.0
-    after = balance.balance - cost
+    takes = max(1, int(takes))
+    cost = (expected or 0.0) * takes
+    since = max(0.0, since)
+    after = balance.balance - since - cost
     if after < floor.amount - 1e-9:
         how = " (counted as $0.00)" if expected is None else (f" ({basis})" if basis else "")
+        run = f"{takes} takes × {usd(expected)} = {usd(cost)}" if takes > 1 and expected is not None else usd(expected)
+        age = f" (read {max(0.0, time.time() - balance.checked_at):.0f} s ago)" if balance.checked_at else ""
+        spent = f", this pack has spent or reserved {usd(since)} since it was read" if since > 1e-9 else ""
         raise PixVerseBudgetError(
-            f"Balance floor: your Runware balance is {usd(balance.balance)} and this run's expected cost is "
-            f"{usd(expected)}{how}, which would leave {usd(after)}, below the floor of {usd(floor.amount)} "
+            f"Balance floor: your Runware balance is {usd(balance.balance)}{age}{spent}, and this run's expected cost "
+            f"is {run}{how}, which would leave {usd(after)}, below the floor of {usd(floor.amount)} "
             f"({'environment ' + floor.where if floor.source == 'env' else 'ComfyUI setting'}). Nothing was "
             f"uploaded or submitted. To run it, {how_to_change(floor)}.",
-            spent=None, limit=floor.amount, expected=expected, scope="floor")
+            spent=since, limit=floor.amount, expected=cost if expected is not None else None, scope="floor")
     return None
 
 
+FRESH_S = 5.0  # a reading older than this is read again before the floor refuses a run (a top-up counts at once)
+_TOGETHER: contextvars.ContextVar[tuple] = contextvars.ContextVar("pixverse_claimed_together", default=())
+
+
+@contextlib.contextmanager
+def claimed_together(task_uuids: Sequence[str]):
+    """While the takes `task_uuids` are claimed in one ledger transaction (nodes/job/claims.py `ClaimGroup`, in
+    the thread that runs the claim): the floor counts them as one run, not as spending since the reading."""
+    token = _TOGETHER.set(tuple(task_uuids))
+    try:
+        yield
+    finally:
+        _TOGETHER.reset(token)
+
+
+def _since(ledger, reading: Balance, endpoint: str, exclude: Sequence[str] = ()) -> float:
+    if ledger is None or reading.checked_at is None:
+        return 0.0
+    return ledger.charged_after(reading.checked_at, endpoint, exclude)
+
+
+def _refuses(reading: Balance, cost: Optional[float], floor: Floor, ledger, endpoint: str, takes: int) -> bool:
+    try:
+        check_floor(reading, cost, floor, since=_since(ledger, reading, endpoint), takes=takes)
+    except PixVerseBudgetError:
+        return True
+    return False
+
+
 async def floor_guard(client, floor: Floor, guard: Optional[ClaimGuard], endpoint: str, *, ledger=None,
-                      report: Callable[[str], None] = lambda note: None) -> Optional[ClaimGuard]:
+                      takes: int = 1, report: Callable[[str], None] = lambda note: None) -> Optional[ClaimGuard]:
     """The pipeline's hook before a new task is claimed: read the balance (cached) when a floor is set,
     and return a claim guard that refuses a *new* task (never a reused or resumed one, which cost nothing)
     that would take the balance below the floor. `guard` is the spending limit's claim guard
-    (limits.budget_guard), whose `expected` estimate is the cost compared. Returns `guard` unchanged when
-    no floor is set; `report(note)` is told when the floor could not be checked."""
+    (limits.budget_guard), whose `expected` estimate is the cost compared; the `takes` of a group (a node's
+    count) are compared together, with what the ledger counts since the balance was read
+    (`Ledger.charged_after`). A run the floor would refuse on a reading older than `FRESH_S` reads the
+    balance again first. Returns `guard` unchanged when no floor is set; `report(note)` is told when the floor
+    could not be checked."""
     if floor.amount is None:
         return guard
     expected = guard.expected if guard is not None else None
     cost, basis = (expected.cost, expected.basis) if expected is not None else (None, "")
+    takes = max(1, takes)
     reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=ledger)
+    if reading.checked_at is not None and time.time() - reading.checked_at > FRESH_S and \
+            _refuses(reading, cost, floor, ledger, endpoint, takes):
+        CACHE.invalidate(endpoint)  # a top-up since the reading counts at once
+        reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=ledger)
 
-    def checked(conn=None) -> dict:
-        note = check_floor(reading, cost, floor, basis)
+    def checked(in_claim=None) -> dict:
+        together = _TOGETHER.get()
+        note = check_floor(reading, cost, floor, basis, since=_since(in_claim, reading, endpoint, together),
+                           takes=max(1, len(together)))
         if note:
             log.warning("PixVerse: %s", note)
             report(note)
-        return guard(conn) if guard is not None else {}
+        return guard(in_claim) if guard is not None else {}
 
-    if guard is None:  # no ledger, so no claim transaction to run in: check now
-        checked()
+    if guard is None:  # no ledger, so no claim transaction to run in: check now, every take together
+        note = check_floor(reading, cost, floor, basis, takes=takes)
+        if note:
+            log.warning("PixVerse: %s", note)
+            report(note)
         return None
     return ClaimGuard(expected, checked)
 

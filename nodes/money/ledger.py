@@ -40,6 +40,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from contextlib import suppress as contextlib_suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
@@ -86,7 +87,7 @@ _CHARGED = (f"CASE WHEN NOT ({_BILLED}) THEN 0 WHEN cost IS NOT NULL THEN cost "
             f"WHEN status IN ({','.join(repr(s) for s in ACTIVE)}) THEN COALESCE(reserved, 0) ELSE 0 END")
 
 HOST = socket.gethostname()
-_ACTIVE_HERE: set[str] = set()  # taskUUIDs a coroutine of this process is preparing/submitting
+_ACTIVE_HERE: dict[str, int] = {}  # taskUUID → how many coroutines of this process work on it (claim to video)
 _ACTIVE_LOCK = threading.Lock()
 
 _SCHEMA = """
@@ -239,6 +240,24 @@ class Entry:
         return pid_alive(pid)
 
 
+    def in_progress(self, now: Optional[float] = None) -> bool:
+        """Whether a run is still working on this row, in any phase (the jobs tab: running, or stopped). This
+        process: a live coroutine holds it (`working_on`); another process of this machine: it is alive;
+        another machine: the row changed within OWNER_STALE_SECONDS."""
+        now = time.time() if now is None else now
+        host, _, pid_text = (self.owner or "").rpartition(":")
+        if host != HOST:
+            return bool(self.owner) and now - self.updated_at <= OWNER_STALE_SECONDS
+        try:
+            pid = int(pid_text)
+        except ValueError:
+            return False
+        if pid == os.getpid():
+            with _ACTIVE_LOCK:
+                return self.task_uuid in _ACTIVE_HERE
+        return pid_alive(pid)
+
+
 @dataclass(frozen=True)
 class Claim:
     entry: Entry
@@ -317,17 +336,63 @@ class Job:
         return self._write(lambda: self.ledger.touch_uploads(endpoint, list(keys)))
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
+class LedgerReplaced(sqlite3.DatabaseError):
+    """The ledger file was swapped under this live process (replaced by another file, overwritten with other
+    bytes, or deleted). The write that noticed it was not made; the message says what happened and where the
+    replaced file went. The Ledger then uses a new file at its path, as at start-up (a damaged file is moved
+    aside, a good SQLite file is used as it is)."""
+
+
+def _identity(path: Path) -> Optional[tuple[int, int]]:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _header_ok(path: Path) -> bool:
+    """The file starts as an SQLite database does (an empty file is one SQLite has not written yet)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return False
+    return head in (b"", SQLITE_HEADER)
+
+
 class Ledger:
-    """One SQLite file. Thread-safe; several processes may share the file."""
+    """One SQLite file. Thread-safe; several processes may share the file.
+
+    Every write first checks that the file is still the one opened (device and inode) and still starts as an
+    SQLite file: a file swapped under the live process is never written into silently (`LedgerReplaced`).
+    On Windows the check is the same (`os.stat` gives NTFS's file index as st_ino); there SQLite holds the
+    file open without delete sharing, so another program can overwrite it in place (the header check sees
+    that) but not rename or delete it; moving a damaged file aside then works once this process closed it,
+    and when another process still holds it open the move fails and is said (writes stay refused)."""
 
     def __init__(self, path: os.PathLike | str, *, timeout: float = 30.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
+        self._connect()
+
+    def _connect(self) -> None:
+        self._watching = False  # the schema transaction below writes the file it opens: nothing to compare yet
+        self._conn = sqlite3.connect(str(self.path), timeout=self._timeout, isolation_level=None,
                                      check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
+        try:
+            self._prepare()
+        except BaseException:  # a damaged file: closed here, so that it can be moved aside (Windows cannot
+            self._conn.close()  # rename a file that is open)
+            raise
+
+    def _prepare(self) -> None:
         with self._lock:
             try:
                 self._conn.execute("PRAGMA journal_mode=WAL")
@@ -345,6 +410,83 @@ class Ledger:
                 version = self._conn.execute("PRAGMA user_version").fetchone()[0]
                 if version < SCHEMA_VERSION:
                     self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._opened = _identity(self.path)  # the file this connection writes (after its first write)
+            self._watching = True
+
+    def _check_file(self) -> None:
+        """Raise LedgerReplaced (after moving a damaged file aside and opening a new ledger) when the file at
+        `path` is not the one this connection writes any more, or no longer starts as an SQLite file."""
+        now = _identity(self.path)
+        if now == self._opened and _header_ok(self.path):
+            return
+        if now is None:
+            what, aside = "deleted", None
+        elif now != self._opened:
+            what = "replaced by another file"
+            aside = None if _header_ok(self.path) else self._aside_name()
+        else:
+            what, aside = "overwritten with bytes that are not an SQLite database", self._aside_name()
+        kept = self._readable_rows()
+        # Closing may checkpoint this connection's WAL into the file it has open (the old one, which is then
+        # moved aside as it is): never into whatever is at `path` now.
+        self._conn.close()
+        moved = ""
+        if aside is not None:
+            try:
+                os.replace(self.path, aside)
+                moved = f"; that file was moved to {aside}"
+            except OSError as exc:  # Windows: another process still holds it open
+                self._opened = None
+                raise LedgerReplaced(f"the job ledger {self.path} was {what} while this process ran, and it could "
+                                     f"not be moved aside ({exc}); nothing was written into it. Close the other "
+                                     f"programs using it, then run again") from None
+        journal = aside or f"{self.path}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+        for extra in ("-wal", "-shm"):  # the old file's journal must not be applied to the new file
+            with contextlib_suppress(OSError):
+                os.replace(f"{self.path}{extra}", f"{journal}{extra}")
+        self._connect()
+        copied = self._copy_in(kept)
+        started = "a new ledger was started there" if aside is not None or now is None else \
+            "this process now uses the file found there"
+        if copied:
+            started += (f", and the {copied} row(s) this process could still read from the file it had open were "
+                        f"copied into it")
+        text = (f"the job ledger {self.path} was {what} while this process ran{moved}; {started}. Nothing was "
+                f"written into the replaced file, and the write that noticed it was not made. Tasks recorded only "
+                f"in the old file are not resumed by re-running: fetch one by its taskUUID (Recover)")
+        log.warning("PixVerse: %s", text)
+        raise LedgerReplaced(text)
+
+    _KEPT_TABLES = ("jobs", "uploads", "dry_run_endpoints")
+
+    def _readable_rows(self) -> dict[str, list[dict]]:
+        """What the open connection can still read of the file it has open (intact when the file was swapped by
+        a rename or deleted; unreadable when it was overwritten in place): carried into the new ledger."""
+        kept: dict[str, list[dict]] = {}
+        for table in self._KEPT_TABLES:
+            try:
+                kept[table] = [dict(r) for r in self._conn.execute(f"SELECT * FROM {table}").fetchall()]
+            except sqlite3.Error:
+                return {}
+        return kept
+
+    def _copy_in(self, kept: dict[str, list[dict]]) -> int:
+        copied = 0
+        try:
+            with self._tx():
+                for table, rows in kept.items():
+                    for row in rows:
+                        names = ", ".join(row)
+                        cur = self._conn.execute(f"INSERT OR IGNORE INTO {table} ({names}) VALUES "
+                                                 f"({', '.join('?' * len(row))})", tuple(row.values()))
+                        copied += cur.rowcount if table == "jobs" else 0
+        except sqlite3.Error as exc:
+            log.warning("PixVerse: the rows of the replaced job ledger could not be copied (%s)", exc)
+            return 0
+        return copied
+
+    def _aside_name(self) -> str:
+        return f"{self.path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
@@ -362,6 +504,8 @@ class Ledger:
     @contextmanager
     def _tx(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._watching:
+                self._check_file()
             self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
                 yield self._conn
@@ -476,6 +620,19 @@ class Ledger:
         if prompt_id is not None:
             sql += " AND prompt_id = ?"
             params.append(prompt_id)
+        with self._lock:
+            return float(self._conn.execute(sql, params).fetchone()[0])
+
+    def charged_after(self, since: float, endpoint: str, exclude: Sequence[str] = ()) -> float:
+        """What a balance of `endpoint` read at `since` (unix time) may not show yet (the balance floor,
+        nodes/money/balance.py): what its rows created since then, still under way, or finished since then count
+        (see `_CHARGED`), leaving out the rows of `exclude` (taskUUIDs: the takes being claimed together)."""
+        sql = (f"SELECT COALESCE(SUM({_CHARGED}), 0) FROM jobs WHERE endpoint = ? AND (created_at >= ? OR "
+               f"finished_at >= ? OR status IN ({','.join('?' * len(_IN_FLIGHT))}))")
+        params: list[Any] = [endpoint, since, since, *_IN_FLIGHT]
+        if exclude:
+            sql += f" AND task_uuid NOT IN ({','.join('?' * len(exclude))})"
+            params += list(exclude)
         with self._lock:
             return float(self._conn.execute(sql, params).fetchone()[0])
 
@@ -647,14 +804,17 @@ class Ledger:
 
 @contextmanager
 def working_on(task_uuid: str) -> Iterator[None]:
-    """Mark a row as being prepared/submitted by a live coroutine of this process (see owner_alive)."""
+    """Mark a row as worked on by a live coroutine of this process: prepared, submitted, waited for or
+    downloaded (see owner_alive, in_progress). Nested uses for one taskUUID count."""
     with _ACTIVE_LOCK:
-        _ACTIVE_HERE.add(task_uuid)
+        _ACTIVE_HERE[task_uuid] = _ACTIVE_HERE.get(task_uuid, 0) + 1
     try:
         yield
     finally:
         with _ACTIVE_LOCK:
-            _ACTIVE_HERE.discard(task_uuid)
+            left = _ACTIVE_HERE.pop(task_uuid, 1) - 1
+            if left > 0:
+                _ACTIVE_HERE[task_uuid] = left
 
 
 _open: dict[str, Ledger] = {}

@@ -20,9 +20,11 @@ finished without a cost), its reservation. No SQL and no ComfyUI import here.
 """
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Optional, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..config import ALLOW_UNKNOWN_COST, DAILY_LIMIT, PROMPT_LIMIT, Config
 from ..errors import PixVerseBudgetError
@@ -103,11 +105,49 @@ def _source_label(kind: str, source: str) -> str:
     return " (ComfyUI setting)"
 
 
+@dataclass
+class _Together:
+    """The takes of one run (a node's `count`) being claimed in one transaction: what the ones checked so far
+    reserved, so a refusal can say what was spent before them and what all n would cost."""
+
+    n: int
+    passed: list[float] = field(default_factory=list)
+
+
+_together = threading.local()  # the claim transaction runs in one ledger thread: its group lives there
+
+
+@contextmanager
+def claiming_together(n: int) -> Iterator[None]:
+    """Around `Ledger.claim_many` of n takes (nodes/job/claims.py): the limits' refusal then speaks of the n
+    takes together ("$0.20 spent today + this run's 8 takes 8 × $0.20 = $1.60"), not of the take it stopped at
+    (whose "spent" already holds the reservations of the takes before it in the same transaction)."""
+    _together.group = _Together(n)
+    try:
+        yield
+    finally:
+        _together.group = None
+
+
+def _group() -> Optional[_Together]:
+    return getattr(_together, "group", None)
+
+
 def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional[float] = None) -> None:
     """Raise PixVerseBudgetError when this run would pass a limit. Called inside the ledger's claim
     transaction (see `budget_guard`), so the spending it reads cannot change before the row is in."""
     if not policy.active:
         return
+    if policy.prompt_limit is not None and policy.prompt_id is None:  # never a limit silently not counted
+        raise PixVerseBudgetError(
+            f"Spending limit per queued prompt: a limit of {usd(policy.prompt_limit)}"
+            f"{_source_label('prompt', policy.prompt_source)} is set, but this run does not say which queued "
+            f"prompt it belongs to (ComfyUI gave no prompt id), so its spending cannot be counted against the "
+            f"limit and the run was not started. Nothing was uploaded or submitted. To run it, remove the "
+            f"per-prompt limit ("
+            + (f"unset {PROMPT_LIMIT.env}" if policy.prompt_source == "env"
+               else f"ComfyUI {SETTING_PATH} → Spending limit per queued prompt") + ").",
+            spent=None, limit=policy.prompt_limit, expected=expected.cost, scope="prompt")
     ledger.release_dead_claims()  # a killed run's `preparing` row was never sent: it reserves nothing
     blockers = _unaccounted(ledger, policy, now)
     if blockers:
@@ -117,7 +157,7 @@ def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional
     checks = []
     if policy.daily_limit is not None:
         checks.append(("daily", policy.daily_limit, policy.daily_source, ledger.spent_since(day_start(now)), "today"))
-    if policy.prompt_limit is not None and policy.prompt_id is not None:
+    if policy.prompt_limit is not None:
         checks.append(("prompt", policy.prompt_limit, policy.prompt_source,
                        ledger.spent_since(0.0, policy.prompt_id), "by this queued prompt"))
     if expected.cost is None and not policy.allow_unknown:
@@ -131,17 +171,30 @@ def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional
             f"{SETTING_PATH} → Allow runs of unknown cost, or set {ALLOW_UNKNOWN_COST.env}=1; or remove the limit.",
             spent=checks[0][3] if checks else None, limit=policy.daily_limit or policy.prompt_limit, expected=None,
             scope="unknown")
+    group = _group()
     for kind, limit, source, spent, when in checks:
         total = spent + cost
         if total > limit + _EPS or (expected.cost is None and spent >= limit - _EPS):
             title = "Daily spending limit" if kind == "daily" else "Spending limit per queued prompt"
+            this_run, makes = f"this run's expected cost {usd(expected.cost)}{how}", "="
+            if group is not None and group.n > 1:
+                # `spent` holds the reservations of this run's takes checked before this one: take them out,
+                # and count every take (the ones not checked yet cost what this one does: only the seed differs)
+                spent = max(0.0, spent - sum(group.passed))
+                takes = sum(group.passed) + cost * (group.n - len(group.passed))
+                total = spent + takes
+                each = f"{group.n} × {usd(expected.cost)}" if all(abs(c - cost) < _EPS for c in group.passed) \
+                    else f"{group.n} takes"
+                this_run, makes = f"this run's {group.n} takes' expected cost {each} = {usd(takes)}{how}", "makes"
             raise PixVerseBudgetError(
-                f"{title} reached: {usd(spent)} spent {when} (job ledger) + this run's expected cost "
-                f"{usd(expected.cost)}{how} = {usd(total)}, over the limit of {usd(limit)}"
+                f"{title} reached: {usd(spent)} spent {when} (job ledger) + {this_run} {makes} {usd(total)}, "
+                f"over the limit of {usd(limit)}"
                 f"{_source_label(kind, source)}. "
                 f"Nothing was uploaded or submitted. To run it, {_how_to_raise(kind, source)}"
                 + ("; or wait until tomorrow (local time)." if kind == "daily" else "."),
                 spent=spent, limit=limit, expected=expected.cost, scope=kind)
+    if group is not None:
+        group.passed.append(cost)
 
 
 def _unaccounted(ledger, policy: BudgetPolicy, now: Optional[float]) -> list[str]:

@@ -12,8 +12,7 @@ import { api } from "../../../scripts/api.js";
 const JOBS_ROUTE = "/runware/pixverse/jobs";
 const BALANCE_ROUTE = "/runware/pixverse/balance";
 const PAGE = 20;
-const FAST_MS = 3000; // refresh while a job runs
-const SLOW_MS = 20000; // otherwise
+const FAST_MS = 3000; // refresh while a job runs; nothing runs: no timer (a run's events and the buttons load)
 const TAB_ID = "pixverse-jobs";
 
 const el = (tag, cls, text) => {
@@ -120,6 +119,11 @@ export function jobCard(job) {
   card.dataset.taskUuid = job.task_uuid;
   const title = el("div", "pixverse-job-title");
   title.append(el("b", null, job.model_name), el("span", "pixverse-job-when", ` ${clock(job.created_at)}`));
+  if (job.started_early) {
+    const tag = el("span", "pixverse-job-early", " · started early");
+    tag.title = "Started when its prompt was queued (Start queued prompts early), before the prompt's turn";
+    title.append(tag);
+  }
   card.append(title);
   if (job.prompt) card.append(el("div", "pixverse-job-prompt", job.prompt));
   if (job.kind === "running") {
@@ -145,6 +149,9 @@ export function jobCard(job) {
     file.title = job.file || "";
     card.append(file);
     if (job.recover) card.append(el("div", "pixverse-job-recover", `File gone: ${job.recover}`));
+  } else if (job.kind === "stopped") {
+    card.append(el("div", "pixverse-job-reason", `ended: ${job.reason}`));
+    if (job.recover) card.append(el("div", "pixverse-job-recover", job.recover));
   } else {
     card.append(el("div", "pixverse-job-reason", `${job.status}: ${job.reason}`));
     if (job.recover) card.append(el("div", "pixverse-job-recover", job.recover));
@@ -191,21 +198,22 @@ function renderPanel(root) {
       older.disabled = offset + PAGE >= (data.total || 0);
     }
     const running = (data?.jobs || []).some((j) => j.kind === "running");
-    if (alive) timer = setTimeout(() => load(false), running ? FAST_MS : SLOW_MS);
+    root.dataset.refreshing = running ? "yes" : "no";
+    if (alive && running) timer = setTimeout(() => load(false), FAST_MS);
   };
   newer.addEventListener("click", () => { offset = Math.max(0, offset - PAGE); load(false); });
   older.addEventListener("click", () => { offset += PAGE; load(false); });
   refresh.addEventListener("click", () => load(true));
   // a finished run: show it (and the balance the server re-reads after a task)
   const onDone = () => load(false);
-  api.addEventListener("execution_success", onDone);
-  api.addEventListener("execution_error", onDone);
+  // and a run that starts (or a prompt queued, which start-ahead may start at once): refresh until it ends
+  const EVENTS = ["execution_success", "execution_error", "execution_interrupted", "execution_start", "promptQueued"];
+  for (const name of EVENTS) api.addEventListener(name, onDone);
   load(false);
   return () => {
     alive = false;
     clearTimeout(timer);
-    api.removeEventListener("execution_success", onDone);
-    api.removeEventListener("execution_error", onDone);
+    for (const name of EVENTS) api.removeEventListener(name, onDone);
   };
 }
 
@@ -239,6 +247,8 @@ const STYLE = `
 .pixverse-job-running { border-left: 4px solid #8ab4f8; }
 .pixverse-job-finished { border-left: 4px solid #6fcf97; }
 .pixverse-job-failed, .pixverse-job-lost { border-left: 4px solid #ff6b6b; }
+.pixverse-job-stopped { border-left: 4px solid #f5b942; }
+.pixverse-job-early { color: #8ab4f8; }
 .pixverse-job-prompt { color: var(--descrip-text, #aaa); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .pixverse-job-thumb { width: 100%; max-height: 160px; background: #000; border-radius: 4px; margin: 4px 0; }
 .pixverse-job-reason { color: #ff6b6b; overflow-wrap: anywhere; }

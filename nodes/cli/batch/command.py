@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sqlite3
 import sys
@@ -14,10 +15,11 @@ from uuid import uuid4
 from ...config import ALLOW_UNKNOWN_COST, Config
 from ...config import load as load_config
 from ...money import pricing
-from ...job import pipeline
+from ...job import pipeline, provenance
 from ...client import RunwareClient
+from ...client.window import WAIT_PREFIX
 from ...errors import PixVerseBudgetError, PixVerseError, RunwareInterrupted
-from ...money.ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
+from ...money.ledger import HOST, LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger
 from .jobfile import FileError, Row, check_rows, read_rows
 from .results import Progress, ResultsTable
 
@@ -86,9 +88,7 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
     """Each row's expected cost (pricing.estimate: free when the ledger holds it, else history, else a
     documented price); the refusal text when the batch is over --max-cost, else ""."""
     for row in rows:
-        exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
-        row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact,
-                                        identity=row.draft.identity)
+        _estimate_row(row, ledger, endpoint)
     unknown = [row.line for row in rows if row.estimate.cost is None]
     total = sum(row.estimate.cost or 0.0 for row in rows)
     print(f"estimate: {pricing.usd(total)} for {len(rows) - len(unknown)} rows"
@@ -106,6 +106,12 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
     return ""
 
 
+def _estimate_row(row: Row, ledger: Ledger, endpoint: str) -> None:
+    exact = row.args.workflow == "text-to-video"  # uploads stand in for the others: not their fingerprint
+    row.estimate = pricing.estimate(row.draft.task, ledger=ledger, endpoint=endpoint, exact=exact,
+                                    identity=row.draft.identity)
+
+
 class Batch:
     """The rows that passed the checks, run `--jobs` at a time on one client and one ledger."""
 
@@ -116,6 +122,8 @@ class Batch:
         self.endpoint = endpoint
         self.stopping = False
         self.reserved = 0.0  # the estimates of rows running now
+        self.waiting = ""  # the last "waiting for a free slot at Runware (n running)" said
+        self.unknown_running = 0  # rows of unknown cost running now (under --max-cost: at most one)
         self.progress = Progress(len(rows), args.jobs)
         for row in rows:
             if not row.ok:
@@ -127,9 +135,14 @@ class Batch:
         queue.reverse()
         self.table.write(force=True)  # every row there from the start (pending): a killed run leaves a table
         workers = [asyncio.ensure_future(self._worker(queue)) for _ in range(min(self.args.jobs, len(queue)))]
+        before: object = False  # the SIGINT handler replaced on Windows, to put back
         try:
             loop.add_signal_handler(signal.SIGINT, self._interrupt, workers)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+        except NotImplementedError:  # Windows' event loops have no add_signal_handler: the plain handler
+            with contextlib.suppress(ValueError):  # (ValueError: not the main thread, no Ctrl-C to catch)
+                before = signal.signal(signal.SIGINT,
+                                       lambda *_: loop.call_soon_threadsafe(self._interrupt, workers))
+        except RuntimeError:  # not the main thread
             pass
         try:
             async with self.client:
@@ -140,6 +153,8 @@ class Batch:
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGINT)
+            if before is not False:
+                signal.signal(signal.SIGINT, before if before is not None else signal.default_int_handler)
             self.progress.close()
             self.table.write(force=True)
         return self._end()
@@ -166,7 +181,20 @@ class Batch:
         expected = row.estimate.cost or 0.0
         return self.progress.spent + self.reserved + expected > limit + 1e-9
 
+    async def _one_unknown_at_a_time(self, row: Row) -> None:
+        """Under --max-cost, as under the spending limits: while a row of unknown cost runs, another row of
+        unknown cost waits until a cost is learnt (then it is estimated again, and counted)."""
+        if self.args.max_cost is not None and row.estimate.cost is None:
+            _estimate_row(row, self.ledger, self.endpoint)  # a row that ran before may have taught its cost
+        while self.args.max_cost is not None and row.estimate.cost is None and self.unknown_running \
+                and not self.stopping:
+            await asyncio.sleep(0.1)
+            _estimate_row(row, self.ledger, self.endpoint)
+
     async def _run_row(self, row: Row) -> None:
+        await self._one_unknown_at_a_time(row)
+        if self.stopping:
+            return
         if self._over_max_cost(row):
             row.status = "refused"
             row.error = (f"--max-cost {pricing.usd(self.args.max_cost)}: {pricing.usd(self.progress.spent)} spent + "
@@ -175,7 +203,9 @@ class Batch:
             self.progress.finished_one(row, ran=False)
             return
         expected = row.estimate.cost or 0.0
+        unknown = self.args.max_cost is not None and row.estimate.cost is None
         self.reserved += expected
+        self.unknown_running += unknown
         row.status = "running"
         self.progress.started_one()
         started = time.monotonic()
@@ -183,6 +213,7 @@ class Batch:
             await self._attempt(row)
         finally:
             self.reserved -= expected
+            self.unknown_running -= unknown
             row.seconds = time.monotonic() - started
         if row.status != "running":
             self.progress.finished_one(row, ran=True)
@@ -192,7 +223,7 @@ class Batch:
     async def _attempt(self, row: Row) -> None:
         opts = pipeline.JobOptions(
             output_dir=self.args.out, deadline_s=self.args.deadline, ledger=self.ledger,
-            config=self.config, prompt_id=f"cli:{uuid4()}", on_progress=lambda e: _seen(row, e),
+            config=self.config, prompt_id=f"cli:{uuid4()}", on_progress=lambda e: self._seen(row, e),
             cancel_check=lambda: self.stopping, decode_frames=False, decode_audio=False)
         try:
             result = await row.run(self.client, opts)
@@ -209,17 +240,47 @@ class Batch:
         except Exception as exc:  # noqa: BLE001 - one row's surprise must not stop the others
             row.status, row.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
             return
-        row.status = "reused" if result.origin == "reused" else "done"
+        # done: this run submitted (and paid for) the task; otherwise another row, process or run made it
+        row.status = "done" if result.origin == "new" else "reused"
         row.task_uuid, row.file = result.task_uuid, str(result.video_path)
+        provenance.note_input_files(result.video_path, provenance.files_of(row.args))
         row.cost = result.info.get("cost")
+        row.dry_run = bool((getattr(result.video, "raw", None) or {}).get("dryRun")) or \
+            self.ledger.is_dry_run(self.endpoint)
+        row.made_by = self._made_by(row) if row.status == "reused" else ""
         row.error = ""
 
+    def _made_by(self, row: Row) -> str:
+        """Who paid for a reused row's task: another row of this run (its line), else the ledger row's owner."""
+        maker = next((r.line for r in self.rows if r is not row and r.task_uuid == row.task_uuid
+                      and r.status in ("done", "running")), None)
+        if maker is not None:
+            return f"line {maker}"
+        entry = self.ledger.get(row.task_uuid)
+        if entry is None or not entry.owner:
+            return "an earlier run (recorded in the job ledger)"
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.created_at))
+        if entry.owner == f"{HOST}:{os.getpid()}":
+            return f"this run, {when}"
+        host, _, pid = entry.owner.rpartition(":")
+        return f"another run: process {pid} on {host}, claimed {when}"
+
+    def _seen(self, row: Row, event) -> None:
+        _seen(row, event)
+        if str(event.message).startswith(WAIT_PREFIX) and event.message != self.waiting:
+            self.waiting = event.message  # the account is busy: say so once per change, not once per row
+            self.progress.say(f"line {row.line}: {event.message}; nothing is charged for a refused submit")
+
     def _end(self) -> int:
+        for row in self.rows:  # a row reused from one of this run's own rows that finished after it
+            if row.status == "reused" and not row.made_by.startswith("line "):
+                row.made_by = self._made_by(row)
         c = self.progress.counts
         unfinished = [row for row in self.rows if row.status in ("running", "pending")]
         print(f"{len(self.rows)} rows: {c['done']} done, {c['reused']} reused, {c['failed']} failed, "
               f"{c['refused']} refused" + (f", {len(unfinished)} not finished" if unfinished else "")
-              + f"; spent {pricing.usd(self.progress.spent)} in {time.monotonic() - self.progress.started:.1f} s; "
+              + f"; {self.progress.spent_text()} (only tasks this run submitted; reused rows cost it nothing) "
+              f"in {time.monotonic() - self.progress.started:.1f} s; "
               f"results: {self.table.jsonl}", file=sys.stderr)
         if self.stopping:
             accepted = [row for row in unfinished if row.task_uuid and self._accepted(row.task_uuid)]

@@ -27,7 +27,9 @@ PATH_KEYS = {"image-to-video": ("first_frame", "last_frame"), "lipsync": ("video
 RUN_KEYS = ("out", "ledger", "offline", "deadline", "job_seconds", "new")
 _INTERNAL = ("command", "workflow", "setting_inputs", "aspect_ratio_default")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-STATUSES = ("done", "reused", "failed", "refused")  # a finished row; before that: pending, running
+# a finished row; before that: pending, running. done: this run paid for its task; reused: another row of this
+# run, another process or an earlier run did (its `made_by` says which), this run paid nothing for it
+STATUSES = ("done", "reused", "failed", "refused")
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Row:
     cost: Optional[float] = None
     seconds: Optional[float] = None
     error: str = ""
+    made_by: str = ""  # a reused row: who paid for its task ("line 3", "another run: process …")
+    dry_run: bool = False  # the endpoint said it bills nothing
 
     @property
     def ok(self) -> bool:
@@ -54,7 +58,7 @@ class Row:
     def result(self) -> dict[str, Any]:
         return {"line": self.line, "status": self.status, "taskUUID": self.task_uuid, "file": self.file,
                 "cost": self.cost, "seconds": None if self.seconds is None else round(self.seconds, 2),
-                "error": self.error}
+                "made_by": self.made_by, "error": self.error}
 
 
 class RowError(Exception):
@@ -105,6 +109,7 @@ def _csv_rows(text: str) -> list[Row]:
             continue
         if header is None:
             header = [c.strip() for c in cells]
+            _check_separator(header, line)
             continue
         if len(cells) > len(header):
             rows.append(Row(line, {}, error=f"{len(cells)} cells but the header names {len(header)}",
@@ -112,6 +117,22 @@ def _csv_rows(text: str) -> list[Row]:
             continue
         rows.append(Row(line, {k: v for k, v in zip(header, cells) if k and v.strip() != ""}))
     return rows
+
+
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _check_separator(header: list[str], line: int) -> None:
+    """A header that is one cell holding `;`, a tab or `|` (a spreadsheet saved with another separator):
+    name it, instead of every row saying it has no `workflow`."""
+    if len(header) != 1 or "workflow" in header:
+        return
+    for sep, name in _OTHER_SEPARATORS.items():
+        if sep in header[0]:
+            raise FileError(
+                f"line {line}: the header {header[0][:80]!r} is one column: its names are separated by {name} "
+                f"({sep!r}), and a CSV job file separates them with commas. Save it as comma-separated CSV "
+                f"(or write it as JSON Lines, .jsonl)")
 
 
 def _cell(key: str, value: Any) -> str:

@@ -19,7 +19,7 @@ from ...money.pricing import usd
 from .jobfile import Row
 
 RESULTS_NAME = "batch-results"
-COLUMNS = ("line", "status", "taskUUID", "file", "cost", "seconds", "error")
+COLUMNS = ("line", "status", "taskUUID", "file", "cost", "seconds", "made_by", "error")
 # A finished job rewrites the table at most every WRITE_EVERY_S, and never more than a tenth of the time
 # (10,000 rows take about half a second to write), plus once more at the end.
 WRITE_EVERY_S = 0.5
@@ -54,14 +54,28 @@ class ResultsTable:
         if not force and now - self._written < self._pause:
             return
         results = [row.result() for row in self.rows]
-        _atomic_write(self.jsonl, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results))
+        self._replace(self.jsonl, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), force)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in results)
-        _atomic_write(self.csv, buf.getvalue())
+        self._replace(self.csv, buf.getvalue(), force)
         self._written = time.monotonic()
         self._pause = max(WRITE_EVERY_S, (self._written - now) / WRITE_SHARE)
+
+    @staticmethod
+    def _replace(path: Path, text: str, final: bool) -> None:
+        """Windows cannot replace a file another program holds open (Excel locks a CSV it shows): the old
+        table stays and the next write tries again; the final table then goes beside it, under a new name."""
+        try:
+            _atomic_write(path, text)
+        except PermissionError as exc:
+            if not final:
+                return
+            beside = path.with_name(f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}")
+            _atomic_write(beside, text)
+            print(f"{path} could not be replaced ({exc.strerror or exc}; is it open in another program?): "
+                  f"the final table is {beside}", file=sys.stderr)
 
 
 class Progress:
@@ -71,7 +85,8 @@ class Progress:
         self.total, self.jobs = total, jobs
         self.counts = {"done": 0, "reused": 0, "failed": 0, "refused": 0}
         self.running = 0
-        self.spent = 0.0
+        self.spent = 0.0  # what this run paid: its own tasks ("done" rows), each once; nothing on a dry run
+        self.dry_run = False  # the endpoint said it bills nothing: then nothing is spent
         self._paid: set[str] = set()
         self.started = time.monotonic()
         self.run_seconds: list[float] = []  # rows that ran a task here (not reused): their lengths
@@ -101,8 +116,14 @@ class Progress:
         eta = self.eta()
         c = self.counts
         return (f"{c['done']} done, {c['reused']} reused, {c['failed']} failed, {c['refused']} refused, "
-                f"{self.running} running; spent {usd(self.spent)}; "
+                f"{self.running} running; {self.spent_text()}; "
                 f"ETA {'?' if eta is None else f'{eta:.0f} s'}")
+
+    def spent_text(self) -> str:
+        """"spent $x" (this run's own tasks), or on a dry run what `generate` says: billed nothing."""
+        if self.dry_run:
+            return f"billed: nothing (a dry run: the endpoint bills nothing; its made-up cost {usd(self.spent)})"
+        return f"spent {usd(self.spent)}"
 
     def started_one(self) -> None:
         self.running += 1
@@ -111,6 +132,7 @@ class Progress:
     def finished_one(self, row: Row, ran: bool) -> None:
         self.running -= 1 if ran else 0
         self.counts[row.status] = self.counts.get(row.status, 0) + 1
+        self.dry_run = self.dry_run or row.dry_run
         if row.status == "done" and row.cost and row.task_uuid not in self._paid:
             self._paid.add(row.task_uuid)  # two identical rows follow one task: paid once
             self.spent += row.cost
@@ -121,6 +143,8 @@ class Progress:
             self._refresh()
             return
         what = row.error if row.status in ("failed", "refused") else row.file
+        if row.made_by:
+            what += f" (made by {row.made_by}; not paid by this run)"
         cost = f" {usd(row.cost)}" if row.cost is not None else ""
         secs = f" {row.seconds:.1f} s" if row.seconds is not None else ""
         print(f"line {row.line}: {row.status}{secs}{cost} {row.task_uuid or '-'} {what} "
@@ -130,7 +154,8 @@ class Progress:
         if self._bar is not None:
             c = self.counts
             self._bar.set_postfix_str(f"done {c['done'] + c['reused']} run {self.running} "
-                                      f"fail {c['failed'] + c['refused']} {usd(self.spent)}", refresh=True)
+                                      f"fail {c['failed'] + c['refused']} "
+                                      f"{'dry run' if self.dry_run else usd(self.spent)}", refresh=True)
 
     def say(self, text: str) -> None:
         if self._bar is not None:
