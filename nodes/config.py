@@ -33,6 +33,7 @@ from .spec import load_spec
 
 SETTINGS_FILE = "comfy.settings.json"
 AUTO = "auto"  # the layout setting's "no forced layout"
+SCHEMAS_OFF = "off"  # RUNWARE_SCHEMAS_URL's value that reads no schema
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -193,69 +194,74 @@ def _number(raw: Any) -> Optional[float]:
     return number if math.isfinite(number) else None
 
 
+def _usd(option: Option, raw: Any) -> Optional[float]:
+    number = _number(raw)
+    if number is None or number < 0:
+        raise ValueError
+    return number or None
+
+
+def _bool(option: Option, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, (int, float)) and raw in (0, 1):
+        return bool(raw)
+    text = raw.strip().lower() if isinstance(raw, str) else None
+    if text not in _TRUE + _FALSE:
+        raise ValueError
+    return text in _TRUE
+
+
+def _count(option: Option, raw: Any) -> int:
+    number = _number(raw)
+    if number is None or number != int(number) or number < 0 or (option.maximum is not None
+                                                                  and number > option.maximum):
+        raise ValueError
+    return int(number)
+
+
+def _seconds(option: Option, raw: Any) -> float:
+    number = _number(raw)
+    if number is None or number < 0:
+        raise ValueError
+    return number
+
+
+def _hosts(option: Option, raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, str):
+        raise ValueError
+    return tuple(e.strip().lower().rstrip(".") for e in raw.split(",") if e.strip())
+
+
+def _schemas(option: Option, raw: Any) -> Optional[str]:
+    text = raw.strip() if isinstance(raw, str) else ""
+    if text.lower() == SCHEMAS_OFF:
+        return None
+    netloc = text.split("/")[2] if text.count("/") >= 2 else ""
+    if not text.lower().startswith(("http://", "https://")) or not netloc or "@" in netloc:
+        raise ValueError
+    return text.rstrip("/")
+
+
+_PARSERS = {"usd": _usd, "bool": _bool, "count": _count, "seconds": _seconds, "hosts": _hosts, "schemas": _schemas}
+_BLANK = {"usd": None, "hosts": (), "choice": None}  # what a blank value means (else the default)
+
+
 def parse(option: Option, raw: Any, name: str) -> Any:
     """`raw` (a variable's text or a setting's JSON value) as `option`'s type; PixVerseInputError naming `name`
-    when it is not allowed. A blank value means the default."""
-    def bad() -> PixVerseInputError:
-        return PixVerseInputError(name, raw, option.allowed, "not allowed")
-    if option.type == "usd":
-        if _blank(raw):
-            return None
-        number = _number(raw)
-        if number is None or number < 0:
-            raise bad()
-        return number or None
-    if option.type == "bool":
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, (int, float)) and raw in (0, 1):
-            return bool(raw)
-        text = str(raw).strip().lower() if isinstance(raw, str) else None
-        if text in _TRUE or text in _FALSE:
-            return text in _TRUE
-        if _blank(raw):
-            return bool(option.default)
-        raise bad()
-    if option.type == "count":
-        if _blank(raw):
-            return int(option.default)
-        number = _number(raw)
-        if number is None or number != int(number) or number < 0 or (option.maximum is not None
-                                                                      and number > option.maximum):
-            raise bad()
-        return int(number)
-    if option.type == "seconds":
-        if _blank(raw):
-            return float(option.default)
-        number = _number(raw)
-        if number is None or number < 0:
-            raise bad()
-        return number
+    when it is not allowed. A blank value means the default (no limit, no floor, no forced layout)."""
+    if _blank(raw):
+        return _BLANK.get(option.type, option.default)
     if option.type == "choice":
-        text = str(raw).strip().lower() if isinstance(raw, str) else None
-        if _blank(raw) or text == AUTO:
-            return None
+        text = raw.strip().lower() if isinstance(raw, str) else None
         choices = _layout_choices()
         if text not in choices:
             raise PixVerseInputError(name, raw, list(choices), "not a request layout")
-        return text
-    if option.type == "hosts":
-        if _blank(raw):
-            return ()
-        if not isinstance(raw, str):
-            raise bad()
-        return tuple(e.strip().lower().rstrip(".") for e in raw.split(",") if e.strip())
-    if option.type == "schemas":
-        text = raw.strip() if isinstance(raw, str) else ""
-        if _blank(raw):
-            return str(option.default)
-        if text.lower() == SCHEMAS_OFF:
-            return None
-        netloc = text.split("/")[2] if text.count("/") >= 2 else ""
-        if not text.lower().startswith(("http://", "https://")) or not netloc or "@" in netloc:
-            raise bad()
-        return text.rstrip("/")
-    raise ValueError(f"{option.key}: {option.type} is not read into Config")
+        return None if text == AUTO else text
+    try:
+        return _PARSERS[option.type](option, raw)
+    except (ValueError, TypeError):
+        raise PixVerseInputError(name, raw, option.allowed, "not allowed") from None
 
 
 def read_one(option: Option, settings: Optional[Mapping[str, Any]] = None,
@@ -267,9 +273,6 @@ def read_one(option: Option, settings: Optional[Mapping[str, Any]] = None,
     if option.setting and settings and not _blank(settings.get(option.setting)):
         return parse(option, settings[option.setting], option.setting_name), "setting"
     return parse(option, None, option.env or option.key), ""
-
-
-SCHEMAS_OFF = "off"  # RUNWARE_SCHEMAS_URL's value that reads no schema
 
 
 def schemas_url(env: Optional[Mapping[str, str]] = None) -> Optional[str]:

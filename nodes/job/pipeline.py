@@ -70,8 +70,7 @@ class JobOptions:
     decode_frames: bool = True
     decode_audio: bool = True
     spec: Optional[CapabilitySpec] = None
-    # every variable and setting, read once (nodes/config.py `load`): limits, floor, layout, window
-    config: Config = field(default_factory=Config)
+    config: Config = field(default_factory=Config)  # every variable and setting, read once (nodes/config.py)
     prompt_id: Optional[str] = None  # the queued prompt (ComfyUI) or command whose spending the prompt limit counts
     ledger: Optional[Ledger] = None  # reuse a finished result, resume an unfinished task (None: every run submits)
     endpoint: Optional[str] = None  # what ledger rows are scoped by; default: the client's base URL
@@ -90,14 +89,10 @@ class _StaleUploads(Exception):
     """Runware refused cached upload references: upload again and resubmit (nothing was charged)."""
 
 
-def layout_memory(opts: JobOptions) -> L.LayoutMemory:
-    """The job's layout memory: its own, else the one beside its ledger (never set on `opts`)."""
-    return opts.layout_memory if opts.layout_memory is not None else L.LayoutMemory.beside(opts.ledger)
-
-
 def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions, memory=None):
-    """(LayoutChoice, BuiltTask) in the layout this run uses (nodes/requests/layouts.py `plan`)."""
-    return L.plan(model, build, opts.config.layout, memory or layout_memory(opts), endpoint_of(client, opts))
+    """(LayoutChoice, BuiltTask) in this run's layout (layouts.plan); `memory`: else the job's, else its ledger's."""
+    memory = memory or opts.layout_memory or L.LayoutMemory.beside(opts.ledger)
+    return L.plan(model, build, opts.config.layout, memory, endpoint_of(client, opts))
 
 
 async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions,
@@ -106,7 +101,7 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
     rebuild in the model's other layout and run once more (nodes/requests/layouts.py). Remembers what worked."""
     spec = opts.spec or load_spec()
     endpoint = endpoint_of(client, opts)
-    memory = layout_memory(opts)
+    memory = opts.layout_memory or L.LayoutMemory.beside(opts.ledger)
     choice, built = plan_layout(client, build, model, opts, memory)
     notes = await judge_by_schema(built, spec, opts.ledger, notes, uploads)  # refuses before any upload
     try:
@@ -399,15 +394,13 @@ async def _from_task_details(client, task_uuid: str, why: BaseException):
 
 
 def _one_take(run: Callable[..., Any]) -> Callable[..., Any]:
-    """A public job function that, when its `opts` (a parameter every job function has) carry a
-    `claim_group`, is one take of that group: a failure before its claim (a bad input, a cancel) breaks the
-    group, so no take is claimed or uploaded."""
-    signature = inspect.signature(run)  # every job function takes its JobOptions as `opts`
+    """A public job function that, when its `opts` (a parameter every job function has, bound by name) carry
+    a `claim_group`, is one take of that group: a failure before its claim breaks the group (none is claimed)."""
+    signature = inspect.signature(run)
 
     @functools.wraps(run)
     async def job(*args: Any, **kw: Any) -> JobResult:
-        opts: JobOptions = signature.bind(*args, **kw).arguments["opts"]
-        group = opts.claim_group
+        group = signature.bind(*args, **kw).arguments["opts"].claim_group
         if group is None:
             return await run(*args, **kw)
         token = group.join()
