@@ -29,6 +29,7 @@ from ..money.limits import spend_summary
 from ..errors import PixVerseError, recover_hint
 from ..spec import load_spec
 from .http import NO_STORE, ROUTE_PREFIX, ledger_if_present, refused
+
 MAX_PAGE = 100
 PHASES = {"preparing": "uploading inputs", "submitting": "submitting to Runware",
           "submitted": "generating at Runware", "succeeded": "downloading the video"}
