@@ -14,6 +14,8 @@ import fault_matrix
 from jobs import Runner, choices, video_submissions
 from keysafety import SENTINEL_KEY
 import workflow_runs as runs
+from nodes import config
+from nodes.config import MIN_BALANCE
 from nodes.money import balance as B
 from nodes.money import limits, pricing
 from nodes.job import pipeline
@@ -34,14 +36,13 @@ def emu_server():
 
 @pytest.fixture
 def emu(emu_server, monkeypatch):
-    for name in (B.ENV_MIN_BALANCE, emu_account.ENV_BALANCE):
+    for name in (MIN_BALANCE.env, emu_account.ENV_BALANCE):
         monkeypatch.delenv(name, raising=False)
     emu_server.reset()
     emu_server.dry_run = False
     emu_server.balance_start = None
     emu_server.balance_enforced = False
     B.CACHE.clear()
-    B.set_settings_reader(lambda: {})
     yield emu_server
     emu_server.reset()
     emu_server.dry_run = False
@@ -132,19 +133,18 @@ def test_cli_balance_offline(tmp_path):
 
 # -- the floor ------------------------------------------------------------------------------------
 
-def test_floor_from_env_wins_over_setting(monkeypatch):
-    B.set_settings_reader(lambda: {B.SETTING_MIN_BALANCE: 3})
-    try:
-        assert (B.load_floor().amount, B.load_floor().source) == (3.0, "setting")
-        monkeypatch.setenv(B.ENV_MIN_BALANCE, "7.5")
-        assert (B.load_floor().amount, B.load_floor().source) == (7.5, "env")
-        monkeypatch.setenv(B.ENV_MIN_BALANCE, "lots")
-        with pytest.raises(E.PixVerseInputError):
-            B.load_floor()
-        monkeypatch.setenv(B.ENV_MIN_BALANCE, "0")
-        assert B.load_floor().amount is None
-    finally:
-        B.set_settings_reader(lambda: {})
+def test_floor_from_env_wins_over_setting():
+    setting = {MIN_BALANCE.setting: 3}
+    assert B.floor_of(config.load(setting, env={})) == B.Floor(3.0, "setting")
+    assert B.floor_of(config.load(setting, env={MIN_BALANCE.env: "7.5"})) == B.Floor(7.5, "env")
+    with pytest.raises(E.PixVerseInputError) as err:
+        config.load(setting, env={MIN_BALANCE.env: "lots"})
+    assert f"{MIN_BALANCE.env} = 'lots'" in str(err.value) and "US dollars" in str(err.value)
+    with pytest.raises(E.PixVerseInputError) as err:
+        config.load({MIN_BALANCE.setting: -2}, env={})
+    assert MIN_BALANCE.setting in str(err.value) and "Keep at least" in str(err.value)
+    assert B.floor_of(config.load(setting, env={MIN_BALANCE.env: "0"})).amount is None
+    assert B.Floor(7.5, "env").where == MIN_BALANCE.env and B.Floor(3.0, "setting").where == "setting"
 
 
 def test_floor_refuses_before_any_upload_with_balance_cost_floor_and_how(emu, runner, monkeypatch):
@@ -152,34 +152,32 @@ def test_floor_refuses_before_any_upload_with_balance_cost_floor_and_how(emu, ru
     cost = runner.ledger.entries()[-1].cost
     before = emu.stats()
     balance = asyncio.run(_balance(runner)).balance
-    monkeypatch.setenv(B.ENV_MIN_BALANCE, str(balance - cost / 2))  # this run would go below it
-    out = runner.attempt(t2v(prompt="would pass the floor"))
+    floor = config.load(env={MIN_BALANCE.env: str(balance - cost / 2)})  # this run would go below it
+    out = runner.attempt(t2v(prompt="would pass the floor"), config=floor)
     assert isinstance(out.error, E.PixVerseBudgetError) and out.error.scope == "floor", out.text
     text = out.text
     assert B.usd(balance) in text and B.usd(cost) in text and B.usd(balance - cost / 2) in text
-    assert B.ENV_MIN_BALANCE in text and "Nothing was uploaded or submitted" in text and B.TOP_UP_URL in text
+    assert MIN_BALANCE.env in text and "Nothing was uploaded or submitted" in text and B.TOP_UP_URL in text
     # an image-to-video (its cost unknown: counted as $0) under a floor above the balance: no upload either
-    monkeypatch.setenv(B.ENV_MIN_BALANCE, str(balance + 1))
-    out = runner.attempt(i2v(prompt="would pass the floor"))
+    out = runner.attempt(i2v(prompt="would pass the floor"), config=config.load(env={MIN_BALANCE.env: str(balance + 1)}))
     assert isinstance(out.error, E.PixVerseBudgetError) and out.error.scope == "floor", out.text
     after = emu.stats()
     assert after["uploads"] == before["uploads"] and after["video_submissions"] == before["video_submissions"]
     # the same request the ledger already holds is free: never refused by the floor
-    assert runner.attempt(t2v(prompt="first, to give the ledger a cost for this kind of run")).error is None
+    assert runner.attempt(t2v(prompt="first, to give the ledger a cost for this kind of run"), config=floor).error is None
     # a setting (no env) refuses the same way and says where to change it
-    monkeypatch.delenv(B.ENV_MIN_BALANCE)
-    B.set_settings_reader(lambda: {B.SETTING_MIN_BALANCE: balance + 100})
-    out = runner.attempt(t2v(prompt="under the setting"))
+    out = runner.attempt(t2v(prompt="under the setting"), config=config.load({MIN_BALANCE.setting: balance + 100},
+                                                                               env={}))
     assert isinstance(out.error, E.PixVerseBudgetError) and B.SETTING_PATH in out.text
     fault_matrix.record("balance floor: this run would go below it", "refused before upload: balance, cost, floor, "
                         "how to change it", "0 (billed 0)", out.seconds)
 
 
 def test_floor_unreadable_balance_lets_the_run_go_ahead(emu, runner, monkeypatch):
-    monkeypatch.setenv(B.ENV_MIN_BALANCE, "5")
     notes = []
     emu.inject("http_status", status=401, code="invalidApiKey", on="any", times=1)  # only the getDetails
-    out = runner.attempt(t2v(), on_progress=lambda p: notes.append(p.message))
+    out = runner.attempt(t2v(), on_progress=lambda p: notes.append(p.message),
+                         config=config.load(env={MIN_BALANCE.env: "5"}))
     assert out.error is None, out.text
     assert any("could not be checked" in n for n in notes), notes
     assert video_submissions(emu) == 1
@@ -344,6 +342,8 @@ def test_routes_balance_and_jobs_over_http(emu, runner, monkeypatch, tmp_path):
     done = runner.run(t2v())
     emu.inject("task_error", code="taskFailed", message="it failed", provider_message="PixVerse: no")
     runner.attempt(t2v(prompt="this one fails"))
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "comfy.settings.json").write_text(json.dumps({MIN_BALANCE.setting: 5}))
     app = _app(tmp_path, runner.ledger, runner.dir)
     replies = asyncio.run(_serve_and_get(app, [
         ("/runware/pixverse/balance", {}),
@@ -355,6 +355,7 @@ def test_routes_balance_and_jobs_over_http(emu, runner, monkeypatch, tmp_path):
     (s1, bal), (s2, page1), (s3, page), (s4, refused), (s5, refused2) = replies
     assert s1 == 200 and bal["balance"] == pytest.approx(emu_account.DEFAULT_BALANCE - done.video.cost)
     assert bal["currency"] == "USD" and bal["checked_at"] and "team" not in bal and "apiKeys" not in bal
+    assert bal["floor"] == {"amount": 5.0, "source": "setting", "where": "setting"}  # the settings file, read once
     assert s2 == 200 and len(page1["jobs"]) == 1 and page1["total"] == 2
     assert s3 == 200 and [j["kind"] for j in page["jobs"]] == ["failed", "finished"]  # newest first
     failed, finished = page["jobs"]
@@ -390,7 +391,7 @@ def test_estimate_route_carries_the_cached_balance(emu, runner, monkeypatch, tmp
     body = {"node": "text_to_video", "values": {"model": "pixverse:1@5", "prompt": "a boat", "resolution": "360p",
                                                  "aspect_ratio": "16:9", "duration": 5}}
     routes = load_routes()
-    monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)  # ComfyUI's ledger path needs ComfyUI
+    monkeypatch.setattr(routes, "ledger_if_present", lambda: None)  # ComfyUI's ledger path needs ComfyUI
     status, reply = routes.estimate_for(body, str(tmp_path))
     assert status == 200 and reply["balance"] is None, reply  # nothing read yet
     asyncio.run(B.CACHE.get(public_base_url(), lambda: _balance(runner)))

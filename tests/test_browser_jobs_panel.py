@@ -136,7 +136,7 @@ def test_jobs_panel_lists_the_ledger_with_spend_and_balance(browser, comfy, arti
             if reply["floor"]["amount"] == 2000:
                 break
             time.sleep(0.5)
-        assert reply["floor"] == {"amount": 2000.0, "source": "setting"}, reply
+        assert reply["floor"] == {"amount": 2000.0, "source": "setting", "where": "setting"}, reply
         assert set(reply) >= {"balance", "currency", "checked_at"} and "team" not in reply
         tab.command("Comfy.ShowSettingsDialog")
         page.get_by_role("option", name="Runware").or_(page.get_by_role("button", name="Runware", exact=True)).click()

@@ -544,12 +544,17 @@ def test_usable_from_several_event_loops(emu):
     assert emu.stats()["auth_checks"] == 2
 
 
-def test_the_unavailable_window_comes_from_the_environment(monkeypatch):
-    Policy = RetryPolicy
-    monkeypatch.delenv("RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW", raising=False)
-    assert Policy().unavailable_window == 120.0  # 2 minutes of 503s by default
-    monkeypatch.setenv("RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW", "15")
-    assert Policy().unavailable_window == 15.0
-    monkeypatch.setenv("RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW", "soon")
-    assert Policy().unavailable_window == 120.0  # not a number: the default
-    assert Policy(unavailable_window=3).unavailable_window == 3
+def test_the_unavailable_window_comes_from_the_configuration():
+    """2 minutes of 503s by default; the variable sets it (read once into the job's configuration, which the
+    pipeline hands the client in the SubmitWatch); a value that is not a number is refused, naming it."""
+    from nodes import config
+    from nodes.client.models import SubmitWatch
+    from nodes.errors import PixVerseInputError
+
+    name = config.UNAVAILABLE_WINDOW.env
+    assert RetryPolicy().unavailable_window == 120.0 == config.load(env={}).unavailable_window
+    assert config.load(env={name: "15"}).unavailable_window == 15.0
+    with pytest.raises(PixVerseInputError) as err:
+        config.load(env={name: "soon"})
+    assert f"{name} = 'soon'" in str(err.value) and "seconds" in str(err.value)
+    assert RetryPolicy(unavailable_window=3).unavailable_window == 3 and SubmitWatch().unavailable_window is None

@@ -16,7 +16,7 @@ import pytest
 import fault_matrix
 import keysafety
 from comfy_harness import comfyui_path
-from nodes.config import START_AHEAD_SETTING
+from nodes.config import MIN_BALANCE, START_AHEAD
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.emulator import account as emu_account
 from nodes.money import balance as B
@@ -32,7 +32,7 @@ EMULATOR_KEY = keysafety.SENTINEL_KEY
 def comfy(emulator, tmp_path_factory):
     server = start(tmp_path_factory, emulator, "comfy-busy", RUNWARE_PIXVERSE_START_AHEAD="",
                    RUNWARE_PIXVERSE_MIN_BALANCE="")
-    assert server.http.post(f"/settings/{START_AHEAD_SETTING}", json=8).status_code == 200  # a test may turn it off
+    assert server.http.post(f"/settings/{START_AHEAD.setting}", json=8).status_code == 200  # a test may turn it off
     yield server
     server.stop()
     print("\n--- ComfyUI (busy) log tail ---\n" + server.log()[-3000:])
@@ -86,7 +86,7 @@ def test_floor_through_a_nodes_count(comfy, emulator):
     emulator.job_seconds = 0.5
     emu_account.set_balance(emulator, 1.50)
     try:
-        assert comfy.http.post(f"/settings/{B.SETTING_MIN_BALANCE}", json=0.70).status_code == 200
+        assert comfy.http.post(f"/settings/{MIN_BALANCE.setting}", json=0.70).status_code == 200
         message = _error(comfy.wait(comfy.queue(graph(t2v("three herons", 70, resolution="1080p", count=3))), 120))
         assert "Balance floor" in message and "3 takes × $0.299 = $0.897" in message, message
         assert emulator.stats()["video_submit_attempts"] == 0 and emulator.stats()["uploads"] == 0
@@ -98,7 +98,7 @@ def test_floor_through_a_nodes_count(comfy, emulator):
         fault_matrix.record("real ComfyUI, floor $0.70, balance $1.50: count 3, count 2, count 1",
                             "none, both, none", 2, 0.0)
     finally:
-        comfy.http.post(f"/settings/{B.SETTING_MIN_BALANCE}", json="")
+        comfy.http.post(f"/settings/{MIN_BALANCE.setting}", json="")
         emulator.balance_start, emulator.balance_enforced = None, False
 
 
@@ -108,11 +108,11 @@ def test_count_5_on_an_account_that_renders_2_at_once(comfy, emulator):
     emulator.job_seconds = 2.0
     t0 = time.monotonic()
     try:  # start-ahead off: the node itself runs its takes (and tells in its progress text)
-        assert comfy.http.post(f"/settings/{START_AHEAD_SETTING}", json=0).status_code == 200
+        assert comfy.http.post(f"/settings/{START_AHEAD.setting}", json=0).status_code == 200
         with ProgressTexts(comfy.url) as progress:
             entry = ok(comfy.wait(comfy.queue(graph(t2v("five lanterns on a busy account", 500, count=5))), 240))
     finally:
-        comfy.http.post(f"/settings/{START_AHEAD_SETTING}", json=8)
+        comfy.http.post(f"/settings/{START_AHEAD.setting}", json=8)
     wall = time.monotonic() - t0
     waits = [t for t in progress.texts if "waiting for a free slot at Runware (" in t]
     assert waits, progress.texts[-5:]  # the node's progress text says why a take waits

@@ -18,12 +18,20 @@ import workflow_runs as runs
 from nodes.money import limits, pricing
 from nodes.job import pipeline
 from nodes.money import ledger as L
-from nodes.money.limits import BudgetPolicy
+from nodes import config
+from nodes.config import ALLOW_UNKNOWN_COST, DAILY_LIMIT, PROMPT_LIMIT, Config
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.errors import PixVerseBudgetError, PixVerseInputError
 from nodes.money.ledger import Ledger
 from nodes.requests.tasks import build_image_to_video, build_lipsync, build_text_to_video
 from web_expect import load_routes
+
+
+def limits_set(daily=None, prompt=None, allow=False, source="") -> Config:
+    """The configuration with these limits, each from `source` ("env", "setting", or "": the default)."""
+    given = {"daily_limit": daily, "prompt_limit": prompt, "allow_unknown_cost": allow or None}
+    return Config(daily_limit=daily, prompt_limit=prompt, allow_unknown_cost=allow,
+                  sources={k: source for k, v in given.items() if v is not None and source})
 
 ROUTES = load_routes()  # the estimate route, without ComfyUI
 
@@ -158,12 +166,12 @@ def test_estimate_after_runs_of_known_cost(emu, runner):
 
 def test_the_limit_refuses_the_run_that_would_cross_it_before_any_upload(emu, runner):
     cost = 5 * FAKE_COST_PER_SECOND_USD  # 0.20
-    policy = BudgetPolicy(daily_limit=2 * cost + 0.05, daily_source="env", allow_unknown=True)
-    one = runner.run(i2v(frame(1)), budget=policy)  # unknown cost (first of its kind): allowed by the policy
-    two = runner.run(i2v(frame(2), prompt="the boat sinks slowly"), budget=policy)  # expected 0.20: 0.40 ≤ 0.45
+    policy = limits_set(daily=2 * cost + 0.05, allow=True, source="env")
+    one = runner.run(i2v(frame(1)), config=policy)  # unknown cost (first of its kind): allowed by the policy
+    two = runner.run(i2v(frame(2), prompt="the boat sinks slowly"), config=policy)  # expected 0.20: 0.40 ≤ 0.45
     assert runner.entry(one.task_uuid).reserved is None and runner.entry(two.task_uuid).reserved == pytest.approx(cost)
     before = counts(emu)
-    outcome = runner.attempt(i2v(frame(3), prompt="a third boat"), budget=policy)
+    outcome = runner.attempt(i2v(frame(3), prompt="a third boat"), config=policy)
     assert isinstance(outcome.error, PixVerseBudgetError), outcome.error
     assert counts(emu) == before  # nothing uploaded, nothing submitted
     text = outcome.text
@@ -174,32 +182,32 @@ def test_the_limit_refuses_the_run_that_would_cross_it_before_any_upload(emu, ru
                                                                                   pytest.approx(0.2))
     assert len(runner.ledger.entries()) == 2  # no row for the refused run
     # a reused result costs nothing and is never refused
-    again = runner.run(i2v(frame(1)), budget=policy)
+    again = runner.run(i2v(frame(1)), config=policy)
     assert again.origin == "reused" and counts(emu) == before
     # a setting as the source: the message says where to raise it
-    refused = runner.attempt(i2v(frame(5), prompt="x y z"), budget=BudgetPolicy(daily_limit=0.3, daily_source="setting"))
+    refused = runner.attempt(i2v(frame(5), prompt="x y z"), config=limits_set(daily=0.3, source="setting"))
     assert "Settings → Runware → Spending → Daily spending limit" in refused.text
 
 
 def test_unknown_cost_is_refused_under_a_limit_unless_allowed(emu, runner):
     before = counts(emu)
-    out = runner.attempt(i2v(frame(4)), budget=BudgetPolicy(daily_limit=100.0, daily_source="setting"))
+    out = runner.attempt(i2v(frame(4)), config=limits_set(daily=100.0, source="setting"))
     assert isinstance(out.error, PixVerseBudgetError) and "cost is unknown" in out.text
     assert "RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1" in out.text and counts(emu) == before
     assert "$0.00 spent today of the limit of $100.00 (ComfyUI setting)" in out.text
-    ok = runner.run(i2v(frame(4)), budget=BudgetPolicy(daily_limit=100.0, allow_unknown=True))
+    ok = runner.run(i2v(frame(4)), config=limits_set(daily=100.0, allow=True))
     assert ok.origin == "new"
-    assert runner.run(i2v(frame(4)), budget=BudgetPolicy(daily_limit=0.01)).origin == "reused"  # never refused
+    assert runner.run(i2v(frame(4)), config=limits_set(daily=0.01)).origin == "reused"  # never refused
 
 
 def test_per_prompt_limit(emu, runner):
-    policy = BudgetPolicy(prompt_limit=0.3, prompt_source="setting", allow_unknown=True, prompt_id="prompt-A")
-    runner.run(t2v(prompt="first of prompt A"), budget=policy)
-    out = runner.attempt(t2v(prompt="second of prompt A"), budget=policy)
+    policy = limits_set(prompt=0.3, allow=True, source="setting")
+    runner.run(t2v(prompt="first of prompt A"), config=policy, prompt_id="prompt-A")
+    out = runner.attempt(t2v(prompt="second of prompt A"), config=policy, prompt_id="prompt-A")
     assert isinstance(out.error, PixVerseBudgetError) and "Spending limit per queued prompt reached" in out.text
     assert "$0.20 spent by this queued prompt" in out.text
-    other = BudgetPolicy(prompt_limit=0.3, allow_unknown=True, prompt_id="prompt-B")
-    assert runner.run(t2v(prompt="first of prompt B"), budget=other).origin == "new"
+    assert runner.run(t2v(prompt="first of prompt B"), config=limits_set(prompt=0.3, allow=True),
+                      prompt_id="prompt-B").origin == "new"
 
 
 def test_two_prompts_at_once_cannot_together_pass_the_limit(emu, runner, monkeypatch):
@@ -211,7 +219,7 @@ def test_two_prompts_at_once_cannot_together_pass_the_limit(emu, runner, monkeyp
 
     runner.run(t2v(prompt="history"))  # a known cost (0.20) for this kind of run
     spent = 5 * FAKE_COST_PER_SECOND_USD
-    policy = BudgetPolicy(daily_limit=spent + 0.3, daily_source="env")  # room for one more run, not two
+    policy = limits_set(daily=spent + 0.3, source="env")  # room for one more run, not two
     check = limits.check_budget
 
     def slow_check(*args, **kw):
@@ -228,7 +236,7 @@ def test_two_prompts_at_once_cannot_together_pass_the_limit(emu, runner, monkeyp
         from jobs import FAST_POLL, FAST_RETRY
         from nodes.client import RunwareClient
 
-        opts = runner.opts(ledger=ledgers[i], budget=policy)
+        opts = runner.opts(ledger=ledgers[i], config=policy)
         async with RunwareClient(base_url=emu.base_url, poll_policy=FAST_POLL, retry_policy=FAST_RETRY) as client:
             start.wait()
             return await runs.text_to_video(client, choices(prompt=f"concurrent boat {i}"), opts)
@@ -270,18 +278,24 @@ def test_a_reservation_is_replaced_by_the_real_cost_and_released_when_nothing_wa
 
 
 def test_policy_sources_and_bad_values():
-    settings = {limits.SETTING_DAILY_LIMIT: 5, limits.SETTING_ALLOW_UNKNOWN: True, limits.SETTING_PROMPT_LIMIT: 0}
-    p = limits.load_policy(settings, env={})
+    """The limits come from the one reader (nodes/config.py): the environment wins over the settings, and a
+    value that is not allowed is refused naming the variable or the setting."""
+    settings = {DAILY_LIMIT.setting: 5, ALLOW_UNKNOWN_COST.setting: True, PROMPT_LIMIT.setting: 0}
+    p = limits.policy_of(config.load(settings, env={}))
     assert (p.daily_limit, p.daily_source, p.prompt_limit, p.allow_unknown, p.allow_source) == (5.0, "setting", None,
                                                                                                 True, "setting")
-    p = limits.load_policy(settings, env={limits.ENV_DAILY_LIMIT: "2.5", limits.ENV_ALLOW_UNKNOWN: "0"})
+    p = limits.policy_of(config.load(settings, env={DAILY_LIMIT.env: "2.5", ALLOW_UNKNOWN_COST.env: "0"}))
     assert (p.daily_limit, p.daily_source, p.allow_unknown) == (2.5, "env", False)  # the environment wins
-    assert not limits.load_policy({}, env={}).active
+    assert not limits.policy_of(config.load({}, env={})).active
     with pytest.raises(PixVerseInputError) as err:
-        limits.load_policy({}, env={limits.ENV_DAILY_LIMIT: "ten dollars"})
+        config.load({}, env={DAILY_LIMIT.env: "ten dollars"})
     assert "RUNWARE_PIXVERSE_DAILY_LIMIT = 'ten dollars'" in str(err.value) and "US dollars" in str(err.value)
-    with pytest.raises(PixVerseInputError):
-        limits.load_policy({limits.SETTING_DAILY_LIMIT: -1}, env={})
+    with pytest.raises(PixVerseInputError) as err:
+        config.load({DAILY_LIMIT.setting: -1}, env={})
+    assert "Settings → Runware → Spending → Daily limit (Runware.PixVerse.DailyLimit) = -1" in str(err.value)
+    with pytest.raises(PixVerseInputError) as err:  # a flag that is neither on nor off: refused, not read as off
+        config.load({}, env={ALLOW_UNKNOWN_COST.env: "maybe"})
+    assert "RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST = 'maybe'" in str(err.value)
 
 
 # -- the ledger: old files survive the new columns -----------------------------------------------------
@@ -352,7 +366,7 @@ def test_spend_figures_against_the_ledger(runner, tmp_path, monkeypatch, capsys)
     from nodes.cli import main as cli
 
     _without_limits_in_env(monkeypatch)
-    monkeypatch.setenv(limits.ENV_DAILY_LIMIT, "3")
+    monkeypatch.setenv(DAILY_LIMIT.env, "3")
     capsys.readouterr()
     assert cli.main(["spend", "--ledger", str(runner.ledger_path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -444,16 +458,16 @@ def test_a_per_prompt_limit_without_a_prompt_id_refuses_the_run(emu, runner):
     lets the run pass uncounted."""
     before = counts(emu)
     for source, names in (("env", "RUNWARE_PIXVERSE_PROMPT_LIMIT"), ("setting", "Spending limit per queued prompt")):
-        policy = BudgetPolicy(prompt_limit=5.0, prompt_source=source, allow_unknown=True, prompt_id=None)
-        out = runner.attempt(t2v(prompt=f"no prompt id ({source})"), budget=policy)
+        policy = limits_set(prompt=5.0, allow=True, source=source)
+        out = runner.attempt(t2v(prompt=f"no prompt id ({source})"), config=policy)  # and no prompt_id
         assert isinstance(out.error, PixVerseBudgetError), out.error
         assert out.error.scope == "prompt" and out.error.limit == 5.0
         assert "ComfyUI gave no prompt id" in out.text and "Nothing was uploaded or submitted" in out.text
         assert names in out.text and "$5.00" in out.text
     assert counts(emu) == before and runner.ledger.entries() == []
     # the same limit with a prompt id runs
-    ok = BudgetPolicy(prompt_limit=5.0, prompt_source="env", allow_unknown=True, prompt_id="prompt-C")
-    assert runner.run(t2v(prompt="with a prompt id"), budget=ok).origin == "new"
+    ok = limits_set(prompt=5.0, allow=True, source="env")
+    assert runner.run(t2v(prompt="with a prompt id"), config=ok, prompt_id="prompt-C").origin == "new"
 
 
 def test_the_daily_limit_counts_from_local_midnight(runner, monkeypatch):
@@ -473,7 +487,7 @@ def test_the_daily_limit_counts_from_local_midnight(runner, monkeypatch):
         led.record_success("late-run", video_uuid="v", result_url="x", seed=1, cost=0.40, notices=[])
         with sqlite3.connect(runner.ledger_path) as conn:
             conn.execute("UPDATE jobs SET created_at = ? WHERE task_uuid = 'late-run'", (midnight - 60,))
-        policy = BudgetPolicy(daily_limit=0.50, daily_source="env")
+        policy = limits.policy_of(limits_set(daily=0.50, source="env"))
         expected = pricing.Estimate(cost=0.20, source="ledger", text="$0.20", basis="a test figure")
         with pytest.raises(PixVerseBudgetError, match=r"\$0\.40 spent today"):
             limits.check_budget(led, policy, expected, now=midnight - 30)  # the same local day
@@ -492,10 +506,10 @@ def test_a_cancel_while_waiting_for_a_run_of_unknown_cost_sends_nothing(emu, run
     led.claim(fingerprint="blocker", endpoint=emu.base_url, task_uuid="blocker-run",
               guard=lambda _l: {"reserved": None})
     waiting = []
-    policy = BudgetPolicy(daily_limit=100.0, daily_source="env", allow_unknown=True)
+    policy = limits_set(daily=100.0, allow=True, source="env")
     before = counts(emu)
     with L.working_on("blocker-run"):  # its owner is alive: the limit must wait for its cost
-        out = runner.attempt(i2v(frame(7), prompt="waits, then is cancelled"), budget=policy,
+        out = runner.attempt(i2v(frame(7), prompt="waits, then is cancelled"), config=policy,
                              on_progress=lambda p: waiting.append(p.phase == "queued" and p.message == limits.WAIT_TEXT),
                              cancel_check=lambda: any(waiting))
     assert any(waiting), "the run never said it waits for the run of unknown cost"
@@ -513,7 +527,7 @@ def test_a_run_failing_before_the_submit_releases_its_reservation(emu, runner):
     before = video_submissions(emu)
     emu.inject("http_status", status=400, on="upload", times=5)
     out = runner.attempt(i2v(frame(9), prompt="its upload is refused"),
-                         budget=BudgetPolicy(daily_limit=100.0, daily_source="env"))
+                         config=limits_set(daily=100.0, source="env"))
     assert out.error is not None, "the refused upload did not fail the run"
     assert video_submissions(emu) == before
     failed = [e for e in runner.ledger.entries() if e.task_uuid != first.task_uuid]

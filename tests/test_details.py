@@ -14,6 +14,7 @@ import fault_matrix
 from jobs import CHOICES, choices, start_cli, video_submissions, wait_until
 from keysafety import artifact_dir
 import workflow_runs as runs
+from nodes.config import Config
 from nodes import errors as E
 from nodes.job import pipeline
 from nodes.money import limits
@@ -103,12 +104,12 @@ def test_daily_limit_refusal_of_count_8_speaks_of_the_eight(emu, runner):
     spent = runner.ledger.spent_since(limits.day_start())
     assert spent == pytest.approx(0.2)
     group = pipeline.ClaimGroup(8)
-    policy = limits.BudgetPolicy(daily_limit=1.0, daily_source="env")
+    policy = Config(daily_limit=1.0, sources={"daily_limit": "env"})
 
     async def go():
         async with runner.client() as client:
             return await asyncio.gather(*(runs.text_to_video(client, choices(prompt="eight", seed=300 + i),
-                                                                 runner.opts(budget=policy, claim_group=group))
+                                                                 runner.opts(config=policy, claim_group=group))
                                           for i in range(8)), return_exceptions=True)
     got = asyncio.run(go())
     assert all(isinstance(r, E.PixVerseBudgetError) for r in got), got

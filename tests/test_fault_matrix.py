@@ -9,12 +9,11 @@ import os
 import signal
 import threading
 import time
-from dataclasses import replace
 
 import pytest
 
 import fault_matrix
-from jobs import FAST_RETRY, Press, choices, frame
+from jobs import Press, choices, frame
 from jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, run_cli, start_cli,
                   value_of, video_submissions, wait_until)
 from keysafety import SENTINEL_KEY, artifact_dir
@@ -22,9 +21,17 @@ import workflow_runs as runs
 from nodes import errors as E
 from nodes.money import ledger as L
 from nodes.job import delivery, followup, pipeline
+from nodes import config
+from nodes.config import Config
 from nodes.money import limits
 from nodes.money.ledger import fingerprint
 from nodes.requests.tasks import build_text_to_video
+
+
+def _limit(daily: float, allow: bool = False) -> Config:
+    """The job's configuration with a daily limit set in the environment (and runs of unknown cost allowed)."""
+    return Config(daily_limit=daily, allow_unknown_cost=allow,
+                  sources={"daily_limit": "env", **({"allow_unknown_cost": "env"} if allow else {})})
 
 JOB_SECONDS = 0.3  # the emulator's job length (conftest's `emu`)
 
@@ -714,10 +721,10 @@ def test_runs_of_unknown_cost_at_once_wait_for_the_first_ones_cost(emu, runner):
     can stand for it), the others wait; once its cost ($0.20) is in the ledger each is checked with it: one
     more fits ($0.40), three are refused. Before: all five ran."""
     emu.job_seconds = 1.0
-    policy = limits.BudgetPolicy(daily_limit=0.5, daily_source="env", allow_unknown=True)
+    policy = _limit(0.5, allow=True)
     waits: list[str] = []
     t0 = time.monotonic()
-    results = _many(runner, [_t2v(prompt=f"overlapping boat {i}") for i in range(5)], budget=policy,
+    results = _many(runner, [_t2v(prompt=f"overlapping boat {i}") for i in range(5)], config=policy,
                     on_progress=lambda p: waits.append(p.message) if p.message == limits.WAIT_TEXT else None)
     seconds = time.monotonic() - t0
     done = [r for r in results if isinstance(r, pipeline.JobResult)]
@@ -768,12 +775,12 @@ def test_cancel_during_a_stalled_upload(emu, runner):
     """An upload that stalls 20 s, cancelled (interrupt check) while it hangs: the run ends long before the stall,
     nothing is submitted, and the reservation is released ("$X left today" unchanged)."""
     cost = _known_i2v_cost(runner)
-    policy = limits.BudgetPolicy(daily_limit=5.0, daily_source="env")
+    policy = _limit(5.0)
     spent_before = runner.ledger.spent_since(limits.day_start())
     emu.inject("slow", delay=20, on="upload")
     uploads = emu.stats()["uploads"]
     press = Press(emu, lambda: emu.stats()["uploads"] > uploads)  # pressed while the upload hangs
-    out = runner.attempt(_i2v(frame(101), prompt="stalled upload"), budget=policy, cancel_check=press)
+    out = runner.attempt(_i2v(frame(101), prompt="stalled upload"), config=policy, cancel_check=press)
     assert isinstance(out.error, E.RunwareInterrupted), out.text
     assert press.since() < 20 / 4, f"the run ended {press.since():.2f} s after the cancel (the stall: 20 s)"
     assert emu.stats()["video_submit_attempts"] == 1 and video_submissions(emu) == 1  # only the history run
@@ -788,14 +795,14 @@ def test_asyncio_cancel_mid_upload_releases_the_reservation(emu, runner):
     """ComfyUI cancels the other nodes of a prompt (CancelledError) while one is uploading: its row is settled
     abandoned, so nothing stays reserved and no task is sent."""
     cost = _known_i2v_cost(runner)
-    policy = limits.BudgetPolicy(daily_limit=5.0, daily_source="env")
-    left_before = limits.format_spend(limits.spend_summary(runner.ledger), policy)
+    policy = _limit(5.0)
+    left_before = limits.format_spend(limits.spend_summary(runner.ledger), limits.policy_of(policy))
     emu.inject("slow", delay=10, on="upload")
 
     async def go():
         async with runner.client() as client:
             uploads = emu.stats()["uploads"]
-            job = asyncio.ensure_future(_i2v(frame(102), prompt="cancelled upload")(client, runner.opts(budget=policy)))
+            job = asyncio.ensure_future(_i2v(frame(102), prompt="cancelled upload")(client, runner.opts(config=policy)))
             while emu.stats()["uploads"] == uploads and not job.done():  # until the upload hangs
                 await asyncio.sleep(0.02)
             reserved = runner.ledger.spent_since(limits.day_start())
@@ -807,7 +814,7 @@ def test_asyncio_cancel_mid_upload_releases_the_reservation(emu, runner):
     reserved, seconds = asyncio.run(go())
     assert reserved == pytest.approx(2 * cost)  # the reservation was there while it uploaded
     assert seconds < 10 / 4  # not waiting for the 10 s stall
-    assert limits.format_spend(limits.spend_summary(runner.ledger), policy) == left_before
+    assert limits.format_spend(limits.spend_summary(runner.ledger), limits.policy_of(policy)) == left_before
     assert [e.status for e in runner.ledger.entries()] == [L.FINISHED, L.ABANDONED]
     assert video_submissions(emu) == 1
     fault_matrix.record("asyncio cancel mid-upload (a sibling node failed)", "row abandoned; '$X left today' "
@@ -864,8 +871,9 @@ def test_cancel_before_the_submit_sends_nothing(emu, runner):
                         0, out.seconds)
 
 
-def _unavailable_retry(window: float):
-    return replace(FAST_RETRY, unavailable_window=window)
+def _unavailable_for(window: float) -> Config:
+    """The job's configuration with this unavailable window (as RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW reads)."""
+    return config.load(env={config.UNAVAILABLE_WINDOW.env: str(window)})
 
 
 def test_runware_unavailable_for_a_while(emu, runner):
@@ -875,7 +883,7 @@ def test_runware_unavailable_for_a_while(emu, runner):
     emu.inject("http_status", status=503, on="submit", times=1000)
     threading.Timer(3.0, emu.clear_faults).start()
     said: list[str] = []
-    out = runner.attempt(client_kw={"retry_policy": _unavailable_retry(30)},
+    out = runner.attempt(config=_unavailable_for(30),
                          on_progress=lambda p: said.append(p.message))
     assert out.error is None, out.text
     assert_video(out.result)
@@ -891,7 +899,7 @@ def test_runware_unavailable_for_a_while(emu, runner):
 def test_runware_unavailable_past_the_window(emu, runner):
     """503 longer than the window (1.5 s here; 2 minutes by default): a clear error, nothing charged, row lost."""
     emu.inject("http_status", status=503, on="submit", times=10000)
-    out = runner.attempt(client_kw={"retry_policy": _unavailable_retry(1.5)})
+    out = runner.attempt(config=_unavailable_for(1.5))
     assert isinstance(out.error, E.RunwareSubmissionLost), out.text
     assert "Runware was unavailable (HTTP 503" in out.text and "nothing was charged" in out.text
     assert "RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW" in out.text
@@ -913,26 +921,26 @@ def test_three_takes_under_a_limit_that_fits_two_are_all_refused(emu, runner):
     spent = runner.ledger.spent_since(limits.day_start())
     before = (emu.stats()["uploads"], video_submissions(emu))
     group = pipeline.ClaimGroup(3)
-    policy = limits.BudgetPolicy(daily_limit=spent + 2 * cost + 0.05, daily_source="env")
+    policy = _limit(spent + 2 * cost + 0.05)
     jobs, _ = _takes(3, group)
     t0 = time.monotonic()
-    results = _many(runner, jobs, budget=policy, claim_group=group)
+    results = _many(runner, jobs, config=policy, claim_group=group)
     assert all(isinstance(r, E.PixVerseBudgetError) for r in results), results
     assert (emu.stats()["uploads"], video_submissions(emu)) == before  # 0 uploads, 0 submissions
     assert len(runner.ledger.entries()) == 1
     fault_matrix.record("count 3, limit fits 2", "all 3 refused before any upload", 0, time.monotonic() - t0)
     group = pipeline.ClaimGroup(3)
-    policy = limits.BudgetPolicy(daily_limit=spent + 3 * cost + 0.05, daily_source="env")
+    policy = _limit(spent + 3 * cost + 0.05)
     jobs, _ = _takes(3, group)
     t0 = time.monotonic()
-    results = _many(runner, jobs, budget=policy, claim_group=group)
+    results = _many(runner, jobs, config=policy, claim_group=group)
     assert all(isinstance(r, pipeline.JobResult) and r.origin == "new" for r in results), results
     assert video_submissions(emu) == before[1] + 3 and len({r.task_uuid for r in results}) == 3
     fault_matrix.record("count 3, limit fits 3", "3 tasks", 3, time.monotonic() - t0)
     # the same takes again: reused rows count as arrived, nothing new is claimed or paid
     group = pipeline.ClaimGroup(3)
     jobs, _ = _takes(3, group)
-    again = _many(runner, jobs, budget=limits.BudgetPolicy(daily_limit=0.01, daily_source="env"), claim_group=group)
+    again = _many(runner, jobs, config=_limit(0.01), claim_group=group)
     assert all(isinstance(r, pipeline.JobResult) and r.origin == "reused" for r in again), again
 
 
@@ -1013,7 +1021,7 @@ def test_takes_of_unknown_cost_under_a_limit_are_refused_together(emu, runner):
     group = pipeline.ClaimGroup(3)
     jobs = [_t2v(prompt="unknown takes", seed=60 + i) for i in range(3)]
     results = _many(runner, jobs, claim_group=group,
-                    budget=limits.BudgetPolicy(daily_limit=5.0, daily_source="env", allow_unknown=True))
+                    config=_limit(5.0, allow=True))
     assert all(isinstance(r, E.PixVerseBudgetError) for r in results), results
     assert "Run it once with count 1" in str(results[0])
     assert emu.stats()["video_submit_attempts"] == 0 and runner.ledger.entries() == []
@@ -1026,18 +1034,18 @@ def test_takes_wait_with_the_others_for_a_run_of_unknown_cost(emu, runner):
     then both are claimed together (limit fits all three)."""
     runner.run(_t2v(prompt="history of known"))  # t2v of this kind: $0.20 known
     emu.job_seconds = 1.5
-    policy = limits.BudgetPolicy(daily_limit=5.0, daily_source="env", allow_unknown=True)
+    policy = _limit(5.0, allow=True)
     group = pipeline.ClaimGroup(2)
     said: list[str] = []
 
     async def go():
         async with runner.client() as client:
             unknown = asyncio.ensure_future(runs.image_to_video(client, choices(prompt="unknown i2v"),
-                                                                    frame(400), None, runner.opts(budget=policy)))
+                                                                    frame(400), None, runner.opts(config=policy)))
             while len(runner.ledger.entries()) < 2 and not unknown.done():  # until its row (unknown cost) is in
                 await asyncio.sleep(0.02)
             takes = [runs.text_to_video(client, choices(prompt="known takes", seed=70 + i),
-                                            runner.opts(budget=policy, claim_group=group,
+                                            runner.opts(config=policy, claim_group=group,
                                                         on_progress=lambda p: said.append(p.message)))
                      for i in range(2)]
             return await asyncio.gather(unknown, *takes, return_exceptions=True)

@@ -15,6 +15,8 @@ import workflow_runs as runs
 from nodes import errors as E
 from nodes.emulator import account as emu_account
 from nodes.job import pipeline
+from nodes import config
+from nodes.config import MIN_BALANCE
 from nodes.money import balance as B
 
 PRICE = 0.299  # v5, 1080p, 5 s: Runware's documented price ($0.0598/s), the pack's estimate before any history
@@ -30,14 +32,13 @@ def emu_server():
 
 @pytest.fixture
 def emu(emu_server, monkeypatch):
-    for name in (B.ENV_MIN_BALANCE, emu_account.ENV_BALANCE):
+    for name in (MIN_BALANCE.env, emu_account.ENV_BALANCE):
         monkeypatch.delenv(name, raising=False)
     emu_server.reset()
     emu_server.dry_run = False  # plays a billing Runware
     emu_server.balance_start = None
     emu_server.balance_enforced = False
     B.CACHE.clear()
-    B.set_settings_reader(lambda: {})
     yield emu_server
     emu_server.reset()
     emu_server.balance_start = None
@@ -52,7 +53,7 @@ def _takes(runner, n, first_seed, **opt_kw):
     async def go():
         async with runner.client() as client:
             return await asyncio.gather(*(runs.text_to_video(client, choices(resolution="1080p", seed=first_seed + i),
-                                                                 runner.opts(claim_group=group, **opt_kw))
+                                                                 runner.opts(claim_group=group, config=config.load(), **opt_kw))
                                           for i in range(n)), return_exceptions=True)
     return asyncio.run(go())
 
@@ -63,7 +64,7 @@ def _refused_by_floor(results) -> bool:
 
 def test_count_3_starts_none_count_2_starts_both_then_count_1_starts_none(emu, runner, monkeypatch):
     emu_account.set_balance(emu, 1.50)
-    monkeypatch.setenv(B.ENV_MIN_BALANCE, "0.70")
+    monkeypatch.setenv(MIN_BALANCE.env, "0.70")
     t0 = time.monotonic()
     three = _takes(runner, 3, 100)
     assert _refused_by_floor(three), three
@@ -88,17 +89,17 @@ def test_what_runs_since_the_reading_counts(emu, runner, monkeypatch):
     them, the ledger does."""
     emu_account.set_balance(emu, 1.50)
     emu.job_seconds = 2.0
-    monkeypatch.setenv(B.ENV_MIN_BALANCE, "0.70")
+    monkeypatch.setenv(MIN_BALANCE.env, "0.70")
 
     async def go():
         async with runner.client() as client:
             group = pipeline.ClaimGroup(2)
             first = [asyncio.ensure_future(runs.text_to_video(client, choices(resolution="1080p", seed=400 + i),
-                                                                  runner.opts(claim_group=group))) for i in range(2)]
+                                                                  runner.opts(claim_group=group, config=config.load()))) for i in range(2)]
             while video_submissions(emu) < 2:
                 await asyncio.sleep(0.02)
             late = await asyncio.gather(runs.text_to_video(client, choices(resolution="1080p", seed=410),
-                                                               runner.opts()), return_exceptions=True)
+                                                               runner.opts(config=config.load())), return_exceptions=True)
             return late[0], await asyncio.gather(*first, return_exceptions=True)
     late, first = asyncio.run(go())
     assert all(isinstance(r, pipeline.JobResult) for r in first), first
@@ -109,7 +110,7 @@ def test_what_runs_since_the_reading_counts(emu, runner, monkeypatch):
 
 def test_a_top_up_counts_at_once(emu, runner, monkeypatch):
     emu_account.set_balance(emu, 0.80)
-    monkeypatch.setenv(B.ENV_MIN_BALANCE, "0.70")
+    monkeypatch.setenv(MIN_BALANCE.env, "0.70")
     assert _refused_by_floor(_takes(runner, 1, 500))
     emu_account.set_balance(emu, 5.00)  # topped up
     reading = B.CACHE.peek(emu.base_url)
@@ -124,7 +125,7 @@ def test_batch_rows_past_the_floor_are_refused(emu, request, cli, monkeypatch):
     from test_batch import batch_args, results, rows, write_jsonl
 
     emu_account.set_balance(emu, 1.50)
-    monkeypatch.setenv(B.ENV_MIN_BALANCE, "0.70")
+    monkeypatch.setenv(MIN_BALANCE.env, "0.70")
     d = artifact_dir("floor", request.node.name)
     file = write_jsonl(d / "jobs.jsonl", rows(3, resolution="1080p"))
     code, stdout, stderr = cli(emu, batch_args(file, d / "out", "--jobs", "3"), d, "three")

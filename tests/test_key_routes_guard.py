@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from nodes import config
 from nodes.comfy import webguard
 from web_expect import load_routes
 
@@ -31,7 +32,7 @@ def emulator():
 @pytest.fixture
 def env(monkeypatch, emulator):
     monkeypatch.delenv("RUNWARE_API_KEY", raising=False)
-    monkeypatch.delenv(webguard.ENV_ALLOWED_HOSTS, raising=False)
+    monkeypatch.delenv(config.ALLOWED_HOSTS.env, raising=False)
     monkeypatch.setenv("RUNWARE_BASE_URL", emulator.base_url)
     return monkeypatch
 
@@ -116,7 +117,7 @@ def test_same_origin_requests_work(tmp_path, env, emulator):
 def test_a_host_name_is_allowed_by_the_env_var(tmp_path, env, emulator):
     headers = {**GOOD, "Host": "studio.lan:{port}", "Origin": "http://studio.lan:{port}"}
     (refused, _), = asyncio.run(_send(tmp_path, [("POST", headers, {"key": KEY})]))
-    env.setenv(webguard.ENV_ALLOWED_HOSTS, "other.example, .lan")
+    env.setenv(config.ALLOWED_HOSTS.env, "other.example, .lan")
     (allowed, body), = asyncio.run(_send(tmp_path, [("POST", headers, {"key": KEY})]))
     assert (refused, allowed) == (403, 200), body
     assert stored(tmp_path) == KEY
@@ -183,7 +184,7 @@ def _guarded_table():
 
 @pytest.mark.parametrize("what,headers", READ_CROSS_SITE, ids=[c[0] for c in READ_CROSS_SITE])
 def test_read_guard_refuses_other_sites(what, headers, monkeypatch):
-    monkeypatch.delenv(webguard.ENV_ALLOWED_HOSTS, raising=False)
+    monkeypatch.delenv(config.ALLOWED_HOSTS.env, raising=False)
     (status, text), = asyncio.run(_serve(_guarded_table(), [("GET", "/secret", headers, None)]))
     assert status == 403, (what, text)
     assert "pixverse-jobs" not in text and "the PixVerse spending figures" in json.loads(text)["error"]
@@ -191,7 +192,7 @@ def test_read_guard_refuses_other_sites(what, headers, monkeypatch):
 
 @pytest.mark.parametrize("headers", SAME_ORIGIN)
 def test_read_guard_lets_the_same_origin_through(headers, monkeypatch):
-    monkeypatch.delenv(webguard.ENV_ALLOWED_HOSTS, raising=False)
+    monkeypatch.delenv(config.ALLOWED_HOSTS.env, raising=False)
     (status, text), = asyncio.run(_serve(_guarded_table(), [("GET", "/secret", headers, None)]))
     assert status == 200 and "pixverse-jobs" in text
 

@@ -18,7 +18,8 @@ import workflow_runs as runs
 from nodes.requests import layouts
 from nodes.job import pipeline
 from nodes.emulator import EmulatorServer
-from nodes.errors import RunwareValidationError
+from nodes import config
+from nodes.errors import PixVerseInputError, RunwareValidationError
 from nodes.spec import load_spec
 
 SPEC = load_spec()
@@ -53,8 +54,7 @@ def emu_for():
 
 
 @pytest.mark.parametrize("strict", ["current", "seed"])
-def test_each_strict_layout_ends_with_one_accepted_task_per_run(emu_for, strict, monkeypatch):
-    monkeypatch.delenv(layouts.ENV_VAR, raising=False)
+def test_each_strict_layout_ends_with_one_accepted_task_per_run(emu_for, strict):
     emu = emu_for(strict)
     runner = jobs.Runner(emu, f"layout-{strict}")
     try:
@@ -79,20 +79,18 @@ def test_each_strict_layout_ends_with_one_accepted_task_per_run(emu_for, strict,
         runner.close()
 
 
-def test_an_override_is_never_replaced(emu_for, monkeypatch):
+def test_an_override_is_never_replaced(emu_for):
     emu = emu_for("seed")
-    monkeypatch.setenv(layouts.ENV_VAR, "current")
     runner = jobs.Runner(emu, "layout-override")
-    try:
-        outcome = runner.attempt(i2v())
+    try:  # as RUNWARE_PIXVERSE_LAYOUT=current (or the setting) reads
+        outcome = runner.attempt(i2v(), config=config.load(env={config.LAYOUT.env: "current"}))
         assert isinstance(outcome.error, RunwareValidationError) and "inputs" in outcome.text
         assert accepted(emu) == 0 and len(emu.video_tasks()) == 1  # refused once, not rebuilt
     finally:
         runner.close()
 
 
-def test_a_set_aspect_ratio_goes_out_in_the_layout_that_can_say_it(emu_for, monkeypatch):
-    monkeypatch.delenv(layouts.ENV_VAR, raising=False)
+def test_a_set_aspect_ratio_goes_out_in_the_layout_that_can_say_it(emu_for):
     emu = emu_for()
     runner = jobs.Runner(emu, "layout-aspect")
     try:
@@ -103,8 +101,7 @@ def test_a_set_aspect_ratio_goes_out_in_the_layout_that_can_say_it(emu_for, monk
         runner.close()
 
 
-def test_refusals_that_do_not_name_a_layout_field_are_not_resent(emu_for, monkeypatch):
-    monkeypatch.delenv(layouts.ENV_VAR, raising=False)
+def test_refusals_that_do_not_name_a_layout_field_are_not_resent(emu_for):
     emu = emu_for("current")
     emu.inject("http_status", status=400, on="submit", code="invalidPositivePrompt",
                message="Invalid value for positivePrompt: too short.")
@@ -126,8 +123,7 @@ def test_refusal_field_reads_parameter_or_message():
     assert layouts.refusal_field(SPEC, Refusal("positivePrompt", "too short")) is None
 
 
-def test_a_frame_rate_only_the_seed_layout_can_send_goes_out_there(emu_for, monkeypatch):
-    monkeypatch.delenv(layouts.ENV_VAR, raising=False)
+def test_a_frame_rate_only_the_seed_layout_can_send_goes_out_there(emu_for):
     emu = emu_for()
     runner = jobs.Runner(emu, "layout-fps")
     try:
@@ -144,9 +140,12 @@ def test_a_frame_rate_only_the_seed_layout_can_send_goes_out_there(emu_for, monk
         fresh.close()
 
 
-def test_the_override_reads_the_environment_then_the_comfyui_setting(monkeypatch):
-    monkeypatch.delenv(layouts.ENV_VAR, raising=False)
-    assert layouts.override({layouts.SETTING_ID: "Seed"}) == "seed"
-    assert layouts.override({layouts.SETTING_ID: ""}) is None and layouts.override(None) is None
-    monkeypatch.setenv(layouts.ENV_VAR, "current")
-    assert layouts.override({layouts.SETTING_ID: "seed"}) == "current"
+def test_the_override_reads_the_environment_then_the_comfyui_setting():
+    setting = config.LAYOUT.setting
+    assert config.load({setting: "Seed"}, env={}).layout == "seed"
+    assert config.load({setting: ""}, env={}).layout is None and config.load(None, env={}).layout is None
+    assert config.load({setting: "auto"}, env={}).layout is None
+    assert config.load({setting: "seed"}, env={config.LAYOUT.env: "current"}).layout == "current"
+    with pytest.raises(PixVerseInputError) as err:  # a layout that does not exist: refused, naming the variable
+        config.load({}, env={config.LAYOUT.env: "newest"})
+    assert "RUNWARE_PIXVERSE_LAYOUT = 'newest'" in str(err.value) and "auto, current, seed" in str(err.value)

@@ -58,3 +58,18 @@ def test_every_named_module_exists():
     assert named
     missing = sorted(f"{source}: {path}" for source, path in named if not (ROOT / path).is_file())
     assert not missing, missing
+
+
+def test_the_configuration_table_lists_exactly_the_declared_variables_and_settings():
+    """README's table between its config-table markers is the declaration's (nodes/config.py), and names every
+    declared variable and setting and nothing else."""
+    from nodes import config
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"<!-- config-table -->\n(.+?)\n<!-- /config-table -->", text, flags=re.S)
+    assert m, "README has no config-table block"
+    table = m.group(1)
+    assert table == config.markdown_table(), "regenerate it: python -m nodes options --config"
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert [re.match(r"\| `([A-Z_]+)`", r).group(1) for r in rows] == [o.env for o in config.OPTIONS]
+    assert set(re.findall(r"Runware\.PixVerse\.\w+", table)) == {o.setting for o in config.SETTINGS}

@@ -56,3 +56,26 @@ def test_each_workflow_is_named_in_its_slice_and_at_most_two_other_product_files
         if len(others) > 2:
             over[kind] = others
     assert over == {}
+
+
+def test_each_variable_and_setting_is_spelled_in_one_product_file():
+    """Issue 23: every RUNWARE_PIXVERSE_* variable and every setting the server reads is named in nodes/config.py
+    only; the rest of the product (and web/, which gets them from the spec route) refers to the declaration."""
+    import re
+
+    from structure import ROOT
+
+    from nodes import config
+    product = [p for p in sorted((ROOT / "nodes").rglob("*.py")) + sorted((ROOT / "web").rglob("*.js"))
+               if "__pycache__" not in p.parts]
+    spelled: dict[str, set[str]] = {}
+    for path in product:
+        text = path.read_text(encoding="utf-8")
+        for name in set(re.findall(r"RUNWARE_PIXVERSE_[A-Z_]+", text)):
+            spelled.setdefault(name, set()).add(path.relative_to(ROOT).as_posix())
+        for option in config.SETTINGS:
+            if option.setting in text:
+                spelled.setdefault(option.setting, set()).add(path.relative_to(ROOT).as_posix())
+    declared = {o.env for o in config.OPTIONS if o.env and o.env.startswith("RUNWARE_PIXVERSE_")}
+    assert set(spelled) == declared | {o.setting for o in config.SETTINGS}, "a variable read but not declared"
+    assert {name: files for name, files in spelled.items() if files != {"nodes/config.py"}} == {}

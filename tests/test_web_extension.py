@@ -174,18 +174,26 @@ def test_costs_are_written_as_the_server_writes_them():
     assert shown == [pricing.usd(a) for a in amounts]
 
 
-def test_setting_ids_are_served_not_typed_in_web():
-    """The ComfyUI settings the server reads are named once in Python and served; web/ types none."""
-    from nodes.requests import layouts
-    from nodes.money import limits
-    from nodes import config as settings
-    ids = routes.web_spec()["ui"]["setting_ids"]
-    assert ids == {"daily_limit": limits.SETTING_DAILY_LIMIT, "prompt_limit": limits.SETTING_PROMPT_LIMIT,
-                   "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID,
-                   "start_ahead": settings.START_AHEAD_SETTING}
+def test_settings_are_served_from_the_declaration_not_typed_in_web():
+    """The ComfyUI settings the server reads are declared once (nodes/config.py) and served, with their places,
+    names, tooltips, types, defaults and ranges; web/ types no id of them and names no variable."""
+    from nodes import config
+    ui = routes.web_spec()["ui"]
+    ids = ui["setting_ids"]
+    assert ids == {o.key: o.setting for o in config.OPTIONS if o.setting} and "min_balance" in ids
+    assert ui["settings"] == config.web_settings() and [s["id"] for s in ui["settings"]] == list(ids.values())
+    # users' saved settings still apply: the ids, types and defaults of the last release
+    assert {s["id"]: (s["type"], s["defaultValue"]) for s in ui["settings"]} == {
+        "Runware.PixVerse.DailyLimit": ("number", 0), "Runware.PixVerse.PromptLimit": ("number", 0),
+        "Runware.PixVerse.AllowUnknownCost": ("boolean", False), "Runware.PixVerse.MinBalance": ("number", 0),
+        "Runware.PixVerse.StartAhead": ("number", 0), "Runware.PixVerse.Layout": ("combo", "auto")}
+    layout = next(s for s in ui["settings"] if s["key"] == "layout")
+    assert layout["options"] == ui["layouts"]
+    variables = [o.env for o in config.OPTIONS if o.env and o.env.startswith("RUNWARE_PIXVERSE_")]
     for path in (ROOT / "web").rglob("*.js"):
         text = path.read_text(encoding="utf-8")
         assert not [i for i in ids.values() if i in text], path
+        assert not [v for v in variables if v in text], path
 
 
 def test_node_kinds_come_from_the_served_table():
@@ -407,10 +415,11 @@ def test_values_of_hidden_inputs_are_kept_and_come_back():
 def test_estimate_and_node_agree_on_v6_image_to_video_at_16_9(tmp_path, monkeypatch):
     """The bug of issue 16: the node accepted a v6 image-to-video at 16:9 (it can go in the seed layout)
     while the estimate route said "no estimate … Allowed: auto". Both now ask the one draft request."""
+    from nodes import config
     from nodes.requests import layouts
     from nodes.workflows.draft import draft
     from nodes.spec.kinds import NODE_IDS
-    monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)
+    monkeypatch.setattr(routes, "ledger_if_present", lambda: None)
     monkeypatch.delenv("RUNWARE_PIXVERSE_LAYOUT", raising=False)
     v6 = SPEC.model("pixverse:1@8")
     values = {"model": v6.label, "prompt": "a paper boat", "aspect_ratio": "16:9", "resolution": "720p",
@@ -421,7 +430,7 @@ def test_estimate_and_node_agree_on_v6_image_to_video_at_16_9(tmp_path, monkeypa
     assert status == 200 and reply["source"] != "invalid", reply
     # forced into the current layout (the ComfyUI setting), a run could not send it: both refuse
     (tmp_path / "default").mkdir()
-    (tmp_path / "default" / "comfy.settings.json").write_text(json.dumps({layouts.SETTING_ID: "current"}))
+    (tmp_path / "default" / "comfy.settings.json").write_text(json.dumps({config.LAYOUT.setting: "current"}))
     status, reply = routes.estimate_for({"node": NODE_IDS["image_to_video"], "values": values}, str(tmp_path))
     assert reply["source"] == "invalid" and "Allowed: auto" in reply["text"]
 
@@ -430,7 +439,7 @@ def test_the_estimate_of_count_videos_adds_each_up(tmp_path, monkeypatch):
     """Issue 18: with count 4 the panel says "4 × $0.30 = $1.20": each video (seed, seed+1, …) priced."""
     from nodes.money import pricing
     from nodes.spec.kinds import NODE_IDS
-    monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)
+    monkeypatch.setattr(routes, "ledger_if_present", lambda: None)
     v5 = SPEC.model("pixverse:1@5")
     values = {"model": v5.label, "prompt": "four takes of a kite", "aspect_ratio": "16:9", "resolution": "1080p",
               "duration": 5, "fps": 16, "seed": 10}

@@ -12,7 +12,7 @@
 //   setting, a widget, a workflow or a prompt.
 //
 // Every list comes from the capability spec the pack serves (GET /runware/pixverse/spec), and so do the
-// node kinds, the ids of the settings the server reads and the cost format; this file holds none. Uses only public extension APIs: app.registerExtension, beforeRegisterNodeDef,
+// node kinds, the settings the server reads and the cost format; this file holds none. Uses only public extension APIs: app.registerExtension, beforeRegisterNodeDef,
 // node callbacks, addDOMWidget, settings entries, api.fetchApi.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
@@ -23,7 +23,6 @@ const SPEC_ROUTE = "/runware/pixverse/spec";
 const KEY_ROUTE = "/runware/pixverse/key";
 const ESTIMATE_ROUTE = "/runware/pixverse/estimate";
 const SPEND_ROUTE = "/runware/pixverse/spend";
-const LAYOUT_AUTO = "auto"; // the layout setting's value before the spec has loaded (nodes/requests/layouts.py AUTO)
 const ESTIMATE_DELAY = 400; // ms after the last widget change before the estimate is asked for
 const NOTES_WIDGET = "pixverse_notes";
 const PANEL_MARGIN = 6; // px around the notes panel inside the node (the frontend's DOM widget margin)
@@ -438,66 +437,35 @@ function renderSpend() {
   return root;
 }
 
-// The ids of the settings the server reads come from the spec route (nodes/comfy/routes.py `setting_ids`).
-// ComfyUI takes an extension's settings when it registers, so this module waits for the spec first;
-// without it those settings are not offered (the server then reads none, and the environment still works).
-const SETTING_IDS = (await specReady)?.ui.setting_ids ?? null;
-if (!SETTING_IDS) console.warn("[PixVerse] no spec: the spending and layout settings are not shown");
+// The settings the server reads (their ids, places, names, tooltips, types, defaults and ranges) come from the
+// spec route, declared once in nodes/config.py. ComfyUI takes an extension's settings when it registers, so this
+// module waits for the spec first; without it those settings are not offered (the server then reads none, and
+// the environment still works).
+const SERVED_SETTINGS = (await specReady)?.ui.settings ?? null;
+if (!SERVED_SETTINGS) console.warn("[PixVerse] no spec: the spending and layout settings are not shown");
 
-const SPENDING_SETTINGS = [
-  {
-    id: SETTING_IDS?.daily_limit,
-    category: ["Runware", "Spending", "Daily limit"],
-    name: "Daily spending limit (US dollars; 0 = none)",
-    tooltip:
-      "The most this pack may spend per day (local time), counted in its job ledger. A run that would pass it is " +
-      "refused before anything is uploaded or submitted. RUNWARE_PIXVERSE_DAILY_LIMIT in ComfyUI's environment wins.",
-    type: "number",
-    defaultValue: 0,
-    attrs: { min: 0, step: 0.5 },
-  },
-  {
-    id: SETTING_IDS?.prompt_limit,
-    category: ["Runware", "Spending", "Prompt limit"],
-    name: "Spending limit per queued prompt (US dollars; 0 = none)",
-    tooltip: "The most one queued prompt may spend. RUNWARE_PIXVERSE_PROMPT_LIMIT wins.",
-    type: "number",
-    defaultValue: 0,
-    attrs: { min: 0, step: 0.5 },
-  },
-  {
-    id: SETTING_IDS?.allow_unknown_cost,
-    category: ["Runware", "Spending", "Unknown cost"],
-    name: "Allow runs of unknown cost under a limit",
-    tooltip:
-      "A run of a kind the ledger has not seen (and without a price Runware documents) has no expected cost; under " +
-      "a limit it is refused unless this is on (or RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1).",
-    type: "boolean",
-    defaultValue: false,
-  },
-  {
-    id: SETTING_IDS?.start_ahead,
-    category: ["Runware", "Many videos", "Start queued prompts early"],
-    name: "Start queued prompts early (tasks at once; 0 = off)",
-    tooltip:
-      "ComfyUI runs one prompt at a time. With N above 0, each PixVerse node of a prompt still waiting in the queue " +
-      "whose inputs are known (its widgets, Effect/Camera, Load Image/Video/Audio) is sent to Runware at once, up to N " +
-      "tasks; when the prompt's turn comes the node picks its task up from the job ledger (one task, one charge). " +
-      "A prompt removed from the queue after its task started cannot take it back: that video is still paid, still " +
-      "downloaded to output/pixverse and listed in the job ledger. RUNWARE_PIXVERSE_START_AHEAD wins.",
-    type: "number",
-    defaultValue: 0,
-    attrs: { min: 0, max: 64, step: 1 },
-  },
-  {
-    id: "Runware.PixVerse.Spent",
-    category: ["Runware", "Spending", "Spent"],
-    name: "Spent (from the job ledger)",
-    defaultValue: "",
-    telemetry: { trackChanges: false },
-    type: () => renderSpend(),
-  },
-];
+/** A served setting as ComfyUI's settings entry: a choice offers the served values (an empty value, from before
+ * it was a choice, means the default). */
+function settingEntry(served) {
+  const { key, options, ...entry } = served;
+  if (entry.type === "combo") {
+    entry.options = () => options;
+    entry.migrateDeprecatedValue = (value) =>
+      (typeof value === "string" && value.trim() === "" ? served.defaultValue : value);
+  }
+  return entry;
+}
+
+const SERVER_SETTINGS = (SERVED_SETTINGS ?? []).map(settingEntry);
+
+const SPENT_SETTING = {
+  id: "Runware.PixVerse.Spent",
+  category: ["Runware", "Spending", "Spent"],
+  name: "Spent (from the job ledger)",
+  defaultValue: "",
+  telemetry: { trackChanges: false },
+  type: () => renderSpend(),
+};
 
 const STYLE = `
 .pixverse-notes { font: 11px/15px sans-serif; padding: 4px 6px; overflow: hidden; box-sizing: border-box;
@@ -538,24 +506,9 @@ app.registerExtension({
       // A custom renderer: the key goes to the pack's route, never into this setting's value.
       type: () => renderKeyEditor(),
     },
-    ...SPENDING_SETTINGS,
-    {
-      // A choice: "auto" and the spec's layouts (GET /runware/pixverse/spec, ui.layouts; python -m nodes
-      // options lists which models speak which).
-      id: SETTING_IDS?.layout,
-      category: ["Runware", "PixVerse", "Request layout"],
-      name: "Request layout",
-      tooltip:
-        "auto: each model's preferred request layout, Runware's current one first, falling back once when " +
-        "Runware refuses it, and remembered. A layout name forces that layout for the models that speak it. " +
-        "RUNWARE_PIXVERSE_LAYOUT in ComfyUI's environment wins.",
-      type: "combo",
-      options: () => SPEC?.ui.layouts ?? [LAYOUT_AUTO],
-      defaultValue: LAYOUT_AUTO,
-      // before this was a choice it was free text: empty meant automatic
-      migrateDeprecatedValue: (value) => (typeof value === "string" && value.trim() === "" ? LAYOUT_AUTO : value),
-    },
-  ].filter((entry) => entry.id), // a server-read setting without its served id is left out
+    ...SERVER_SETTINGS,
+    SPENT_SETTING,
+  ],
 
   async init() {
     const style = document.createElement("style");

@@ -15,9 +15,9 @@ Every job is written to a job ledger (`<out>/pixverse-ledger.sqlite3` unless `--
 otherwise) before it is submitted: the same command run again reuses the finished video, or resumes
 the unfinished task, instead of paying for a new one. `--new` submits a new task anyway.
 
-Spending limits (nodes/money/limits.py) apply here too, from RUNWARE_PIXVERSE_DAILY_LIMIT (US dollars a day,
-counted in the ledger used), RUNWARE_PIXVERSE_PROMPT_LIMIT (per command) and
-RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1.
+The configuration (nodes/config.py; `python -m nodes options --config` lists it) is read once from the
+environment: the spending limits (counted in the ledger used; the per-prompt limit counts one command), the
+balance floor, a forced request layout and the unavailable window apply here as in ComfyUI.
 """
 from __future__ import annotations
 
@@ -34,18 +34,18 @@ from typing import Optional
 from uuid import uuid4
 
 from . import batch
+from .. import config
 from ..money.balance import add_cli_parser, cli_balance
 from ..client import RunwareClient
 from ..client.urls import redact_text
 from ..errors import PixVerseError, RunwareInterrupted, RunwareTimeoutError
 from ..money.ledger import LEDGER_FILENAME, Ledger
-from ..money.limits import format_spend, load_policy, spend_summary
+from ..money.limits import format_spend, policy_of, spend_summary
 from ..job import provenance
 from ..job.preflight import check_video_file
 from ..workflows.draft import draft
 from ..spec import load_spec
 from ..spec.options import summary_lines
-from ..config import SCHEMAS_URL_ENV
 from ..requests import schema, schema_store
 from ..workflows import WORKFLOWS, by_command
 
@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--out", type=Path, default=Path("pixverse-output"), help="where the ledger (and the kept "
                      "copies of Runware's schemas beside it) live")
     _add_ledger_arg(opt)
+    opt.add_argument("--config", action="store_true",
+                     help="list every environment variable and ComfyUI setting instead (a Markdown table)")
     spend = sub.add_parser("spend", help="what the job ledger recorded: today, this month, per model")
     spend.add_argument("--out", type=Path, default=Path("pixverse-output"))
     spend.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -170,13 +172,16 @@ async def _run(args, base_url: Optional[str], api_key: Optional[str]) -> int:
 
     if args.command == "recover":  # a taskUUID, or the provenance JSON / tagged video of one
         args.task_uuid, args.model = provenance.task_of(args.task_uuid)
+    # the environment, once; a value not allowed is refused before the ledger opens (recover sends nothing new)
+    read = config.Config() if args.command == "recover" else config.load()
     try:
         ledger = Ledger(ledger_path(args))
     except (OSError, sqlite3.Error) as exc:
         raise PixVerseError(f"cannot open the job ledger {ledger_path(args)}: {exc}; choose another file "
                             "with --ledger") from None
     print(f"ledger: {ledger.path}", file=sys.stderr, flush=True)
-    opts = pipeline.JobOptions(budget=load_policy(prompt_id=f"cli:{uuid4()}"), output_dir=args.out, deadline_s=args.deadline, on_progress=_progress,
+    opts = pipeline.JobOptions(config=read, prompt_id=f"cli:{uuid4()}", output_dir=args.out,
+                               deadline_s=args.deadline, on_progress=_progress,
                                decode_frames=False, decode_audio=False, ledger=ledger,
                                fresh=getattr(args, "new", False))
     try:
@@ -213,6 +218,9 @@ def read_registry(args, *, refresh: bool = False) -> schema.Discovery:
 
 
 def _print_options(args) -> int:
+    if args.config:  # the configuration table (the README's, between its config-table markers)
+        print(config.markdown_table())
+        return 0
     found = read_registry(args, refresh=args.refresh)
     spec = load_spec(described_only=True)
     for line in summary_lines(spec):
@@ -242,7 +250,7 @@ def _print_spend(args) -> int:
     try:
         with Ledger(path) as ledger:
             summary = spend_summary(ledger)
-        policy = load_policy()
+        policy = policy_of(config.load())
     except (OSError, sqlite3.Error) as exc:
         raise PixVerseError(f"cannot read the job ledger {path}: {exc}") from None
     if args.json:
@@ -277,8 +285,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     with ExitStack() as stack:
-        base_url = os.environ.get("RUNWARE_BASE_URL")
-        api_key = os.environ.get("RUNWARE_API_KEY")
+        base_url = os.environ.get(config.BASE_URL.env or "")
+        api_key = os.environ.get(config.API_KEY.env or "")
         if getattr(args, "offline", False):
             from ..emulator import EmulatorServer  # an aiohttp server rendering with PyAV: only for --offline
 
@@ -287,7 +295,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds, state_dir=state))
             emu.dry_run = True  # a user's dry run: it says in its replies that it bills nothing
             base_url, api_key = emu.base_url, OFFLINE_KEY
-            os.environ.setdefault(SCHEMAS_URL_ENV, emu.origin)  # its schema service too, unless one is set
+            os.environ.setdefault(config.SCHEMAS_URL.env or "", emu.origin)  # its schema service too, unless one is set
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
         if args.command == "balance":
             return asyncio.run(cli_balance(args, base_url, api_key))

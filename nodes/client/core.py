@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .. import errors as E
+from ..config import API_KEY, BASE_URL
 from .download import download_to
 from .urls import URLPolicy, install_log_redaction, public_url, register_secret
 from .envelope import (Envelope, MalformedReply, error_of_data_item, exception_for,
@@ -41,7 +42,7 @@ def public_base_url(base_url: Optional[str] = None) -> str:
     """The endpoint a client made now would use (`base_url`, else RUNWARE_BASE_URL, else Runware's API),
     as shown and as job ledger rows are scoped by: no userinfo, no query. "" when it is not an http(s)
     URL. Makes no client and registers no secret (for the cost estimate, which has no key)."""
-    url = (base_url or os.environ.get("RUNWARE_BASE_URL") or DEFAULT_BASE_URL).strip()
+    url = (base_url or os.environ.get(BASE_URL.env) or DEFAULT_BASE_URL).strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return ""
@@ -72,14 +73,14 @@ class RunwareClient:
                  sdk_version: str = "0.1.0", transport: Optional[httpx.AsyncBaseTransport] = None,
                  poll_policy: PollPolicy = PollPolicy(), retry_policy: RetryPolicy = RetryPolicy(),
                  timeout: httpx.Timeout = API_TIMEOUT):
-        key = api_key if api_key is not None else os.environ.get("RUNWARE_API_KEY")
+        key = api_key if api_key is not None else os.environ.get(API_KEY.env)
         key = (key or "").strip()
         if not key:
             raise E.RunwareAuthError(E.no_key_message())
         self.__key = key
         register_secret(key)
         install_log_redaction()
-        url = (base_url or os.environ.get("RUNWARE_BASE_URL") or DEFAULT_BASE_URL).strip()
+        url = (base_url or os.environ.get(BASE_URL.env) or DEFAULT_BASE_URL).strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise E.RunwareConnectionError(
@@ -182,8 +183,10 @@ class RunwareClient:
                 resp.status_code, time.monotonic() - t0)
         return resp
 
-    def _reply_error(self, status: int, env: Optional[Envelope], *, task_uuid: Optional[str],
+    def reply_error(self, status: int, env: Optional[Envelope], *, task_uuid: Optional[str],
                      op: str, retry_after: Optional[float] = None) -> E.RunwareError:
+        """The typed error a reply of `status` with envelope `env` says (its error item for `task_uuid`, else the
+        HTTP status), scrubbed of secrets; an authentication error says where the key comes from."""
         items = env.errors_for(task_uuid) or env.errors if env is not None else []
         if not items and env is not None:
             items = [e for e in map(error_of_data_item, env.data_for(task_uuid)) if e]
@@ -235,7 +238,7 @@ class RunwareClient:
                     why = str(bad)
                 if status in (408, 429) or status >= 500:
                     retry_after = parse_retry_after(resp.headers)
-                    last = self._reply_error(status, env, task_uuid=task_uuid, op=op,
+                    last = self.reply_error(status, env, task_uuid=task_uuid, op=op,
                                              retry_after=retry_after)
                     if status == 408:
                         last = E.RunwareServerError(last.detail, task_uuid=task_uuid, status=408)
@@ -260,12 +263,12 @@ class RunwareClient:
                 op: str) -> dict:
         """The data item carrying `field`, or the typed error the reply stands for."""
         if env is None or status >= 300:
-            raise self._reply_error(status, env, task_uuid=task_uuid, op=op)
+            raise self.reply_error(status, env, task_uuid=task_uuid, op=op)
         for item in env.data_for(task_uuid):
             if item.get(field):
                 return item
         if env.errors or any(map(error_of_data_item, env.data)):
-            raise self._reply_error(status, env, task_uuid=task_uuid, op=op)
+            raise self.reply_error(status, env, task_uuid=task_uuid, op=op)
         raise E.RunwareServerError(f"Runware's reply to {op} had no {field}",
                                    task_uuid=task_uuid, status=status)
 
@@ -275,7 +278,8 @@ class RunwareClient:
                            watch: Optional[SubmitWatch] = None) -> SubmitResult:
         """Send one video task (async delivery, cost included). The task is sent again only when
         it provably was not accepted (HTTP 429, or a connection that never opened), and, with the same
-        taskUUID, while Runware answers 503 within `RetryPolicy.unavailable_window`. On an ambiguous
+        taskUUID, while Runware answers 503 within the unavailable window (`watch.unavailable_window`, else
+        `RetryPolicy.unavailable_window`). On an ambiguous
         outcome it returns `acknowledged=False`: poll, never resubmit. A cancel (`cancel_check`) while the
         POST is on the wire ends the call at once with RunwareInterrupted and `watch.maybe_received` True:
         Runware may have the task, so it must be polled (nodes/job/followup.py)."""
@@ -331,9 +335,12 @@ class RunwareClient:
     async def _unavailable_pause(self, resp: httpx.Response, refusals: int, since: float, waiter: Waiter,
                                  watch: SubmitWatch) -> bool:
         """Runware answered 503: wait a backoff (Retry-After honoured) and return True to send the same task
-        again, while within the unavailable window; False once the window is spent (then poll)."""
+        again, while within the unavailable window (the watch's, else the retry policy's); False once the
+        window is spent (then poll)."""
         watch.maybe_received = True  # a 503 is a refusal, but nothing proves it was not processed
-        left = self.retry_policy.unavailable_window - (time.monotonic() - since)
+        window = watch.unavailable_window if watch.unavailable_window is not None else \
+            self.retry_policy.unavailable_window
+        left = window - (time.monotonic() - since)
         if left <= 0:
             log.warning("submit taskUUID=%s: Runware unavailable (HTTP 503) for %.0fs; polling", waiter.task_uuid,
                         time.monotonic() - since)
@@ -382,7 +389,7 @@ class RunwareClient:
         """The submit's definite answer. `resent`: this was the same task sent again after a 503, so a
         refusal saying the taskUUID is already known means an earlier send arrived: follow it."""
         if status >= 300 or env is None or env.errors_for(task_uuid):
-            exc = self._reply_error(status, env, task_uuid=task_uuid, op="submit", retry_after=retry_after)
+            exc = self.reply_error(status, env, task_uuid=task_uuid, op="submit", retry_after=retry_after)
             if resent and looks_duplicate(exc):
                 log.warning("submit taskUUID=%s: Runware already has it; following it", task_uuid)
                 return SubmitResult(task_uuid, acknowledged=True)
@@ -424,7 +431,7 @@ class RunwareClient:
         if env is None:
             if status == 404:
                 return "notfound", None
-            raise with_hint(self._reply_error(status, env, task_uuid=task_uuid, op="poll"),
+            raise with_hint(self.reply_error(status, env, task_uuid=task_uuid, op="poll"),
                             recovery_hint(task_uuid))
         items = env.data_for(task_uuid)
         for item in items:
@@ -450,7 +457,7 @@ class RunwareClient:
         if status >= 300:
             if status == 404:
                 return "notfound", None
-            raise with_hint(self._reply_error(status, env, task_uuid=task_uuid, op="poll"),
+            raise with_hint(self.reply_error(status, env, task_uuid=task_uuid, op="poll"),
                             recovery_hint(task_uuid))
         states = [str(i.get("status") or "").lower() for i in items if i.get("status")]
         return "pending", (states[0] if states else None)
@@ -520,11 +527,11 @@ class RunwareClient:
         body = [{"taskType": "getTaskDetails", "taskUUID": task_uuid}]
         status, env, _ = await self._call(body, op="getTaskDetails", task_uuid=task_uuid)
         if env is None or status >= 300:
-            raise self._reply_error(status, env, task_uuid=task_uuid, op="getTaskDetails")
+            raise self.reply_error(status, env, task_uuid=task_uuid, op="getTaskDetails")
         for item in env.data_for(task_uuid):
             if "response" in item or "request" in item:
                 return item
-        raise self._reply_error(status, env, task_uuid=task_uuid, op="getTaskDetails") if env.errors else \
+        raise self.reply_error(status, env, task_uuid=task_uuid, op="getTaskDetails") if env.errors else \
             E.RunwareServerError("Runware's reply to getTaskDetails had no request or response",
                                  task_uuid=task_uuid, status=status)
 
@@ -597,7 +604,7 @@ class RunwareClient:
                                                   task_uuid=task_uuid, renew_uuid=True)
         if env is None or status >= 300 or env.errors_for(task_uuid) or any(
                 map(error_of_data_item, env.data_for(task_uuid))):
-            raise self._reply_error(status, env, task_uuid=task_uuid, op="authentication")
+            raise self.reply_error(status, env, task_uuid=task_uuid, op="authentication")
         return True
 
     async def download(self, url: str, dest: Path, *, max_bytes: int = 2_000_000_000,

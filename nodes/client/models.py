@@ -1,15 +1,14 @@
 """Plain data the client takes and returns: policies, results, progress events."""
 from __future__ import annotations
 
-import math
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from .. import errors as E
+from ..config import BASE_URL, UNAVAILABLE_WINDOW
 
-DEFAULT_BASE_URL = "https://api.runware.ai/v1"
+DEFAULT_BASE_URL = BASE_URL.default
 SDK_NAME = "comfyui-pixverse-runware"
 LOGGER_NAME = "pixverse.runware"
 
@@ -83,22 +82,9 @@ class RetryPolicy:
     submit_lost_resends: int = 2
     # Runware unavailable (HTTP 503 to the submit): the same task (same taskUUID, so never billed twice) is
     # sent again with backoff (Retry-After honoured) for this many seconds of refusals; then the submit's
-    # outcome is checked by polling. RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW (seconds) sets the default.
-    unavailable_window: float = field(default_factory=lambda: unavailable_window_from_env())
-
-
-ENV_UNAVAILABLE_WINDOW = "RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW"
-DEFAULT_UNAVAILABLE_WINDOW = 120.0
-
-
-def unavailable_window_from_env() -> float:
-    """RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW in seconds (≥ 0), else 2 minutes."""
-    text = os.environ.get(ENV_UNAVAILABLE_WINDOW, "").strip()
-    try:
-        value = float(text) if text else DEFAULT_UNAVAILABLE_WINDOW
-    except ValueError:
-        return DEFAULT_UNAVAILABLE_WINDOW
-    return value if math.isfinite(value) and value >= 0 else DEFAULT_UNAVAILABLE_WINDOW
+    # outcome is checked by polling. A job's own window (its configuration, nodes/config.py) comes in the
+    # SubmitWatch and wins.
+    unavailable_window: float = UNAVAILABLE_WINDOW.default
 
 
 def looks_duplicate(exc: BaseException) -> bool:
@@ -112,10 +98,12 @@ def looks_duplicate(exc: BaseException) -> bool:
 class SubmitWatch:
     """What the caller of `submit_video` learns as it goes: `maybe_received` turns True once a POST went out
     without a clear refusal (Runware may have the task: never settle it as unsent); `on_unavailable(n, delay)`
-    is told each time Runware answered 503 and the task is sent again after `delay` seconds."""
+    is told each time Runware answered 503 and the task is sent again after `delay` seconds;
+    `unavailable_window`, when set, is how long that goes on (the job's configuration)."""
 
     maybe_received: bool = False
     on_unavailable: Optional[Callable[[int, float], None]] = None
+    unavailable_window: Optional[float] = None  # seconds of 503s to send again through; None: the RetryPolicy's
     # True: a busy refusal (HTTP 429) is raised at once, not retried here: the caller waits for a free slot
     # in its endpoint's window and sends the same task again (nodes/client/window.py, nodes/job/resubmit.py).
     raise_busy: bool = False

@@ -1,5 +1,5 @@
-"""Start queued prompts early (opt-in): RUNWARE_PIXVERSE_START_AHEAD=N or the setting
-*Runware → Many videos → Start queued prompts early*.
+"""Start queued prompts early (opt-in): the configuration's `start_ahead` N (nodes/config.py: a variable or
+the setting *Runware → Many videos → Start queued prompts early*).
 
 ComfyUI runs one prompt at a time, so ten queued PixVerse prompts take ten job lengths although
 Runware runs them side by side. When a prompt is queued (ComfyUI's on-prompt hook), each node of a
@@ -33,7 +33,6 @@ from typing import Any, Optional, Sequence
 
 import folder_paths
 
-from ..config import start_ahead
 from ..money.pricing import usd
 from ..job.claims import ClaimGroup
 from ..spec.kinds import BY_KIND
@@ -188,7 +187,7 @@ class Starter:
     def on_prompt(self, json_data: dict) -> dict:
         """ComfyUI's on-prompt hook: runs before the prompt is validated and queued."""
         try:
-            n = start_ahead(runtime.comfy_settings())
+            n = runtime.job_config().start_ahead  # a value not allowed: logged below; the node refuses it
             if n <= 0 or not isinstance(json_data.get("prompt"), dict):
                 return json_data
             json_data.setdefault("prompt_id", str(uuid.uuid4()))  # ComfyUI keeps a given prompt_id

@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from ..config import API_KEY
 from ..errors import no_key_message
 
-ENV_VAR = "RUNWARE_API_KEY"
+ENV_VAR = API_KEY.env or ""
 KEY_DIR = "runware"
 KEY_FILE = "api_key"
 

@@ -11,24 +11,18 @@ from typing import Any, Optional
 
 from comfy_api.latest import io
 
-from ..requests import layouts, widgets
+from ..requests import widgets
 from ..job import pipeline
-from ..config import read_comfy_settings
 from ..workflows.draft import draft
 from ..errors import PixVerseError, PixVerseInputError, RunwareInterrupted
 from ..spec import load_spec
 from ..spec.kinds import BY_KIND, KINDS, MOTION_NODES
 from ..workflows import WORKFLOWS, widgets_for
 from . import ahead, jobs, posted, runtime
-from .runtime import NodeRuntime, new_client, user_dir, wiring_fingerprint
+from .runtime import NodeRuntime, job_config, new_client, wiring_fingerprint
 from .schema import Motion, generator_outputs, to_input
 
 log = logging.getLogger("pixverse")
-
-
-def forced_layout() -> Optional[str]:
-    """The request layout a run is forced to (RUNWARE_PIXVERSE_LAYOUT, else the ComfyUI setting), or None."""
-    return layouts.override(read_comfy_settings(user_dir()))
 
 
 def validate_draft(kind: str, node_id: Any) -> bool | str:
@@ -41,9 +35,10 @@ def validate_draft(kind: str, node_id: Any) -> bool | str:
         return True
     values.update(posted.linked_stand_ins(node_id))
     try:
+        layout = job_config().layout  # a variable or setting that is not allowed refuses the prompt, naming it
         for one in jobs.variations(values):
-            draft(kind, one, layout=forced_layout())
-    except PixVerseError as exc:  # a refused choice, or a setting refused by name (RUNWARE_SCHEMAS_URL)
+            draft(kind, one, layout=layout)
+    except PixVerseError as exc:  # a refused choice, or a variable or setting refused by name (nodes/config.py)
         return str(exc)
     return True
 
@@ -52,7 +47,7 @@ async def _run(cls, kind: str, inputs: dict, *, local=None) -> io.NodeOutput:
     """Run a node's jobs (one per video, `count` of them) with ComfyUI's progress, interrupt and output
     folder; map errors. `local(opts)`, when given, may answer without Runware (and without a key)."""
     node_jobs = jobs.jobs(kind, inputs)
-    rt = NodeRuntime(cls.hidden.unique_id, len(node_jobs))
+    rt = NodeRuntime(cls.hidden.unique_id, len(node_jobs), sends_tasks=kind in WORKFLOWS)
     wanted = widgets.wired_outputs(cls.hidden.prompt, cls.hidden.unique_id)
     try:
         group = pipeline.ClaimGroup(len(node_jobs)) if len(node_jobs) > 1 else None  # all of them claimed, or none

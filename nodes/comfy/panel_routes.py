@@ -21,17 +21,15 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from .. import config
 from ..money import balance as account
-from . import keystore, webguard
+from . import keystore
 from ..client import RetryPolicy, RunwareClient
 from ..money.limits import spend_summary
-from ..config import read_comfy_settings
-from ..errors import recover_hint
-from ..money.ledger import open_ledger
+from ..errors import PixVerseError, recover_hint
 from ..spec import load_spec
+from .http import NO_STORE, ROUTE_PREFIX, ledger_if_present, refused
 
-ROUTE_PREFIX = "/runware/pixverse"
-NO_STORE = {"Cache-Control": "no-store"}
 MAX_PAGE = 100
 PHASES = {"preparing": "uploading inputs", "submitting": "submitting to Runware",
           "submitted": "generating at Runware", "succeeded": "downloading the video"}
@@ -45,24 +43,13 @@ STOPPED = {"preparing": "stopped before anything was sent (nothing billed)",
 _registered = False
 
 
-def _refused(request: web.Request) -> Optional[web.Response]:
-    why = webguard.refusal(request.method, request.headers, request.scheme)
-    if why is None:
-        return None
-    return web.json_response({"error": why[1]}, status=why[0], headers=NO_STORE)
-
-
-def _settings(user_dir: str) -> dict:
-    return read_comfy_settings(user_dir)
-
-
 async def balance_for(user_dir: str, ledger=None, refresh: bool = False) -> dict:
     """The reply of the balance route."""
     try:
-        floor = account.load_floor(_settings(user_dir))
-        floor_json: dict[str, Any] = {"amount": floor.amount, "source": floor.source}
-    except Exception as exc:  # noqa: BLE001 - a floor setting that is not a number
-        floor_json = {"amount": None, "source": "", "error": str(exc)}
+        floor = account.floor_of(config.load(user_dir=user_dir))
+        floor_json: dict[str, Any] = {"amount": floor.amount, "source": floor.source, "where": floor.where}
+    except PixVerseError as exc:  # a value the configuration refuses (nodes/config.py)
+        floor_json = {"amount": None, "source": "", "where": "", "error": str(exc)}
     key = keystore.load_key(user_dir)
     if not key:
         return {"balance": None, "currency": account.CURRENCY, "checked_at": None, "organization": None,
@@ -165,14 +152,6 @@ def jobs_for(ledger, *, limit: int = 20, offset: int = 0, output_dir: Optional[s
             "not_billed_today": summary["not_billed"]["today"]}
 
 
-def _ledger_if_present():
-    """ComfyUI's job ledger when it exists (a panel never creates it)."""
-    from .runtime import ledger_path  # imports ComfyUI (folder_paths): only inside ComfyUI
-
-    path = ledger_path()
-    return open_ledger(path) if os.path.isfile(path) else None
-
-
 def _int(value: Optional[str], default: int) -> int:
     try:
         return int(value) if value not in (None, "") else default
@@ -185,24 +164,24 @@ def add_panel_routes(routes: web.RouteTableDef, user_dir: Callable[[], str], led
                      early: Callable[[str], bool] = lambda task_uuid: False) -> None:
     @routes.get(f"{ROUTE_PREFIX}/balance")
     async def get_balance(request: web.Request) -> web.Response:
-        refused = _refused(request)
-        if refused is not None:
-            return refused
+        refused_reply = refused(request)
+        if refused_reply is not None:
+            return refused_reply
         reply = await balance_for(user_dir(), ledger(), refresh=request.query.get("refresh") == "1")
         return web.json_response(reply, headers=NO_STORE)
 
     @routes.get(f"{ROUTE_PREFIX}/jobs")
     async def get_jobs(request: web.Request) -> web.Response:
-        refused = _refused(request)
-        if refused is not None:
-            return refused
+        refused_reply = refused(request)
+        if refused_reply is not None:
+            return refused_reply
         reply = jobs_for(ledger(), limit=_int(request.query.get("limit"), 20),
                          offset=_int(request.query.get("offset"), 0), output_dir=output_dir(), early=early)
         return web.json_response(reply, headers=NO_STORE)
 
 
 def register() -> None:
-    """Add the routes to ComfyUI's server (once); the floor setting is read from ComfyUI's settings."""
+    """Add the routes to ComfyUI's server (once)."""
     global _registered
     if _registered:
         return
@@ -211,7 +190,6 @@ def register() -> None:
 
     from . import ahead, runtime  # import ComfyUI
 
-    account.set_settings_reader(lambda: _settings(runtime.user_dir()))
-    add_panel_routes(PromptServer.instance.routes, runtime.user_dir, _ledger_if_present,
+    add_panel_routes(PromptServer.instance.routes, runtime.user_dir, ledger_if_present,
                      folder_paths.get_output_directory, early=lambda task_uuid: ahead.started_early(task_uuid) is not None)
     _registered = True

@@ -1,7 +1,8 @@
 """HTTP routes the pack adds to ComfyUI's server.
 
 - ``GET  /runware/pixverse/spec``: the node kinds, the capability spec's per-model options, the ComfyUI
-  setting ids the server reads and the cost format: the web extension's only source of lists and names.
+  settings the server reads (nodes/config.py: ids, places, names, tooltips, types, defaults) and the cost
+  format: the web extension's only source of lists and names.
 - ``GET  /runware/pixverse/key``: ``{configured, masked, source}``; never the key itself.
 - ``POST /runware/pixverse/key`` ``{"key": "..."}``: checks the key with Runware (an ``authentication``
   task, at ``RUNWARE_BASE_URL``), then stores it in ComfyUI's user directory (mode 0600).
@@ -13,7 +14,7 @@
   spending limits in force with where each comes from.
 
 The key routes refuse other sites themselves (nodes/comfy/webguard.py): Host must be a loopback name or an
-IP literal (or listed in RUNWARE_PIXVERSE_ALLOWED_HOSTS), a browser's Origin must match Host, and
+IP literal (or listed in the allowed-hosts variable, nodes/config.py), a browser's Origin must match Host, and
 POST/DELETE need ``Content-Type: application/json`` and ``X-PixVerse-Request: 1``.
 
 The key only ever travels browser → this server, once, in a POST body. It is not echoed, logged,
@@ -28,22 +29,20 @@ from typing import Callable, Optional
 from aiohttp import web
 
 from . import keystore, webguard
+from .. import config
 from ..requests import layouts, widgets
 from ..money import limits, pricing
 from ..money.balance import cached_balance
 from ..client import RetryPolicy, RunwareClient, public_base_url
 from ..workflows.draft import draft
 from ..errors import PixVerseError, RunwareAuthError, RunwareError
-from ..money.ledger import open_ledger
-from ..config import START_AHEAD_SETTING, read_comfy_settings
+from .http import NO_STORE, ROUTE_PREFIX, ledger_if_present, refused
 from ..spec import AUTO, NONE, SET, CapabilitySpec, load_spec
 from ..spec.kinds import KINDS, kind_of
 from ..spec.options import served
 
 log = logging.getLogger("pixverse")
-ROUTE_PREFIX = "/runware/pixverse"
 MAX_KEY_CHARS = 512
-NO_STORE = {"Cache-Control": "no-store"}
 # How a cost in US dollars is shown (pricing.usd writes it the same way; a test holds the two together).
 COST_FORMAT = {"symbol": "$", "min_decimals": 2, "max_decimals": 4}
 _registered = False
@@ -53,13 +52,6 @@ def _user_dir() -> str:
     import folder_paths  # ComfyUI's module: only there when the routes are registered in ComfyUI
 
     return folder_paths.get_user_directory()
-
-
-def setting_ids() -> dict[str, str]:
-    """The ComfyUI settings the server reads (comfy.settings.json), by role; web/ registers them."""
-    return {"daily_limit": limits.SETTING_DAILY_LIMIT, "prompt_limit": limits.SETTING_PROMPT_LIMIT,
-            "allow_unknown_cost": limits.SETTING_ALLOW_UNKNOWN, "layout": layouts.SETTING_ID,
-            "start_ahead": START_AHEAD_SETTING}
 
 
 def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
@@ -80,9 +72,10 @@ def web_spec(spec: Optional[CapabilitySpec] = None) -> dict:
             "set": SET,
             "motion_type": widgets.MOTION_TYPE,
             "models_taking": {s.input: [m.name for m in spec.models_taking(s.input)] for s in spec.settings},
-            "setting_ids": setting_ids(),
+            "setting_ids": config.setting_ids(),  # by key (nodes/config.py): the settings the server reads
+            "settings": config.web_settings(),  # each of them as the extension registers it
             "cost_format": dict(COST_FORMAT),
-            "layouts": [layouts.AUTO, *spec.layouts],  # the choices of the setting Runware.PixVerse.Layout
+            "layouts": [layouts.AUTO, *spec.layouts],  # the choices of the layout setting
         },
     }
 
@@ -123,17 +116,6 @@ async def check_key(key: str) -> tuple[int, Optional[str]]:
     return 200, None
 
 
-def _refused(request: web.Request) -> Optional[web.Response]:
-    """The key routes' own check against other sites and DNS rebinding (see nodes/comfy/webguard.py)."""
-    why = webguard.refusal(request.method, request.headers, request.scheme)
-    if why is None:
-        return None
-    status, message = why
-    log.warning("PixVerse: refused %s %s (Host %r, Origin %r): %s", request.method, request.path,
-                request.headers.get("Host"), request.headers.get("Origin"), message)
-    return web.json_response({"error": message}, status=status, headers=NO_STORE)
-
-
 def add_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
     """Add the pack's routes to `routes`; `user_dir()` is ComfyUI's user directory (where the key lives)."""
 
@@ -143,16 +125,16 @@ def add_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
 
     @routes.get(f"{ROUTE_PREFIX}/key")
     async def get_key(request: web.Request) -> web.Response:
-        refused = _refused(request)
-        if refused is not None:
-            return refused
+        refused_reply = refused(request)
+        if refused_reply is not None:
+            return refused_reply
         return web.json_response(key_status(user_dir()), headers=NO_STORE)
 
     @routes.post(f"{ROUTE_PREFIX}/key")
     async def post_key(request: web.Request) -> web.Response:
-        refused = _refused(request)
-        if refused is not None:
-            return refused
+        refused_reply = refused(request)
+        if refused_reply is not None:
+            return refused_reply
         try:
             body = await request.json()
         except Exception:
@@ -174,20 +156,12 @@ def add_routes(routes: web.RouteTableDef, user_dir: Callable[[], str]) -> None:
 
     @routes.delete(f"{ROUTE_PREFIX}/key")
     async def delete_key(request: web.Request) -> web.Response:
-        refused = _refused(request)
-        if refused is not None:
-            return refused
+        refused_reply = refused(request)
+        if refused_reply is not None:
+            return refused_reply
         folder = user_dir()
         removed = keystore.delete_key(folder)
         return web.json_response({"removed": removed, **key_status(folder)}, headers=NO_STORE)
-
-
-def _ledger_if_present():
-    """The ComfyUI job ledger when it exists (an estimate or a figure never creates it)."""
-    from .runtime import ledger_path  # imports ComfyUI
-
-    path = ledger_path()
-    return open_ledger(path) if os.path.isfile(path) else None
 
 
 def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
@@ -199,15 +173,14 @@ def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
     kind = kind_of(node) if isinstance(node, str) else None
     motion = body.get("motion") if isinstance(body.get("motion"), dict) else None
     try:
-        settings = read_comfy_settings(user_dir)
-        ledger = _ledger_if_present()
+        read = config.load(user_dir=user_dir)
+        ledger = ledger_if_present()
         ests = []
         for values in _takes(body["values"]):
-            drafted = draft(str(kind or node), values, motion=motion, layout=layouts.override(settings),
-                            stand_in_bad_text=True)
+            drafted = draft(str(kind or node), values, motion=motion, layout=read.layout, stand_in_bad_text=True)
             ests.append(pricing.estimate(drafted.task, ledger=ledger, endpoint=public_base_url(),
                                          exact=drafted.exact, identity=drafted.built.identity))
-        policy = limits.load_policy(settings)
+        policy = limits.policy_of(read)
         today = ledger.spent_since(limits.day_start()) if ledger is not None else 0.0
     except PixVerseError as exc:  # a choice the node would refuse: say so instead of a figure
         return 200, {"cost": None, "source": "invalid", "text": f"no estimate: {exc}", "today": None, "limits": None}
@@ -245,8 +218,8 @@ def _together(ests: list) -> dict:
 def spend_for(user_dir: str) -> dict:
     from .runtime import ledger_path  # imports ComfyUI
 
-    policy = limits.load_policy(read_comfy_settings(user_dir))
-    summary = limits.spend_summary(_ledger_if_present())
+    policy = limits.policy_of(config.load(user_dir=user_dir))
+    summary = limits.spend_summary(ledger_if_present())
     return {**summary, "limits": policy.to_json(), "ledger": ledger_path(),
             "text": limits.format_spend(summary, policy)}
 

@@ -22,10 +22,8 @@ from ..client import RunwareClient, public_base_url
 from ..client.urls import redact_text
 from ..client.window import WAIT_PREFIX
 from ..errors import PixVerseError, RunwareAuthError, RunwareResultError
-from ..requests.layouts import override
+from .. import config
 from ..money.ledger import LEDGER_FILENAME, SUBMITTED, SUBMITTING, SUCCEEDED, Ledger, forget_ledger, open_ledger
-from ..money.limits import load_policy
-from ..config import read_comfy_settings
 from ..requests.widgets import wired_outputs
 
 try:  # ComfyUI's executing context (which prompt, which node); absent in older ComfyUI
@@ -102,24 +100,21 @@ def _unusable(path: str, exc: BaseException) -> str:
             "Make ComfyUI's user folder writable (or free some space), then queue the prompt again.")
 
 
+def job_config() -> config.Config:
+    """Every variable and setting (nodes/config.py): the environment, else this ComfyUI's settings
+    (comfy.settings.json of its default user, read again for each run so a changed setting applies at once).
+    A value that is not allowed raises PixVerseInputError naming it."""
+    return config.load(user_dir=user_dir())
+
+
 def prompt_id() -> Optional[str]:
-    """The id of the prompt ComfyUI is running now, or None (older ComfyUI: no executing context)."""
+    """The id of the prompt ComfyUI is running now (its spending counts against the per-prompt limit), or None
+    (older ComfyUI: no executing context)."""
     try:
         return getattr(get_executing_context(), "prompt_id", None)
     except Exception:  # noqa: BLE001 - no executing context
-        return None
-
-
-def budget_policy():
-    """The spending limits for a job: the environment, else this ComfyUI's settings (comfy.settings.json of
-    its default user, re-read for every job so a changed setting applies at once), and the queued prompt."""
-    prompt_id = None
-    try:
-        ctx = get_executing_context()
-        prompt_id = getattr(ctx, "prompt_id", None)
-    except Exception:  # noqa: BLE001 - no executing context (older ComfyUI): no per-prompt limit
         log.debug("no executing context for the per-prompt spending limit", exc_info=True)
-    return load_policy(read_comfy_settings(user_dir()), prompt_id=prompt_id)
+        return None
 
 
 def decode_plan(wanted: Optional[set[str]]) -> tuple[bool, bool]:
@@ -158,11 +153,6 @@ def interrupted() -> bool:
     return comfy.model_management.processing_interrupted()
 
 
-def comfy_settings() -> dict:
-    """This ComfyUI's settings (comfy.settings.json of its default user), read again each time."""
-    return read_comfy_settings(user_dir())
-
-
 def new_client() -> RunwareClient:
     key = keystore.load_key(user_dir())
     if not key:
@@ -187,7 +177,7 @@ def follow_in_background(task_uuids: Sequence[str], ledger: Ledger) -> None:
     """Fetch these accepted tasks to output/pixverse in the background (nodes/job/followup.py)."""
     async def go():
         async with new_client() as client:
-            await followup.follow(client, task_uuids, early_job_options(None, ledger))
+            await followup.follow(client, task_uuids, follow_options(ledger))
     if task_uuids:
         background(go())
 
@@ -201,25 +191,28 @@ def follow_orphans_at_start() -> None:
             if found and keystore.load_key(user_dir()):
                 log.info("PixVerse: following %d paid task(s) that an earlier run left unfinished", len(found))
                 async with new_client() as client:
-                    await followup.follow(client, found, early_job_options(None, ledger))
+                    await followup.follow(client, found, follow_options(ledger))
         except Exception:  # noqa: BLE001 - never stops ComfyUI from starting
             log.warning("PixVerse: could not follow earlier unfinished tasks", exc_info=True)
     background(go())
 
 
-def early_job_options(prompt_id: Optional[str], ledger: Optional[Ledger] = None) -> pipeline.JobOptions:
-    """A job that runs without a node: started early (ahead.py) or followed in the background."""
-    if ledger is None:
-        ledger = open_job_ledger()
-    settings = comfy_settings()
-    return pipeline.JobOptions(output_dir=output_dir(), decode_frames=False, decode_audio=False, ledger=ledger,
-                               budget=load_policy(settings, prompt_id=prompt_id), layout=override(settings))
+def early_job_options(prompt_id: Optional[str]) -> pipeline.JobOptions:
+    """A new task started without its node: started early for a queued prompt (ahead.py)."""
+    return pipeline.JobOptions(output_dir=output_dir(), decode_frames=False, decode_audio=False,
+                               ledger=open_job_ledger(), config=job_config(), prompt_id=prompt_id)
+
+
+def follow_options(ledger: Ledger) -> pipeline.JobOptions:
+    """Fetching tasks Runware already has (nodes/job/followup.py): nothing new is sent, so no limit, floor or
+    layout applies, and a setting that is not allowed never stands between a paid task and its video."""
+    return pipeline.JobOptions(output_dir=output_dir(), decode_frames=False, decode_audio=False, ledger=ledger)
 
 
 class NodeRuntime:
     """One node's run of `count` jobs: their progress, options, outcome and outputs."""
 
-    def __init__(self, node_id: Optional[str], count: int = 1):
+    def __init__(self, node_id: Optional[str], count: int = 1, sends_tasks: bool = True):
         self.node_id = node_id
         self.count = count
         self.task_uuids: list[Optional[str]] = [None] * count
@@ -227,6 +220,8 @@ class NodeRuntime:
         self.values = [0] * count
         self.notices: list[str] = []
         self.ledger: Optional[Ledger] = None
+        # read once for the node's run (job_options); a Recover sends nothing new, so no setting stands in its way
+        self.config: Optional[config.Config] = None if sends_tasks else config.Config()
         self.cancelled = False
         self.bar = comfy.utils.ProgressBar(100, node_id=node_id)
 
@@ -268,14 +263,14 @@ class NodeRuntime:
 
     def job_options(self, wanted: Optional[set[str]], index: int = 0, claim_group=None) -> pipeline.JobOptions:
         frames, audio = decode_plan(wanted)
+        if self.config is None:
+            self.config = job_config()  # a bad value refuses the run here, before anything is opened or sent
         if self.ledger is None:
             self.ledger, self.notices = open_job_ledger(), untold_ledger_notes()
-        settings = comfy_settings()
-        extra = {"claim_group": claim_group} if claim_group is not None else {}
         return pipeline.JobOptions(output_dir=output_dir(), cancel_check=self.cancel_check,
                                    on_progress=lambda event: self.on_progress(index, event),
                                    decode_frames=frames, decode_audio=audio, ledger=self.ledger,
-                                   budget=budget_policy(), layout=override(settings), **extra)
+                                   config=self.config, prompt_id=prompt_id(), claim_group=claim_group)
 
     def accepted(self) -> list[str]:
         """taskUUIDs of this node's tasks that Runware has (or may have): billed, to be fetched."""

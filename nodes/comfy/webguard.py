@@ -5,7 +5,7 @@ LAN address, with ``--enable-cors-header``, or through DNS rebinding, a web page
 key (a ``text/plain`` form POST needs no CORS preflight). The key routes therefore check, themselves:
 
 1. **Host**: a loopback name (``localhost``, ``*.localhost``) or an IP literal; any other name is
-   refused unless listed in ``RUNWARE_PIXVERSE_ALLOWED_HOSTS`` (comma-separated names, ``.suffix``
+   refused unless listed in the variable ``config.ALLOWED_HOSTS`` names (comma-separated names, ``.suffix``
    for a domain and its subdomains, ``*`` for any). A rebinding attack needs a DNS name that points
    at this machine, so it fails here (as Jupyter's and webpack-dev-server's host checks do).
 2. **Origin**: when a browser sends one, it must name the same host and port as Host, whatever the
@@ -22,12 +22,12 @@ Plain functions over a headers mapping, so they are tested without a server.
 from __future__ import annotations
 
 import ipaddress
-import os
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
+from .. import config
+
 HEADER = "X-PixVerse-Request"
-ENV_ALLOWED_HOSTS = "RUNWARE_PIXVERSE_ALLOWED_HOSTS"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -61,10 +61,9 @@ def host_allowed(host: str, allowed: Optional[str] = None) -> bool:
         return False
     if host == "localhost" or host.endswith(".localhost") or _is_ip(host):
         return True
-    allowed = os.environ.get(ENV_ALLOWED_HOSTS, "") if allowed is None else allowed
-    for entry in (e.strip().lower().rstrip(".") for e in allowed.split(",")):
-        if not entry:
-            continue
+    entries = config.read_one(config.ALLOWED_HOSTS)[0] if allowed is None else \
+        config.parse(config.ALLOWED_HOSTS, allowed, "allowed hosts")
+    for entry in entries:
         if entry == "*" or entry == host or (entry.startswith(".") and (host.endswith(entry) or host == entry[1:])):
             return True
     return False
@@ -87,7 +86,7 @@ def read_refusal(headers: Mapping[str, str], what: str = KEY_SETTINGS) -> Option
     host, port = _split_host(host_header)
     if port == -1 or not host_allowed(host):
         return 403, (f"Host {host_header!r} is not allowed for {what}: use ComfyUI through "
-                     f"localhost or an IP address, or list this name in {ENV_ALLOWED_HOSTS} (comma-separated) in "
+                     f"localhost or an IP address, or list this name in {config.ALLOWED_HOSTS.env} (comma-separated) in "
                      f"ComfyUI's environment.")
     origin = headers.get("Origin")
     if origin is not None:

@@ -6,7 +6,7 @@
 
 Command line: ``python -m nodes.emulator --port 8765``.
 
-May import: spec, requests, media (it stands beside the product; only the CLI's offline mode imports it).
+May import: spec, requests, media, config (it stands beside the product; only the CLI's offline mode imports it).
 """
 from .faults import FAULT_KINDS, FaultBook
 from .server import EmulatorServer

@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..config import EMULATOR_BALANCE
 from .validate import DOCS_ROOT, TaskError, invalid
 
-ENV_BALANCE = "RUNWARE_EMULATOR_BALANCE"
-DEFAULT_BALANCE = 1000.0
+ENV_BALANCE = EMULATOR_BALANCE.env or ""  # declared with every other variable (nodes/config.py)
+DEFAULT_BALANCE = float(EMULATOR_BALANCE.default)
 ORGANIZATION = "Emulated organization (dry run)"
 
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -36,13 +37,14 @@ from ..workflows.draft import prepare  # the one draft request: every choice che
 from .claims import ClaimGroup, claim_when_allowed, off_loop  # ClaimGroup: public (a generator's count)
 from ..client.http import Waiter
 from ..client.models import NOT_FOUND_CODES
-from ..money.balance import floor_guard
+from ..config import Config
+from ..money.balance import floor_guard, floor_of
 from .delivery import JobResult, deliver, endpoint_of, reuse
 from ..errors import MediaError
 from .inputs import (UploadInput, check_video_source, encode_audio, encode_image_input, encode_video_source,
                      image_size, upload_inputs, with_refs)
-from ..money.ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, fingerprint, working_on
-from ..money.limits import budget_guard
+from ..money.ledger import ABANDONED, ACTIVE, PREPARING, SUBMITTING, Job, Ledger, fingerprint, working_on
+from ..money.limits import budget_guard, policy_of
 from .schema_check import judge_by_schema, judged_spec
 from ..requests.tasks import BuiltTask
 from ..spec import CapabilitySpec, load_spec
@@ -71,16 +73,13 @@ class JobOptions:
     decode_frames: bool = True
     decode_audio: bool = True
     spec: Optional[CapabilitySpec] = None
-    # The job ledger (nodes.money.ledger.Ledger): reuse a finished result, resume an unfinished task,
-    # submit only otherwise. None: no ledger, every run submits.
-    ledger: Any = None
+    config: Config = field(default_factory=Config)  # every variable and setting, read once (nodes/config.py)
+    prompt_id: Optional[str] = None  # the queued prompt (ComfyUI) or command whose spending the prompt limit counts
+    ledger: Optional[Ledger] = None  # reuse a finished result, resume an unfinished task (None: every run submits)
     endpoint: Optional[str] = None  # what ledger rows are scoped by; default: the client's base URL
     fresh: bool = False  # submit a new task even when the ledger holds this request
-    layout: Optional[str] = None  # force a request layout (else RUNWARE_PIXVERSE_LAYOUT, memory, the model's)
-    layout_memory: Any = None  # nodes.requests.layouts.LayoutMemory; default: beside the ledger
-    budget: Any = None  # nodes.money.limits.BudgetPolicy: the spending limits checked before a new task is claimed
-    # nodes.job.claims.ClaimGroup: this job is one of n takes claimed together, all or none (a generator's count)
-    claim_group: Any = None
+    layout_memory: Optional[L.LayoutMemory] = None  # what layout worked per model; default: beside the ledger
+    claim_group: Optional[ClaimGroup] = None  # one of n takes claimed together, all or none (a generator's count)
 
     def report(self, phase: str, message: str, **kw: Any) -> None:
         if self.on_progress is not None:
@@ -93,11 +92,10 @@ class _StaleUploads(Exception):
     """Runware refused cached upload references: upload again and resubmit (nothing was charged)."""
 
 
-def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions):
-    """(LayoutChoice, BuiltTask) in the layout this run uses (nodes/requests/layouts.py `plan`)."""
-    if opts.layout_memory is None:
-        opts.layout_memory = L.LayoutMemory.beside(opts.ledger)
-    return L.plan(model, build, opts.layout or L.override_from_env(), opts.layout_memory, endpoint_of(client, opts))
+def plan_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions, memory=None):
+    """(LayoutChoice, BuiltTask) in this run's layout (layouts.plan); `memory`: else the job's, else its ledger's."""
+    memory = memory or opts.layout_memory or L.LayoutMemory.beside(opts.ledger)
+    return L.plan(model, build, opts.config.layout, memory, endpoint_of(client, opts))
 
 
 async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: JobOptions,
@@ -106,7 +104,8 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
     rebuild in the model's other layout and run once more (nodes/requests/layouts.py). Remembers what worked."""
     spec = opts.spec or load_spec()
     endpoint = endpoint_of(client, opts)
-    choice, built = plan_layout(client, build, model, opts)
+    memory = opts.layout_memory or L.LayoutMemory.beside(opts.ledger)
+    choice, built = plan_layout(client, build, model, opts, memory)
     notes = await judge_by_schema(built, spec, opts.ledger, notes, uploads)  # refuses before any upload
     try:
         result = await run_task(client, built, opts, notes, uploads)
@@ -119,7 +118,7 @@ async def run_in_layout(client, build: Callable[[str], BuiltTask], model, opts: 
         except E.SubmitRefused as again:
             raise again.error from None
     if result.origin in ("new", "resumed"):
-        opts.layout_memory.remember(endpoint, model.air, choice.name)
+        memory.remember(endpoint, model.air, choice.name)
     result.layout, result.layout_reason = choice.name, choice.reason
     return result
 
@@ -132,13 +131,16 @@ async def run_task(client, built: BuiltTask, opts: JobOptions, notes: Optional[l
     is actually submitted."""
     notices = list(built.notices) + list(notes or [])
     uploads = list(uploads)
-    guard = budget_guard(opts, built, uploads, endpoint_of(client, opts))
-    guard = await floor_guard(client, opts, guard, endpoint_of(client, opts))  # the balance floor, if one is set
+    endpoint = endpoint_of(client, opts)
+    guard = budget_guard(policy_of(opts.config, opts.prompt_id), opts.ledger, built, uploads, endpoint, opts.spec)
+    takes = opts.claim_group.n if opts.claim_group is not None else 1  # a node's count: compared together
+    guard = await floor_guard(client, floor_of(opts.config), guard, endpoint, ledger=opts.ledger, takes=takes,
+                              report=lambda note: opts.report("submitting", note))  # the floor, if one is set
     if opts.ledger is None:
         if opts.claim_group is not None:
             opts.claim_group.arrive_without_claim()
         preflight.check_destination(opts.output_dir, built)
-        refs, _ = await upload_inputs(client, uploads, opts, endpoint_of(client, opts))
+        refs, _ = await upload_inputs(client, uploads, opts, endpoint)
         task = with_refs(built.task, refs)
         opts.report("submitting", f"submitting {built.model.name} task", task_uuid=built.task_uuid)
         return await _send(client, task, Job(None, built.task_uuid, notices), built.model.air, opts,
@@ -395,12 +397,13 @@ async def _from_task_details(client, task_uuid: str, why: BaseException):
 
 
 def _one_take(run: Callable[..., Any]) -> Callable[..., Any]:
-    """A public job function that, when its JobOptions carry a `claim_group`, is one take of that group: a
-    failure before its claim (a bad input, a cancel) breaks the group, so no take is claimed or uploaded."""
+    """A public job function that, when its `opts` (a parameter every job function has, bound by name) carry
+    a `claim_group`, is one take of that group: a failure before its claim breaks the group (none is claimed)."""
+    signature = inspect.signature(run)
+
     @functools.wraps(run)
     async def job(*args: Any, **kw: Any) -> JobResult:
-        opts = next((a for a in (*args, *kw.values()) if isinstance(a, JobOptions)), None)
-        group = getattr(opts, "claim_group", None)
+        group = signature.bind(*args, **kw).arguments["opts"].claim_group
         if group is None:
             return await run(*args, **kw)
         token = group.join()

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from .. import errors as E
+from ..config import UNAVAILABLE_WINDOW
 from ..client.http import Waiter
 from ..client.models import SubmitResult, SubmitWatch, looks_duplicate
 from ..client.window import is_busy, wait_text, window_for
@@ -77,6 +78,7 @@ class Sender:
         policy = getattr(client, "retry_policy", None)
         self.resends = max(0, int(getattr(policy, "submit_lost_resends", 0) or 0))
         self.sent_again = 0
+        self.window: float = opts.config.unavailable_window  # the job's configuration (nodes/config.py)
         self.last = Sent(acknowledged=True, may_resend=False)
         self.slot = window_for(endpoint or str(getattr(client, "base_url", ""))).slot()  # held until `close`
 
@@ -98,7 +100,8 @@ class Sender:
         busy = 0
         while True:
             await self._take_slot()
-            watch = SubmitWatch(on_unavailable=self._unavailable, raise_busy=True)
+            watch = SubmitWatch(on_unavailable=self._unavailable, raise_busy=True,
+                                unavailable_window=self.window)
             try:
                 submitted = await self.client.submit_video(self.task, cancel_check=self.opts.cancel_check,
                                                            watch=watch)
@@ -201,11 +204,11 @@ class Sender:
 
     def unavailable_error(self, lost: E.RunwareSubmissionLost) -> E.RunwareSubmissionLost:
         """The error of a task Runware never received because it was unavailable over the whole window."""
-        window = getattr(getattr(self.client, "retry_policy", None), "unavailable_window", 0.0)
+        window = self.window
         return E.RunwareSubmissionLost(
             f"Runware was unavailable (HTTP 503 to every submit for {self.last.unavailable_s:.0f} s) and never "
             f"received the task; nothing was charged. Run the job again when Runware is back (the pack kept "
-            f"trying for {window:g} s: RUNWARE_PIXVERSE_UNAVAILABLE_WINDOW)", task_uuid=self.job.task_uuid)
+            f"trying for {window:g} s: {UNAVAILABLE_WINDOW.env})", task_uuid=self.job.task_uuid)
 
     async def before_resend(self, lost: E.RunwareSubmissionLost) -> None:
         """Runware never created the task: note it, wait a backoff, and return to send it again.

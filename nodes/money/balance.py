@@ -7,8 +7,8 @@
   logged, served or shown.
 - **Cache** (`BalanceCache`): one reading per endpoint, re-read at most once a minute, and marked stale
   when a task finishes (`after_task`) so the next reading shows what the task cost.
-- **Floor** (`load_floor`, `floor_guard`): RUNWARE_PIXVERSE_MIN_BALANCE (US dollars; the environment wins)
-  or the ComfyUI setting *Runware → Spending → Keep at least*. A run is allowed when balance − (what this pack
+- **Floor** (`floor_of`, `floor_guard`): the job's configuration's `min_balance` (nodes/config.py: a variable
+  or the ComfyUI setting *Runware → Spending → Keep at least*; the variable wins). A run is allowed when balance − (what this pack
   spent or reserved since that balance was read) − (this run's expected cost: every take of a node together)
   ≥ floor; else it is refused before anything is uploaded, in the claim's ledger transaction (so runs at once
   see each other). A refusal on a reading older than a few seconds reads the balance again first. When the balance cannot be read, the run
@@ -27,7 +27,6 @@ import contextlib
 import contextvars
 import logging
 import math
-import os
 import threading
 import time
 import uuid
@@ -36,13 +35,14 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..client import RunwareClient
 from ..client.envelope import error_of_data_item
-from ..errors import PixVerseBudgetError, PixVerseError, PixVerseInputError, RunwareError, no_key_message
+from ..config import MIN_BALANCE, Config
+from ..config import load as load_config
+from ..errors import PixVerseBudgetError, PixVerseError, RunwareError, no_key_message
+from .limits import ClaimGuard
 from .pricing import usd
 
 log = logging.getLogger("pixverse")
 
-ENV_MIN_BALANCE = "RUNWARE_PIXVERSE_MIN_BALANCE"
-SETTING_MIN_BALANCE = "Runware.PixVerse.MinBalance"
 SETTING_PATH = "Settings → Runware → Spending → Keep at least"
 TOP_UP_URL = "https://my.runware.ai/wallet"
 CURRENCY = "USD"  # Runware's balance is in US dollars; its reply names no currency
@@ -95,7 +95,7 @@ async def fetch_balance(client) -> Balance:
     status, env, task_uuid = await _post_tasks(client, task)
     items = env.data_for(task_uuid) if env is not None else []
     if env is None or status >= 300 or env.errors or any(map(error_of_data_item, items)):
-        raise client._reply_error(status, env, task_uuid=task_uuid, op="accountManagement")
+        raise client.reply_error(status, env, task_uuid=task_uuid, op="accountManagement")
     item = keep_only(next((i for i in items if "balance" in i), {}))  # nothing else goes further
     value = _number(item.get("balance"))
     if value is None:
@@ -174,48 +174,27 @@ def cached_balance(endpoint: str) -> Optional[dict]:
 
 # -- the floor ----------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Floor:
     amount: Optional[float]  # None: no floor
     source: str = ""  # env | setting
 
-
-def _settings_none() -> Mapping[str, Any]:
-    return {}
-
-
-_settings_reader: Callable[[], Mapping[str, Any]] = _settings_none
+    @property
+    def where(self) -> str:
+        """Where it was set, as the panel and the messages say it: the variable's name, or "setting"."""
+        return (MIN_BALANCE.env or "") if self.source == "env" else "setting"
 
 
-def set_settings_reader(reader: Callable[[], Mapping[str, Any]]) -> None:
-    """Where the floor setting is read from (ComfyUI's settings; the ComfyUI layer registers it)."""
-    global _settings_reader
-    _settings_reader = reader
-
-
-def load_floor(settings: Optional[Mapping[str, Any]] = None, env: Optional[Mapping[str, str]] = None) -> Floor:
-    env = os.environ if env is None else env
-    if env.get(ENV_MIN_BALANCE, "").strip():
-        raw, source, name = env[ENV_MIN_BALANCE], "env", ENV_MIN_BALANCE
-    else:
-        try:
-            settings = _settings_reader() if settings is None else settings
-        except Exception:  # noqa: BLE001 - unreadable settings: no floor from them
-            settings = {}
-        raw, source, name = (settings or {}).get(SETTING_MIN_BALANCE), "setting", f"{SETTING_PATH} ({SETTING_MIN_BALANCE})"
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return Floor(None)
-    number = _number(raw.strip() if isinstance(raw, str) else raw)
-    if number is None or number < 0:
-        raise PixVerseInputError(name, raw, "a number of US dollars, 0 or more (0 or empty: no floor)")
-    return Floor(number or None, source if number else "")
+def floor_of(config: Config) -> Floor:
+    """The floor of the job's configuration (nodes/config.py: the variable wins over the setting)."""
+    return Floor(config.min_balance, config.source("min_balance") if config.min_balance is not None else "")
 
 
 def how_to_change(floor: Floor) -> str:
     if floor.source == "env":
-        return (f"lower {ENV_MIN_BALANCE} (or unset it) in the environment ComfyUI or the command runs in (it wins "
+        return (f"lower {MIN_BALANCE.env} (or unset it) in the environment ComfyUI or the command runs in (it wins "
                 f"over the ComfyUI setting), or top up at {TOP_UP_URL}")
-    return (f"top up at {TOP_UP_URL}, or lower ComfyUI {SETTING_PATH} (or set {ENV_MIN_BALANCE}, which wins "
+    return (f"top up at {TOP_UP_URL}, or lower ComfyUI {SETTING_PATH} (or set {MIN_BALANCE.env}, which wins "
             f"over the setting)")
 
 
@@ -242,7 +221,7 @@ def check_floor(balance: Balance, expected: Optional[float], floor: Floor, basis
         raise PixVerseBudgetError(
             f"Balance floor: your Runware balance is {usd(balance.balance)}{age}{spent}, and this run's expected cost "
             f"is {run}{how}, which would leave {usd(after)}, below the floor of {usd(floor.amount)} "
-            f"({'environment ' + ENV_MIN_BALANCE if floor.source == 'env' else 'ComfyUI setting'}). Nothing was "
+            f"({'environment ' + floor.where if floor.source == 'env' else 'ComfyUI setting'}). Nothing was "
             f"uploaded or submitted. To run it, {how_to_change(floor)}.",
             spent=since, limit=floor.amount, expected=cost if expected is not None else None, scope="floor")
     return None
@@ -277,43 +256,43 @@ def _refuses(reading: Balance, cost: Optional[float], floor: Floor, ledger, endp
     return False
 
 
-async def floor_guard(client, opts, guard, endpoint: str):
+async def floor_guard(client, floor: Floor, guard: Optional[ClaimGuard], endpoint: str, *, ledger=None,
+                      takes: int = 1, report: Callable[[str], None] = lambda note: None) -> Optional[ClaimGuard]:
     """The pipeline's hook before a new task is claimed: read the balance (cached) when a floor is set,
     and return a claim guard that refuses a *new* task (never a reused or resumed one, which cost nothing)
     that would take the balance below the floor. `guard` is the spending limit's claim guard
-    (limits.budget_guard), whose `expected` estimate is the cost compared; the takes of a group
-    (`opts.claim_group`, a node's count) are compared together, with what the ledger counts since the balance
-    was read (`Ledger.charged_after`). A run the floor would refuse on a reading older than `FRESH_S` reads the
-    balance again first. Returns `guard` unchanged when no floor is set."""
-    floor = load_floor()
+    (limits.budget_guard), whose `expected` estimate is the cost compared; the `takes` of a group (a node's
+    count) are compared together, with what the ledger counts since the balance was read
+    (`Ledger.charged_after`). A run the floor would refuse on a reading older than `FRESH_S` reads the
+    balance again first. Returns `guard` unchanged when no floor is set; `report(note)` is told when the floor
+    could not be checked."""
     if floor.amount is None:
         return guard
-    expected = getattr(guard, "expected", None)
-    cost, basis = (getattr(expected, "cost", None), getattr(expected, "basis", "")) if expected else (None, "")
-    takes = max(1, int(getattr(getattr(opts, "claim_group", None), "n", 1) or 1))
-    reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=opts.ledger)
+    expected = guard.expected if guard is not None else None
+    cost, basis = (expected.cost, expected.basis) if expected is not None else (None, "")
+    takes = max(1, takes)
+    reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=ledger)
     if reading.checked_at is not None and time.time() - reading.checked_at > FRESH_S and \
-            _refuses(reading, cost, floor, opts.ledger, endpoint, takes):
+            _refuses(reading, cost, floor, ledger, endpoint, takes):
         CACHE.invalidate(endpoint)  # a top-up since the reading counts at once
-        reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=opts.ledger)
+        reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=ledger)
 
-    def checked(ledger=None):
+    def checked(in_claim=None) -> dict:
         together = _TOGETHER.get()
-        note = check_floor(reading, cost, floor, basis, since=_since(ledger, reading, endpoint, together),
+        note = check_floor(reading, cost, floor, basis, since=_since(in_claim, reading, endpoint, together),
                            takes=max(1, len(together)))
         if note:
             log.warning("PixVerse: %s", note)
-            opts.report("submitting", note)
-        return guard(ledger) if guard is not None else {}
+            report(note)
+        return guard(in_claim) if guard is not None else {}
 
     if guard is None:  # no ledger, so no claim transaction to run in: check now, every take together
         note = check_floor(reading, cost, floor, basis, takes=takes)
         if note:
             log.warning("PixVerse: %s", note)
-            opts.report("submitting", note)
+            report(note)
         return None
-    checked.expected = expected
-    return checked
+    return ClaimGuard(expected, checked)
 
 
 # -- after a task, and dry runs -----------------------------------------------------------------
@@ -354,7 +333,7 @@ def format_balance(reading: Balance, floor: Floor) -> list[str]:
         lines.append(f"balance: {usd(reading.balance)} {reading.currency}{org}"
                      + (" — a dry-run endpoint: nothing is billed" if reading.dry_run else ""))
     if floor.amount is not None:
-        where = ENV_MIN_BALANCE if floor.source == "env" else f"ComfyUI {SETTING_PATH}"
+        where = floor.where if floor.source == "env" else f"ComfyUI {SETTING_PATH}"
         lines.append(f"floor: keep at least {usd(floor.amount)} ({where})"
                      + ("; it cannot be checked while the balance cannot be read" if reading.balance is None else ""))
     lines.append(f"top up: {TOP_UP_URL}")
@@ -369,7 +348,7 @@ async def cli_balance(args, base_url: Optional[str], api_key: Optional[str]) -> 
         print(f"error: {no_key_message()}", file=sys.stderr)
         return 2
     try:
-        floor = load_floor({})
+        floor = floor_of(load_config())  # the environment: the command line reads no ComfyUI settings
     except PixVerseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,14 +1,14 @@
 """What you allow: the spending limits, the reservation made when a task is claimed, and what was spent.
 
 - **Spending limit** (`BudgetPolicy`, `budget_guard`): a daily limit (and optionally one per queued
-  prompt) in US dollars, from RUNWARE_PIXVERSE_DAILY_LIMIT / RUNWARE_PIXVERSE_PROMPT_LIMIT (they win)
-  or the ComfyUI settings. Before a new task is claimed — before any upload — the expected cost
+  prompt) in US dollars, from the job's configuration (nodes/config.py: a variable wins over the ComfyUI
+  setting; `policy_of`). Before a new task is claimed — before any upload — the expected cost
   (nodes/money/pricing.py) is added to what the ledger recorded; past the limit nothing is claimed, uploaded
   or submitted. The check runs inside the ledger's claim transaction (BEGIN IMMEDIATE) and the claimed
   row keeps the expected cost as its reservation, so two prompts at once cannot pass the limit
   together; the real cost replaces the reservation when Runware reports it, and a run that ends
   without a charge (refused, abandoned, failed, lost) counts nothing. A run of unknown cost is refused
-  under a limit unless RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST=1 or the setting allows it; when allowed, it
+  under a limit unless the configuration allows it (`allow_unknown_cost`); when allowed, it
   reserves nothing, so under a limit no other run starts beside it: a claim that finds such a run under
   way raises `MustWait` in the transaction and the pipeline waits until its cost is recorded, then checks
   again with that cost (`Ledger.unaccounted`). A `preparing` row of a run that is gone (killed) never
@@ -20,25 +20,17 @@ finished without a cost), its reservation. No SQL and no ComfyUI import here.
 """
 from __future__ import annotations
 
-import math
-import os
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
-from ..errors import PixVerseBudgetError, PixVerseInputError
+from ..config import ALLOW_UNKNOWN_COST, DAILY_LIMIT, PROMPT_LIMIT, Config
+from ..errors import PixVerseBudgetError
 from .pricing import Estimate, estimate_new, usd
 from ..spec import CapabilitySpec, load_spec
 
-ENV_DAILY_LIMIT = "RUNWARE_PIXVERSE_DAILY_LIMIT"
-ENV_PROMPT_LIMIT = "RUNWARE_PIXVERSE_PROMPT_LIMIT"
-ENV_ALLOW_UNKNOWN = "RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST"
-# ComfyUI setting ids (registered by web/pixverse.js, stored by ComfyUI in comfy.settings.json)
-SETTING_DAILY_LIMIT = "Runware.PixVerse.DailyLimit"
-SETTING_PROMPT_LIMIT = "Runware.PixVerse.PromptLimit"
-SETTING_ALLOW_UNKNOWN = "Runware.PixVerse.AllowUnknownCost"
 SETTING_PATH = "Settings → Runware → Spending"
 _EPS = 1e-9
 WAIT_TEXT = "waiting: another run of unknown cost is under way; the spending limit counts it first"
@@ -53,25 +45,6 @@ class MustWait(Exception):
     def __init__(self, blockers: Sequence[str]):
         super().__init__(WAIT_TEXT)
         self.blockers = list(blockers)
-
-
-def _limit(value: Any, name: str) -> Optional[float]:
-    """A limit in US dollars: None when unset (empty, 0); an error naming `name` when not a number ≥ 0."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
-        raise PixVerseInputError(name, value, "a number of US dollars, 0 or more (0 or empty: no limit)")
-    return number or None
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 @dataclass
@@ -94,25 +67,13 @@ class BudgetPolicy:
         return {k: v for k, v in asdict(self).items() if k != "prompt_id"}
 
 
-def load_policy(settings: Optional[Mapping[str, Any]] = None, *, prompt_id: Optional[str] = None,
-                env: Optional[Mapping[str, str]] = None) -> BudgetPolicy:
-    """The limits from the environment (which wins) and the ComfyUI settings (`settings`)."""
-    env = os.environ if env is None else env
-    settings = settings or {}
-    policy = BudgetPolicy(prompt_id=prompt_id)
-    for attr, env_name, setting in (("daily", ENV_DAILY_LIMIT, SETTING_DAILY_LIMIT),
-                                    ("prompt", ENV_PROMPT_LIMIT, SETTING_PROMPT_LIMIT)):
-        if env.get(env_name, "").strip():
-            value, source = _limit(env[env_name], env_name), "env"
-        else:
-            value, source = _limit(settings.get(setting), f"{SETTING_PATH} ({setting})"), "setting"
-        setattr(policy, f"{attr}_limit", value)
-        setattr(policy, f"{attr}_source", source if value is not None else "")
-    if env.get(ENV_ALLOW_UNKNOWN, "").strip():
-        policy.allow_unknown, policy.allow_source = _flag(env[ENV_ALLOW_UNKNOWN]), "env"
-    elif SETTING_ALLOW_UNKNOWN in settings:
-        policy.allow_unknown, policy.allow_source = _flag(settings[SETTING_ALLOW_UNKNOWN]), "setting"
-    return policy
+def policy_of(config: Config, prompt_id: Optional[str] = None) -> BudgetPolicy:
+    """The limits of `config` (nodes/config.py: read once, the environment winning over the settings) for a
+    task of the queued prompt or command `prompt_id`."""
+    return BudgetPolicy(daily_limit=config.daily_limit, daily_source=config.source("daily_limit"),
+                        prompt_limit=config.prompt_limit, prompt_source=config.source("prompt_limit"),
+                        allow_unknown=config.allow_unknown_cost, allow_source=config.source("allow_unknown_cost"),
+                        prompt_id=prompt_id)
 
 
 def day_start(now: Optional[float] = None) -> float:
@@ -125,9 +86,13 @@ def month_start(now: Optional[float] = None) -> float:
     return time.mktime((t.tm_year, t.tm_mon, 1, 0, 0, 0, 0, 0, -1))
 
 
+def _env_name(kind: str) -> str:
+    return (DAILY_LIMIT if kind == "daily" else PROMPT_LIMIT).env or ""
+
+
 def _how_to_raise(kind: str, source: str) -> str:
-    env_name, setting = ((ENV_DAILY_LIMIT, "Daily spending limit") if kind == "daily"
-                         else (ENV_PROMPT_LIMIT, "Spending limit per queued prompt"))
+    env_name, setting = _env_name(kind), ("Daily spending limit" if kind == "daily"
+                                          else "Spending limit per queued prompt")
     if source == "env":
         return (f"raise {env_name} (or unset it) in the environment ComfyUI or the command runs in; it wins "
                 f"over the ComfyUI setting")
@@ -136,7 +101,7 @@ def _how_to_raise(kind: str, source: str) -> str:
 
 def _source_label(kind: str, source: str) -> str:
     if source == "env":
-        return f" ({ENV_DAILY_LIMIT if kind == 'daily' else ENV_PROMPT_LIMIT})"
+        return f" ({_env_name(kind)})"
     return " (ComfyUI setting)"
 
 
@@ -180,7 +145,7 @@ def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional
             f"prompt it belongs to (ComfyUI gave no prompt id), so its spending cannot be counted against the "
             f"limit and the run was not started. Nothing was uploaded or submitted. To run it, remove the "
             f"per-prompt limit ("
-            + (f"unset {ENV_PROMPT_LIMIT}" if policy.prompt_source == "env"
+            + (f"unset {PROMPT_LIMIT.env}" if policy.prompt_source == "env"
                else f"ComfyUI {SETTING_PATH} → Spending limit per queued prompt") + ").",
             spent=None, limit=policy.prompt_limit, expected=expected.cost, scope="prompt")
     ledger.release_dead_claims()  # a killed run's `preparing` row was never sent: it reserves nothing
@@ -203,7 +168,7 @@ def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional
             f"Spending limit: this run's cost is unknown (no run of this kind in the job ledger yet, and no price "
             f"Runware documents for it), and a limit is set ({limits or 'per queued prompt'}), so it was not started. "
             f"Nothing was uploaded or submitted. To allow runs of unknown cost under the limit, turn on "
-            f"{SETTING_PATH} → Allow runs of unknown cost, or set {ENV_ALLOW_UNKNOWN}=1; or remove the limit.",
+            f"{SETTING_PATH} → Allow runs of unknown cost, or set {ALLOW_UNKNOWN_COST.env}=1; or remove the limit.",
             spent=checks[0][3] if checks else None, limit=policy.daily_limit or policy.prompt_limit, expected=None,
             scope="unknown")
     group = _group()
@@ -241,15 +206,28 @@ def _unaccounted(ledger, policy: BudgetPolicy, now: Optional[float]) -> list[str
     return sorted({e.task_uuid for e in rows})
 
 
-def budget_guard(opts, built, uploads: Sequence[Any] = (), endpoint: str = "") -> Optional[Callable]:
-    """The one call the pipeline makes before any upload: the claim guard for the ledger (see
-    Ledger.claim) that checks the limits and reserves the expected cost in the claim's transaction.
+@dataclass(frozen=True)
+class ClaimGuard:
+    """What runs inside the ledger's claim transaction just before a new task's row goes in (`check(ledger)`:
+    the limits, and the row's reservation), with the expected cost as it stood before the claim (`expected`:
+    what the balance floor, nodes/money/balance.py, compares). Called as `guard(ledger)` by Ledger.claim."""
+
+    expected: Optional[Estimate]
+    check: Callable[[Any], dict]
+
+    def __call__(self, ledger) -> dict:
+        return self.check(ledger)
+
+
+def budget_guard(policy: BudgetPolicy, ledger, built, uploads: Sequence[Any] = (), endpoint: str = "",
+                 spec: Optional[CapabilitySpec] = None) -> Optional[ClaimGuard]:
+    """The one call the pipeline makes before any upload: the claim guard for `ledger` (see Ledger.claim)
+    that checks `policy`'s limits and reserves the expected cost in the claim's transaction.
 
     None without a ledger and without a limit; an error when a limit is set but there is no ledger
     to count against (a limit is never silently bypassed)."""
-    policy: Optional[BudgetPolicy] = getattr(opts, "budget", None)
-    if opts.ledger is None:
-        if policy is not None and policy.active:
+    if ledger is None:
+        if policy.active:
             raise PixVerseBudgetError(
                 "A spending limit is set, but the job ledger that counts the spending could not be opened, so "
                 "the run was not started. Nothing was uploaded or submitted. See the log for the ledger's path.",
@@ -258,20 +236,17 @@ def budget_guard(opts, built, uploads: Sequence[Any] = (), endpoint: str = "") -
     audio = next((u for u in uploads if getattr(u, "parameter", "") == "audio"), None)
     audio_seconds = getattr(audio, "seconds", None)  # lipsync with an audio clip: priced per second of it
 
-    def guard(ledger) -> dict:
+    def check(in_claim) -> dict:
         # Estimated inside the claim's transaction: a run that waited for another one's cost is checked
         # with what the ledger learnt meanwhile.
-        expected = estimate_new(built.task, ledger=ledger, endpoint=endpoint, spec=opts.spec,
+        expected = estimate_new(built.task, ledger=in_claim, endpoint=endpoint, spec=spec,
                                 audio_seconds=audio_seconds)
-        if policy is not None:
-            check_budget(ledger, policy, expected)
-        return {"reserved": expected.cost, "prompt_id": policy.prompt_id if policy else None,
-                "cost_class": expected.cost_class}
+        check_budget(in_claim, policy, expected)
+        return {"reserved": expected.cost, "prompt_id": policy.prompt_id, "cost_class": expected.cost_class}
 
     # the balance floor (nodes/money/balance.py) compares the expected cost as it stands before the claim
-    guard.expected = estimate_new(built.task, ledger=opts.ledger, endpoint=endpoint, spec=opts.spec,
-                                  audio_seconds=audio_seconds)
-    return guard
+    return ClaimGuard(estimate_new(built.task, ledger=ledger, endpoint=endpoint, spec=spec,
+                                   audio_seconds=audio_seconds), check)
 
 
 # -- what was spent ------------------------------------------------------------------------------

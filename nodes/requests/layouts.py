@@ -2,7 +2,7 @@
 
 Runware documents two layouts for PixVerse (the spec's `layouts`: its current one and the seed
 page's). Which the live API takes cannot be known offline, so: each model's spec lists the layouts it
-speaks, preferred first; `RUNWARE_PIXVERSE_LAYOUT` (or the ComfyUI setting) can force one; a layout
+speaks, preferred first; the configuration (nodes/config.py `LAYOUT`) can force one; a layout
 the server took for a model is remembered (a small JSON file beside the job ledger) so the next run
 goes straight to it. When a submit is refused with a validation error that names a layout field, the
 task is rebuilt in the model's other layout and submitted once more: a refused submit created no task
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from .. import config
 from ..errors import PixVerseInputError, RunwareError, RunwareValidationError
 from ..spec import CapabilitySpec, ModelSpec
 
-ENV_VAR = "RUNWARE_PIXVERSE_LAYOUT"
-AUTO = "auto"
+AUTO = config.AUTO
 MEMORY_FILENAME = "pixverse-layouts.json"
 
 log = logging.getLogger("pixverse")
@@ -34,23 +34,6 @@ class LayoutChoice:
     name: str
     reason: str
     forced: bool = False  # asked for by the user: never replaced by the other layout
-
-
-SETTING_ID = "Runware.PixVerse.Layout"  # the ComfyUI setting (comfy.settings.json); the environment wins
-
-
-def override_from_env() -> Optional[str]:
-    value = os.environ.get(ENV_VAR, "").strip().lower()
-    return value if value and value != AUTO else None
-
-
-def override(settings: Optional[dict] = None) -> Optional[str]:
-    """The forced layout: RUNWARE_PIXVERSE_LAYOUT, else the ComfyUI setting, else None (automatic)."""
-    value = override_from_env()
-    if value is None and isinstance(settings, dict):
-        text = str(settings.get(SETTING_ID) or "").strip().lower()
-        value = text if text and text != AUTO else None
-    return value
 
 
 class LayoutMemory:
@@ -96,7 +79,7 @@ def choose(model: ModelSpec, override: Optional[str], memory: Optional[LayoutMem
     """The layout to send `model`'s task in, and why."""
     if override:
         if override in model.layouts:
-            return LayoutChoice(override, f"set by {ENV_VAR} or the Runware layout setting", forced=True)
+            return LayoutChoice(override, f"set by {config.LAYOUT.how_to_set()}", forced=True)
         log.info("PixVerse: layout %r is not one %s speaks (%s); using its own", override, model.name,
                  ", ".join(model.layouts))
     remembered = memory.get(endpoint, model.air) if memory is not None else None

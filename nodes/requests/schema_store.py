@@ -98,7 +98,7 @@ class SchemaStore:
 
     def _document(self, route: str, name: str, refresh: bool) -> Document:
         if self.base_url is None:
-            return Document(None, f"{config.SCHEMAS_URL_ENV} is {config.SCHEMAS_OFF!r}")
+            return Document(None, f"{config.SCHEMAS_URL.env} is {config.SCHEMAS_OFF!r}")
         with self._lock:
             kept = self._read_kept(name)
             now = self._clock()

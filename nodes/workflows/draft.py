@@ -95,7 +95,7 @@ def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str,
     """The task a node of `kind` (a workflow of nodes/workflows/) would send for its input `values` and
     its motion link ({"effect": …} / {"camera_movement": …}); `sizes` and `known` as `prepare` says.
 
-    `layout`: the forced request layout (RUNWARE_PIXVERSE_LAYOUT or the ComfyUI setting), if any.
+    `layout`: the forced request layout (the configuration's `layout`, nodes/config.py), if any.
     A choice the node would refuse raises its PixVerseInputError. With `stand_in_bad_text`, a prompt
     too short or too long to send is replaced by a stand-in instead (it does not change the kind of
     run, so a cost can still be told) and the draft is not exact. `judged` (the default): Runware's schema

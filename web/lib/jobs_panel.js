@@ -1,5 +1,5 @@
 // The PixVerse sidebar tab (the job ledger's jobs, today's spend, the Runware balance) and the
-// Settings → Runware balance display and floor setting "Keep at least".
+// Settings → Runware balance display (the floor setting "Keep at least" is served with the others: pixverse.js).
 //
 // Loaded by ComfyUI itself (it loads every .js under the pack's web folder); registered in init(): registering the
 // tab in setup() made the model-switch browser test click stale widget positions (seen on both frontends).
@@ -89,7 +89,7 @@ function header(data, bal) {
   if (bal?.floor?.amount) {
     const note = bal.balance === null || bal.balance === undefined
       ? `Keep at least ${usd(bal.floor.amount)}: the floor could not be checked (the balance could not be read); runs go ahead`
-      : `Keep at least ${usd(bal.floor.amount)} (${bal.floor.source === "env" ? "RUNWARE_PIXVERSE_MIN_BALANCE" : "setting"})`;
+      : `Keep at least ${usd(bal.floor.amount)} (${bal.floor.where || "setting"})`;
     box.append(el("div", "pixverse-jobs-floor", note));
   }
   const t = data?.today || { total: 0, runs: 0 };
@@ -262,18 +262,6 @@ const STYLE = `
 app.registerExtension({
   name: "Runware.PixVerse.Jobs",
   settings: [
-    {
-      id: "Runware.PixVerse.MinBalance",
-      category: ["Runware", "Spending", "Keep at least"],
-      name: "Keep at least (US dollars of Runware balance; 0 = no floor)",
-      tooltip:
-        "A new run whose expected cost would take your Runware balance below this is refused before anything is " +
-        "uploaded. When the balance cannot be read, runs go ahead. RUNWARE_PIXVERSE_MIN_BALANCE in ComfyUI's " +
-        "environment wins.",
-      type: "number",
-      defaultValue: 0,
-      attrs: { min: 0, step: 1 },
-    },
     {
       id: "Runware.PixVerse.Balance",
       category: ["Runware", "PixVerse", "Balance"],

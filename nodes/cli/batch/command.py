@@ -12,7 +12,9 @@ import time
 from typing import Callable, Optional
 from uuid import uuid4
 
-from ...money import limits, pricing
+from ...config import ALLOW_UNKNOWN_COST, Config
+from ...config import load as load_config
+from ...money import pricing
 from ...job import pipeline, provenance
 from ...client import RunwareClient
 from ...client.window import WAIT_PREFIX
@@ -24,11 +26,6 @@ from .results import Progress, ResultsTable
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def spending_policy(prompt_id: Optional[str] = None) -> limits.BudgetPolicy:
-    """The limits `generate` applies (one call site: the name may move at a merge)."""
-    return limits.load_policy(prompt_id=prompt_id)
-
-
 def run(args: argparse.Namespace, *, base_url: Optional[str], api_key: Optional[str], endpoint: Optional[str],
          parser: argparse.ArgumentParser, build_job: Callable) -> int:
     """Check every row, estimate, run; the exit status. `parser` and `build_job` are generate's."""
@@ -38,7 +35,7 @@ def run(args: argparse.Namespace, *, base_url: Optional[str], api_key: Optional[
         if args.max_cost is not None and not args.max_cost >= 0:
             raise PixVerseError(f"--max-cost {args.max_cost}: a number of US dollars, 0 or more")
         rows = read_rows(args.file)
-        spending_policy()  # a malformed limit in the environment is a usage error, before any work
+        config = load_config()  # the environment, read once; a value not allowed is a usage error, before any work
     except (FileError, PixVerseError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -54,12 +51,13 @@ def run(args: argparse.Namespace, *, base_url: Optional[str], api_key: Optional[
         return EXIT_USAGE
     table = ResultsTable(args.out, rows)
     try:
-        return _checked(args, rows, table, ledger, base_url, api_key, endpoint)
+        return _checked(args, rows, table, ledger, base_url, api_key, endpoint, config)
     finally:
         ledger.close()
 
 
-def _checked(args, rows: list[Row], table: ResultsTable, ledger: Ledger, base_url, api_key, endpoint) -> int:
+def _checked(args, rows: list[Row], table: ResultsTable, ledger: Ledger, base_url, api_key, endpoint,
+             config: Config) -> int:
     good = [row for row in rows if row.ok]
     print(f"batch: {len(rows)} rows ({len(rows) - len(good)} refused), --jobs {args.jobs}, ledger: {ledger.path}",
           file=sys.stderr, flush=True)
@@ -73,22 +71,22 @@ def _checked(args, rows: list[Row], table: ResultsTable, ledger: Ledger, base_ur
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     endpoint = endpoint or client.base_url
-    refusal = _estimate(good, ledger, endpoint, args.max_cost)
+    refusal = _estimate(good, ledger, endpoint, args.max_cost, config.allow_unknown_cost)
     if refusal:
         for row in good:
             row.status, row.error = "refused", refusal
         table.write(force=True)
         print(f"error: {refusal}", file=sys.stderr)
         return EXIT_SOME_FAILED
-    batch = Batch(args, rows, table, ledger, client, endpoint)
+    batch = Batch(args, rows, table, ledger, client, endpoint, config)
     code = asyncio.run(batch.run_all())
     return code
 
 
-def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional[float]) -> str:
+def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional[float],
+              allow_unknown: bool) -> str:
     """Each row's expected cost (pricing.estimate: free when the ledger holds it, else history, else a
     documented price); the refusal text when the batch is over --max-cost, else ""."""
-    allow_unknown = spending_policy().allow_unknown
     for row in rows:
         _estimate_row(row, ledger, endpoint)
     unknown = [row.line for row in rows if row.estimate.cost is None]
@@ -101,7 +99,7 @@ def _estimate(rows: list[Row], ledger: Ledger, endpoint: str, max_cost: Optional
         shown = ", ".join(map(str, unknown[:10])) + (" …" if len(unknown) > 10 else "")
         return (f"--max-cost {pricing.usd(max_cost)}: the cost of {len(unknown)} row(s) is unknown (no run of that "
                 f"kind in the job ledger, no documented price; lines {shown}), so the batch was refused; nothing "
-                f"was uploaded or submitted. Set {limits.ENV_ALLOW_UNKNOWN}=1 to count them as free")
+                f"was uploaded or submitted. Set {ALLOW_UNKNOWN_COST.env}=1 to count them as free")
     if total > max_cost + 1e-9:
         return (f"--max-cost {pricing.usd(max_cost)}: this batch is expected to cost {pricing.usd(total)}, over the "
                 f"limit, so it was refused; nothing was uploaded or submitted. Raise --max-cost or run fewer rows")
@@ -118,8 +116,9 @@ class Batch:
     """The rows that passed the checks, run `--jobs` at a time on one client and one ledger."""
 
     def __init__(self, args, rows: list[Row], table: ResultsTable, ledger: Ledger, client: RunwareClient,
-                 endpoint: str):
+                 endpoint: str, config: Config):
         self.args, self.rows, self.table, self.ledger, self.client = args, rows, table, ledger, client
+        self.config = config
         self.endpoint = endpoint
         self.stopping = False
         self.reserved = 0.0  # the estimates of rows running now
@@ -224,7 +223,7 @@ class Batch:
     async def _attempt(self, row: Row) -> None:
         opts = pipeline.JobOptions(
             output_dir=self.args.out, deadline_s=self.args.deadline, ledger=self.ledger,
-            budget=spending_policy(prompt_id=f"cli:{uuid4()}"), on_progress=lambda e: self._seen(row, e),
+            config=self.config, prompt_id=f"cli:{uuid4()}", on_progress=lambda e: self._seen(row, e),
             cancel_check=lambda: self.stopping, decode_frames=False, decode_audio=False)
         try:
             result = await row.run(self.client, opts)
