@@ -64,7 +64,7 @@ def test_its_node_gets_an_estimate_and_a_queue_time_check(sketch, monkeypatch, t
     drafted = draft(made.KIND, {**values, "prompt": "an ink cat stretches"})
     assert PLACEHOLDER_REF in json.dumps(drafted.task) and not drafted.exact  # the sketch stands in for its upload
     routes = load_routes()
-    monkeypatch.setattr(routes, "_ledger_if_present", lambda: None)  # ComfyUI's ledger path needs ComfyUI
+    monkeypatch.setattr(routes, "ledger_if_present", lambda: None)  # ComfyUI's ledger path needs ComfyUI
     body = {"node": made.NODE_ID, "values": {**values, "prompt": "an ink cat stretches", "count": 2}}
     status, reply = routes.estimate_for(body, str(tmp_path))
     # priced as its kind of run (no run yet, no listed price here: "unknown", said as such), for both videos

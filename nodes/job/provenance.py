@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from ..workflows import by_command
+from ..workflows import WORKFLOWS, by_command
 from ..errors import PixVerseError
 from ..media.tags import read_comment, tag_video
 from ..requests.widgets import parse_task_uuid
@@ -50,8 +50,13 @@ def _workflow(model: str, request: Optional[Mapping[str, Any]]) -> str:
         flows = ()
     if len(flows) == 1:
         return flows[0]
-    text = json.dumps(request or {})
-    return "image-to-video" if "frameImages" in text else ("text-to-video" if flows else "")
+    # a model that serves several workflows (text and image to video): the one whose slice sends frames
+    # (a required image input) when the request carries them, else the one that sends none
+    has_frames = "frameImages" in json.dumps(request or {})
+    for workflow in WORKFLOWS.values():
+        if workflow.command in flows and any(m.kind == "image" and m.required for m in workflow.media) == has_frames:
+            return workflow.command
+    return flows[0] if flows else ""
 
 
 def record(video_path: Path, *, task_uuid: str, model: str, video: Any, endpoint: str, ledger: Any = None,
