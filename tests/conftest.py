@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fault_matrix  # noqa: E402
-import keysafety  # noqa: E402
+from support import keysafety  # noqa: E402
 import seed_page  # noqa: E402
 
 # The whole session runs with one sentinel key: every client the suite makes reads it from here
@@ -42,8 +42,26 @@ def pytest_configure(config):
         config.option.log_level = "INFO"  # what a failure report shows; the session log keeps DEBUG
 
 
+# Tiers (markers registered in pyproject.toml), applied here so no test module has to say it:
+#   comfyui - uses a real ComfyUI (the `comfy_pool` fixture, directly or through `comfy`/`comfy_server`);
+#   browser - drives Chromium (the `browser` fixture); always also `comfyui`;
+#   slow    - both of the above, and the quick-tier modules listed in SLOW_MODULES.
+# The quick tier, for a change in progress: pytest -m "not comfyui and not browser".
+SLOW_MODULES = {"test_fault_matrix.py", "test_batch.py", "test_media.py"}
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """The key check reads what every other test wrote, so it runs last."""
+    """Tier markers; the key check reads what every other test wrote, so it runs last."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        browser = "browser" in names or item.path.name.startswith("test_browser")
+        comfyui = browser or "comfy_pool" in names
+        if browser:
+            item.add_marker(pytest.mark.browser)
+        if comfyui:
+            item.add_marker(pytest.mark.comfyui)
+        if comfyui or item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: item.path.name == KEY_SAFETY_MODULE)
     keysafety.COLLECTED.update(item.path.name for item in items)
 
@@ -112,13 +130,73 @@ def spec():
     return load_spec()
 
 
-@pytest.fixture(scope="module")
-def emulator(request):
-    """A Runware emulator for a module's real-ComfyUI tests; it accepts only the module's EMULATOR_KEY."""
+# -- real ComfyUI: one emulator and one server per kind for the whole session ------------------------
+
+COMFY_JOB_SECONDS = 1.0
+
+
+@pytest.fixture(scope="session")
+def session_emulator():
+    """The Runware emulator every pooled ComfyUI talks to. It accepts only the session's sentinel key."""
     from nodes.emulator import EmulatorServer
 
-    with EmulatorServer(job_seconds=1.0, api_key=request.module.EMULATOR_KEY) as emu:
+    with EmulatorServer(job_seconds=COMFY_JOB_SECONDS, api_key=keysafety.SENTINEL_KEY) as emu:
         yield emu
+
+
+def reset_emulator(emu, job_seconds: float) -> None:
+    """Forget jobs, uploads, counters and faults; the job length, the layouts it speaks (all) and the account
+    balance (the default, not enforced) back to their defaults."""
+    emu.reset()
+    emu.job_seconds = job_seconds
+    emu.layouts = None
+    emu.balance_start = None  # nodes/emulator/account.py: read again from its default
+    emu.balance_enforced = False
+
+
+@pytest.fixture
+def emulator(session_emulator):
+    """The session's emulator, reset before the test (a real-ComfyUI or browser test)."""
+    reset_emulator(session_emulator, COMFY_JOB_SECONDS)
+    yield session_emulator
+
+
+@pytest.fixture(scope="session")
+def comfy_pool():
+    """ComfyUI servers by kind (tests/support/comfy.py), each started once and stopped at the session's end.
+    Their base folders live under the session's artifacts, which the final key search scans."""
+    from support.comfy import ComfyPool, comfyui_path
+
+    if comfyui_path() is None:
+        pytest.skip("COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
+    pool = ComfyPool(keysafety.ARTIFACTS)
+    yield pool
+    for tail in pool.close():
+        keysafety.save_text("logs/comfyui-tails.txt", tail)
+    print(f"\nComfyUI servers started this session: {pool.starts}")
+
+
+def main_kind(emulator_url: str):
+    from support.comfy import ServerKind, pack_env
+
+    return ServerKind("main", pack_env(emulator_url, keysafety.SENTINEL_KEY))
+
+
+@pytest.fixture(scope="session")
+def comfy_server(comfy_pool, session_emulator):
+    """The ComfyUI most real-ComfyUI modules share: the session's key in its environment, every
+    RUNWARE_PIXVERSE_* variable empty (the settings decide), the session's emulator as Runware."""
+    return comfy_pool.get(main_kind(session_emulator.base_url))
+
+
+@pytest.fixture
+def comfy(comfy_server, emulator):
+    """The shared ComfyUI for one test: idle at the start; its settings put back and its queue emptied after."""
+    comfy_server.settle()
+    snapshot = comfy_server.settings_snapshot()
+    yield comfy_server
+    comfy_server.settle()
+    comfy_server.restore_settings(snapshot)
 
 
 EMU_JOB_SECONDS = 0.3
@@ -149,7 +227,7 @@ def cli(monkeypatch, capsys):
     """`cli(emu, args, log_dir, name)` → (exit status, stdout, stderr) of `python -m nodes ARGS`, run by
     `nodes.cli.main` in this process (jobs.run_cli_here): no Python + torch start-up. A test that kills or
     interrupts the command starts it as a process instead (jobs.start_cli / run_cli)."""
-    from jobs import run_cli_here
+    from support.jobs import run_cli_here
 
     def run(emu, args, log_dir, name, timeout=None):
         return run_cli_here(emu, args, log_dir, name, monkeypatch, capsys)
@@ -158,7 +236,7 @@ def cli(monkeypatch, capsys):
 
 @pytest.fixture
 def runner(emu, request):
-    from jobs import Runner
+    from support.jobs import Runner
 
     r = Runner(emu, request.node.name)
     yield r

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import fault_matrix
-from jobs import Runner, choices, video_submissions
-from keysafety import SENTINEL_KEY
+from support.jobs import Runner, choices, video_submissions
+from support.keysafety import SENTINEL_KEY
 from nodes.money import balance as B
 from nodes.money import limits, pricing
 from nodes.job import pipeline
@@ -118,7 +118,7 @@ def test_cli_balance_offline(tmp_path):
     import subprocess
     import sys
 
-    from keysafety import ROOT
+    from support.keysafety import ROOT
 
     out = subprocess.run([sys.executable, "-m", "nodes", "balance", "--offline", "--json"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
@@ -219,7 +219,7 @@ def test_main_command_offline_then_spend_reports_nothing_billed(tmp_path):
     import subprocess
     import sys
 
-    from keysafety import ROOT
+    from support.keysafety import ROOT
 
     gen = subprocess.run([sys.executable, "-m", "nodes", "generate", "text-to-video", "--offline", "--prompt",
                           "a red fox running through fresh snow at dawn", "--resolution", "360p", "--duration", "5",
@@ -296,7 +296,7 @@ def load_panel_routes():
     """nodes/comfy/panel_routes.py without importing ComfyUI (its package __init__ does; the module does not)."""
     import importlib.util
 
-    from keysafety import ROOT
+    from support.keysafety import ROOT
 
     spec = importlib.util.spec_from_file_location("nodes.comfy.panel_routes", ROOT / "nodes" / "comfy" / "panel_routes.py")
     module = importlib.util.module_from_spec(spec)

@@ -30,7 +30,8 @@ from pathlib import Path
 import pytest
 
 import workflow_tools as T
-from comfy_harness import ComfyServer, comfyui_path, frontend_roots
+from support import keysafety
+from support.comfy import ServerKind, comfyui_path, frontend_roots, pack_env
 from nodes.requests import widgets as W
 from nodes.spec import load_spec
 from web_expect import expected_options, load_routes, synthetic_spec
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 UPDATE_DOCS = os.environ.get("PIXVERSE_UPDATE_DOCS") == "1"
-SENTINEL_KEY = "rw-sentinel-key-browser-5c0ffee1d"
+SENTINEL_KEY = keysafety.SENTINEL_KEY  # the only key the session's emulator accepts
 WRONG_KEY = "rw-wrong-key-browser-000000000"
 SPEC = load_spec()
 PACK_MODULE = "ComfyUI-PixVerse-Runware"  # the harness links the pack into custom_nodes under this name
@@ -96,8 +97,6 @@ def artifacts():
     return ARTIFACTS
 
 
-EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) accepts
-
 
 @pytest.fixture(scope="module", params=frontend_roots(), ids=lambda f: f[0])
 def frontend(request):
@@ -108,22 +107,25 @@ def frontend(request):
     return name, root
 
 
-@pytest.fixture(scope="module")
-def comfy(emulator, frontend, tmp_path_factory):
-    name, root = frontend
-    base = tmp_path_factory.mktemp(f"comfy-browser-{name}")
-    (base / "input").mkdir()  # empty, as on a fresh ComfyUI: the pack writes the templates' samples
-    # A returning user: no first-visit tutorial (newer frontends open a getting-started workflow over ours).
-    (base / "user" / "default").mkdir(parents=True)
+def _fresh_user(base) -> None:
+    """As a returning user's fresh ComfyUI: an EMPTY input folder (the pack writes the templates' samples) and
+    no first-visit tutorial (newer frontends open a getting-started workflow over ours)."""
+    (base / "input").mkdir(parents=True, exist_ok=True)
+    (base / "user" / "default").mkdir(parents=True, exist_ok=True)
     (base / "user" / "default" / "comfy.settings.json").write_text(json.dumps({"Comfy.TutorialCompleted": True}))
-    # No key in the environment: the user enters it in the settings dialog.
-    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": ""},
-                         extra_args=["--front-end-root", str(root)] if root else [])
-    server.start()
+
+
+@pytest.fixture(scope="module")
+def comfy(frontend, comfy_pool, session_emulator):
+    """One ComfyUI per frontend for the session, shared by the browser modules. A server apart from the
+    real-ComfyUI tests' one: no key in its environment (the user enters it in the settings dialog, and an
+    environment key would win over it)."""
+    name, root = frontend
+    kind = ServerKind(f"browser-{name}", pack_env(session_emulator.base_url, None),
+                      extra_args=["--front-end-root", str(root)] if root else [], prepare=_fresh_user)
+    server = comfy_pool.get(kind)
     server.frontend = name
-    yield server
-    server.stop()
-    print("\n--- ComfyUI log tail ---\n" + server.log()[-2000:])
+    return server
 
 
 @pytest.fixture(scope="module")

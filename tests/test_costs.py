@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from jobs import choices, frame, video_submissions
-from keysafety import artifact_dir, save_text
+from support.jobs import choices, frame, video_submissions
+from support.keysafety import artifact_dir, save_text
 from nodes.money import limits, pricing
 from nodes.job import pipeline
 from nodes.money import ledger as L
@@ -223,7 +223,7 @@ def test_two_prompts_at_once_cannot_together_pass_the_limit(emu, runner, monkeyp
     results: list = [None, None]
 
     async def one(i):
-        from jobs import FAST_POLL, FAST_RETRY
+        from support.jobs import FAST_POLL, FAST_RETRY
         from nodes.client import RunwareClient
 
         opts = runner.opts(ledger=ledgers[i], budget=policy)
@@ -405,7 +405,7 @@ def _drafted(kind: str, values: dict) -> tuple[dict, bool, dict]:
 
 
 def test_estimate_from_widget_values(emu, runner):
-    from jobs import CHOICES
+    from support.jobs import CHOICES
     from nodes.spec import load_spec
 
     label = load_spec().model(CHOICES.model).label

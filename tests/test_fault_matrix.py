@@ -14,10 +14,10 @@ from dataclasses import replace
 import pytest
 
 import fault_matrix
-from jobs import FAST_RETRY, choices, frame
-from jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, run_cli, start_cli,
+from support.jobs import FAST_RETRY, choices, frame
+from support.jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, run_cli, start_cli,
                   value_of, video_submissions, wait_until)
-from keysafety import SENTINEL_KEY, artifact_dir
+from support.keysafety import SENTINEL_KEY, artifact_dir
 from nodes import errors as E
 from nodes.money import ledger as L
 from nodes.job import followup, pipeline
@@ -609,7 +609,7 @@ def test_hostile_server_puts_the_key_in_the_video_url(tmp_path):
                 server.inject("result_url", url=url)
 
                 async def go():
-                    from jobs import FAST_POLL, FAST_RETRY
+                    from support.jobs import FAST_POLL, FAST_RETRY
                     from nodes.client import RunwareClient
 
                     async with RunwareClient(api_key=key, base_url=f"http://user:{key}@127.0.0.1:{server.port}/v1",

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-import jobs
+from support import jobs
 from nodes.requests import layouts
 from nodes.job import pipeline
 from nodes.emulator import EmulatorServer

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import jobs
+from support import jobs
 from nodes.job import pipeline
 from nodes.requests import widgets
 from nodes.emulator import EmulatorServer

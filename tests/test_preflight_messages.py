@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import jobs
+from support import jobs
 from nodes import errors as E
 from nodes.job import pipeline, preflight
 from nodes.emulator import EmulatorServer

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import keysafety
+from support import keysafety
 from nodes.emulator import EmulatorServer
 from nodes.media import probe_video, render_test_video
 from nodes.spec import load_spec

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from jobs import Runner
-from keysafety import SENTINEL_KEY
+from support.jobs import Runner
+from support.keysafety import SENTINEL_KEY
 from nodes.job import pipeline
 from nodes.comfy import webguard
 from nodes.client.models import is_definite_failure, looks_not_found

@@ -306,7 +306,7 @@ def test_env_key_is_reported_as_env_and_wins(tmp_path, emulator, monkeypatch):
 
 
 def test_unreachable_runware_stores_nothing(tmp_path, no_env_key, monkeypatch):
-    from comfy_harness import free_port
+    from support.comfy import free_port
 
     monkeypatch.setenv("RUNWARE_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     (status, body, _), = asyncio.run(_call(tmp_path, [("POST", routes.ROUTE_PREFIX + "/key", {"key": KEY})]))

@@ -15,8 +15,8 @@ import sqlite3
 
 import pytest
 
-import keysafety
-from keysafety import ARTIFACTS, ROOT, SENTINEL_KEY, files_under, key_forms, recorded_requests, scan
+from support import keysafety
+from support.keysafety import ARTIFACTS, ROOT, SENTINEL_KEY, files_under, key_forms, recorded_requests, scan
 
 
 def _flush() -> None:

@@ -16,7 +16,7 @@ from typing import Optional
 
 import httpx
 
-from keysafety import ROOT, artifact_dir, save_text
+from support.keysafety import ROOT, artifact_dir, save_text
 from nodes.job import pipeline
 from nodes.client import PollPolicy, RetryPolicy, RunwareClient
 from nodes.errors import PixVerseError

@@ -1,7 +1,12 @@
 """Start a real ComfyUI (from COMFYUI_PATH) with this pack linked in, and talk to it over HTTP.
 
-ComfyUI runs with --base-directory in a temp folder, so the checkout itself is never touched:
-the pack is symlinked into <base>/custom_nodes, and input/output/user folders live there too.
+ComfyUI runs with --base-directory in a folder under the session's test artifacts (searched for the key by
+test_zz_key_safety), so the checkout itself is never touched: the pack is symlinked into
+<base>/custom_nodes, and input/output/user folders live there too.
+
+`ComfyPool` starts each kind of server once per test session (conftest's `comfy_pool`): every real-ComfyUI
+module shares the "main" server, every browser module the server of its frontend. Between tests the
+harness puts the pack's settings back (`settings_snapshot` / `restore_settings`) and empties the queue.
 """
 from __future__ import annotations
 
@@ -12,12 +17,13 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import httpx
 
-PACK_ROOT = Path(__file__).resolve().parents[1]
+PACK_ROOT = Path(__file__).resolve().parents[2]
 PACK_LINK_NAME = "ComfyUI-PixVerse-Runware"
 
 
@@ -72,6 +78,10 @@ class ComfyServer:
     @property
     def user_dir(self) -> Path:
         return self.base_dir / "user"
+
+    @property
+    def settings_path(self) -> Path:
+        return self.user_dir / "default" / "comfy.settings.json"
 
     def start(self, timeout: float = 240) -> "ComfyServer":
         for sub in ("custom_nodes", "input", "output", "temp", "user", "models"):
@@ -142,6 +152,42 @@ class ComfyServer:
     def interrupt(self) -> None:
         self.http.post("/interrupt", json={})
 
+    def set_setting(self, setting_id: str, value) -> None:
+        """Change one ComfyUI setting through the running server (what the settings dialog does)."""
+        r = self.http.post(f"/settings/{setting_id}", json=value)
+        assert r.status_code == 200, f"POST /settings/{setting_id} answered {r.status_code}: {r.text[:500]}"
+
+    def settings_snapshot(self) -> Optional[str]:
+        return self.settings_path.read_text(encoding="utf-8") if self.settings_path.exists() else None
+
+    def restore_settings(self, snapshot: Optional[str]) -> None:
+        """Put the settings file back as it was (ComfyUI and the pack read it per request and per run)."""
+        if self.settings_snapshot() == snapshot:
+            return
+        if snapshot is None:
+            self.settings_path.unlink()
+        else:
+            self.settings_path.write_text(snapshot, encoding="utf-8")
+
+    def settle(self, timeout: float = 120) -> None:
+        """Nothing queued and nothing running: what a test left behind is cleared (pending prompts deleted,
+        the running one interrupted) and waited out, so the next test starts on an idle server."""
+        queue = self.http.get("/queue").json()
+        if not queue.get("queue_running") and not queue.get("queue_pending"):
+            return
+        self.http.post("/queue", json={"clear": True})
+        self.interrupt()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            queue = self.http.get("/queue").json()
+            if not queue.get("queue_running") and not queue.get("queue_pending"):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"ComfyUI still busy {timeout} s after clear + interrupt: {queue}")
+
+    def clear_history(self) -> None:
+        assert self.http.post("/history", json={"clear": True}).status_code == 200
+
     def output_file(self, item: dict) -> Path:
         return self.output_dir / item.get("subfolder", "") / item["filename"]
 
@@ -153,3 +199,77 @@ def generator_defaults(image_to_video: bool = False) -> dict:
 
     return {w.name: w.default for w in widgets.generation_widgets(image_to_video=image_to_video)
             if w.kind not in ("IMAGE", "motion")}
+
+
+# -- one server per kind per session -------------------------------------------------------------
+
+@dataclass
+class ServerKind:
+    """What a pooled server is started with. Servers of one kind are interchangeable; a test that needs
+    another environment at ComfyUI's start names another kind (and says why)."""
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)
+    prepare: Optional[Callable[[Path], None]] = None  # writes files into the base folder before the start
+
+
+class ComfyPool:
+    """Servers by kind, started on first use and stopped at the end of the session."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._servers: dict[str, ComfyServer] = {}
+        self.starts = 0
+
+    def get(self, kind: ServerKind) -> ComfyServer:
+        server = self._servers.get(kind.name)
+        if server is None:
+            base = self.root / f"comfyui-{kind.name}"
+            base.mkdir(parents=True, exist_ok=True)
+            if kind.prepare is not None:
+                kind.prepare(base)
+            server = ComfyServer(comfyui_path(), base, kind.env, extra_args=kind.extra_args)
+            self.starts += 1
+            server.start()
+            self._servers[kind.name] = server
+        return server
+
+    def stop(self, name: str) -> None:
+        """Stop a server no later test needs (one of a kind made for one test); its folder stays."""
+        server = self._servers.pop(name, None)
+        if server is not None:
+            server.stop()
+
+    def close(self) -> list[str]:
+        """Stop every server; the tail of each one's log."""
+        tails = []
+        for name, server in self._servers.items():
+            server.stop()
+            tails.append(f"--- ComfyUI '{name}' log tail ---\n{server.log()[-1500:]}")
+        self._servers.clear()
+        return tails
+
+
+def pack_env(emulator_url: str, key: Optional[str]) -> dict[str, str]:
+    """The environment of a pooled ComfyUI: the emulator as Runware, the key (None: no key in the environment,
+    as for a user who enters it in the settings dialog), and every RUNWARE_PIXVERSE_* variable empty, so the
+    settings decide and the test process's own environment never leaks in."""
+    env = {"RUNWARE_BASE_URL": emulator_url, "RUNWARE_API_KEY": key or ""}
+    for name in ("DAILY_LIMIT", "PROMPT_LIMIT", "ALLOW_UNKNOWN_COST", "MIN_BALANCE", "START_AHEAD", "LAYOUT",
+                 "UNAVAILABLE_WINDOW", "ALLOWED_HOSTS"):
+        env[f"RUNWARE_PIXVERSE_{name}"] = ""
+    return env
+
+
+def generator_values(image_to_video: bool = False, **over) -> dict:
+    """A generator's inputs as a queued node carries them: every widget at its default, then the cheapest
+    run (v5, 360p, 5 s, 16:9, 16 fps, seed 1), then `over`."""
+    from nodes.spec import load_spec
+
+    values = generator_defaults(image_to_video)
+    values.update(model=load_spec().model("pixverse:1@5").label, prompt="a lighthouse in a storm, waves crashing",
+                  negative_prompt="", aspect_ratio="auto" if image_to_video else "16:9", resolution="360p",
+                  duration=5, fps=16, seed=1, style="none", motion_mode="normal", sound_effects=False,
+                  sound_effect_content="")
+    values.update(over)
+    return values
