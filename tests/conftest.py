@@ -214,12 +214,29 @@ def emu_server():
 
 @pytest.fixture
 def emu(emu_server):
-    """The module's emulator, reset before and after the test (a changed job length too)."""
-    emu_server.reset()
-    emu_server.job_seconds = EMU_JOB_SECONDS
+    """The module's emulator, reset before and after the test (a changed job length, layouts and balance too)."""
+    reset_emulator(emu_server, EMU_JOB_SECONDS)
+    emu_server.dry_run = False
     yield emu_server
-    emu_server.reset()
-    emu_server.job_seconds = EMU_JOB_SECONDS
+    reset_emulator(emu_server, EMU_JOB_SECONDS)
+    emu_server.dry_run = False
+
+
+@pytest.fixture
+def make_emulator():
+    """`make_emulator(**options)` → a started EmulatorServer of its own (another key, spec, layouts or state
+    folder than the module's), stopped after the test."""
+    from nodes.emulator import EmulatorServer
+
+    started = []
+
+    def make(**options):
+        emu = EmulatorServer(**options).start()
+        started.append(emu)
+        return emu
+    yield make
+    for emu in started:
+        emu.stop()
 
 
 @pytest.fixture

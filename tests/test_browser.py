@@ -526,6 +526,7 @@ def key_stored(comfy):
 
 
 def test_run_shows_task_and_cost_and_the_key_is_nowhere(tab, comfy, emulator, key_stored):
+    comfy.clear_history()  # the server is shared by the browser modules: only this test's run is read below
     wf = T.load_examples()["text_to_video"]
     tab.open_template("text_to_video")
     gen = gen_id(wf)

@@ -222,11 +222,8 @@ KEY = "rw-test-key-0123456789abcdef"
 
 
 @pytest.fixture
-def emulator():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=0.2, api_key=KEY) as emu:
-        yield emu
+def emulator(make_emulator):
+    return make_emulator(job_seconds=0.2, api_key=KEY)
 
 
 @pytest.fixture
