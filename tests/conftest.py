@@ -16,7 +16,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fault_matrix  # noqa: E402
-from support import keysafety  # noqa: E402
+from support import keysafety
+from support.emulators import BROWSER_KEY, COMFY_JOB_SECONDS, EMU_JOB_SECONDS, reset_emulator  # noqa: E402
 import seed_page  # noqa: E402
 
 # The whole session runs with one sentinel key: every client the suite makes reads it from here
@@ -132,7 +133,6 @@ def spec():
 
 # -- real ComfyUI: one emulator and one server per kind for the whole session ------------------------
 
-COMFY_JOB_SECONDS = 1.0
 
 
 @pytest.fixture(scope="session")
@@ -144,14 +144,15 @@ def session_emulator():
         yield emu
 
 
-def reset_emulator(emu, job_seconds: float) -> None:
-    """Forget jobs, uploads, counters and faults; the job length, the layouts it speaks (all) and the account
-    balance (the default, not enforced) back to their defaults."""
-    emu.reset()
-    emu.job_seconds = job_seconds
-    emu.layouts = None
-    emu.balance_start = None  # nodes/emulator/account.py: read again from its default
-    emu.balance_enforced = False
+@pytest.fixture(scope="session")
+def browser_emulator():
+    """The emulator of the browser servers: it accepts only the key the user enters in the settings dialog
+    (test_browser.SENTINEL_KEY). That key is stored in the user folder, which the final key search reads, so
+    it is not the session's."""
+    from nodes.emulator import EmulatorServer
+
+    with EmulatorServer(job_seconds=COMFY_JOB_SECONDS, api_key=BROWSER_KEY) as emu:
+        yield emu
 
 
 @pytest.fixture
@@ -199,7 +200,6 @@ def comfy(comfy_server, emulator):
     comfy_server.restore_settings(snapshot)
 
 
-EMU_JOB_SECONDS = 0.3
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 import workflow_tools as T
-from support import keysafety
+from support.emulators import BROWSER_KEY, COMFY_JOB_SECONDS, reset_emulator
 from support.comfy import ServerKind, comfyui_path, frontend_roots, pack_env
 from nodes.requests import widgets as W
 from nodes.spec import load_spec
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 UPDATE_DOCS = os.environ.get("PIXVERSE_UPDATE_DOCS") == "1"
-SENTINEL_KEY = keysafety.SENTINEL_KEY  # the only key the session's emulator accepts
+SENTINEL_KEY = BROWSER_KEY  # the user enters it; it is stored in the key file, so not the session's
 WRONG_KEY = "rw-wrong-key-browser-000000000"
 SPEC = load_spec()
 PACK_MODULE = "ComfyUI-PixVerse-Runware"  # the harness links the pack into custom_nodes under this name
@@ -115,13 +115,20 @@ def _fresh_user(base) -> None:
     (base / "user" / "default" / "comfy.settings.json").write_text(json.dumps({"Comfy.TutorialCompleted": True}))
 
 
+@pytest.fixture
+def emulator(browser_emulator):
+    """The browser servers' emulator, reset before the test."""
+    reset_emulator(browser_emulator, COMFY_JOB_SECONDS)
+    return browser_emulator
+
+
 @pytest.fixture(scope="module")
-def comfy(frontend, comfy_pool, session_emulator):
+def comfy(frontend, comfy_pool, browser_emulator):
     """One ComfyUI per frontend for the session, shared by the browser modules. A server apart from the
     real-ComfyUI tests' one: no key in its environment (the user enters it in the settings dialog, and an
     environment key would win over it)."""
     name, root = frontend
-    kind = ServerKind(f"browser-{name}", pack_env(session_emulator.base_url, None),
+    kind = ServerKind(f"browser-{name}", pack_env(browser_emulator.base_url, None),
                       extra_args=["--front-end-root", str(root)] if root else [], prepare=_fresh_user)
     server = comfy_pool.get(kind)
     server.frontend = name

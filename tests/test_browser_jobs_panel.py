@@ -20,7 +20,7 @@ from support.comfy import comfyui_path
 from nodes.money import ledger as L
 from nodes.emulator import account as emu_account
 from test_browser import (ARTIFACTS, CHROMIUM, SENTINEL_KEY, Page, artifacts, browser, comfy,  # noqa: F401
-                          frontend, pw, to_docs)
+                          emulator, frontend, pw, to_docs)
 
 
 pytestmark = [

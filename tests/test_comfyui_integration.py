@@ -336,8 +336,7 @@ def test_finished_video_survives_a_dropped_cache(comfy, emulator):
     assert first["source"] == "new"
     quiet(emulator)
     requests = emulator.stats()["requests"]
-    assert comfy.http.post("/free", json={"free_memory": True}).status_code == 200
-    time.sleep(1.5)  # the prompt worker drops its caches between prompts
+    comfy.free_caches()
     _, _, again = run(comfy, prompt)
     assert again["taskUUID"] == first["taskUUID"] and again["source"] == "reused"
     assert emulator.stats()["requests"] == requests

@@ -18,7 +18,7 @@ import pytest
 
 import fault_matrix
 from support import keysafety
-from support.comfy import ComfyServer, ServerKind, comfyui_path, generator_defaults, pack_env
+from support.comfy import ServerKind, comfyui_path, generator_defaults, pack_env
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.spec import load_spec
 
@@ -134,10 +134,14 @@ def test_count_with_frames_keeps_memory_per_video(comfy, emulator):
         f.write("5")
     before = _status(pid, "VmRSS")
     values = t2v("a windmill turning at dusk", 20, count=4, resolution="720p")
-    entry = ok(comfy.wait(comfy.queue(graph(values, frames=True)), 300))
+    # the frames go to a node that reads their shape (not PreviewImage, whose 480 PNGs would cost minutes
+    # and memory of their own): it runs once per video
+    prompt = {**graph(values), "3": {"class_type": "GetImageSize", "inputs": {"image": ["1", 1]}},
+              "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 2]}}}
+    entry = ok(comfy.wait(comfy.queue(prompt), 300))
     peak = _status(pid, "VmHWM")
     one = 1280 * 720 * 3 * 4 * 24 * 5  # one decoded 720p 5 s video as float32
-    assert len(entry["outputs"]["3"]["images"]) == 4 * 120
+    assert entry["outputs"]["4"]["text"] == ["120"] * 4, entry["outputs"]["4"]  # 4 videos of 5 s at 24 fps
     fault_matrix.FIGURES.append(f"count 4 × 720p 5 s with frames wired: ComfyUI peak RSS {peak / MB:.0f} MB "
                                 f"(idle {before / MB:.0f} MB; one video's frames {one / MB:.0f} MB)")
     assert peak - before < 4 * one + 1500 * MB
@@ -286,11 +290,7 @@ def test_restart_with_early_tasks_loses_nothing_and_pays_once(comfy_pool, emulat
         blocker = server.queue(graph(t2v("a blocker before the restart", 60)))
         waiting = [server.queue(graph(t2v(f"restart lantern {i}", 61 + i))) for i in range(3)]
         wait_for(lambda: submissions(emulator) == 4, 30, "the three waiting prompts start early")
-        server.proc.kill()  # a crash: no clean shutdown
-        server.proc.wait()
-        server.stop()
-        server = ComfyServer(comfyui_path(), server.base_dir, server.env)
-        server.start()
+        server = comfy_pool.crash_and_restart("restart")  # a crash: no clean shutdown
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             rows = ledger_rows(server)
@@ -305,5 +305,4 @@ def test_restart_with_early_tasks_loses_nothing_and_pays_once(comfy_pool, emulat
         assert emulator.stats()["video_submissions"] == 4
         del blocker, waiting
     finally:
-        server.stop()
         comfy_pool.stop("restart")

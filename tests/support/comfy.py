@@ -110,10 +110,18 @@ class ComfyServer:
         raise RuntimeError(f"ComfyUI did not start in {timeout} s:\n{self.log()[-4000:]}")
 
     def stop(self) -> None:
+        self.begin_stop()
+        self.finish_stop()
+
+    def begin_stop(self) -> None:
+        """Ask ComfyUI to exit (SIGINT flushes its buffered log) without waiting for it."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # SIGINT flushes ComfyUI's buffered log
+            self.proc.send_signal(signal.SIGINT)
+
+    def finish_stop(self, timeout: float = 20) -> None:
+        if self.proc and self.proc.poll() is None:
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -185,6 +193,16 @@ class ComfyServer:
             time.sleep(0.2)
         raise AssertionError(f"ComfyUI still busy {timeout} s after clear + interrupt: {queue}")
 
+    def free_caches(self) -> None:
+        """Make ComfyUI forget its node outputs (POST /free, as after a restart), and wait until it has: its
+        prompt worker handles the request right after the prompt it runs (or at once when idle), so once a
+        tiny prompt queued after it has finished, the next prompt starts with empty caches."""
+        assert self.http.post("/free", json={"free_memory": True}).status_code == 200
+        marker = f"caches dropped {time.monotonic_ns()}"
+        entry = self.wait(self.queue({"1": {"class_type": "PrimitiveString", "inputs": {"value": marker}},
+                                      "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}), 60)
+        assert entry["status"]["status_str"] == "success", entry["status"]
+
     def clear_history(self) -> None:
         assert self.http.post("/history", json={"clear": True}).status_code == 200
 
@@ -219,6 +237,7 @@ class ComfyPool:
     def __init__(self, root: Path):
         self.root = root
         self._servers: dict[str, ComfyServer] = {}
+        self._stopping: list[ComfyServer] = []
         self.starts = 0
 
     def get(self, kind: ServerKind) -> ComfyServer:
@@ -234,42 +253,35 @@ class ComfyPool:
             self._servers[kind.name] = server
         return server
 
+    def crash_and_restart(self, name: str) -> ComfyServer:
+        """Kill server `name` (no clean shutdown) and start a new one on the same folder and environment."""
+        old = self._servers[name]
+        old.proc.kill()
+        old.proc.wait()
+        old.finish_stop()
+        server = ComfyServer(old.checkout, old.base_dir, old.env, extra_args=old.extra_args)
+        self.starts += 1
+        server.start()
+        self._servers[name] = server
+        return server
+
     def stop(self, name: str) -> None:
-        """Stop a server no later test needs (one of a kind made for one test); its folder stays."""
+        """Ask a server no later test needs (one of a kind made for one test) to exit; it is waited for at the
+        session's end. Its folder stays."""
         server = self._servers.pop(name, None)
         if server is not None:
-            server.stop()
+            server.begin_stop()
+            self._stopping.append(server)
 
     def close(self) -> list[str]:
-        """Stop every server; the tail of each one's log."""
+        """Stop every server (all asked at once, then waited for); the tail of each one's log."""
+        servers = list(self._servers.items()) + [(s.base_dir.name, s) for s in self._stopping]
+        for _, server in servers:
+            server.begin_stop()
         tails = []
-        for name, server in self._servers.items():
-            server.stop()
+        for name, server in servers:
+            server.finish_stop()
             tails.append(f"--- ComfyUI '{name}' log tail ---\n{server.log()[-1500:]}")
         self._servers.clear()
+        self._stopping.clear()
         return tails
-
-
-def pack_env(emulator_url: str, key: Optional[str]) -> dict[str, str]:
-    """The environment of a pooled ComfyUI: the emulator as Runware, the key (None: no key in the environment,
-    as for a user who enters it in the settings dialog), and every RUNWARE_PIXVERSE_* variable empty, so the
-    settings decide and the test process's own environment never leaks in."""
-    env = {"RUNWARE_BASE_URL": emulator_url, "RUNWARE_API_KEY": key or ""}
-    for name in ("DAILY_LIMIT", "PROMPT_LIMIT", "ALLOW_UNKNOWN_COST", "MIN_BALANCE", "START_AHEAD", "LAYOUT",
-                 "UNAVAILABLE_WINDOW", "ALLOWED_HOSTS"):
-        env[f"RUNWARE_PIXVERSE_{name}"] = ""
-    return env
-
-
-def generator_values(image_to_video: bool = False, **over) -> dict:
-    """A generator's inputs as a queued node carries them: every widget at its default, then the cheapest
-    run (v5, 360p, 5 s, 16:9, 16 fps, seed 1), then `over`."""
-    from nodes.spec import load_spec
-
-    values = generator_defaults(image_to_video)
-    values.update(model=load_spec().model("pixverse:1@5").label, prompt="a lighthouse in a storm, waves crashing",
-                  negative_prompt="", aspect_ratio="auto" if image_to_video else "16:9", resolution="360p",
-                  duration=5, fps=16, seed=1, style="none", motion_mode="normal", sound_effects=False,
-                  sound_effect_content="")
-    values.update(over)
-    return values
