@@ -113,6 +113,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("=", "measured figures")
         for line in fault_matrix.FIGURES:
             terminalreporter.write_line(line)
+    if COMFY_STARTS:
+        terminalreporter.write_line(f"ComfyUI started {len(COMFY_STARTS)} times: {', '.join(COMFY_STARTS)}")
     terminalreporter.write_line(f"test artifacts (searched for the sentinel key): {keysafety.ARTIFACTS}")
 
 
@@ -133,6 +135,7 @@ def spec():
 
 # -- real ComfyUI: one emulator and one server per kind for the whole session ------------------------
 
+COMFY_STARTS: list[str] = []  # the kinds of ComfyUI servers started this session, in order (the summary says)
 
 
 @pytest.fixture(scope="session")
@@ -170,11 +173,10 @@ def comfy_pool():
 
     if comfyui_path() is None:
         pytest.skip("COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
-    pool = ComfyPool(keysafety.ARTIFACTS)
+    pool = ComfyPool(keysafety.ARTIFACTS, started=COMFY_STARTS)
     yield pool
     for tail in pool.close():
         keysafety.save_text("logs/comfyui-tails.txt", tail)
-    print(f"\nComfyUI servers started this session: {pool.starts}")
 
 
 def main_kind(emulator_url: str):

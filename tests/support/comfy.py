@@ -234,11 +234,11 @@ class ServerKind:
 class ComfyPool:
     """Servers by kind, started on first use and stopped at the end of the session."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, started: Optional[list[str]] = None):
         self.root = root
         self._servers: dict[str, ComfyServer] = {}
         self._stopping: list[ComfyServer] = []
-        self.starts = 0
+        self.started = started if started is not None else []  # the kind of every start, in order
 
     def get(self, kind: ServerKind) -> ComfyServer:
         server = self._servers.get(kind.name)
@@ -248,7 +248,7 @@ class ComfyPool:
             if kind.prepare is not None:
                 kind.prepare(base)
             server = ComfyServer(comfyui_path(), base, kind.env, extra_args=kind.extra_args)
-            self.starts += 1
+            self.started.append(kind.name)
             server.start()
             self._servers[kind.name] = server
         return server
@@ -260,7 +260,7 @@ class ComfyPool:
         old.proc.wait()
         old.finish_stop()
         server = ComfyServer(old.checkout, old.base_dir, old.env, extra_args=old.extra_args)
-        self.starts += 1
+        self.started.append(f"{name} (restarted)")
         server.start()
         self._servers[name] = server
         return server
@@ -285,3 +285,28 @@ class ComfyPool:
         self._servers.clear()
         self._stopping.clear()
         return tails
+
+
+def pack_env(emulator_url: str, key: Optional[str]) -> dict[str, str]:
+    """The environment of a pooled ComfyUI: the emulator as Runware, the key (None: no key in the environment,
+    as for a user who enters it in the settings dialog), and every RUNWARE_PIXVERSE_* variable empty, so the
+    settings decide and the test process's own environment never leaks in."""
+    env = {"RUNWARE_BASE_URL": emulator_url, "RUNWARE_API_KEY": key or ""}
+    for name in ("DAILY_LIMIT", "PROMPT_LIMIT", "ALLOW_UNKNOWN_COST", "MIN_BALANCE", "START_AHEAD", "LAYOUT",
+                 "UNAVAILABLE_WINDOW", "ALLOWED_HOSTS"):
+        env[f"RUNWARE_PIXVERSE_{name}"] = ""
+    return env
+
+
+def generator_values(image_to_video: bool = False, **over) -> dict:
+    """A generator's inputs as a queued node carries them: every widget at its default, then the cheapest
+    run (v5, 360p, 5 s, 16:9, 16 fps, seed 1), then `over`."""
+    from nodes.spec import load_spec
+
+    values = generator_defaults(image_to_video)
+    values.update(model=load_spec().model("pixverse:1@5").label, prompt="a lighthouse in a storm, waves crashing",
+                  negative_prompt="", aspect_ratio="auto" if image_to_video else "16:9", resolution="360p",
+                  duration=5, fps=16, seed=1, style="none", motion_mode="normal", sound_effects=False,
+                  sound_effect_content="")
+    values.update(over)
+    return values
