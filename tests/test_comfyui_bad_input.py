@@ -11,7 +11,7 @@ import pytest
 
 import fault_matrix
 from support import keysafety
-from support.comfy import generator_defaults, ComfyServer, comfyui_path
+from support.comfy import comfyui_path, generator_defaults, generator_values
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
@@ -45,12 +45,7 @@ def counts(emulator) -> tuple[int, int]:
 
 
 def generator(model="pixverse:1@5", **over):
-    values = {**generator_defaults(), "model": SPEC.model(model).label, "prompt": "a lighthouse in a storm",
-              "negative_prompt": "",
-              "aspect_ratio": "16:9", "resolution": "360p", "duration": 5, "fps": 16, "seed": 3,
-              "style": "none", "motion_mode": "normal", "sound_effects": False, "sound_effect_content": ""}
-    values.update(over)
-    return values
+    return generator_values(**{"model": SPEC.model(model).label, "prompt": "a lighthouse in a storm", "seed": 3, **over})
 
 
 def test_one_pixel_first_frame(comfy, emulator):

@@ -18,7 +18,7 @@ import pytest
 
 import fault_matrix
 from support import keysafety
-from support.comfy import ServerKind, comfyui_path, generator_defaults, pack_env
+from support.comfy import ServerKind, comfyui_path, generator_defaults, generator_values, pack_env
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.spec import load_spec
 
@@ -33,11 +33,7 @@ MB = 1 << 20
 
 
 def t2v(prompt: str, seed: int, **over) -> dict:
-    values = generator_defaults()
-    values.update(model=SPEC.model("pixverse:1@5").label, prompt=prompt, resolution="360p", duration=5,
-                  aspect_ratio="16:9", fps=24, seed=seed)
-    values.update(over)
-    return values
+    return generator_values(prompt=prompt, seed=seed, **{"fps": 24, **over})
 
 
 def graph(values: dict, frames: bool = False) -> dict:

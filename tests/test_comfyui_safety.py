@@ -14,7 +14,7 @@ import pytest
 
 import fault_matrix
 from support import keysafety
-from support.comfy import ServerKind, comfyui_path, generator_defaults, pack_env
+from support.comfy import ServerKind, comfyui_path, generator_defaults, generator_values, pack_env
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
@@ -33,11 +33,7 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 
 def t2v(prompt: str, seed: int, **over) -> dict:
-    values = generator_defaults()
-    values.update(model=SPEC.model("pixverse:1@5").label, prompt=prompt, resolution="360p", duration=5,
-                  aspect_ratio="16:9", fps=16, seed=seed)
-    values.update(over)
-    return values
+    return generator_values(prompt=prompt, seed=seed, **{"fps": 16, **over})
 
 
 def ledger(comfy) -> list[dict]:
