@@ -46,9 +46,26 @@ def pytest_configure(config):
 # Tiers (markers registered in pyproject.toml), applied here so no test module has to say it:
 #   comfyui - uses a real ComfyUI (the `comfy_pool` fixture, directly or through `comfy`/`comfy_server`);
 #   browser - drives Chromium (the `browser` fixture); always also `comfyui`;
-#   slow    - both of the above, and the quick-tier modules listed in SLOW_MODULES.
-# The quick tier, for a change in progress: pytest -m "not comfyui and not browser".
-SLOW_MODULES = {"test_fault_matrix.py", "test_batch.py", "test_media.py"}
+#   slow    - both of the above, and the tests without ComfyUI in SLOW_TESTS (3 s or more each on the 2-core
+#             machine: processes started and killed, many jobs, a 100 MP picture).
+# The tier without ComfyUI: pytest -m "not comfyui and not browser"; the fastest loop: pytest -m "not slow".
+SLOW_TESTS = {
+    "test_fault_matrix.py": {"test_cli_runs_of_unknown_cost_at_once_hold_the_limit",
+                             "test_cli_killed_mid_poll_resumes_the_same_task",
+                             "test_cli_after_payment_failure_is_a_clear_error",
+                             "test_takes_wait_with_the_others_for_a_run_of_unknown_cost",
+                             "test_cancel_during_a_submit_runware_never_took_is_settled_lost",
+                             "test_two_processes_racing", "test_a_ledger_locked_after_the_submit_holds_the_loop_briefly",
+                             "test_cancel_during_a_stalled_submit_then_settled_in_the_background",
+                             "test_runware_unavailable_for_a_while", "test_runs_of_unknown_cost_at_once_wait_for_the_first_ones_cost",
+                             "test_dripping_download_ends_by_the_deadline"},
+    "test_batch.py": {"test_24_jobs_at_8_at_once_then_a_rerun_costs_nothing", "test_ctrl_c_stops_submitting_and_the_rerun_resumes",
+                      "test_killed_mid_way_then_rerun_pays_each_row_once", "test_max_cost_stops_submitting_when_spent_would_pass_it"},
+    "test_bad_input.py": {"test_huge_png_is_reduced_while_loading_with_bounded_memory"},
+    "test_new_model_and_setting.py": {"test_the_cli_lists_and_takes_them"},
+    "test_emulator.py": {"test_a_state_folder_remembers_tasks_across_restarts"},
+    "test_runware_sdk.py": {"test_the_official_sdk_drives_the_emulator"},
+}
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -61,7 +78,7 @@ def pytest_collection_modifyitems(session, config, items):
             item.add_marker(pytest.mark.browser)
         if comfyui:
             item.add_marker(pytest.mark.comfyui)
-        if comfyui or item.path.name in SLOW_MODULES:
+        if comfyui or item.originalname in SLOW_TESTS.get(item.path.name, ()):
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: item.path.name == KEY_SAFETY_MODULE)
     keysafety.COLLECTED.update(item.path.name for item in items)
