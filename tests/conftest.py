@@ -16,7 +16,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fault_matrix  # noqa: E402
-import keysafety  # noqa: E402
+from support import keysafety
+from support.emulators import BROWSER_KEY, COMFY_JOB_SECONDS, EMU_JOB_SECONDS, reset_emulator  # noqa: E402
 import seed_page  # noqa: E402
 import skips  # noqa: E402
 
@@ -43,8 +44,43 @@ def pytest_configure(config):
         config.option.log_level = "INFO"  # what a failure report shows; the session log keeps DEBUG
 
 
+# Tiers (markers registered in pyproject.toml), applied here so no test module has to say it:
+#   comfyui - uses a real ComfyUI (the `comfy_pool` fixture, directly or through `comfy`/`comfy_server`);
+#   browser - drives Chromium (the `browser` fixture); always also `comfyui`;
+#   slow    - both of the above, and the tests without ComfyUI in SLOW_TESTS (3 s or more each on the 2-core
+#             machine: processes started and killed, many jobs, a 100 MP picture).
+# The tier without ComfyUI: pytest -m "not comfyui and not browser"; the fastest loop: pytest -m "not slow".
+SLOW_TESTS = {
+    "test_fault_matrix.py": {"test_cli_runs_of_unknown_cost_at_once_hold_the_limit",
+                             "test_cli_killed_mid_poll_resumes_the_same_task",
+                             "test_cli_after_payment_failure_is_a_clear_error",
+                             "test_takes_wait_with_the_others_for_a_run_of_unknown_cost",
+                             "test_cancel_during_a_submit_runware_never_took_is_settled_lost",
+                             "test_two_processes_racing", "test_a_ledger_locked_after_the_submit_holds_the_loop_briefly",
+                             "test_cancel_during_a_stalled_submit_then_settled_in_the_background",
+                             "test_runware_unavailable_for_a_while", "test_runs_of_unknown_cost_at_once_wait_for_the_first_ones_cost",
+                             "test_dripping_download_ends_by_the_deadline"},
+    "test_batch.py": {"test_24_jobs_at_8_at_once_then_a_rerun_costs_nothing", "test_ctrl_c_stops_submitting_and_the_rerun_resumes",
+                      "test_killed_mid_way_then_rerun_pays_each_row_once", "test_max_cost_stops_submitting_when_spent_would_pass_it"},
+    "test_bad_input.py": {"test_huge_png_is_reduced_while_loading_with_bounded_memory"},
+    "test_new_model_and_setting.py": {"test_the_cli_lists_and_takes_them"},
+    "test_emulator.py": {"test_a_state_folder_remembers_tasks_across_restarts"},
+    "test_runware_sdk.py": {"test_the_official_sdk_drives_the_emulator"},
+}
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """The key check reads what every other test wrote, so it runs last."""
+    """Tier markers; the key check reads what every other test wrote, so it runs last."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        browser = "browser" in names or item.path.name.startswith("test_browser")
+        comfyui = browser or "comfy_pool" in names
+        if browser:
+            item.add_marker(pytest.mark.browser)
+        if comfyui:
+            item.add_marker(pytest.mark.comfyui)
+        if comfyui or item.originalname in SLOW_TESTS.get(item.path.name, ()):
+            item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: item.path.name == KEY_SAFETY_MODULE)
     keysafety.COLLECTED.update(item.path.name for item in items)
 
@@ -103,6 +139,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("=", "measured figures")
         for line in fault_matrix.FIGURES:
             terminalreporter.write_line(line)
+    if COMFY_STARTS:
+        terminalreporter.write_line(f"ComfyUI started {len(COMFY_STARTS)} times: {', '.join(COMFY_STARTS)}")
     terminalreporter.write_line(f"test artifacts (searched for the sentinel key): {keysafety.ARTIFACTS}")
 
 
@@ -121,16 +159,75 @@ def spec():
     return load_spec()
 
 
-@pytest.fixture(scope="module")
-def emulator(request):
-    """A Runware emulator for a module's real-ComfyUI tests; it accepts only the module's EMULATOR_KEY."""
+# -- real ComfyUI: one emulator and one server per kind for the whole session ------------------------
+
+COMFY_STARTS: list[str] = []  # the kinds of ComfyUI servers started this session, in order (the summary says)
+
+
+@pytest.fixture(scope="session")
+def session_emulator():
+    """The Runware emulator every pooled ComfyUI talks to. It accepts only the session's sentinel key."""
     from nodes.emulator import EmulatorServer
 
-    with EmulatorServer(job_seconds=1.0, api_key=request.module.EMULATOR_KEY) as emu:
+    with EmulatorServer(job_seconds=COMFY_JOB_SECONDS, api_key=keysafety.SENTINEL_KEY) as emu:
         yield emu
 
 
-EMU_JOB_SECONDS = 0.3
+@pytest.fixture(scope="session")
+def browser_emulator():
+    """The emulator of the browser servers: it accepts only the key the user enters in the settings dialog
+    (test_browser.SENTINEL_KEY). That key is stored in the user folder, which the final key search reads, so
+    it is not the session's."""
+    from nodes.emulator import EmulatorServer
+
+    with EmulatorServer(job_seconds=COMFY_JOB_SECONDS, api_key=BROWSER_KEY) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(session_emulator):
+    """The session's emulator, reset before the test (a real-ComfyUI or browser test)."""
+    reset_emulator(session_emulator, COMFY_JOB_SECONDS)
+    yield session_emulator
+
+
+@pytest.fixture(scope="session")
+def comfy_pool():
+    """ComfyUI servers by kind (tests/support/comfy.py), each started once and stopped at the session's end.
+    Their base folders live under the session's artifacts, which the final key search scans."""
+    from support.comfy import ComfyPool, comfyui_path
+
+    if comfyui_path() is None:
+        pytest.skip("COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
+    pool = ComfyPool(keysafety.ARTIFACTS, started=COMFY_STARTS)
+    yield pool
+    for tail in pool.close():
+        keysafety.save_text("logs/comfyui-tails.txt", tail)
+
+
+def main_kind(emulator_url: str):
+    from support.comfy import ServerKind, pack_env
+
+    return ServerKind("main", pack_env(emulator_url, keysafety.SENTINEL_KEY))
+
+
+@pytest.fixture(scope="session")
+def comfy_server(comfy_pool, session_emulator):
+    """The ComfyUI most real-ComfyUI modules share: the session's key in its environment, every
+    RUNWARE_PIXVERSE_* variable empty (the settings decide), the session's emulator as Runware."""
+    return comfy_pool.get(main_kind(session_emulator.base_url))
+
+
+@pytest.fixture
+def comfy(comfy_server, emulator):
+    """The shared ComfyUI for one test: idle at the start; its settings put back and its queue emptied after."""
+    comfy_server.settle()
+    snapshot = comfy_server.settings_snapshot()
+    yield comfy_server
+    comfy_server.settle()
+    comfy_server.restore_settings(snapshot)
+
+
 
 
 @pytest.fixture(scope="module")
@@ -145,12 +242,29 @@ def emu_server():
 
 @pytest.fixture
 def emu(emu_server):
-    """The module's emulator, reset before and after the test (a changed job length too)."""
-    emu_server.reset()
-    emu_server.job_seconds = EMU_JOB_SECONDS
+    """The module's emulator, reset before and after the test (a changed job length, layouts and balance too)."""
+    reset_emulator(emu_server, EMU_JOB_SECONDS)
+    emu_server.dry_run = False
     yield emu_server
-    emu_server.reset()
-    emu_server.job_seconds = EMU_JOB_SECONDS
+    reset_emulator(emu_server, EMU_JOB_SECONDS)
+    emu_server.dry_run = False
+
+
+@pytest.fixture
+def make_emulator():
+    """`make_emulator(**options)` → a started EmulatorServer of its own (another key, spec, layouts or state
+    folder than the module's), stopped after the test."""
+    from nodes.emulator import EmulatorServer
+
+    started = []
+
+    def make(**options):
+        emu = EmulatorServer(**options).start()
+        started.append(emu)
+        return emu
+    yield make
+    for emu in started:
+        emu.stop()
 
 
 @pytest.fixture
@@ -158,7 +272,7 @@ def cli(monkeypatch, capsys):
     """`cli(emu, args, log_dir, name)` → (exit status, stdout, stderr) of `python -m nodes ARGS`, run by
     `nodes.cli.main` in this process (jobs.run_cli_here): no Python + torch start-up. A test that kills or
     interrupts the command starts it as a process instead (jobs.start_cli / run_cli)."""
-    from jobs import run_cli_here
+    from support.jobs import run_cli_here
 
     def run(emu, args, log_dir, name, timeout=120):
         return run_cli_here(emu, args, log_dir, name, monkeypatch, capsys, timeout=timeout)
@@ -167,7 +281,7 @@ def cli(monkeypatch, capsys):
 
 @pytest.fixture
 def runner(emu, request):
-    from jobs import Runner
+    from support.jobs import Runner
 
     r = Runner(emu, request.node.name)
     yield r

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keysafety import save_text
+from support.keysafety import save_text
 
 
 @dataclass

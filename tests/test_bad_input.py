@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import fault_matrix
-from jobs import CHOICES
-from keysafety import artifact_dir
+from support.jobs import CHOICES
+from support.keysafety import artifact_dir
 import workflow_runs as runs
 from nodes import errors as E
 from nodes.money import ledger as L
@@ -299,7 +299,7 @@ img = load_image_file(sys.argv[1], max_side=int(sys.argv[3]) if sys.argv[3] != "
 seconds = time.monotonic() - t0; stop.append(1); t.join()
 print(tuple(img.shape), before, max(peak[0], rss()), seconds)
 """
-    from keysafety import ROOT
+    from support.keysafety import ROOT
 
     figures = {}
     for max_side in ("4000", "0"):  # 0: the whole image at full size, as before this change

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import fault_matrix
-from jobs import Runner, choices, video_submissions
-from keysafety import SENTINEL_KEY
+from support.jobs import Runner, choices, video_submissions
+from support.keysafety import SENTINEL_KEY
 import workflow_runs as runs
 from nodes import config
 from nodes.config import MIN_BALANCE
@@ -26,27 +26,16 @@ from nodes.money import ledger as L
 from nodes.emulator import account as emu_account
 
 
-@pytest.fixture(scope="module")
-def emu_server():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=0.3, api_key=SENTINEL_KEY) as emu:
-        yield emu
-
-
 @pytest.fixture
-def emu(emu_server, monkeypatch):
+def emu(emu, monkeypatch):
+    """conftest's `emu` (reset, balance not enforced), with no floor or balance from the environment and the
+    balance cache emptied; a dry-run endpoint and a set balance put back after."""
     for name in (MIN_BALANCE.env, emu_account.ENV_BALANCE):
         monkeypatch.delenv(name, raising=False)
-    emu_server.reset()
-    emu_server.dry_run = False
-    emu_server.balance_start = None
-    emu_server.balance_enforced = False
     B.CACHE.clear()
-    yield emu_server
-    emu_server.reset()
-    emu_server.dry_run = False
-    emu_server.balance_start = None
+    yield emu
+    emu.dry_run = False
+    emu.balance_start = None
     B.CACHE.clear()
 
 
@@ -117,16 +106,10 @@ def test_cache_reads_at_most_once_a_minute_and_again_after_a_task(emu, runner):
     assert account_requests(emu) == 3
 
 
-def test_cli_balance_offline(tmp_path):
-    import subprocess
-    import sys
-
-    from keysafety import ROOT
-
-    out = subprocess.run([sys.executable, "-m", "nodes", "balance", "--offline", "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    reply = json.loads(out.stdout)
+def test_cli_balance_offline(tmp_path, emu, cli):
+    code, stdout, stderr = cli(emu, ["balance", "--offline", "--json"], tmp_path, "balance")  # in this process
+    assert code == 0, stderr
+    reply = json.loads(stdout)
     assert reply["balance"] == emu_account.DEFAULT_BALANCE and reply["dry_run"] is True
     assert set(reply) == {"balance", "currency", "organization", "checked_at", "dry_run", "error", "floor"}
 
@@ -215,22 +198,16 @@ async def _run_into(runner, ledger):
         return await runs.text_to_video(client, choices(prompt="billed"), runner.opts(ledger=ledger))
 
 
-def test_main_command_offline_then_spend_reports_nothing_billed(tmp_path):
-    import subprocess
-    import sys
-
-    from keysafety import ROOT
-
-    gen = subprocess.run([sys.executable, "-m", "nodes", "generate", "text-to-video", "--offline", "--prompt",
-                          "a red fox running through fresh snow at dawn", "--resolution", "360p", "--duration", "5",
-                          "--out", str(tmp_path), "--job-seconds", "0.3"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
-    assert gen.returncode == 0, gen.stderr
-    assert "billed: nothing (a dry run" in gen.stdout, gen.stdout
-    spend = subprocess.run([sys.executable, "-m", "nodes", "spend", "--out", str(tmp_path)], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
-    assert "today (" in spend.stdout and ": $0.00 in 0 runs" in spend.stdout, spend.stdout
-    assert "not billed (today): 1 dry run" in spend.stdout
+def test_main_command_offline_then_spend_reports_nothing_billed(tmp_path, emu, cli):
+    code, stdout, stderr = cli(emu, ["generate", "text-to-video", "--offline", "--prompt",
+                                     "a red fox running through fresh snow at dawn", "--resolution", "360p",
+                                     "--duration", "5", "--out", str(tmp_path), "--job-seconds", "0.3"],
+                               tmp_path, "generate")  # in this process: no signal involved
+    assert code == 0, stderr
+    assert "billed: nothing (a dry run" in stdout, stdout
+    code, spend, stderr = cli(emu, ["spend", "--out", str(tmp_path)], tmp_path, "spend")
+    assert "today (" in spend and ": $0.00 in 0 runs" in spend, spend
+    assert "not billed (today): 1 dry run" in spend
 
 
 # -- errors that need a person --------------------------------------------------------------------
@@ -296,7 +273,7 @@ def load_panel_routes():
     """nodes/comfy/panel_routes.py without importing ComfyUI (its package __init__ does; the module does not)."""
     import importlib.util
 
-    from keysafety import ROOT
+    from support.keysafety import ROOT
 
     spec = importlib.util.spec_from_file_location("nodes.comfy.panel_routes", ROOT / "nodes" / "comfy" / "panel_routes.py")
     module = importlib.util.module_from_spec(spec)

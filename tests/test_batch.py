@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import CHOICES, start_cli, video_submissions, wait_until
-from keysafety import artifact_dir, save_text
+from support.jobs import CHOICES, start_cli, video_submissions, wait_until
+from support.keysafety import artifact_dir, save_text
 from skips import CTRL_C_ON_WINDOWS
 from nodes.cli.batch.jobfile import read_rows
 

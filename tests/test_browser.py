@@ -30,7 +30,8 @@ from pathlib import Path
 import pytest
 
 import workflow_tools as T
-from comfy_harness import ComfyServer, comfyui_path, frontend_roots
+from support.emulators import BROWSER_KEY, COMFY_JOB_SECONDS, reset_emulator
+from support.comfy import ServerKind, comfyui_path, frontend_roots, pack_env
 from nodes.requests import widgets as W
 from nodes.spec.kinds import NODE_IDS
 from nodes.spec import load_spec
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 UPDATE_DOCS = os.environ.get("PIXVERSE_UPDATE_DOCS") == "1"
-SENTINEL_KEY = "rw-sentinel-key-browser-5c0ffee1d"
+SENTINEL_KEY = BROWSER_KEY  # the user enters it; it is stored in the key file, so not the session's
 WRONG_KEY = "rw-wrong-key-browser-000000000"
 SPEC = load_spec()
 PACK_MODULE = "ComfyUI-PixVerse-Runware"  # the harness links the pack into custom_nodes under this name
@@ -97,8 +98,6 @@ def artifacts():
     return ARTIFACTS
 
 
-EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) accepts
-
 
 @pytest.fixture(scope="module", params=frontend_roots(), ids=lambda f: f[0])
 def frontend(request):
@@ -109,22 +108,32 @@ def frontend(request):
     return name, root
 
 
-@pytest.fixture(scope="module")
-def comfy(emulator, frontend, tmp_path_factory):
-    name, root = frontend
-    base = tmp_path_factory.mktemp(f"comfy-browser-{name}")
-    (base / "input").mkdir()  # empty, as on a fresh ComfyUI: the pack writes the templates' samples
-    # A returning user: no first-visit tutorial (newer frontends open a getting-started workflow over ours).
-    (base / "user" / "default").mkdir(parents=True)
+def _fresh_user(base) -> None:
+    """As a returning user's fresh ComfyUI: an EMPTY input folder (the pack writes the templates' samples) and
+    no first-visit tutorial (newer frontends open a getting-started workflow over ours)."""
+    (base / "input").mkdir(parents=True, exist_ok=True)
+    (base / "user" / "default").mkdir(parents=True, exist_ok=True)
     (base / "user" / "default" / "comfy.settings.json").write_text(json.dumps({"Comfy.TutorialCompleted": True}))
-    # No key in the environment: the user enters it in the settings dialog.
-    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": ""},
-                         extra_args=["--front-end-root", str(root)] if root else [])
-    server.start()
+
+
+@pytest.fixture
+def emulator(browser_emulator):
+    """The browser servers' emulator, reset before the test."""
+    reset_emulator(browser_emulator, COMFY_JOB_SECONDS)
+    return browser_emulator
+
+
+@pytest.fixture(scope="module")
+def comfy(frontend, comfy_pool, browser_emulator):
+    """One ComfyUI per frontend for the session, shared by the browser modules. A server apart from the
+    real-ComfyUI tests' one: no key in its environment (the user enters it in the settings dialog, and an
+    environment key would win over it)."""
+    name, root = frontend
+    kind = ServerKind(f"browser-{name}", pack_env(browser_emulator.base_url, None),
+                      extra_args=["--front-end-root", str(root)] if root else [], prepare=_fresh_user)
+    server = comfy_pool.get(kind)
     server.frontend = name
-    yield server
-    server.stop()
-    print("\n--- ComfyUI log tail ---\n" + server.log()[-2000:])
+    return server
 
 
 @pytest.fixture(scope="module")
@@ -525,6 +534,7 @@ def key_stored(comfy):
 
 
 def test_run_shows_task_and_cost_and_the_key_is_nowhere(tab, comfy, emulator, key_stored):
+    comfy.clear_history()  # the server is shared by the browser modules: only this test's run is read below
     wf = T.load_examples()["text_to_video"]
     tab.open_template("text_to_video")
     gen = gen_id(wf)

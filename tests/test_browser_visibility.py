@@ -18,7 +18,7 @@ import json
 import pytest
 
 import workflow_tools as T
-from test_browser import (EMULATOR_KEY, SPEC, T2V, Page, artifacts, browser, comfy, frontend, gen_id, known_inputs,  # noqa: F401
+from test_browser import (SPEC, T2V, Page, artifacts, browser, comfy, emulator, frontend, gen_id, known_inputs,  # noqa: F401
                           load_routes, pytestmark, tab, to_docs)
 
 SERVED = load_routes().web_spec()

@@ -12,8 +12,8 @@ from collections import Counter
 import pytest
 
 import fault_matrix
-from jobs import CHOICES, choices, video_submissions
-from keysafety import artifact_dir
+from support.jobs import CHOICES, choices, video_submissions
+from support.keysafety import artifact_dir
 import workflow_runs as runs
 from nodes import errors as E
 from nodes.client import window as W
@@ -201,7 +201,7 @@ def test_batch_of_12_rows_on_an_account_that_renders_2_at_once(emu, request, cli
 
 def test_emulator_refuses_past_its_concurrency_with_429_and_retry_after(emu):
     import httpx
-    from keysafety import SENTINEL_KEY
+    from support.keysafety import SENTINEL_KEY
 
     emu.max_concurrent, emu.busy_retry_after = 1, 2
     emu.job_seconds = 2.0
@@ -221,7 +221,7 @@ def test_emulator_command_line_refuses_a_concurrency_below_one():
     import subprocess
     import sys
 
-    from keysafety import ROOT
+    from support.keysafety import ROOT
 
     out = subprocess.run([sys.executable, "-m", "nodes.emulator", "--port", "0", "--max-concurrent", "0"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)

@@ -17,8 +17,8 @@ from nodes import errors as E
 from nodes.client import (MalformedReply, PollPolicy, RetryPolicy, RunwareClient, SubmitResult,
                           error_of_data_item, exception_for, parse_envelope)
 
-from keysafety import SENTINEL_KEY as KEY  # noqa: E402  (the session's sentinel key)
-from jobs import Press  # noqa: E402
+from support.keysafety import SENTINEL_KEY as KEY  # noqa: E402  (the session's sentinel key)
+from support.jobs import Press  # noqa: E402
 FAST_POLL = PollPolicy(first_delay=0.05, factor=1.5, max_delay=0.3, cancel_slice=0.05,
                        lost_after_polls=3, lost_after_seconds=0.5)
 FAST_RETRY = RetryPolicy(attempts=5, base_delay=0.05, max_delay=0.5, retry_after_cap=5.0)

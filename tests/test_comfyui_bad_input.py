@@ -10,32 +10,25 @@ import numpy as np
 import pytest
 
 import fault_matrix
-import keysafety
-from comfy_harness import generator_defaults, ComfyServer, comfyui_path
+from support import keysafety
+from support.comfy import comfyui_path, generator_defaults, generator_values
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
                                 reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
 
-EMULATOR_KEY = keysafety.SENTINEL_KEY
+EMULATOR_KEY = keysafety.SENTINEL_KEY  # the key of the pooled servers
 SPEC = load_spec()
 I2V, LIP, T2V = "RunwarePixVerseImageToVideo", "RunwarePixVerseLipSync", "RunwarePixVerseTextToVideo"
 
 
-@pytest.fixture(scope="module")
-def comfy(emulator):
+@pytest.fixture(scope="module", autouse=True)
+def inputs(comfy_server):
+    """The module's input files in the shared ComfyUI's input folder."""
     from PIL import Image
-
-    base = keysafety.ARTIFACTS / "comfyui-bad-input"
-    (base / "input").mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (1, 1), (10, 200, 10)).save(base / "input" / "dot.png")
+    Image.new("RGB", (1, 1), (10, 200, 10)).save(comfy_server.input_dir / "dot.png")
     Image.fromarray((np.random.default_rng(1).random((240, 320, 3)) * 255).astype(np.uint8)).save(
-        base / "input" / "still.mp4", format="PNG")  # a picture under a video's name
-    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url,
-                                                 "RUNWARE_API_KEY": EMULATOR_KEY})
-    server.start()
-    yield server
-    server.stop()
+        comfy_server.input_dir / "still.mp4", format="PNG")  # a picture under a video's name
 
 
 def error_text(comfy, prompt) -> str:
@@ -52,12 +45,7 @@ def counts(emulator) -> tuple[int, int]:
 
 
 def generator(model="pixverse:1@5", **over):
-    values = {**generator_defaults(), "model": SPEC.model(model).label, "prompt": "a lighthouse in a storm",
-              "negative_prompt": "",
-              "aspect_ratio": "16:9", "resolution": "360p", "duration": 5, "fps": 16, "seed": 3,
-              "style": "none", "motion_mode": "normal", "sound_effects": False, "sound_effect_content": ""}
-    values.update(over)
-    return values
+    return generator_values(**{"model": SPEC.model(model).label, "prompt": "a lighthouse in a storm", "seed": 3, **over})
 
 
 def test_one_pixel_first_frame(comfy, emulator):

@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-import keysafety
-from comfy_harness import ComfyServer, comfyui_path
+from support import keysafety
+from support.comfy import ServerKind, comfyui_path, pack_env
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.spec import load_spec
 
@@ -21,30 +21,37 @@ pytestmark = pytest.mark.skipif(comfyui_path() is None,
 
 SENTINEL_KEY = keysafety.SENTINEL_KEY
 SPEC = load_spec()
-EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) accepts
 I2V = "RunwarePixVerseImageToVideo"
 RUN_COST = 5 * FAKE_COST_PER_SECOND_USD  # the emulator's price of a 360p, 5 s video: $0.20
 LIMIT = 2 * RUN_COST + 0.05  # just above two runs
 
 
-@pytest.fixture(scope="module")
-def comfy(emulator):
+def _inputs(base) -> None:
     from PIL import Image
-
-    base = keysafety.ARTIFACTS / "comfyui-budget"
     (base / "input").mkdir(parents=True, exist_ok=True)
     for i, name in enumerate(("one.png", "two.png", "three.png")):
         pixels = (np.random.default_rng(i).random((360, 640, 3)) * 255).astype(np.uint8)
         Image.fromarray(pixels).save(base / "input" / name)
-    env = {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": SENTINEL_KEY,
-           "RUNWARE_PIXVERSE_DAILY_LIMIT": "", "RUNWARE_PIXVERSE_PROMPT_LIMIT": "",
-           "RUNWARE_PIXVERSE_ALLOW_UNKNOWN_COST": ""}  # the settings below decide
-    server = ComfyServer(comfyui_path(), base, env)
-    server.start()
+
+
+@pytest.fixture(scope="module")
+def budget_server(comfy_pool, session_emulator):
+    """A ComfyUI of its own: this module reads the day's spending and the estimates from an empty job ledger
+    ("today $0.00", "no run of this kind yet"), and a running ComfyUI's ledger (keyed by its endpoint) cannot
+    be emptied."""
+    kind = ServerKind("budget", pack_env(session_emulator.base_url, SENTINEL_KEY), prepare=_inputs)
+    server = comfy_pool.get(kind)
     _read_defaults(server)
-    yield server
-    server.stop()
-    print("\n--- ComfyUI log tail ---\n" + server.log()[-2000:])
+    return server
+
+
+@pytest.fixture
+def comfy(budget_server, emulator):
+    budget_server.settle()
+    snapshot = budget_server.settings_snapshot()
+    yield budget_server
+    budget_server.settle()
+    budget_server.restore_settings(snapshot)
 
 
 _DEFAULTS: dict = {}
@@ -88,7 +95,7 @@ def test_third_run_is_refused_before_any_upload(comfy, emulator):
     assert label in comfy.object_info()[I2V]["input"]["required"]["model"][1]["options"]
     # the limit and "allow unknown cost" through ComfyUI's own settings route (what the settings dialog does)
     for key, value in (("Runware.PixVerse.DailyLimit", LIMIT), ("Runware.PixVerse.AllowUnknownCost", True)):
-        assert comfy.http.post(f"/settings/{key}", json=value).status_code == 200
+        comfy.set_setting(key, value)
     first = estimate(comfy, "a paper boat on a pond", 1)
     assert (first["source"], first["cost"]) == ("unknown", None)
     assert first["text"] == "unknown: no run of this kind yet · today $0.00 of $0.45 a day"
@@ -126,7 +133,7 @@ def test_third_run_is_refused_before_any_upload(comfy, emulator):
     assert "today (" in spend["text"] and "daily limit: $0.45 (setting), $0.05 left today" in spend["text"]
 
     # raising the limit lets the same prompt run
-    assert comfy.http.post("/settings/Runware.PixVerse.DailyLimit", json=1.0).status_code == 200
+    comfy.set_setting("Runware.PixVerse.DailyLimit", 1.0)
     entry = comfy.wait(comfy.queue(i2v_prompt("three.png", "a third paper boat", 3)), 180)
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
     assert counts(emulator)[2] == before[2] + 1

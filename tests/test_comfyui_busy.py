@@ -14,8 +14,8 @@ import time
 import pytest
 
 import fault_matrix
-import keysafety
-from comfy_harness import comfyui_path
+from support import keysafety
+from support.comfy import comfyui_path
 from nodes.config import MIN_BALANCE, START_AHEAD
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.emulator import account as emu_account

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-import keysafety
-from comfy_harness import ComfyServer, comfyui_path
-from wire import read_task
+from support import keysafety
+from support.comfy import comfyui_path, generator_values
+from support.wire import read_task
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
@@ -24,28 +24,21 @@ T2V, I2V, LIP = "RunwarePixVerseTextToVideo", "RunwarePixVerseImageToVideo", "Ru
 RECOVER = "RunwarePixVerseRecover"
 
 
-EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) accepts
 
 
-@pytest.fixture(scope="module")
-def comfy(emulator, tmp_path_factory):
+@pytest.fixture(scope="module", autouse=True)
+def inputs(comfy_server):
+    """The module's input files in the shared ComfyUI; at the module's end, what a user would share of its
+    runs goes into the searched folder too."""
     from PIL import Image
-
     from nodes.media import render_test_video
-
-    base = keysafety.ARTIFACTS / "comfyui"  # searched for the key by test_zz_key_safety
-    (base / "input").mkdir(parents=True, exist_ok=True)
+    base = comfy_server.base_dir
     y, x = np.mgrid[0:600, 0:800]
     Image.fromarray(np.stack([x % 256, y % 256, (x + y) % 256], -1).astype(np.uint8)).save(base / "input" / "first.png")
     Image.fromarray(np.stack([y % 256, x % 256, (x * 2) % 256], -1).astype(np.uint8)).save(base / "input" / "last.png")
     render_test_video(base / "input" / "talk.mp4", width=320, height=240, fps=16, duration=2.0, with_audio=True)
-    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url,
-                                                 "RUNWARE_API_KEY": SENTINEL_KEY})
-    server.start()
-    yield server
-    save_for_key_check(server)
-    server.stop()
-    print("\n--- ComfyUI log tail ---\n" + server.log()[-2500:])
+    yield
+    save_for_key_check(comfy_server)
 
 
 def save_for_key_check(server):
@@ -70,14 +63,7 @@ def probe(path):
 
 def generator_inputs(model_label, **over):
     """Every widget of a generator at its default (settings later models added included), then ours."""
-    from nodes.workflows import WORKFLOWS
-    values = {w.name: w.default for w in WORKFLOWS["text_to_video"].widgets(load_spec())
-              if w.kind not in ("IMAGE", "motion")}
-    values.update({"model": model_label, "prompt": "a lighthouse in a storm, waves crashing", "negative_prompt": "",
-              "aspect_ratio": "16:9", "resolution": "360p", "duration": 5, "fps": 16, "seed": 1,
-              "style": "none", "motion_mode": "normal", "sound_effects": False, "sound_effect_content": ""})
-    values.update(over)
-    return values
+    return generator_values(model=model_label, **over)
 
 
 def with_outputs(prompt: dict, node: str, video_slot: int = 0) -> dict:
@@ -278,7 +264,7 @@ def test_cancel_then_recover_by_task_uuid(comfy, emulator):
             time.sleep(0.2)
         assert emulator.stats()["video_submissions"] == before + 1
         task_uuid = last_video_task(emulator)["taskUUID"]
-        time.sleep(1.0)
+        wait_for(lambda: polled(emulator, task_uuid), 30, "the node polls its task")  # waiting, not submitting
         t0 = time.monotonic()
         comfy.interrupt()
         entry = comfy.wait(prompt_id, timeout=30)
@@ -317,6 +303,19 @@ def test_recover_refuses_a_malformed_task_uuid_at_queue_time(comfy, emulator):
     assert emulator.stats()["requests"] == before
 
 
+def polled(emulator, task_uuid: str) -> bool:
+    """Whether a getResponse for `task_uuid` reached the emulator."""
+    return any(t.get("taskType") == "getResponse" and t.get("taskUUID") == task_uuid
+               for r in emulator.requests if isinstance(r.get("body"), list) for t in r["body"] if isinstance(t, dict))
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.1)
+
+
 def quiet(emulator, still: float = 2.0, timeout: float = 30.0) -> None:
     """Until no request reached the emulator for `still` seconds (background work of the pack is done)."""
     deadline = time.monotonic() + timeout
@@ -337,8 +336,7 @@ def test_finished_video_survives_a_dropped_cache(comfy, emulator):
     assert first["source"] == "new"
     quiet(emulator)
     requests = emulator.stats()["requests"]
-    assert comfy.http.post("/free", json={"free_memory": True}).status_code == 200
-    time.sleep(1.5)  # the prompt worker drops its caches between prompts
+    comfy.free_caches()
     _, _, again = run(comfy, prompt)
     assert again["taskUUID"] == first["taskUUID"] and again["source"] == "reused"
     assert emulator.stats()["requests"] == requests
@@ -349,8 +347,20 @@ def test_finished_video_survives_a_dropped_cache(comfy, emulator):
         assert entry.status == FINISHED and entry.local_file == first["file"] and entry.file_ok()
 
 
-def test_key_never_reaches_comfyui_outputs(comfy):
-    for path in comfy.output_dir.rglob("*"):
-        if path.is_file():
-            assert SENTINEL_KEY.encode() not in path.read_bytes(), path
-    assert SENTINEL_KEY not in comfy.log()
+def test_key_never_reaches_comfyui_outputs(comfy, emulator):
+    """This test's own run: its saved videos, its history entry and the log lines written meanwhile."""
+    log_before = len(comfy.log())
+    prompt = with_outputs({"2": {"class_type": T2V, "inputs": generator_inputs(label("pixverse:1@5"), seed=4242,
+                                                                             prompt="a key that must not show")}}, "2")
+    prompt_id = comfy.queue(prompt)
+    entry = comfy.wait(prompt_id)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:2000]
+    files = [comfy.output_file(entry["outputs"][n]["images"][0]) for n in ("90", "92")]
+    info = json.loads(entry["outputs"]["93"]["text"][0])
+    files.append(comfy.output_dir / "pixverse" / f"pixverse_{info['taskUUID']}.mp4")
+    assert all(f.is_file() and f.stat().st_size > 0 for f in files), files
+    for path in files:
+        assert SENTINEL_KEY.encode() not in path.read_bytes(), path
+    history = comfy.http.get(f"/history/{prompt_id}").text
+    assert prompt_id in history and SENTINEL_KEY not in history
+    assert SENTINEL_KEY not in comfy.log()[log_before:]

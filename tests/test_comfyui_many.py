@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import fault_matrix
-import keysafety
-from comfy_harness import ComfyServer, comfyui_path, generator_defaults
+from support import keysafety
+from support.comfy import ServerKind, comfyui_path, generator_defaults, generator_values, pack_env
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.spec import load_spec
 
@@ -27,7 +27,6 @@ pytestmark = pytest.mark.skipif(comfyui_path() is None,
                                 reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
 
 KEY = keysafety.SENTINEL_KEY
-EMULATOR_KEY = KEY
 SPEC = load_spec()
 T2V = "RunwarePixVerseTextToVideo"
 I2V = "RunwarePixVerseImageToVideo"
@@ -35,11 +34,7 @@ MB = 1 << 20
 
 
 def t2v(prompt: str, seed: int, **over) -> dict:
-    values = generator_defaults()
-    values.update(model=SPEC.model("pixverse:1@5").label, prompt=prompt, resolution="360p", duration=5,
-                  aspect_ratio="16:9", fps=24, seed=seed)
-    values.update(over)
-    return values
+    return generator_values(prompt=prompt, seed=seed, **{"fps": 24, **over})
 
 
 def graph(values: dict, frames: bool = False) -> dict:
@@ -84,20 +79,18 @@ def ledger_rows(comfy) -> list[dict]:
         return [dict(r) for r in conn.execute("SELECT * FROM jobs ORDER BY created_at")]
 
 
-def start(tmp_path_factory, emulator, name: str, **env) -> ComfyServer:
-    base = tmp_path_factory.mktemp(name)
-    (base / "input").mkdir(parents=True, exist_ok=True)
-    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": KEY,
-                                                "RUNWARE_PIXVERSE_DAILY_LIMIT": "", **env})
-    return server.start()
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def comfy(emulator, tmp_path_factory):
-    server = start(tmp_path_factory, emulator, "comfy-many", RUNWARE_PIXVERSE_START_AHEAD="0")
-    yield server
-    server.stop()
-    print("\n--- ComfyUI log tail ---\n" + server.log()[-2000:])
+def submissions(emulator) -> int:
+    return emulator.stats()["video_submissions"]
+
+
+# `comfy` is conftest's shared ComfyUI: start ahead off (its setting is unset; the variable is empty)
 
 
 # -- count -------------------------------------------------------------------------------------
@@ -138,10 +131,14 @@ def test_count_with_frames_keeps_memory_per_video(comfy, emulator):
         f.write("5")
     before = _status(pid, "VmRSS")
     values = t2v("a windmill turning at dusk", 20, count=4, resolution="720p")
-    entry = ok(comfy.wait(comfy.queue(graph(values, frames=True)), 300))
+    # the frames go to a node that reads their shape (not PreviewImage, whose 480 PNGs would cost minutes
+    # and memory of their own): it runs once per video
+    prompt = {**graph(values), "3": {"class_type": "GetImageSize", "inputs": {"image": ["1", 1]}},
+              "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 2]}}}
+    entry = ok(comfy.wait(comfy.queue(prompt), 300))
     peak = _status(pid, "VmHWM")
     one = 1280 * 720 * 3 * 4 * 24 * 5  # one decoded 720p 5 s video as float32
-    assert len(entry["outputs"]["3"]["images"]) == 4 * 120
+    assert entry["outputs"]["4"]["text"] == ["120"] * 4, entry["outputs"]["4"]  # 4 videos of 5 s at 24 fps
     fault_matrix.FIGURES.append(f"count 4 × 720p 5 s with frames wired: ComfyUI peak RSS {peak / MB:.0f} MB "
                                 f"(idle {before / MB:.0f} MB; one video's frames {one / MB:.0f} MB)")
     assert peak - before < 4 * one + 1500 * MB
@@ -195,16 +192,15 @@ def test_six_queued_prompts_without_start_ahead_run_one_by_one(comfy, emulator):
     assert max_overlap(emulator.job_spans()) == 1
 
 
-@pytest.fixture(scope="module")
-def ahead(emulator, tmp_path_factory):
-    server = start(tmp_path_factory, emulator, "comfy-ahead", RUNWARE_PIXVERSE_START_AHEAD="8")
-    pixels = (np.random.default_rng(5).random((360, 640, 3)) * 255).astype(np.uint8)
+@pytest.fixture
+def ahead(comfy):
+    """The shared ComfyUI with start ahead set to 8 through its setting (put back after the test)."""
     from PIL import Image
 
-    Image.fromarray(pixels).save(server.input_dir / "still.png")
-    yield server
-    server.stop()
-    print("\n--- ComfyUI (ahead) log tail ---\n" + server.log()[-3000:])
+    pixels = (np.random.default_rng(5).random((360, 640, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(comfy.input_dir / "still.png")
+    comfy.set_setting("Runware.PixVerse.StartAhead", 8)
+    return comfy
 
 
 def test_six_queued_prompts_start_early(ahead, emulator):
@@ -228,10 +224,8 @@ def test_image_from_load_image_starts_early_with_the_same_task(ahead, emulator):
     emulator.job_seconds = 8.0
     first = ahead.queue(graph(t2v("a queue keeper", 7)))  # runs now; the next one waits and starts early
     second = ahead.queue(i2v_graph("still.png", "the lake ripples", 8))
-    deadline = time.monotonic() + 6.0  # well within the first prompt's 8 s job
-    while emulator.stats()["video_submissions"] < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert emulator.stats()["video_submissions"] == 2  # the waiting prompt's task was already sent
+    wait_for(lambda: submissions(emulator) == 2, 30, "the waiting prompt's task is sent early")
+    assert first not in ahead.http.get(f"/history/{first}").json()  # while the first prompt still runs
     ok(ahead.wait(first, 120))
     entry = ok(ahead.wait(second, 120))
     assert emulator.stats()["video_submissions"] == 2 and emulator.stats()["image_uploads"] == 1
@@ -243,12 +237,13 @@ def test_a_prompt_deleted_after_its_early_start_still_delivers(ahead, emulator):
     emulator.job_seconds = 3.0
     blocker = ahead.queue(graph(t2v("a slow blocker", 50)))
     doomed = ahead.queue(graph(t2v("a prompt removed from the queue", 51)))
-    time.sleep(1.0)
+    wait_for(lambda: submissions(emulator) == 2, 30, "the waiting prompt's task is sent early")
     assert ahead.http.post("/queue", json={"delete": [doomed]}).status_code == 200
     ok(ahead.wait(blocker, 120))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        rows = [r for r in ledger_rows(ahead) if json.loads(r["request"] or "{}").get("seed") == 51]
+        rows = [r for r in ledger_rows(ahead) if json.loads(r["request"] or "{}").get("seed") == 51
+                and "a prompt removed from the queue" in json.loads(r["request"]).get("positivePrompt", "")]
         if rows and rows[0]["status"] == "finished":
             break
         time.sleep(0.5)
@@ -260,31 +255,39 @@ def test_a_prompt_deleted_after_its_early_start_still_delivers(ahead, emulator):
 def test_early_start_respects_a_limit_that_refuses(ahead, emulator):
     emulator.reset()
     emulator.job_seconds = 2.0
-    try:
-        ahead.http.post("/settings/Runware.PixVerse.DailyLimit", json=0.0001)
-        ahead.http.post("/settings/Runware.PixVerse.AllowUnknownCost", json=True)
-        ids = [ahead.queue(graph(t2v(f"refused lantern {i}", 300 + i))) for i in range(3)]
-        for pid in ids:
-            assert ahead.wait(pid, 120)["status"]["status_str"] == "error"
-        assert emulator.stats()["video_submit_attempts"] == 0
-    finally:
-        ahead.http.post("/settings/Runware.PixVerse.DailyLimit", json="")
+    ahead.set_setting("Runware.PixVerse.DailyLimit", 0.0001)  # put back by the fixture after the test
+    ahead.set_setting("Runware.PixVerse.AllowUnknownCost", True)
+    ids = [ahead.queue(graph(t2v(f"refused lantern {i}", 300 + i))) for i in range(3)]
+    for pid in ids:
+        entry = ahead.wait(pid, 120)
+        assert entry["status"]["status_str"] == "error", entry["status"]
+        errors = [d for e, d in entry["status"]["messages"] if e == "execution_error"]
+        assert errors, entry["status"]
+        message = errors[0]["exception_message"]
+        assert errors[0]["exception_type"].endswith("PixVerseBudgetError"), errors[0]
+        assert "Daily spending limit" in message and "Nothing was uploaded or submitted" in message, message
+    assert emulator.stats()["video_submit_attempts"] == 0
 
 
-def test_restart_with_early_tasks_loses_nothing_and_pays_once(emulator, tmp_path_factory):
+def _settings(**values):
+    """A `prepare` for a pooled server: the user's ComfyUI settings file written before the start."""
+    def write(base):
+        (base / "user" / "default").mkdir(parents=True, exist_ok=True)
+        (base / "user" / "default" / "comfy.settings.json").write_text(json.dumps(values))
+    return write
+
+
+def test_restart_with_early_tasks_loses_nothing_and_pays_once(comfy_pool, emulator):
+    """A server of its own: it is killed mid-run, and its ledger must hold only this test's tasks."""
     emulator.reset()
     emulator.job_seconds = 6.0
-    server = start(tmp_path_factory, emulator, "comfy-restart", RUNWARE_PIXVERSE_START_AHEAD="4")
+    server = comfy_pool.get(ServerKind("restart", pack_env(emulator.base_url, KEY),
+                                       prepare=_settings(**{"Runware.PixVerse.StartAhead": 4})))
     try:
         blocker = server.queue(graph(t2v("a blocker before the restart", 60)))
         waiting = [server.queue(graph(t2v(f"restart lantern {i}", 61 + i))) for i in range(3)]
-        time.sleep(2.0)
-        assert emulator.stats()["video_submissions"] == 4
-        server.proc.kill()  # a crash: no clean shutdown
-        server.proc.wait()
-        server.stop()
-        server = ComfyServer(comfyui_path(), server.base_dir, server.env)
-        server.start()
+        wait_for(lambda: submissions(emulator) == 4, 30, "the three waiting prompts start early")
+        server = comfy_pool.crash_and_restart("restart")  # a crash: no clean shutdown
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             rows = ledger_rows(server)
@@ -299,7 +302,7 @@ def test_restart_with_early_tasks_loses_nothing_and_pays_once(emulator, tmp_path
         assert emulator.stats()["video_submissions"] == 4
         del blocker, waiting
     finally:
-        server.stop()
+        comfy_pool.stop("restart")
 
 
 # -- start-ahead off the loop, and telling (issue 25 item 8) ------------------------------------------------
@@ -352,9 +355,7 @@ def test_a_file_changed_after_an_early_start_is_said(ahead, emulator):
     Image.new("RGB", (640, 360), (200, 30, 30)).save(ahead.input_dir / "a4.png")
     blocker = ahead.queue(graph(t2v("a blocker for a4", 90)))
     changed = ahead.queue(i2v_graph("a4.png", "a red card", 91))
-    deadline = time.monotonic() + 60
-    while emulator.stats()["video_submissions"] < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: submissions(emulator) >= 2, 60, "the changed file's prompt is started early")
     early = [t["taskUUID"] for t in emulator.video_tasks()]
     assert len(early) == 2
     Image.new("RGB", (640, 360), (30, 30, 200)).save(ahead.input_dir / "a4.png")  # overwritten while it waits

@@ -13,35 +13,27 @@ import time
 import pytest
 
 import fault_matrix
-import keysafety
-from comfy_harness import ComfyServer, comfyui_path, generator_defaults
+from support import keysafety
+from support.comfy import ServerKind, comfyui_path, generator_defaults, generator_values, pack_env
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
                                 reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
 
-EMULATOR_KEY = keysafety.SENTINEL_KEY
+EMULATOR_KEY = keysafety.SENTINEL_KEY  # the key of the pooled servers
 SPEC = load_spec()
 T2V, LIP = "RunwarePixVerseTextToVideo", "RunwarePixVerseLipSync"
 
 
-@pytest.fixture(scope="module")
-def comfy(emulator, tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy-safety")
-    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url,
-                                                 "RUNWARE_API_KEY": EMULATOR_KEY, "RUNWARE_PIXVERSE_DAILY_LIMIT": ""})
-    server.start()
-    yield server
-    server.stop()
-    print("\n--- ComfyUI log tail ---\n" + server.log()[-3000:])
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.1)
 
 
 def t2v(prompt: str, seed: int, **over) -> dict:
-    values = generator_defaults()
-    values.update(model=SPEC.model("pixverse:1@5").label, prompt=prompt, resolution="360p", duration=5,
-                  aspect_ratio="16:9", fps=16, seed=seed)
-    values.update(over)
-    return values
+    return generator_values(prompt=prompt, seed=seed, **{"fps": 16, **over})
 
 
 def ledger(comfy) -> list[dict]:
@@ -91,7 +83,7 @@ def test_cancel_during_an_upload_sends_nothing_and_says_so(comfy, emulator):
     pid = comfy.queue({"1": {"class_type": "LoadImage", "inputs": {"image": _write_still(comfy)}},
                        "2": {"class_type": "RunwarePixVerseImageToVideo", "inputs": {**values, "first_frame": ["1", 0]}},
                        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 4]}}})
-    time.sleep(3.0)
+    wait_for(lambda: emulator.stats()["faults_fired"].get("slow"), 30, "the upload reached the emulator and stalls")
     t0 = time.monotonic()
     comfy.interrupt()
     entry = comfy.wait(pid, 60)
@@ -99,8 +91,9 @@ def test_cancel_during_an_upload_sends_nothing_and_says_so(comfy, emulator):
     assert entry["status"]["status_str"] == "error"
     assert emulator.stats()["video_submit_attempts"] == 0
     assert "before anything was sent to Runware: nothing was charged" in comfy.log()
-    rows = [r for r in ledger(comfy) if json.loads(r["request"] or "{}").get("seed") == 6]
-    assert all(r["status"] == "abandoned" for r in rows), rows  # no reservation left counting
+    rows = [r for r in ledger(comfy) if json.loads(r["request"] or "{}").get("seed") == 6
+            and json.loads(r["request"]).get("positivePrompt") == "a cancelled upload"]
+    assert len(rows) == 1 and rows[0]["status"] == "abandoned", rows  # its reservation counts no more
     fault_matrix.record("ComfyUI: Cancel 3 s into a 20 s upload",
                         f"ended {ended:.1f} s after Cancel; nothing sent; row abandoned", 0, ended)
 
@@ -123,7 +116,8 @@ def test_a_sibling_failure_does_not_abandon_a_paid_task(comfy, emulator):
     assert emulator.stats()["video_submissions"] == 2
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        rows = {json.loads(r["request"] or "{}").get("seed"): r for r in ledger(comfy)}
+        rows = {json.loads(r["request"] or "{}").get("seed"): r for r in ledger(comfy)
+                if "the sibling that" in json.loads(r["request"] or "{}").get("positivePrompt", "")}
         if rows.get(31, {}).get("status") == "finished":
             break
         time.sleep(0.5)
@@ -136,20 +130,26 @@ def test_a_sibling_failure_does_not_abandon_a_paid_task(comfy, emulator):
                         "the cancelled node's paid task is followed to output/pixverse (ledger finished)", 2, 0.0)
 
 
-def _server(emulator, tmp_path_factory, name: str) -> tuple[ComfyServer, dict]:
-    base = tmp_path_factory.mktemp(name)
-    env = {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": EMULATOR_KEY, "RUNWARE_PIXVERSE_DAILY_LIMIT": ""}
-    return ComfyServer(comfyui_path(), base, env), env
+def _server(comfy_pool, emulator, name: str, prepare):
+    """A ComfyUI of its own whose job ledger is broken before it starts (a running one has opened its ledger)."""
+    return comfy_pool.get(ServerKind(name, pack_env(emulator.base_url, EMULATOR_KEY), prepare=prepare))
 
 
-def test_a_damaged_ledger_is_moved_aside_and_said(emulator, tmp_path_factory):
-    emulator.reset()
-    emulator.job_seconds = 0.5
-    server, env = _server(emulator, tmp_path_factory, "comfy-damaged-ledger")
-    path = server.user_dir / "runware" / "pixverse-ledger.sqlite3"
+def _damage(base):
+    path = base / "user" / "runware" / "pixverse-ledger.sqlite3"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"this is not a database " * 100)
-    server.start()
+
+
+def _no_folder(base):
+    (base / "user").mkdir(parents=True)
+    (base / "user" / "runware").write_text("a file where the ledger's folder should be")
+
+
+def test_a_damaged_ledger_is_moved_aside_and_said(comfy_pool, emulator):
+    emulator.job_seconds = 0.5
+    server = _server(comfy_pool, emulator, "damaged-ledger", _damage)
+    path = server.user_dir / "runware" / "pixverse-ledger.sqlite3"
     try:
         entry = server.wait(server.queue({"1": {"class_type": T2V, "inputs": t2v("after a damaged ledger", 40)},
                                           "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 4]}}}), 60)
@@ -159,15 +159,11 @@ def test_a_damaged_ledger_is_moved_aside_and_said(emulator, tmp_path_factory):
         assert list(path.parent.glob("pixverse-ledger.sqlite3.damaged-*"))
         assert len(ledger(server)) == 1
     finally:
-        server.stop()
+        comfy_pool.stop("damaged-ledger")
 
 
-def test_an_unusable_ledger_refuses_before_anything_is_sent(emulator, tmp_path_factory):
-    emulator.reset()
-    server, env = _server(emulator, tmp_path_factory, "comfy-no-ledger")
-    server.user_dir.mkdir(parents=True)
-    (server.user_dir / "runware").write_text("a file where the ledger's folder should be")
-    server.start()
+def test_an_unusable_ledger_refuses_before_anything_is_sent(comfy_pool, emulator):
+    server = _server(comfy_pool, emulator, "no-ledger", _no_folder)
     try:
         entry = server.wait(server.queue({"1": {"class_type": T2V, "inputs": t2v("no ledger, no run", 41)},
                                           "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 4]}}}), 60)
@@ -177,4 +173,4 @@ def test_an_unusable_ledger_refuses_before_anything_is_sent(emulator, tmp_path_f
         assert emulator.stats()["video_submit_attempts"] == 0 and emulator.stats()["uploads"] == 0
         fault_matrix.record_bad_input("ComfyUI", "job ledger cannot be opened", message, 0, 0)
     finally:
-        server.stop()
+        comfy_pool.stop("no-ledger")

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-import keysafety
-from comfy_harness import ComfyServer, comfyui_path
+from support import keysafety
+from support.comfy import ComfyServer, comfyui_path
 from nodes.emulator import EmulatorServer
 from test_comfyui_integration import generator_inputs, run, with_outputs
 from test_schema import NEW, NEW_SCHEMA

@@ -16,30 +16,20 @@ import json
 import numpy as np
 import pytest
 
-from comfy_harness import ComfyServer, comfyui_path
+from support.comfy import comfyui_path
 from nodes.spec import load_spec
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
                                 reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
 
-KEY = "rw-wiring-test-key-7c1e"
 T2V = "RunwarePixVerseTextToVideo"
 SPEC = load_spec()
 MB = 1 << 20
 IDLE_HEADROOM = 300 * MB
 
 
-EMULATOR_KEY = KEY  # the only key the module's emulator (conftest) accepts
 
-
-@pytest.fixture(scope="module")
-def comfy(emulator, tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy-wiring")
-    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url, "RUNWARE_API_KEY": KEY})
-    server.start()
-    yield server
-    server.stop()
-    print("\n--- ComfyUI log tail ---\n" + server.log()[-2000:])
+# `comfy`: conftest's shared ComfyUI (the session's key, the session's emulator)
 
 
 def _status(pid: int, field: str) -> int:

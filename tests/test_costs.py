@@ -12,8 +12,8 @@ import uuid
 import numpy as np
 import pytest
 
-from jobs import choices, frame, video_submissions
-from keysafety import artifact_dir, save_text
+from support.jobs import choices, frame, video_submissions
+from support.keysafety import artifact_dir, save_text
 import workflow_runs as runs
 from nodes.money import limits, pricing
 from nodes.job import pipeline
@@ -233,7 +233,7 @@ def test_two_prompts_at_once_cannot_together_pass_the_limit(emu, runner, monkeyp
     results: list = [None, None]
 
     async def one(i):
-        from jobs import FAST_POLL, FAST_RETRY
+        from support.jobs import FAST_POLL, FAST_RETRY
         from nodes.client import RunwareClient
 
         opts = runner.opts(ledger=ledgers[i], config=policy)
@@ -421,7 +421,7 @@ def _drafted(kind: str, values: dict) -> tuple[dict, bool, dict]:
 
 
 def test_estimate_from_widget_values(emu, runner):
-    from jobs import CHOICES
+    from support.jobs import CHOICES
     from nodes.spec import load_spec
 
     label = load_spec().model(CHOICES.model).label

@@ -11,8 +11,8 @@ import time
 import pytest
 
 import fault_matrix
-from jobs import CHOICES, choices, start_cli, video_submissions, wait_until
-from keysafety import artifact_dir
+from support.jobs import CHOICES, choices, start_cli, video_submissions, wait_until
+from support.keysafety import artifact_dir
 import workflow_runs as runs
 from nodes.config import Config
 from nodes import errors as E

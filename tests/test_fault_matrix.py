@@ -13,10 +13,10 @@ import time
 import pytest
 
 import fault_matrix
-from jobs import Press, choices, frame
-from jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, run_cli, start_cli,
+from support.jobs import FAST_RETRY, Press, choices, frame
+from support.jobs import (CHOICES, Runner, cli_generate_args, dead_pid, read_timeout, run_cli, start_cli,
                   value_of, video_submissions, wait_until)
-from keysafety import SENTINEL_KEY, artifact_dir
+from support.keysafety import SENTINEL_KEY, artifact_dir
 import workflow_runs as runs
 from nodes import errors as E
 from nodes.money import ledger as L
@@ -312,7 +312,7 @@ def test_killed_before_the_submit_post(emu, runner):
                         "restart: taskNotFound → row lost → one new task", video_submissions(emu), out.seconds)
 
 
-def test_cli_killed_mid_poll_resumes_the_same_task(emu, runner):
+def test_cli_killed_mid_poll_resumes_the_same_task(emu, runner, cli):
     """SIGKILL the CLI while it polls; the same command again resumes that taskUUID."""
     emu.job_seconds = 5.0
     logs = artifact_dir("jobs", runner.dir.name, "cli")
@@ -332,7 +332,7 @@ def test_cli_killed_mid_poll_resumes_the_same_task(emu, runner):
     [entry] = runner.ledger.entries()
     assert entry.status == L.SUBMITTED and not delivery.result_path(runner.out, entry.task_uuid).exists()
     assert entry.task_uuid in (logs / "first.stderr").read_text()  # the user saw the taskUUID
-    code, stdout, stderr = run_cli(emu, args, logs, "second")
+    code, stdout, stderr = cli(emu, args, logs, "second")  # no signal: in this process
     assert code == 0, stderr
     assert f"resumed task {entry.task_uuid} from the ledger" in stdout
     assert value_of(stdout, "taskUUID") == entry.task_uuid
@@ -340,7 +340,7 @@ def test_cli_killed_mid_poll_resumes_the_same_task(emu, runner):
     assert video_submissions(emu) == 1 and emu.stats()["video_submit_attempts"] == 1
     seconds = time.monotonic() - t0
     before = emu.stats()["requests"]
-    code, stdout, _ = run_cli(emu, args, logs, "third")
+    code, stdout, _ = cli(emu, args, logs, "third")
     assert code == 0 and f"reused finished task {entry.task_uuid} from the ledger" in stdout
     assert emu.stats()["requests"] == before
     fault_matrix.record("CLI process SIGKILLed mid-poll, same command again",
@@ -617,7 +617,7 @@ def test_hostile_server_puts_the_key_in_the_video_url(tmp_path):
                 server.inject("result_url", url=url)
 
                 async def go():
-                    from jobs import FAST_POLL, FAST_RETRY
+                    from support.jobs import FAST_POLL, FAST_RETRY
                     from nodes.client import RunwareClient
 
                     async with RunwareClient(api_key=key, base_url=f"http://user:{key}@127.0.0.1:{server.port}/v1",
@@ -647,7 +647,7 @@ def test_hostile_server_puts_the_key_in_the_video_url(tmp_path):
                         "key and query absent from errors, ledger, info and logs", 2, 0.0)
 
 
-def test_cli_after_payment_failure_is_a_clear_error(emu, runner):
+def test_cli_after_payment_failure_is_a_clear_error(emu, runner, cli):
     """The CLI shows the same clear error (taskUUID, Recover) and no traceback; the same command run
     again after the cause is gone resumes the paid task."""
     from tinyfs import tiny_fs
@@ -671,7 +671,7 @@ def test_cli_after_payment_failure_is_a_clear_error(emu, runner):
         assert entry.task_uuid in stderr and f"python -m nodes recover {entry.task_uuid}" in stderr
         assert entry.status == L.SUCCEEDED and "video not downloaded" in entry.error
         fs.writable()
-        code, stdout, stderr2 = run_cli(emu, args, logs, "second")
+        code, stdout, stderr2 = cli(emu, args, logs, "second")  # no signal: in this process
         assert code == 0, stderr2
         assert value_of(stdout, "taskUUID") == entry.task_uuid and video_submissions(emu) == 1
     fault_matrix.record("CLI: output folder turns read-only mid-run, then the same command again",

@@ -9,8 +9,8 @@ import time
 import pytest
 
 import fault_matrix
-from jobs import choices, video_submissions
-from keysafety import SENTINEL_KEY, artifact_dir
+from support.jobs import choices, video_submissions
+from support.keysafety import SENTINEL_KEY, artifact_dir
 import workflow_runs as runs
 from nodes import errors as E
 from nodes.emulator import account as emu_account
@@ -145,7 +145,7 @@ def test_batch_rows_past_the_floor_are_refused(emu, request, cli, monkeypatch):
 
 @pytest.fixture
 def runner(emu, request):
-    from jobs import Runner
+    from support.jobs import Runner
 
     r = Runner(emu, request.node.name)
     yield r

@@ -8,7 +8,7 @@ import time
 import uuid
 
 import fault_matrix
-from jobs import dead_pid, video_submissions
+from support.jobs import dead_pid, video_submissions
 from nodes.comfy.panel_routes import jobs_for
 from nodes.money import ledger as L
 

@@ -22,11 +22,8 @@ GOOD = {"Content-Type": "application/json", "X-PixVerse-Request": "1"}
 
 
 @pytest.fixture
-def emulator():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=0.2) as emu:  # any key is accepted: only the guard can refuse
-        yield emu
+def emulator(make_emulator):
+    return make_emulator(job_seconds=0.2)  # any key is accepted: only the guard can refuse
 
 
 @pytest.fixture

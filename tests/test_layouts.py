@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-import jobs
+from support import jobs
 import workflow_runs as runs
 from nodes.requests import layouts
 from nodes.job import pipeline
@@ -41,16 +41,9 @@ def i2v(choices=None, last=True, shade=0.3):
 
 
 @pytest.fixture
-def emu_for():
-    servers = []
-
-    def make(*names):
-        emu = EmulatorServer(job_seconds=0.2, layouts=names or None).start()
-        servers.append(emu)
-        return emu
-    yield make
-    for emu in servers:
-        emu.stop()
+def emu_for(make_emulator):
+    """An emulator of its own that speaks only the named layouts (all when none is named)."""
+    return lambda *names: make_emulator(job_seconds=0.2, layouts=names or None)
 
 
 @pytest.mark.parametrize("strict", ["current", "seed"])

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from jobs import Runner, choices, dead_pid, frame, video_submissions, wait_until
-from keysafety import ROOT, artifact_dir
+from support.jobs import Runner, choices, dead_pid, frame, video_submissions, wait_until
+from support.keysafety import ROOT, artifact_dir
 import workflow_runs as runs
 from nodes.money import ledger as L
 from nodes.job import pipeline
@@ -302,7 +302,7 @@ def test_the_core_never_imports_comfyui():
 def test_cli_recover_is_served_from_the_ledger_without_a_key(emu, runner):
     import subprocess as sp
 
-    from jobs import cli_command, cli_env
+    from support.jobs import cli_command, cli_env
 
     done = runner.run()
     before = emu.stats()["requests"]
@@ -406,7 +406,7 @@ def test_a_request_sent_before_defaults_were_left_out_is_still_the_same_request(
     """Settings at their documented default are no longer sent (motion_mode "normal"), yet a ledger row of
     the same request from before — its task carried motionMode "normal" — is still found: reused, not paid
     for again."""
-    from jobs import choices
+    from support.jobs import choices
     from nodes.requests.tasks import build_text_to_video
 
     built = build_text_to_video(choices(settings={"motion_mode": "normal"}))

@@ -10,8 +10,8 @@ import time
 import pytest
 
 import fault_matrix
-from jobs import choices, video_submissions
-from keysafety import artifact_dir
+from support.jobs import choices, video_submissions
+from support.keysafety import artifact_dir
 from nodes.job import pipeline
 from nodes.money import ledger as L
 from nodes.money.ledger import Ledger, LedgerReplaced

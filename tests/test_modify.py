@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-import jobs
+from support import jobs
 import workflow_runs as runs
 from nodes.job import pipeline
 from nodes.requests import widgets
-from nodes.emulator import EmulatorServer
 from nodes.errors import PixVerseInputError
 from nodes.media import render_test_video
 from nodes.spec import load_spec
@@ -38,41 +37,42 @@ def test_the_request_in_runwares_current_layout():
         assert caught.value.parameter == parameter
 
 
-def test_modify_a_video_against_the_emulator(tmp_path):
+def test_modify_a_video_against_the_emulator(tmp_path, emu):
     src = tmp_path / "source.mp4"
     render_test_video(src, width=480, height=360, fps=12, duration=2.0, with_audio=False)
     y, x = np.mgrid[0:400, 0:400]
     ref = torch.from_numpy(np.stack([x / 400, y / 400, x * 0 + 0.5], -1)[None].astype(np.float32))
-    with EmulatorServer(job_seconds=0.2) as emu:
-        runner = jobs.Runner(emu, "modify")
-        try:
-            result = runner.run(lambda client, opts: runs.modify(client, choices(), opts, video_path=src,
-                                                                      reference_image=ref))
-            assert (result.probe.width, result.probe.height) == MODIFY.size("540p", "4:3")
-            assert abs(result.probe.duration - 2.0) < 0.2 and result.layout == "current"
-            assert len(emu.video_tasks()) == 1 and emu.stats()["jobs"]["success"] == 1
-            again = runner.run(lambda client, opts: runs.modify(client, choices(), opts, video_path=src,
-                                                                     reference_image=ref))
-            assert again.origin == "reused" and len(emu.video_tasks()) == 1  # the ledger: not paid twice
-            frames = torch.rand(24, 240, 320, 3)
-            from_frames = runner.run(lambda client, opts: runs.modify(client, choices(prompt="make it rain"),
-                                                                           opts, frames=frames, frames_fps=12))
-            assert abs(from_frames.probe.duration - 2.0) < 0.2 and len(emu.video_tasks()) == 2
-        finally:
-            runner.close()
+    emu.job_seconds = 0.2
+    runner = jobs.Runner(emu, "modify")
+    try:
+        result = runner.run(lambda client, opts: runs.modify(client, choices(), opts, video_path=src,
+                                                                  reference_image=ref))
+        assert (result.probe.width, result.probe.height) == MODIFY.size("540p", "4:3")
+        assert abs(result.probe.duration - 2.0) < 0.2 and result.layout == "current"
+        assert len(emu.video_tasks()) == 1 and emu.stats()["jobs"]["success"] == 1
+        again = runner.run(lambda client, opts: runs.modify(client, choices(), opts, video_path=src,
+                                                                 reference_image=ref))
+        assert again.origin == "reused" and len(emu.video_tasks()) == 1  # the ledger: not paid twice
+        frames = torch.rand(24, 240, 320, 3)
+        from_frames = runner.run(lambda client, opts: runs.modify(client, choices(prompt="make it rain"),
+                                                                       opts, frames=frames, frames_fps=12))
+        assert abs(from_frames.probe.duration - 2.0) < 0.2 and len(emu.video_tasks()) == 2
+    finally:
+        runner.close()
 
 
-def test_modify_speaks_only_the_current_layout():
-    with EmulatorServer(job_seconds=0.2, layouts=("seed",)) as emu:
-        runner = jobs.Runner(emu, "modify-seed-only")
-        try:
-            src = runner.dir / "src.mp4"
-            render_test_video(src, width=320, height=240, fps=12, duration=1.0, with_audio=False)
-            outcome = runner.attempt(lambda client, opts: runs.modify(client, choices(), opts, video_path=src))
-            assert outcome.error is not None and "inputs" in outcome.text
-            assert len(emu.video_tasks()) == 1 and sum(emu.stats()["jobs"].values()) == 0
-        finally:
-            runner.close()
+def test_modify_speaks_only_the_current_layout(emu):
+    emu.job_seconds = 0.2
+    emu.layouts = ("seed",)  # conftest's emu puts every layout back after the test
+    runner = jobs.Runner(emu, "modify-seed-only")
+    try:
+        src = runner.dir / "src.mp4"
+        render_test_video(src, width=320, height=240, fps=12, duration=1.0, with_audio=False)
+        outcome = runner.attempt(lambda client, opts: runs.modify(client, choices(), opts, video_path=src))
+        assert outcome.error is not None and "inputs" in outcome.text
+        assert len(emu.video_tasks()) == 1 and sum(emu.stats()["jobs"].values()) == 0
+    finally:
+        runner.close()
 
 
 def test_the_node_inputs():

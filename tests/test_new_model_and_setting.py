@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import keysafety
+from support import keysafety
 from agreement import disagreements, emulator_accepts
-from comfy_harness import ComfyServer, comfyui_path
+from support.comfy import ServerKind, comfyui_path, pack_env
 from input_order import input_order, not_appended, snapshot
 from nodes.requests import widgets
 from nodes.workflows.draft import draft
@@ -134,15 +134,14 @@ def test_builder_and_emulator_judge_the_new_model_alike(spec):
 
 
 @pytest.mark.skipif(comfyui_path() is None, reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
-def test_object_info_and_a_run_in_comfyui(spec_file, spec, tmp_path):
-    """ComfyUI started with the edited spec offers the new choices and runs the new model."""
+def test_object_info_and_a_run_in_comfyui(spec_file, spec, comfy_pool):
+    """ComfyUI started with the edited spec offers the new choices and runs the new model. A server of its
+    own: the spec is read when the pack loads (PIXVERSE_SPEC_PATH), and its emulator must know the model."""
     from nodes.emulator import EmulatorServer
 
     with EmulatorServer(job_seconds=0.3, api_key=keysafety.SENTINEL_KEY, spec=spec) as emu:
-        server = ComfyServer(comfyui_path(), keysafety.ARTIFACTS / "comfyui-new-model",
-                             {"RUNWARE_BASE_URL": emu.base_url, "RUNWARE_API_KEY": keysafety.SENTINEL_KEY,
-                              "PIXVERSE_SPEC_PATH": str(spec_file)})
-        server.start()
+        env = {**pack_env(emu.base_url, keysafety.SENTINEL_KEY), "PIXVERSE_SPEC_PATH": str(spec_file)}
+        server = comfy_pool.get(ServerKind("new-model", env))
         try:
             info = server.object_info()["RunwarePixVerseTextToVideo"]["input"]
             inputs = {**info["required"], **info.get("optional", {})}
@@ -164,4 +163,4 @@ def test_object_info_and_a_run_in_comfyui(spec_file, spec, tmp_path):
                                                                               "lighting": "neon"}}})
             assert bad.status_code == 400 and "neon lighting" in bad.text
         finally:
-            server.stop()
+            comfy_pool.stop("new-model")

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 import made_up_workflow as made
-from comfy_harness import comfyui_path
+from support.comfy import comfyui_path
 from web_expect import load_routes
 
 ROOT = Path(__file__).resolve().parents[1]

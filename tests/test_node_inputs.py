@@ -27,7 +27,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keysafety import artifact_dir
+from support.keysafety import artifact_dir
 import workflow_runs as runs
 from nodes.job import pipeline
 from nodes.requests import widgets

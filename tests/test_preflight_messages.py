@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import jobs
+from support import jobs
 import workflow_runs as runs
 from nodes.workflows import WORKFLOWS
 from nodes import errors as E
 from nodes.job import pipeline, preflight
-from nodes.emulator import EmulatorServer
 from nodes.errors import MediaError, PreflightError
 from nodes.spec import load_spec
 from nodes.requests.tasks import GenerationChoices
@@ -39,19 +38,19 @@ def test_a_picture_as_the_video_is_worded_for_the_workflow(picture_named_like_a_
     assert "is a PNG image, not a video" in text and says in text and never not in text
 
 
-def test_modify_with_a_picture_never_mentions_lip_sync(picture_named_like_a_video):
+def test_modify_with_a_picture_never_mentions_lip_sync(picture_named_like_a_video, emu):
     spec = load_spec()
     choices = GenerationChoices(model=spec.default_model("modify").air, prompt="make it snow", resolution="540p")
-    with EmulatorServer(job_seconds=0.1) as emu:
-        runner = jobs.Runner(emu, "modify")
-        try:
-            out = runner.attempt(lambda client, opts: runs.modify(client, choices, opts,
-                                                                      video_path=picture_named_like_a_video))
-        finally:
-            runner.close()
-        assert isinstance(out.error, MediaError)
-        assert "not a video" in str(out.error) and "lip-sync" not in str(out.error)
-        assert emu.video_tasks() == []
+    emu.job_seconds = 0.1
+    runner = jobs.Runner(emu, "modify")
+    try:
+        out = runner.attempt(lambda client, opts: runs.modify(client, choices, opts,
+                                                                  video_path=picture_named_like_a_video))
+    finally:
+        runner.close()
+    assert isinstance(out.error, MediaError)
+    assert "not a video" in str(out.error) and "lip-sync" not in str(out.error)
+    assert emu.video_tasks() == []
 
 
 @pytest.mark.parametrize("code,says", [

@@ -11,9 +11,9 @@ import time
 from PIL import Image
 
 import fault_matrix
-import keysafety
-from jobs import CHOICES, video_submissions
-from keysafety import artifact_dir
+from support import keysafety
+from support.jobs import CHOICES, video_submissions
+from support.keysafety import artifact_dir
 from nodes.job import provenance
 from nodes.media.tags import read_comment
 from test_batch import batch_args, rows, write_jsonl

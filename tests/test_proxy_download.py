@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from keysafety import SENTINEL_KEY as KEY
+from support.keysafety import SENTINEL_KEY as KEY
 from nodes import errors as E
 from nodes.client import RetryPolicy, RunwareClient
 

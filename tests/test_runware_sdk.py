@@ -27,8 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import keysafety
-from nodes.emulator import EmulatorServer
+from support import keysafety
 from nodes.media import probe_video, render_test_video
 from nodes.spec import load_spec
 from nodes.requests.tasks import GenerationChoices, build_image_to_video, build_lipsync, build_modify, build_text_to_video
@@ -80,45 +79,45 @@ def png_data_uri(w=640, h=480) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def test_the_official_sdk_drives_the_emulator(tmp_path):
+def test_the_official_sdk_drives_the_emulator(tmp_path, emu):
     from runware import Runware
 
     talk = tmp_path / "talk.mp4"
     render_test_video(talk, width=320, height=240, fps=16, duration=2.0, with_audio=True)
-    with EmulatorServer(job_seconds=0.3, api_key=keysafety.SENTINEL_KEY, layouts=("current",)) as emu:
-        async def go():
-            async with Runware(api_key=keysafety.SENTINEL_KEY, transport="rest", http_base_url=emu.base_url,
-                               poll_timeout=60_000, max_retries=1) as rw:
-                first = (await rw.image_upload({"image": png_data_uri()}))[0]["imageUUID"]
-                last = (await rw.image_upload({"image": png_data_uri(480, 640)}))[0]["imageUUID"]
-                media = (await rw.media_storage({"operation": "upload",
-                                                 "media": base64.b64encode(talk.read_bytes()).decode()}))[0]
-                v6 = "pixverse:1@8"
-                t2v = build_text_to_video(GenerationChoices(model=v6, prompt="a lighthouse at dusk",
-                                                            resolution="360p", duration=3, audio=True),
-                                          layout="current").task
-                i2v = build_image_to_video(GenerationChoices(model=v6, prompt="from one picture to the other",
-                                                             resolution="540p", aspect_ratio="auto", duration=2,
-                                                             thinking="enabled"),
-                                           first, last, first_frame_size=(640, 480), layout="current").task
-                lip = build_lipsync(video=media["mediaUUID"], audio=media["mediaUUID"], layout="current").task
-                results = []
-                for task in (t2v, i2v, lip):
-                    task = {k: v for k, v in task.items() if k != "taskUUID"}  # the SDK makes its own
-                    results.append((task, (await rw.run({**task, "includeCost": True}))[0]))
-                return results
-        results = asyncio.run(go())
-        assert len(emu.video_tasks()) == 3 and emu.stats()["jobs"]["success"] == 3
-        sizes = [(640, 360, 3.0), (720, 540, 2.0), (320, 240, 2.0)]
-        for (task, result), (w, h, seconds) in zip(results, sizes):
-            assert result["status"] == "success" and result["videoURL"] and result.get("cost") is not None
-            path = tmp_path / f"{result['taskUUID']}.mp4"
-            path.write_bytes(httpx.get(result["videoURL"], timeout=30).content)
-            info = probe_video(path)
-            assert (info.width, info.height) == (w, h) and abs(info.duration - seconds) < 0.2, (task["model"], info)
-        sent = emu.video_tasks()
-        assert "inputs" in sent[1] and sent[1]["inputs"]["frameImages"][1]["frame"] == "last"
-        assert sent[2]["inputs"] == {"video": results[2][0]["inputs"]["video"], "audio": results[2][0]["inputs"]["audio"]}
+    emu.layouts = ("current",)  # conftest's emu (the session's key) puts every layout back after the test
+    async def go():
+        async with Runware(api_key=keysafety.SENTINEL_KEY, transport="rest", http_base_url=emu.base_url,
+                           poll_timeout=60_000, max_retries=1) as rw:
+            first = (await rw.image_upload({"image": png_data_uri()}))[0]["imageUUID"]
+            last = (await rw.image_upload({"image": png_data_uri(480, 640)}))[0]["imageUUID"]
+            media = (await rw.media_storage({"operation": "upload",
+                                             "media": base64.b64encode(talk.read_bytes()).decode()}))[0]
+            v6 = "pixverse:1@8"
+            t2v = build_text_to_video(GenerationChoices(model=v6, prompt="a lighthouse at dusk",
+                                                        resolution="360p", duration=3, audio=True),
+                                      layout="current").task
+            i2v = build_image_to_video(GenerationChoices(model=v6, prompt="from one picture to the other",
+                                                         resolution="540p", aspect_ratio="auto", duration=2,
+                                                         thinking="enabled"),
+                                       first, last, first_frame_size=(640, 480), layout="current").task
+            lip = build_lipsync(video=media["mediaUUID"], audio=media["mediaUUID"], layout="current").task
+            results = []
+            for task in (t2v, i2v, lip):
+                task = {k: v for k, v in task.items() if k != "taskUUID"}  # the SDK makes its own
+                results.append((task, (await rw.run({**task, "includeCost": True}))[0]))
+            return results
+    results = asyncio.run(go())
+    assert len(emu.video_tasks()) == 3 and emu.stats()["jobs"]["success"] == 3
+    sizes = [(640, 360, 3.0), (720, 540, 2.0), (320, 240, 2.0)]
+    for (task, result), (w, h, seconds) in zip(results, sizes):
+        assert result["status"] == "success" and result["videoURL"] and result.get("cost") is not None
+        path = tmp_path / f"{result['taskUUID']}.mp4"
+        path.write_bytes(httpx.get(result["videoURL"], timeout=30).content)
+        info = probe_video(path)
+        assert (info.width, info.height) == (w, h) and abs(info.duration - seconds) < 0.2, (task["model"], info)
+    sent = emu.video_tasks()
+    assert "inputs" in sent[1] and sent[1]["inputs"]["frameImages"][1]["frame"] == "last"
+    assert sent[2]["inputs"] == {"video": results[2][0]["inputs"]["video"], "audio": results[2][0]["inputs"]["audio"]}
 
 
 def representative_tasks(model, layout):

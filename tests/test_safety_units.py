@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from jobs import Runner
-from keysafety import SENTINEL_KEY
+from support.jobs import Runner
+from support.keysafety import SENTINEL_KEY
 import workflow_runs as runs
 from nodes.job import pipeline
 from nodes.comfy import webguard
@@ -95,12 +95,7 @@ def test_guard_rules_without_a_server():
 
 # -- against the emulator ----------------------------------------------------------------------
 
-@pytest.fixture
-def emu():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=0.2, api_key=SENTINEL_KEY) as server:
-        yield server
+# `emu`: conftest's emulator (the session's key), reset around each test
 
 
 def test_lipsync_from_frames_leaves_no_temp_file(emu, request, tmp_path, monkeypatch):

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import CHOICES, Runner, cli_generate_args, run_cli_here
-from keysafety import SENTINEL_KEY, artifact_dir
+from support.jobs import CHOICES, Runner, cli_generate_args, run_cli_here
+from support.keysafety import SENTINEL_KEY, artifact_dir
 import workflow_runs as runs
 from nodes.emulator import EmulatorServer
 from nodes.errors import PixVerseInputError

@@ -230,11 +230,8 @@ KEY = "rw-test-key-0123456789abcdef"
 
 
 @pytest.fixture
-def emulator():
-    from nodes.emulator import EmulatorServer
-
-    with EmulatorServer(job_seconds=0.2, api_key=KEY) as emu:
-        yield emu
+def emulator(make_emulator):
+    return make_emulator(job_seconds=0.2, api_key=KEY)
 
 
 @pytest.fixture
@@ -315,7 +312,7 @@ def test_env_key_is_reported_as_env_and_wins(tmp_path, emulator, monkeypatch):
 
 
 def test_unreachable_runware_stores_nothing(tmp_path, no_env_key, monkeypatch):
-    from comfy_harness import free_port
+    from support.comfy import free_port
 
     monkeypatch.setenv("RUNWARE_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     (status, body, _), = asyncio.run(_call(tmp_path, [("POST", routes.ROUTE_PREFIX + "/key", {"key": KEY})]))

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 import pytest
 
 import workflow_tools as T
 from input_order import input_order, not_appended, snapshot
-from wire import read_task
-from comfy_harness import ComfyServer, comfyui_path
+from support.wire import read_task
+from support import keysafety
+from support.comfy import comfyui_path
 from nodes.requests import widgets as W
 from nodes.spec.kinds import NODE_IDS
 from nodes.spec import load_spec
@@ -158,23 +160,10 @@ def test_examples_carry_no_secret():
 
 # -- with ComfyUI ------------------------------------------------------------------------------
 
-SENTINEL_KEY = "rw-sentinel-key-workflows-8e1a77"
+SENTINEL_KEY = keysafety.SENTINEL_KEY  # the shared ComfyUI's key
 
 
-EMULATOR_KEY = SENTINEL_KEY  # the only key the module's emulator (conftest) accepts
-
-
-@pytest.fixture(scope="module")
-def comfy(emulator, tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy-workflows")
-    # An EMPTY input folder, as on a fresh ComfyUI: the pack writes the examples' sample inputs on load.
-    (base / "input").mkdir()
-    server = ComfyServer(comfyui_path(), base, {"RUNWARE_BASE_URL": emulator.base_url,
-                                                 "RUNWARE_API_KEY": SENTINEL_KEY})
-    server.start()
-    yield server
-    server.stop()
-    print("\n--- ComfyUI log tail ---\n" + server.log()[-2000:])
+# `comfy`: conftest's shared ComfyUI, started with an empty input folder as on a fresh install
 
 
 def _object_info_inputs(info: dict) -> list[str]:
@@ -186,7 +175,13 @@ def _object_info_inputs(info: dict) -> list[str]:
 def test_pack_wrote_the_sample_inputs_into_an_empty_input_folder(comfy):
     from nodes.comfy.samples import SAMPLE_FILES
 
-    assert sorted(p.name for p in comfy.input_dir.iterdir()) == sorted(SAMPLE_FILES.values())
+    # the shared server's input folder also holds what other tests put there; none of it is named like ours
+    deadline = time.monotonic() + 60
+    while not all((comfy.input_dir / name).is_file() for name in SAMPLE_FILES.values()):
+        assert time.monotonic() < deadline, sorted(p.name for p in comfy.input_dir.iterdir())
+        time.sleep(0.2)
+    assert sorted(p.name for p in comfy.input_dir.iterdir() if p.name.startswith("pixverse_")) == \
+        sorted(SAMPLE_FILES.values())
     assert "wrote the sample input" in comfy.log()
 
 

@@ -523,7 +523,7 @@ def bench_wiring(args) -> dict:
         print("  COMFYUI_PATH not set: skipped")
         return {}
     sys.path.insert(0, str(PACK_ROOT / "tests"))
-    from comfy_harness import ComfyServer, comfyui_path
+    from support.comfy import ComfyServer, comfyui_path
 
     from nodes.emulator import EmulatorServer
     from nodes.spec import load_spec

@@ -17,7 +17,7 @@ from typing import Optional
 import httpx
 import pytest
 
-from keysafety import ROOT, artifact_dir, save_text
+from support.keysafety import ROOT, artifact_dir, save_text
 import workflow_runs as runs
 from nodes.job import pipeline
 from nodes.client import PollPolicy, RetryPolicy, RunwareClient

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_ROOT = ROOT / "test-artifacts"
 _ENV = "PIXVERSE_TEST_SENTINEL_KEY"
 _RUN_ENV = "PIXVERSE_TEST_ARTIFACTS"
