@@ -20,7 +20,7 @@ from nodes.config import MIN_BALANCE, START_AHEAD
 from nodes.emulator import FAKE_COST_PER_SECOND_USD
 from nodes.emulator import account as emu_account
 from nodes.money import balance as B
-from test_comfyui_many import graph, infos, ok, start, t2v
+from test_comfyui_many import graph, infos, ok, t2v
 
 pytestmark = pytest.mark.skipif(comfyui_path() is None,
                                 reason="COMFYUI_PATH is not set: no ComfyUI checkout to run the nodes in")
@@ -28,14 +28,12 @@ pytestmark = pytest.mark.skipif(comfyui_path() is None,
 EMULATOR_KEY = keysafety.SENTINEL_KEY
 
 
-@pytest.fixture(scope="module")
-def comfy(emulator, tmp_path_factory):
-    server = start(tmp_path_factory, emulator, "comfy-busy", RUNWARE_PIXVERSE_START_AHEAD="",
-                   RUNWARE_PIXVERSE_MIN_BALANCE="")
-    assert server.http.post(f"/settings/{START_AHEAD.setting}", json=8).status_code == 200  # a test may turn it off
-    yield server
-    server.stop()
-    print("\n--- ComfyUI (busy) log tail ---\n" + server.log()[-3000:])
+@pytest.fixture
+def comfy(comfy):
+    """conftest's shared ComfyUI with start ahead on (8) through its setting; the settings file is put back after
+    each test (a test may turn it off)."""
+    comfy.set_setting(START_AHEAD.setting, 8)
+    return comfy
 
 
 class ProgressTexts:
@@ -87,6 +85,8 @@ def test_floor_through_a_nodes_count(comfy, emulator):
     emu_account.set_balance(emulator, 1.50)
     try:
         assert comfy.http.post(f"/settings/{MIN_BALANCE.setting}", json=0.70).status_code == 200
+        # the shared server may hold a reading from an earlier test: read the $1.50 now (the jobs tab's refresh)
+        assert comfy.http.get("/runware/pixverse/balance?refresh=1").json()["balance"] == 1.5
         message = _error(comfy.wait(comfy.queue(graph(t2v("three herons", 70, resolution="1080p", count=3))), 120))
         assert "Balance floor" in message and "3 takes × $0.299 = $0.897" in message, message
         assert emulator.stats()["video_submit_attempts"] == 0 and emulator.stats()["uploads"] == 0

@@ -213,10 +213,11 @@ class ComfyServer:
 def generator_defaults(image_to_video: bool = False) -> dict:
     """Every widget input of a generator at its default (what a node queued from the UI carries,
     settings that later models added included)."""
-    from nodes.requests import widgets
+    from nodes.spec import load_spec
+    from nodes.workflows import WORKFLOWS
 
-    return {w.name: w.default for w in widgets.generation_widgets(image_to_video=image_to_video)
-            if w.kind not in ("IMAGE", "motion")}
+    kind = "image_to_video" if image_to_video else "text_to_video"
+    return {w.name: w.default for w in WORKFLOWS[kind].widgets(load_spec()) if w.kind not in ("IMAGE", "motion")}
 
 
 # -- one server per kind per session -------------------------------------------------------------
