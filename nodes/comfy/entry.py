@@ -3,6 +3,8 @@ the sample inputs. Imported only when ComfyUI calls the pack's `comfy_entrypoint
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import folder_paths
 from comfy_api.latest import ComfyExtension, io
@@ -10,6 +12,7 @@ from server import PromptServer
 
 from .samples import write_samples
 from ..requests import schema, schema_store
+from ..spec import load_spec
 from . import ahead, posted, routes, runtime
 from .nodes import NODE_CLASSES
 
@@ -43,6 +46,27 @@ def read_registry() -> None:
         log.info("PixVerse: %s is offered (%s)", model.label, model.source)
 
 
+REFRESH_S = 60.0  # how often the background thread asks for each model's schema (a fresh copy: no request)
+
+
+def keep_schemas_fresh() -> threading.Thread:
+    """A daemon thread that reads each model's schema now and about every minute after, off ComfyUI's event
+    loop (each read waits ≤ 3 s; a copy younger than 5 minutes is used without asking): the queue-time check
+    and the estimate route read only kept copies (nodes/workflows/draft.py `fetch=False`), so they never wait
+    on the network."""
+    def refresh() -> None:
+        while True:
+            try:
+                for model in load_spec().models:
+                    schema.lookup(model.air)
+            except Exception:  # noqa: BLE001 - a failure is retried at the next pass; runs go ahead on the spec
+                log.debug("PixVerse: reading Runware's schemas failed", exc_info=True)
+            time.sleep(REFRESH_S)
+    thread = threading.Thread(target=refresh, name="pixverse-schemas", daemon=True)
+    thread.start()
+    return thread
+
+
 _started = False
 
 
@@ -53,6 +77,7 @@ def start() -> None:
     if _started:
         return
     read_registry()  # before the nodes describe their inputs
+    keep_schemas_fresh()
     routes.register()
     PromptServer.instance.add_on_prompt_handler(posted.on_prompt)
     PromptServer.instance.add_on_prompt_handler(ahead.STARTER.on_prompt)

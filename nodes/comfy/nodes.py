@@ -37,7 +37,7 @@ def validate_draft(kind: str, node_id: Any) -> bool | str:
     try:
         layout = job_config().layout  # a variable or setting that is not allowed refuses the prompt, naming it
         for one in jobs.variations(values):
-            draft(kind, one, layout=layout)
+            draft(kind, one, layout=layout, fetch=False)  # on the server's loop: kept schemas only
     except PixVerseError as exc:  # a refused choice, or a variable or setting refused by name (nodes/config.py)
         return str(exc)
     return True

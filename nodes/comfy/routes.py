@@ -177,7 +177,8 @@ def estimate_for(body: object, user_dir: str) -> tuple[int, dict]:
         ledger = ledger_if_present()
         ests = []
         for values in _takes(body["values"]):
-            drafted = draft(str(kind or node), values, motion=motion, layout=read.layout, stand_in_bad_text=True)
+            drafted = draft(str(kind or node), values, motion=motion, layout=read.layout, stand_in_bad_text=True,
+                            fetch=False)  # on the server's loop: kept schemas only
             ests.append(pricing.estimate(drafted.task, ledger=ledger, endpoint=public_base_url(),
                                          exact=drafted.exact, identity=drafted.built.identity))
         policy = limits.policy_of(read)

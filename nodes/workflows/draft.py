@@ -91,7 +91,7 @@ def prepare(kind: str, values: Mapping[str, Any], *, spec: Optional[CapabilitySp
 def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str, Any]] = None,
           spec: Optional[CapabilitySpec] = None, layout: Optional[str] = None,
           stand_in_bad_text: bool = False, sizes: Optional[Mapping[str, tuple[int, int]]] = None,
-          known: bool = False, judged: bool = True) -> Draft:
+          known: bool = False, judged: bool = True, fetch: bool = True) -> Draft:
     """The task a node of `kind` (a workflow of nodes/workflows/) would send for its input `values` and
     its motion link ({"effect": …} / {"camera_movement": …}); `sizes` and `known` as `prepare` says.
 
@@ -99,14 +99,16 @@ def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str,
     A choice the node would refuse raises its PixVerseInputError. With `stand_in_bad_text`, a prompt
     too short or too long to send is replaced by a stand-in instead (it does not change the kind of
     run, so a cost can still be told) and the draft is not exact. `judged` (the default): Runware's schema
-    for the model judges the task too (RUNWARE_SCHEMAS_URL; a refusal raises its PixVerseInputError)."""
+    for the model judges the task too (RUNWARE_SCHEMAS_URL; a refusal raises its PixVerseInputError). `fetch`
+    False: only a copy already kept on disk is read, nothing is fetched (a caller on ComfyUI's event loop,
+    whose copies a background thread keeps fresh: nodes/comfy/entry.py)."""
     if kind not in WORKFLOWS:
         raise PixVerseInputError("node", kind, list(WORKFLOWS), "not a node that sends a task")
     spec = spec or load_spec()
     values = dict(values)
     if motion:
         values["motion"] = dict(motion)
-    found = _schema_of(kind, values, spec) if judged else None
+    found = _schema_of(kind, values, spec, fetch) if judged else None
     spec = schema.spec_for(spec, found)
     try:
         drafting = prepare(kind, values, spec=spec, sizes=sizes, known=known)
@@ -126,13 +128,13 @@ def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str,
     return Draft(built, exact, verdict)
 
 
-def _schema_of(kind: str, values: Mapping[str, Any], spec: CapabilitySpec) -> Optional[schema.Found]:
+def _schema_of(kind: str, values: Mapping[str, Any], spec: CapabilitySpec, fetch: bool) -> Optional[schema.Found]:
     """Runware's schema for the model the values choose (None: no such model; the build refuses it)."""
     try:
         model = WORKFLOWS[kind].model(values, spec)
     except PixVerseInputError:
         return None
-    return schema.lookup(model.air)
+    return schema.lookup(model.air, kept_only=not fetch)
 
 
 def _in_layout(drafting: Drafting, layout: Optional[str]) -> BuiltTask:
