@@ -227,17 +227,8 @@ class Entry:
         now = time.time() if now is None else now
         if now - self.updated_at > OWNER_STALE_SECONDS or not self.owner:
             return False
-        host, _, pid_text = self.owner.rpartition(":")
-        if host != HOST:
-            return True  # another machine sharing the file: only staleness tells
-        try:
-            pid = int(pid_text)
-        except ValueError:
-            return False
-        if pid == os.getpid():
-            with _ACTIVE_LOCK:
-                return self.task_uuid in _ACTIVE_HERE
-        return pid_alive(pid)
+        here = self._owner_on_this_machine_alive()
+        return True if here is None else here  # another machine sharing the file: only staleness tells
 
 
     def in_progress(self, now: Optional[float] = None) -> bool:
@@ -245,9 +236,17 @@ class Entry:
         process: a live coroutine holds it (`working_on`); another process of this machine: it is alive;
         another machine: the row changed within OWNER_STALE_SECONDS."""
         now = time.time() if now is None else now
+        here = self._owner_on_this_machine_alive()
+        if here is None:
+            return bool(self.owner) and now - self.updated_at <= OWNER_STALE_SECONDS
+        return here
+
+    def _owner_on_this_machine_alive(self) -> Optional[bool]:
+        """Whether the owning run, when it is on this machine, is still working on the row (this process: a
+        live coroutine holds it, `working_on`; another process: it is alive); None: no owner on this machine."""
         host, _, pid_text = (self.owner or "").rpartition(":")
         if host != HOST:
-            return bool(self.owner) and now - self.updated_at <= OWNER_STALE_SECONDS
+            return None
         try:
             pid = int(pid_text)
         except ValueError:
