@@ -126,6 +126,11 @@ def test_jobs_panel_lists_the_ledger_with_spend_and_balance(browser, comfy, arti
         assert page.evaluate("document.querySelector('.pixverse-jobs').dataset.refreshing") == "yes"
         with L.Ledger(comfy.user_dir / "runware" / L.LEDGER_FILENAME) as led:
             led.settle(ids["running"], L.LOST, "Runware does not know this taskUUID (it expired)")
+            # the shared server's ledger also holds what test_browser left under way (rows this test process
+            # claimed stay "running" while it lives): ended too, so that nothing at all is running
+            for entry in led.entries():
+                if entry.status in (L.PREPARING, L.SUBMITTING, L.SUBMITTED, L.SUCCEEDED):
+                    led.settle(entry.task_uuid, L.LOST, "ended by the test: nothing may run")
         page.locator(".pixverse-jobs-pager button", has_text="refresh").click()
         page.wait_for_function("document.querySelector('.pixverse-jobs').dataset.refreshing === 'no'")
         calls: list[str] = []

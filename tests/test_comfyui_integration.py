@@ -342,6 +342,8 @@ def test_finished_video_survives_a_dropped_cache(comfy, emulator):
     assert emulator.stats()["requests"] == requests
     from nodes.money.ledger import FINISHED, Ledger
 
+    # this process opens the live ledger as the CLI's `spend --ledger` would, and closes it: the ComfyUI process's
+    # later writes must still reach the file (the next tests on this server read their rows from it)
     with Ledger(comfy.user_dir / "runware" / "pixverse-ledger.sqlite3") as ledger:  # where the node keeps it
         entry = ledger.get(first["taskUUID"])
         assert entry.status == FINISHED and entry.local_file == first["file"] and entry.file_ok()

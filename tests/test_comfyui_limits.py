@@ -6,6 +6,8 @@ each test.
 """
 from __future__ import annotations
 
+import re
+
 import json
 
 import pytest
@@ -80,7 +82,10 @@ def test_balance_floor_refuses_a_run_that_would_go_below_it(comfy, emulator):
     before = sent(emulator)
     message = refusal(comfy.wait(comfy.queue(graph("a lantern below the floor", 510)), 120))
     assert message.startswith("Balance floor: your Runware balance is $1.00"), message
-    assert "which would leave $0.80, below the floor of $0.90 (ComfyUI setting)" in message, message
+    # the shared server's ledger may hold rows of earlier tests still under way: the floor counts them as spent
+    # since the reading (it never refuses too late), so what would be left is at most $0.80
+    left = re.search(r"which would leave \$(\d+\.\d\d), below the floor of \$0\.90 \(ComfyUI setting\)", message)
+    assert left and float(left.group(1)) <= 0.80, message
     assert "Nothing was uploaded or submitted" in message, message
     assert sent(emulator) == before
 

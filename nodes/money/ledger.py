@@ -378,6 +378,7 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
         self._lock = threading.RLock()
+        self._header_fd: Optional[int] = None
         self._connect()
 
     def _connect(self) -> None:
@@ -410,13 +411,18 @@ class Ledger:
                 if version < SCHEMA_VERSION:
                     self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._opened = _identity(self.path)  # the file this connection writes (after its first write)
+            # One descriptor, open as long as the connection, reads the header on each write. Never open and
+            # close the file anew while SQLite holds it: on POSIX, closing any descriptor of a file drops
+            # every lock this process holds on it, and another process's SQLite then takes itself for the
+            # last user and deletes the WAL this connection still writes (sqlite.org/howtocorrupt.html 2.2).
+            self._header_fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             self._watching = True
 
     def _check_file(self) -> None:
         """Raise LedgerReplaced (after moving a damaged file aside and opening a new ledger) when the file at
         `path` is not the one this connection writes any more, or no longer starts as an SQLite file."""
         now = _identity(self.path)
-        if now == self._opened and _header_ok(self.path):
+        if now == self._opened and self._header_still_ok():
             return
         if now is None:
             what, aside = "deleted", None
@@ -428,7 +434,7 @@ class Ledger:
         kept = self._readable_rows()
         # Closing may checkpoint this connection's WAL into the file it has open (the old one, which is then
         # moved aside as it is): never into whatever is at `path` now.
-        self._conn.close()
+        self._close_connection()
         moved = ""
         if aside is not None:
             try:
@@ -492,7 +498,21 @@ class Ledger:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._close_connection()
+
+    def _close_connection(self) -> None:
+        self._conn.close()  # first: the descriptor below is closed only once SQLite holds no lock here
+        fd, self._header_fd = getattr(self, "_header_fd", None), None
+        if fd is not None:
+            os.close(fd)
+
+    def _header_still_ok(self) -> bool:
+        """The file this connection writes still starts as an SQLite database (read through the descriptor
+        kept open since the connection was made, never a new one)."""
+        if self._header_fd is None:
+            return True
+        os.lseek(self._header_fd, 0, os.SEEK_SET)
+        return os.read(self._header_fd, len(SQLITE_HEADER)) in (b"", SQLITE_HEADER)
 
     def __enter__(self) -> "Ledger":
         return self
