@@ -218,14 +218,30 @@ def comfy_server(comfy_pool, session_emulator):
     return comfy_pool.get(main_kind(session_emulator.base_url))
 
 
+def _one_test(server):
+    """A pooled ComfyUI for one test: idle at the start; its settings put back and its queue emptied after."""
+    server.settle()
+    snapshot = server.settings_snapshot()
+    yield server
+    server.settle()
+    server.restore_settings(snapshot)
+
+
 @pytest.fixture
 def comfy(comfy_server, emulator):
     """The shared ComfyUI for one test: idle at the start; its settings put back and its queue emptied after."""
-    comfy_server.settle()
-    snapshot = comfy_server.settings_snapshot()
-    yield comfy_server
-    comfy_server.settle()
-    comfy_server.restore_settings(snapshot)
+    yield from _one_test(comfy_server)
+
+
+@pytest.fixture
+def money_comfy(comfy_pool, session_emulator, emulator):
+    """A ComfyUI of the money tests' own (the floor, today's spend, start-ahead's claims): they read what the
+    ledger holds since a balance reading or today, which the shared server's ledger would move under them (other
+    modules' runs, and the paid tasks those leave to background follow-ups). Shared by those modules only."""
+    from support.comfy import ServerKind, pack_env
+
+    server = comfy_pool.get(ServerKind("money", pack_env(session_emulator.base_url, keysafety.SENTINEL_KEY)))
+    yield from _one_test(server)
 
 
 

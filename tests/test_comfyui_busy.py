@@ -29,11 +29,11 @@ EMULATOR_KEY = keysafety.SENTINEL_KEY
 
 
 @pytest.fixture
-def comfy(comfy):
-    """conftest's shared ComfyUI with start ahead on (8) through its setting; the settings file is put back after
-    each test (a test may turn it off)."""
-    comfy.set_setting(START_AHEAD.setting, 8)
-    return comfy
+def comfy(money_comfy):
+    """conftest's ComfyUI for the money tests, with start ahead on (8) through its setting; the settings file is
+    put back after each test (a test may turn it off)."""
+    money_comfy.set_setting(START_AHEAD.setting, 8)
+    return money_comfy
 
 
 class ProgressTexts:

@@ -20,6 +20,12 @@ T2V = "RunwarePixVerseTextToVideo"
 EACH = 5 * FAKE_COST_PER_SECOND_USD  # the emulator's price of a 5 s video: $0.20
 
 
+@pytest.fixture
+def comfy(money_comfy):
+    """conftest's ComfyUI for the money tests (their own ledger: the floor and the limits read what it holds)."""
+    return money_comfy
+
+
 def graph(prompt: str, seed: int, count: int = 1) -> dict:
     return {"1": {"class_type": T2V, "inputs": generator_values(prompt=prompt, seed=seed, count=count)},
             "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 4]}}}
