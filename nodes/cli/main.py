@@ -272,15 +272,10 @@ def _after_unexpected() -> str:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "options":
+    local = {"options": _print_options, "spend": _print_spend}.get(args.command)  # no client, no job
+    if local is not None:
         try:
-            return _print_options(args)
-        except PixVerseError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    if args.command == "spend":
-        try:
-            return _print_spend(args)
+            return local(args)
         except PixVerseError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

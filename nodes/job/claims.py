@@ -7,7 +7,7 @@
 - `ClaimGroup(n)`: n jobs that the spending limits see together (a generator's ``count``): all claimed or
   none. Each job validates and encodes its inputs, then waits at the group; when all n have arrived, their
   claims (each with its guard) run in ONE ledger transaction (`Ledger.claim_many`), where the balance floor
-  counts them as one run (`balance.claimed_together`). A refusal refuses them
+  counts them as one run (`limits.claiming_together`). A refusal refuses them
   all (nothing inserted, nothing uploaded); a job that fails before arriving (a bad input) breaks the group
   and the others raise too. A request the ledger already holds counts as arrived without a new claim.
 
@@ -32,7 +32,6 @@ from typing import Any, Callable, Optional, TypeVar
 from .. import errors as E
 from . import preflight
 from ..client.http import Waiter
-from ..money.balance import claimed_together
 from ..money.limits import WAIT_TEXT, MustWait, claiming_together
 
 T = TypeVar("T")
@@ -189,8 +188,7 @@ class ClaimGroup:
 
     def _claim_many(self, ledger: Any, waiting: list, mine: set) -> list:
         try:
-            with claiming_together(len(waiting)), \
-                    claimed_together([kw["task_uuid"] for kw, _ in waiting]):  # limits and floor: one run
+            with claiming_together([kw["task_uuid"] for kw, _ in waiting]):  # limits and floor: one run
                 return ledger.claim_many([kw for kw, _ in waiting])
         except MustWait as wait:
             if set(wait.blockers) <= mine:  # the takes themselves: a cost unknown for all of them

@@ -23,8 +23,6 @@ No ComfyUI import here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import logging
 import math
 import threading
@@ -38,7 +36,7 @@ from ..client.envelope import error_of_data_item
 from ..config import MIN_BALANCE, Config
 from ..config import load as load_config
 from ..errors import PixVerseBudgetError, PixVerseError, RunwareError, no_key_message
-from .limits import ClaimGuard
+from .limits import ClaimGuard, claimed_together
 from .pricing import usd
 
 log = logging.getLogger("pixverse")
@@ -228,19 +226,6 @@ def check_floor(balance: Balance, expected: Optional[float], floor: Floor, basis
 
 
 FRESH_S = 5.0  # a reading older than this is read again before the floor refuses a run (a top-up counts at once)
-_TOGETHER: contextvars.ContextVar[tuple] = contextvars.ContextVar("pixverse_claimed_together", default=())
-
-
-@contextlib.contextmanager
-def claimed_together(task_uuids: Sequence[str]):
-    """While the takes `task_uuids` are claimed in one ledger transaction (nodes/job/claims.py `ClaimGroup`, in
-    the thread that runs the claim): the floor counts them as one run, not as spending since the reading."""
-    token = _TOGETHER.set(tuple(task_uuids))
-    try:
-        yield
-    finally:
-        _TOGETHER.reset(token)
-
 
 def _since(ledger, reading: Balance, endpoint: str, exclude: Sequence[str] = ()) -> float:
     if ledger is None or reading.checked_at is None:
@@ -278,9 +263,10 @@ async def floor_guard(client, floor: Floor, guard: Optional[ClaimGuard], endpoin
         reading = await CACHE.get(endpoint, lambda: fetch_balance(client), ledger=ledger)
 
     def checked(in_claim=None) -> dict:
-        together = _TOGETHER.get()
-        note = check_floor(reading, cost, floor, basis, since=_since(in_claim, reading, endpoint, together),
-                           takes=max(1, len(together)))
+        together = claimed_together()
+        uuids = together.task_uuids if together is not None else ()
+        note = check_floor(reading, cost, floor, basis, since=_since(in_claim, reading, endpoint, uuids),
+                           takes=max(1, len(uuids)))
         if note:
             log.warning("PixVerse: %s", note)
             report(note)

@@ -106,30 +106,37 @@ def _source_label(kind: str, source: str) -> str:
 
 
 @dataclass
-class _Together:
-    """The takes of one run (a node's `count`) being claimed in one transaction: what the ones checked so far
-    reserved, so a refusal can say what was spent before them and what all n would cost."""
+class Together:
+    """The takes of one run (a node's `count`) being claimed in one transaction: their taskUUIDs (the balance
+    floor counts them as one run, not as spending since its reading) and what the ones the limits checked so far
+    reserved (a refusal says what was spent before them and what all n would cost)."""
 
-    n: int
+    task_uuids: tuple[str, ...]
     passed: list[float] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.task_uuids)
 
 
 _together = threading.local()  # the claim transaction runs in one ledger thread: its group lives there
 
 
 @contextmanager
-def claiming_together(n: int) -> Iterator[None]:
-    """Around `Ledger.claim_many` of n takes (nodes/job/claims.py): the limits' refusal then speaks of the n
-    takes together ("$0.20 spent today + this run's 8 takes 8 × $0.20 = $1.60"), not of the take it stopped at
-    (whose "spent" already holds the reservations of the takes before it in the same transaction)."""
-    _together.group = _Together(n)
+def claiming_together(task_uuids: Sequence[str]) -> Iterator[None]:
+    """Around `Ledger.claim_many` of a run's takes (nodes/job/claims.py): the limits' refusal then speaks of the
+    n takes together ("$0.20 spent today + this run's 8 takes 8 × $0.20 = $1.60"), not of the take it stopped at
+    (whose "spent" already holds the reservations of the takes before it), and the floor (nodes/money/balance.py)
+    counts them as one run."""
+    _together.group = Together(tuple(task_uuids))
     try:
         yield
     finally:
         _together.group = None
 
 
-def _group() -> Optional[_Together]:
+def claimed_together() -> Optional[Together]:
+    """The takes being claimed together in this thread's claim transaction, if any."""
     return getattr(_together, "group", None)
 
 
@@ -171,7 +178,7 @@ def check_budget(ledger, policy: BudgetPolicy, expected: Estimate, now: Optional
             f"{SETTING_PATH} → Allow runs of unknown cost, or set {ALLOW_UNKNOWN_COST.env}=1; or remove the limit.",
             spent=checks[0][3] if checks else None, limit=policy.daily_limit or policy.prompt_limit, expected=None,
             scope="unknown")
-    group = _group()
+    group = claimed_together()
     for kind, limit, source, spent, when in checks:
         total = spent + cost
         if total > limit + _EPS or (expected.cost is None and spent >= limit - _EPS):
