@@ -292,10 +292,10 @@ def pack_env(emulator_url: str, key: Optional[str]) -> dict[str, str]:
     """The environment of a pooled ComfyUI: the emulator as Runware, the key (None: no key in the environment,
     as for a user who enters it in the settings dialog), and every RUNWARE_PIXVERSE_* variable empty, so the
     settings decide and the test process's own environment never leaks in."""
-    env = {"RUNWARE_BASE_URL": emulator_url, "RUNWARE_API_KEY": key or ""}
-    for name in ("DAILY_LIMIT", "PROMPT_LIMIT", "ALLOW_UNKNOWN_COST", "MIN_BALANCE", "START_AHEAD", "LAYOUT",
-                 "UNAVAILABLE_WINDOW", "ALLOWED_HOSTS"):
-        env[f"RUNWARE_PIXVERSE_{name}"] = ""
+    from nodes import config
+
+    env = {config.BASE_URL.env: emulator_url, config.API_KEY.env: key or ""}
+    env.update({o.env: "" for o in config.OPTIONS if o.env and o.env.startswith("RUNWARE_PIXVERSE_")})
     return env
 
 
