@@ -204,6 +204,21 @@ def test_the_kept_copy_is_used_offline_and_refreshed_with_its_etag(tmp_path):
     assert verdict.checked and verdict.ok and not verdict.note
 
 
+def test_a_copy_kept_from_another_schema_service_is_not_used(tmp_path):
+    """A copy names the service it came from: after pointing RUNWARE_SCHEMAS_URL at an emulator that served
+    a looser schema, the real service's reading (here: unreachable) does not fall back to that copy."""
+    with EmulatorServer() as server:
+        emulated = schema_store.SchemaStore(server.origin, tmp_path)
+        assert emulated.resolve("pixverse:1@8").origin == "fetched"
+        assert emulated.resolve("pixverse:1@8").origin == "fresh copy"
+    other = schema_store.SchemaStore("http://127.0.0.1:9", tmp_path, timeout_s=0.5)  # nothing listens on port 9
+    doc = other.resolve("pixverse:1@8")
+    assert doc.body is None and "unreachable" in doc.why
+    assert other.resolve("pixverse:1@8", kept_only=True).body is None
+    again = schema_store.SchemaStore(server.origin, tmp_path)  # the emulator's own copy is still kept for it
+    assert again.resolve("pixverse:1@8", kept_only=True).origin == "kept copy"
+
+
 def test_options_lists_new_models_apart(emu, monkeypatch, capsys, tmp_path):
     emu.schemas.configure(extra={NEW: NEW_SCHEMA})
     schema_store.default_store().cache_dir = None  # as in a fresh process: the CLI keeps them beside its ledger

@@ -6,7 +6,8 @@ public: this module's HTTP client is its own and carries no API key (nor any oth
 User-Agent. Each answer is kept on disk with its ETag (the directory beside the job ledger) and used
 without asking again for 5 minutes; after that it is asked for with `If-None-Match`. No request waits
 more than `FETCH_TIMEOUT_S`; a failed read is not tried again for that document for `RETRY_AFTER_S`,
-and meanwhile the copy on disk (however old) is used when there is one.
+and meanwhile the copy on disk (however old) is used when there is one. A copy names the service it came
+from: one kept from another `RUNWARE_SCHEMAS_URL` (a local emulator, say) is never used for this one.
 
 It sits with the request layer (not nodes/client/) because the one draft request (draft.py) asks it.
 """
@@ -174,9 +175,12 @@ class SchemaStore:
         except (OSError, ValueError):
             return None
         entry = parsed[1]
-        return dict(entry) if isinstance(entry, dict) and isinstance(entry.get("body"), dict) else None
+        if not isinstance(entry, dict) or not isinstance(entry.get("body"), dict):
+            return None
+        return dict(entry) if entry.get("source") == self.base_url else None  # another service's copy is not ours
 
     def _write_kept(self, name: str, entry: dict) -> None:
+        entry = {**entry, "source": self.base_url}
         if self.cache_dir is None:
             self._memory[name] = dict(entry)
             return
