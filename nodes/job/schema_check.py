@@ -31,7 +31,7 @@ async def judge_by_schema(built: BuiltTask, spec: CapabilitySpec, ledger: Any, n
     anything is uploaded; without a schema the returned notes say once that only the spec checked it."""
     schema_store.keep_beside(getattr(ledger, "path", None))
     task = with_refs(built.task, {up.ref: PLACEHOLDER_REF for up in uploads})
-    verdict = await asyncio.to_thread(schema.check, task, built.model.air, spec=spec)
+    verdict = await asyncio.to_thread(schema.check, task, built.model.air, spec=spec, overruled=built.overruled)
     verdict.raise_refusal()
     notes = list(notes or [])
     if verdict.note and verdict.note not in notes:

@@ -107,9 +107,11 @@ def spec_only_note(air: str, why: str) -> str:
 
 
 def check(task: Mapping[str, Any], model_air: str, *, spec: Optional[CapabilitySpec] = None,
-          store: Optional[SchemaStore] = None, found: Optional[Found] = None) -> Verdict:
+          store: Optional[SchemaStore] = None, found: Optional[Found] = None,
+          overruled: Optional[Mapping[str, str]] = None) -> Verdict:
     """Validate `task` (a videoInference task, uploads as stand-ins) against Runware's schema for
-    `model_air`. `found`: the lookup already made (else it is made here)."""
+    `model_air`. `found`: the lookup already made (else it is made here). `overruled`: the spec's rules
+    told instead of refusing (BuiltTask.overruled), whose reason a refusal of the same input repeats."""
     spec = spec or load_spec()
     found = found or lookup(model_air, store)
     if not found.readable:
@@ -118,7 +120,7 @@ def check(task: Mapping[str, Any], model_air: str, *, spec: Optional[CapabilityS
     failure = first_failure(found.schema, task)
     if failure is None:
         return Verdict(model_air, True)
-    return Verdict(model_air, True, _refusal(spec, model_air, failure))
+    return Verdict(model_air, True, _refusal(spec, model_air, failure, overruled or {}))
 
 
 def _unknown_without_schema(spec: CapabilitySpec, air: str, why: str) -> Optional[PixVerseInputError]:
@@ -203,11 +205,12 @@ def first_failure(schema: Mapping[str, Any], task: Mapping[str, Any]) -> Optiona
     return Failure(_wire(path), value, allowed, words)
 
 
-def _refusal(spec: CapabilitySpec, air: str, failure: Failure) -> PixVerseInputError:
+def _refusal(spec: CapabilitySpec, air: str, failure: Failure, overruled: Mapping[str, str]) -> PixVerseInputError:
     wire = failure.wire
     name = input_of_parameter(spec, wire) or CORE_INPUTS.get(wire.split("[")[0].split(".")[0]) or wire or "request"
-    return PixVerseInputError(name, failure.value, failure.allowed, f"Runware's schema for {air}: {failure.words}; "
-                              "nothing was uploaded or charged", wire_name=wire or None)
+    also = f" (the pack's spec says so too: {overruled[name]})" if name in overruled else ""
+    return PixVerseInputError(name, failure.value, failure.allowed, f"Runware's schema for {air}: {failure.words}"
+                              f"{also}; nothing was uploaded or charged", wire_name=wire or None)
 
 
 # -- models Runware's registry adds -----------------------------------------------------------------

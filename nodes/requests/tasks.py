@@ -38,6 +38,9 @@ class BuiltTask:
     # Settings left out because they are at their documented default ({wire path: value}): Runware
     # applies them itself. They still count in the request's identity (see `identity`).
     defaults_left_out: dict[str, Any] = field(default_factory=dict)
+    # A rule of the spec that was told instead of refusing because Runware's schema decides
+    # ({input: the rule's why}): when the schema refuses that input too, its refusal says the rule's reason.
+    overruled: dict[str, str] = field(default_factory=dict)
 
     @property
     def task_uuid(self) -> str:
@@ -227,8 +230,9 @@ def _resolve_size(refuse: _Refusals, model: ModelSpec, c: GenerationChoices,
 
 
 def _check_rules(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: ModelSpec,
-                 values: dict[str, Any], notices: list[str]) -> None:
-    """Refuse a value the spec's rules take away from this model for these choices; collect notices."""
+                 values: dict[str, Any], notices: list[str], overruled: dict[str, str]) -> None:
+    """Refuse a value the spec's rules take away from this model for these choices; collect notices
+    and the rules told instead of refusing (BuiltTask.overruled)."""
     ev = evaluate(spec, kind, model, values)
     for name, why in ev.reasons.items():
         value = values.get(name)
@@ -238,6 +242,7 @@ def _check_rules(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: Mode
             allowed = ev.allowed[name]
             raise refuse(name, value, allowed if allowed else "nothing", f"{why}" + (f" ({because})" if because else ""))
     notices.extend(ev.notices)
+    overruled.update(ev.told)
 
 
 # -- the builders ------------------------------------------------------------------------------
@@ -296,21 +301,22 @@ def _generation_task(spec: CapabilitySpec, c: GenerationChoices, kind: str,
             raise refuse("seed", seed, f"whole numbers {limit.min}-{limit.max}")
         task["seed"] = seed
 
-    left_out = _write_settings(spec, refuse, kind, model, c.settings, task, notices,
+    overruled: dict[str, str] = {}
+    left_out = _write_settings(spec, refuse, kind, model, c.settings, task, notices, overruled,
                     resolution=resolution, aspect_ratio=aspect, duration=duration, fps=fps,
                     frame_positions=[p for p, _ in frames])
-    return BuiltTask(task, model, notices, _layout_name(model, layout), left_out)
+    return BuiltTask(task, model, notices, _layout_name(model, layout), left_out, overruled)
 
 
 def _write_settings(spec: CapabilitySpec, refuse: _Refusals, kind: str, model: ModelSpec, settings: dict,
-                    task: dict, notices: list[str], **core: Any) -> dict[str, Any]:
+                    task: dict, notices: list[str], overruled: dict[str, str], **core: Any) -> dict[str, Any]:
     """Check each chosen setting by its description and the spec's rules; write the set ones where the
     spec says they go. A setting at its documented `default` (motion_mode "normal") is left out, as
     Runware's examples do (DESIGN 2.8): Runware applies the default itself, and on some models (v4)
     any provider setting sent at all limits the lengths and sizes (the spec's v4 rules say which)."""
     chosen = {name: _check_setting(spec, refuse, model, name, value) for name, value in settings.items()}
     values = rule_context(spec, model, chosen, **core)
-    _check_rules(spec, refuse, kind, model, values, notices)
+    _check_rules(spec, refuse, kind, model, values, notices, overruled)
     left_out = {}
     for setting in spec.settings_of(model):
         value = chosen.get(setting.input)
@@ -436,5 +442,7 @@ def build_modify(choices: GenerationChoices, video: str, reference_image: Option
             raise refuse("seed", choices.seed, f"whole numbers {limit.min}-{limit.max}")
         task["seed"] = choices.seed
     notices: list[str] = []
-    left_out = _write_settings(spec, refuse, "modify", model, choices.settings, task, notices, resolution=resolution)
-    return BuiltTask(task, model, notices, _layout_name(model, layout), left_out)
+    overruled: dict[str, str] = {}
+    left_out = _write_settings(spec, refuse, "modify", model, choices.settings, task, notices, overruled,
+                               resolution=resolution)
+    return BuiltTask(task, model, notices, _layout_name(model, layout), left_out, overruled)

@@ -111,6 +111,7 @@ class Evaluation:
     allowed: dict[str, Any]
     reasons: dict[str, str] = field(default_factory=dict)  # input → why its options were narrowed
     notices: list[str] = field(default_factory=list)
+    told: dict[str, str] = field(default_factory=dict)  # input → why of a rule told instead of refusing it
 
 
 def _restrict(current: Any, values: tuple, keep: bool) -> Any:
@@ -154,6 +155,7 @@ def _tell_instead(spec: CapabilitySpec, ev: Evaluation, rule: Rule, values: dict
         ev.notices.append(rule.notice)
     if broken:
         ev.notices.append(f"{', '.join(broken)}: {telling(spec, rule)}")
+        ev.told.update({name: rule.why for name in broken})
 
 
 def telling(spec: CapabilitySpec, rule: Rule) -> str:

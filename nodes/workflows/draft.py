@@ -121,7 +121,7 @@ def draft(kind: str, values: Mapping[str, Any], *, motion: Optional[Mapping[str,
         built, exact = _in_layout(drafting, layout), False
     if found is None:
         return Draft(built, exact)
-    verdict = schema.check(built.task, built.model.air, spec=spec, found=found)
+    verdict = schema.check(built.task, built.model.air, spec=spec, found=found, overruled=built.overruled)
     verdict.raise_refusal()
     if verdict.note:
         built.notices.append(verdict.note)
