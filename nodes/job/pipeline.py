@@ -21,8 +21,6 @@ Runware's schema for the model, where it can be read, judges the request last (n
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import logging
 import time
 import uuid
@@ -396,29 +394,23 @@ async def _from_task_details(client, task_uuid: str, why: BaseException):
     return found
 
 
-def _one_take(run: Callable[..., Any]) -> Callable[..., Any]:
-    """A public job function that, when its `opts` (a parameter every job function has, bound by name) carry
-    a `claim_group`, is one take of that group: a failure before its claim breaks the group (none is claimed)."""
-    signature = inspect.signature(run)
-
-    @functools.wraps(run)
-    async def job(*args: Any, **kw: Any) -> JobResult:
-        group = signature.bind(*args, **kw).arguments["opts"].claim_group
-        if group is None:
-            return await run(*args, **kw)
-        token = group.join()
-        try:
-            result = await run(*args, **kw)
-        except BaseException as exc:
-            group.leave(token, exc)
-            raise
-        group.leave(token, None)
-        return result
-    return job
-
-
-@_one_take
 async def run(client, kind: str, values: Mapping[str, Any], opts: JobOptions) -> JobResult:
+    """One video of workflow `kind`: see `_run`. When `opts` carry a `claim_group`, the run is one take of
+    that group: a failure before its claim breaks the group (none is claimed)."""
+    group = opts.claim_group
+    if group is None:
+        return await _run(client, kind, values, opts)
+    token = group.join()
+    try:
+        result = await _run(client, kind, values, opts)
+    except BaseException as exc:
+        group.leave(token, exc)
+        raise
+    group.leave(token, None)
+    return result
+
+
+async def _run(client, kind: str, values: Mapping[str, Any], opts: JobOptions) -> JobResult:
     """One video of workflow `kind` (nodes/workflows/) from its inputs: the widget values and, for each of
     its media inputs, an IMAGE tensor, an AUDIO dict or a video file path (or IMAGE `frames` at
     `frames_fps` in place of a video); None where not given.
