@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fault_matrix  # noqa: E402
-from support import keysafety
+from support import keysafety, workers
 from support.emulators import BROWSER_KEY, COMFY_JOB_SECONDS, EMU_JOB_SECONDS, reset_emulator  # noqa: E402
 import seed_page  # noqa: E402
 import skips  # noqa: E402
@@ -27,7 +27,12 @@ os.environ["RUNWARE_API_KEY"] = keysafety.SENTINEL_KEY
 KEY_SAFETY_MODULE = "test_zz_key_safety.py"
 
 
+WORKER = None  # this process's xdist worker ("gw0", …); None without workers and in the controller
+
+
 def pytest_configure(config):
+    global WORKER
+    WORKER = workers.worker_id(config)
     _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
     artifacts = keysafety.prepare()
     (artifacts / "logs").mkdir(exist_ok=True)
@@ -69,8 +74,15 @@ SLOW_TESTS = {
 }
 
 
+# With workers (`-n`, tests/support/workers.py), the real-ComfyUI tests of one group run in one worker, so each
+# pooled ComfyUI is started once per session; the browser tests (their own servers) are a group of their own.
+def comfy_group(item, browser: bool) -> str:
+    return "comfyui-browser" if browser else "comfyui"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups and pytest's -m reads the tiers
 def pytest_collection_modifyitems(session, config, items):
-    """Tier markers; the key check reads what every other test wrote, so it runs last."""
+    """Tier markers and ComfyUI groups; the key check reads what every other test wrote, so it runs last."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         browser = "browser" in names or item.path.name.startswith("test_browser")
@@ -79,10 +91,16 @@ def pytest_collection_modifyitems(session, config, items):
             item.add_marker(pytest.mark.browser)
         if comfyui:
             item.add_marker(pytest.mark.comfyui)
+            item.add_marker(pytest.mark.xdist_group(comfy_group(item, browser)))
         if comfyui or item.originalname in SLOW_TESTS.get(item.path.name, ()):
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: item.path.name == KEY_SAFETY_MODULE)
     keysafety.COLLECTED.update(item.path.name for item in items)
+
+
+def pytest_collection_finish(session):
+    """The tests the key check waits for when workers share the session (every one but its own)."""
+    workers.OTHERS.update(item.nodeid for item in session.items if item.path.name != KEY_SAFETY_MODULE)
 
 
 def pytest_runtest_logreport(report):
@@ -94,6 +112,9 @@ def pytest_runtest_logreport(report):
         keysafety.save_text("logs/captured.txt", "\n".join(captured))
     if report.when == "call" and report.passed:
         keysafety.PASSED.add(Path(report.nodeid.split("::")[0]).name)
+        workers.module_passed(WORKER, Path(report.nodeid.split("::")[0]).name)
+    if report.when == "teardown":
+        workers.test_ended(WORKER, report.nodeid)
 
 
 # In CI (.ci/run sets PIXVERSE_CI=1, the hosted workflow PIXVERSE_CI=hosted) a skip guards nothing: it
@@ -124,7 +145,14 @@ def pytest_make_collect_report(collector):
             report.longrepr = refused
 
 
+def pytest_sessionfinish(session):
+    if WORKER is not None:  # the controller prints the summary: this worker's rows go to it
+        workers.save_summary(WORKER, fault_matrix, COMFY_STARTS)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if workers.is_controller(config):
+        workers.merged_summary(fault_matrix, COMFY_STARTS)
     rows = fault_matrix.table()
     if rows:
         terminalreporter.write_sep("=", "fault matrix (pipeline + job ledger against the Runware emulator)")

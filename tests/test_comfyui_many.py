@@ -316,7 +316,7 @@ def test_a_huge_load_image_started_early_leaves_the_server_answering(ahead, emul
 
     emulator.reset()
     emulator.job_seconds = 90.0  # the blocker outlasts the early start's preparation (the emulator fixes a job's
-    # length when it is submitted), on a machine loaded by other work too
+    # length when it is submitted), on a machine loaded by other work too; it is ended once the huge one is in
     ramp = np.linspace(0, 255, 10000, dtype=np.float32)
     pixels = np.empty((10000, 10000, 3), dtype=np.uint8)
     pixels[..., 0] = ramp[None, :]
@@ -335,6 +335,7 @@ def test_a_huge_load_image_started_early_leaves_the_server_answering(ahead, emul
     assert emulator.stats()["video_submissions"] == 2, "the huge prompt was not started early"
     prepared = time.monotonic() - t0
     emulator.job_seconds = 3.0
+    assert emulator.finish_running() == 2  # the blocker and the early task: no need to sit out their 90 s
     ok(ahead.wait(blocker, 180))
     entry = ok(ahead.wait(huge, 240))
     assert infos(entry, "3")[0]["source"] in ("resumed", "reused") and emulator.stats()["video_submissions"] == 2

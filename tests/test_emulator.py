@@ -539,6 +539,18 @@ def test_fault_never_finish(emu, client):
     assert r.json()["data"][0]["status"] == "processing"
 
 
+def test_finish_running_ends_the_wait_of_running_jobs(emu, client):
+    emu.job_seconds = 120.0
+    long = t2v()
+    post(client, emu, [long])
+    r = post(client, emu, [{"taskType": "getResponse", "taskUUID": long["taskUUID"]}])
+    assert r.json()["data"][0]["status"] == "processing"
+    assert emu.finish_running() == 1
+    _, body = poll(client, emu, long["taskUUID"], deadline=20.0)  # not 120 s later
+    assert body["data"][0]["status"] == "success"
+    assert emu.finish_running() == 0  # nothing left running
+
+
 def test_fault_download_status_then_ok(emu, client):
     item = submit_and_wait(client, emu, t2v())
     emu.inject("download_status", status=422, times=2)

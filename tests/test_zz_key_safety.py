@@ -23,8 +23,18 @@ from pathlib import Path
 
 import pytest
 
-from support import keysafety
+from support import keysafety, workers
 from support.keysafety import ARTIFACTS, ROOT, SENTINEL_KEY, files_under, key_forms, recorded_requests, scan
+
+
+@pytest.fixture(scope="module", autouse=True)
+def everything_else_ended(request):
+    """With workers (`-n`), this module runs on one of them while others may still be running tests: it
+    waits until every other test of the session has ended (tests/support/workers.py)."""
+    if workers.worker_id(request.config) is not None:
+        missing = workers.wait_for_the_others(workers.OTHERS)
+        assert not missing, f"{len(missing)} tests never ended on any worker, e.g. {missing[:3]}"
+    keysafety.PASSED.update(workers.passed_modules())
 
 
 def _flush() -> None:
@@ -109,6 +119,7 @@ def test_the_key_is_written_nowhere():
     if (ROOT / "example_workflows").is_dir():
         searched.append(ROOT / "example_workflows")
     assert keysafety.PROBLEMS == [], keysafety.PROBLEMS  # a record that was not saved was not searched
+    assert not (ARTIFACTS / "problems.txt").exists(), (ARTIFACTS / "problems.txt").read_text()  # any worker's
     assert keysafety.TMP.is_dir() and str(keysafety.TMP) in (tempfile.gettempdir(), os.environ.get("TMPDIR"))
     strays = keysafety.written_in_checkout()  # written outside the artifacts: searched too, and named
     hits = scan(searched + strays)

@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -72,6 +72,7 @@ class Job:
     url_override: Optional[str] = None     # result_url fault: the videoURL reported instead
     request: Optional[dict[str, Any]] = None  # the task as submitted (for getTaskDetails)
     finished_at: Optional[float] = None
+    hurry: asyncio.Event = field(default_factory=asyncio.Event)  # set by `finish_running`: its wait ends now
 
 
 @dataclass
@@ -101,7 +102,7 @@ class EmulatorServer:
     """A Runware emulator on its own event loop in a daemon thread.
 
     `start()` returns once it listens; `base_url` is then "http://HOST:PORT/v1".
-    `inject()`, `stats()`, `requests`, `job_seconds` and `reset()` may be used from any thread.
+    `inject()`, `stats()`, `requests`, `job_seconds`, `finish_running()` and `reset()` may be used from any thread.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, job_seconds: float = 2.0,
@@ -267,6 +268,18 @@ class EmulatorServer:
                 return None
             return {"taskUUID": job.task_uuid, "state": job.state, "videoUUID": job.video_uuid,
                     "plan": dict(vars(job.plan)), "error": copy.deepcopy(job.error)}
+
+    def finish_running(self) -> int:
+        """End the wait of every job still running (their videos come as soon as they are rendered), as if
+        their `job_seconds` were up; returns how many. For tests that hold a blocker only until something else
+        happened."""
+        with self._lock:
+            events = [job.hurry for job in self._jobs.values() if job.state == "processing"]
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            for event in events:
+                loop.call_soon_threadsafe(event.set)
+        return len(events)
 
     def reset(self) -> None:
         """Forget uploads, jobs, videos, requests, counters, faults and the account's concurrency limit
@@ -825,7 +838,10 @@ class EmulatorServer:
         if job.error is None:
             render = asyncio.ensure_future(self._render(job.plan))
         try:
-            await asyncio.sleep(seconds)
+            try:
+                await asyncio.wait_for(job.hurry.wait(), timeout=seconds)
+            except asyncio.TimeoutError:
+                pass  # its time is up
             if job.error is not None:
                 with self._lock:
                     job.state = "error"

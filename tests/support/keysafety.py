@@ -167,7 +167,9 @@ def track_emulators() -> None:
         try:
             save_requests(f"emulator:{self.port}", self.requests)
         except Exception as exc:  # noqa: BLE001 - never break the test over the record; the key check fails
-            PROBLEMS.append(f"the requests of emulator :{self.port} could not be saved: {type(exc).__name__}: {exc}")
+            problem = f"the requests of emulator :{self.port} could not be saved: {type(exc).__name__}: {exc}"
+            PROBLEMS.append(problem)
+            save_text("problems.txt", problem)  # for the key check on another worker
 
     def tracked_start(self):
         if self not in _emulators:
