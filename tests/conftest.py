@@ -75,9 +75,14 @@ SLOW_TESTS = {
 
 
 # With workers (`-n`, tests/support/workers.py), the real-ComfyUI tests of one group run in one worker, so each
-# pooled ComfyUI is started once per session; the browser tests (their own servers) are a group of their own.
+# pooled ComfyUI is started once per session: the browser tests of each frontend (a server of their own per
+# frontend) are a group each, every other real-ComfyUI test is one group.
 def comfy_group(item, browser: bool) -> str:
-    return "comfyui-browser" if browser else "comfyui"
+    if not browser:
+        return "comfyui"
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    frontend = params.get("frontend")
+    return f"comfyui-browser-{frontend[0] if frontend else 'pinned'}"
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups and pytest's -m reads the tiers

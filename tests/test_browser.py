@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 import workflow_tools as T
+from support import keysafety
 from support.emulators import BROWSER_KEY, COMFY_JOB_SECONDS, reset_emulator
 from support.comfy import ServerKind, comfyui_path, frontend_roots, pack_env
 from nodes.requests import widgets as W
@@ -94,7 +95,8 @@ window.__pvt = {
 def artifacts():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
+        if old.stat().st_mtime < keysafety.STARTED:  # an earlier session's (another worker's are this session's)
+            old.unlink(missing_ok=True)
     return ARTIFACTS
 
 
