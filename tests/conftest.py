@@ -105,6 +105,12 @@ def pytest_collection_modifyitems(session, config, items):
 
 def pytest_collection_finish(session):
     """The tests the key check waits for when workers share the session (every one but its own)."""
+    if WORKER is not None and session.config.getvalue("loadgroup"):
+        ungrouped = [item.nodeid for item in session.items
+                     if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if ungrouped:  # each worker would start its own ComfyUI of every kind
+            raise pytest.UsageError(f"--dist loadgroup did not group {ungrouped[0]} (pytest {pytest.__version__} with "
+                                    "this pytest-xdist; requirements-dev.txt pins the pytest that works)")
     workers.OTHERS.update(item.nodeid for item in session.items if item.path.name != KEY_SAFETY_MODULE)
 
 
