@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,7 +34,6 @@ import workflow_tools as T
 from support import keysafety
 from support.emulators import BROWSER_KEY, COMFY_JOB_SECONDS, reset_emulator
 from support.comfy import ServerKind, comfyui_path, frontend_roots, pack_env
-from nodes.requests import widgets as W
 from nodes.spec.kinds import NODE_IDS
 from nodes.spec import load_spec
 from web_expect import expected_options, load_routes, synthetic_spec
@@ -138,13 +138,32 @@ def comfy(frontend, comfy_pool, browser_emulator):
     return server
 
 
+def short_tmp() -> Path:
+    """Chromium's temporary folder: a short link to a folder in the session's temporary folder. Chromium puts
+    a Unix socket there, whose path may be at most 107 bytes; the session's folder under a deep checkout (a
+    fresh clone under /tmp/tmp.XXXX/) is longer, and Chromium aborts ("Socket path too long"). What Chromium
+    writes still lands under the artifacts, which the key search reads."""
+    real = keysafety.TMP / "chromium"
+    real.mkdir(parents=True, exist_ok=True)
+    link = Path(tempfile.gettempprefix() if os.name == "nt" else "/tmp") / f"pixverse-chromium-{os.getpid()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(real, target_is_directory=True)
+    return link
+
+
 @pytest.fixture(scope="module")
 def browser():
-    with pw.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
+    tmp = short_tmp()
+    try:
+        with pw.sync_playwright() as p:
+            b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                  args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+                                  env={**os.environ, "TMPDIR": str(tmp)})
+            yield b
+            b.close()
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Page:
