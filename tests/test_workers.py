@@ -21,6 +21,7 @@ def test_the_wait_ends_when_the_last_test_ends_on_any_worker(folder):
     expected = {"tests/a.py::one", "tests/b.py::two@comfyui"}
     workers.test_ended("gw0", "tests/a.py::one")
     assert workers.wait_for_the_others(expected, timeout_s=0.3) == ["tests/b.py::two@comfyui"]  # a dead worker
+    assert workers.wait_for_the_others(expected, idle_s=0.3) == ["tests/b.py::two@comfyui"]  # nothing ends any more
     ended = threading.Event()
     missing: list = []
 

@@ -66,13 +66,19 @@ def passed_modules() -> set[str]:
     return _lines(".passed")
 
 
-def wait_for_the_others(expected: set[str], timeout_s: float = 45 * 60) -> list[str]:
-    """Wait until every test of `expected` (node ids) has ended on some worker; the ones that had not
-    after `timeout_s` (a worker that died) are returned, sorted, for the caller to fail on."""
+def wait_for_the_others(expected: set[str], timeout_s: float = 45 * 60, idle_s: float = 5 * 60) -> list[str]:
+    """Wait until every test of `expected` (node ids) has ended on some worker; the ones that had not are
+    returned, sorted, for the caller to fail on, once `timeout_s` has passed or no test has ended for `idle_s`
+    (a worker that died, or a session stopped early by -x: no test of the suite takes that long)."""
     deadline = time.monotonic() + timeout_s
+    seen, last_progress = -1, time.monotonic()
     while True:
-        missing = expected - _lines(".done")
-        if not missing or time.monotonic() > deadline:
+        done = _lines(".done")
+        missing = expected - done
+        now = time.monotonic()
+        if len(done) != seen:
+            seen, last_progress = len(done), now
+        if not missing or now > deadline or now - last_progress > idle_s:
             return sorted(missing)
         time.sleep(0.5)  # polling a folder other processes write: there is no event to wait on across them
 
