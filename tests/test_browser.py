@@ -95,8 +95,11 @@ window.__pvt = {
 def artifacts():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
-        if old.stat().st_mtime < keysafety.STARTED:  # an earlier session's (another worker's are this session's)
-            old.unlink(missing_ok=True)
+        try:
+            if old.stat().st_mtime < keysafety.STARTED:  # an earlier session's (another worker's are this session's)
+                old.unlink()
+        except FileNotFoundError:  # the other frontend's worker dropped it first
+            pass
     return ARTIFACTS
 
 
