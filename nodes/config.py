@@ -275,10 +275,12 @@ def read_one(option: Option, settings: Optional[Mapping[str, Any]] = None,
     return parse(option, None, option.env or option.key), ""
 
 
-def schemas_url(env: Optional[Mapping[str, str]] = None) -> Optional[str]:
-    """Runware's schema service's base URL (no trailing slash), or None when the variable says off. A value
-    that is not an http(s) URL without credentials is refused (PixVerseInputError), naming the variable."""
-    return read_one(SCHEMAS_URL, None, env)[0]
+def schemas_url(env: Optional[Mapping[str, str]] = None, unset: Optional[str] = None) -> Optional[str]:
+    """Runware's schema service's base URL (no trailing slash), or None when the variable says off; `unset`
+    (when given) instead of the default while the variable is not set. A value that is not an http(s) URL
+    without credentials is refused (PixVerseInputError), naming the variable."""
+    value, source = read_one(SCHEMAS_URL, None, env)
+    return value if source or unset is None else unset
 
 
 def load(settings: Optional[Mapping[str, Any]] = None, *, user_dir: Optional[os.PathLike | str] = None,

@@ -290,10 +290,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             emu = stack.enter_context(EmulatorServer(job_seconds=args.job_seconds, state_dir=state))
             emu.dry_run = True  # a user's dry run: it says in its replies that it bills nothing
             base_url, api_key = emu.base_url, OFFLINE_KEY
-            name = config.SCHEMAS_URL.env or ""
-            if not os.environ.get(name):  # its schema service too, unless one is set; only for this command
-                os.environ[name] = emu.origin
-                stack.callback(os.environ.pop, name, None)
+            stack.enter_context(schema_store.served_by(emu.origin))  # its schema service too, unless one is set
             print(f"offline: local Runware emulator at {base_url}", file=sys.stderr)
         if args.command == "balance":
             return asyncio.run(cli_balance(args, base_url, api_key))

@@ -18,9 +18,10 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 from urllib.parse import quote
 
 import httpx
@@ -206,14 +207,28 @@ class SchemaStore:
 
 _store: Optional[SchemaStore] = None
 _store_lock = threading.Lock()
+_served_by: Optional[str] = None  # `served_by`'s service while it lasts (this process only)
+
+
+@contextmanager
+def served_by(base_url: str) -> Iterator[None]:
+    """Read schemas from `base_url` while the block runs, unless RUNWARE_SCHEMAS_URL names a service (the
+    CLI's `--offline` emulator serves them; nothing of it outlives the command or reaches another process)."""
+    global _served_by
+    before, _served_by = _served_by, base_url.rstrip("/")
+    try:
+        yield
+    finally:
+        _served_by = before
 
 
 def default_store() -> SchemaStore:
-    """The store this process reads through: RUNWARE_SCHEMAS_URL, kept in memory until `keep_beside` names
-    a directory (ComfyUI's user directory, the CLI's ledger)."""
+    """The store this process reads through: RUNWARE_SCHEMAS_URL (else `served_by`'s service, else
+    Runware's), kept in memory until `keep_beside` names a directory (ComfyUI's user directory, the CLI's
+    ledger)."""
     global _store
     try:
-        base_url = config.schemas_url()
+        base_url = config.schemas_url(unset=_served_by)
     except ValueError as exc:
         raise PixVerseError(str(exc)) from None
     with _store_lock:
