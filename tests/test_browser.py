@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import time
 from pathlib import Path
 
@@ -148,7 +147,7 @@ def short_tmp() -> Path:
     writes still lands under the artifacts, which the key search reads."""
     real = keysafety.TMP / "chromium"
     real.mkdir(parents=True, exist_ok=True)
-    link = Path(tempfile.gettempprefix() if os.name == "nt" else "/tmp") / f"pixverse-chromium-{os.getpid()}"
+    link = Path("/tmp") / f"pixverse-chromium-{os.getpid()}"  # the browser tests run on Linux (Debian's Chromium)
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(real, target_is_directory=True)
