@@ -248,16 +248,27 @@ class Page:
           }
         }""", node_id)
 
-    def open_combo(self, node_id: int, widget: str) -> list[str]:
-        self.settle(node_id)
-        x, y = self.page.evaluate("([id, w]) => __pvt.widgetPoint(id, w)", [node_id, widget])
-        self.page.mouse.click(x, y)
-        try:
-            self.page.wait_for_selector(".litecontextmenu .litemenu-entry", timeout=10_000)
-        except pw.TimeoutError:
-            self.shot(f"failed-to-open-{widget}")
-            raise
-        return self.page.locator(".litecontextmenu .litemenu-entry").all_inner_texts()
+    def open_combo(self, node_id: int, widget: str, tries: int = 3) -> list[str]:
+        """Click the widget as a user does and return the menu's entries. The node can still move after it
+        held still (an estimate that arrives late on a loaded machine adds a note line), and the click then
+        opens the neighbour's menu: when the menu is not this widget's list, it is closed and clicked again."""
+        for attempt in range(tries):
+            self.settle(node_id)
+            x, y = self.page.evaluate("([id, w]) => __pvt.widgetPoint(id, w)", [node_id, widget])
+            self.page.mouse.click(x, y)
+            try:
+                self.page.wait_for_selector(".litecontextmenu .litemenu-entry", timeout=10_000)
+            except pw.TimeoutError:
+                self.shot(f"failed-to-open-{widget}")
+                raise
+            entries = self.page.locator(".litecontextmenu .litemenu-entry").all_inner_texts()
+            listed = self.page.evaluate("""([id, w]) => {
+              const v = app.graph.getNodeById(id).widgets.find((x) => x.name === w)?.options?.values;
+              return Array.isArray(v) ? v.map(String) : null; }""", [node_id, widget])
+            if listed is None or entries == listed or attempt == tries - 1:
+                return entries
+            self.close_menus()  # another widget's menu: the node moved under the click
+        return entries
 
     def offered(self, node_id: int, widget: str) -> list[str]:
         """What the dropdown shows when the user opens it."""
